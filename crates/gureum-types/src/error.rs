@@ -1,0 +1,186 @@
+//! The API error vocabulary: every AWS error code gureum answers with, its HTTP status, and
+//! [`ApiError`], the one error type that crosses from the core to the protocol layer.
+//!
+//! Codes are those of the EC2 API reference ("Error codes for the Amazon EC2 API"); the HTTP
+//! statuses are those AWS answers with (client errors 400, authentication 401/403, dry runs 412).
+
+use std::fmt;
+
+/// An AWS error code. The string form (see [`ErrorCode::as_str`]) is what clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    // Authentication and authorisation.
+    AuthFailure,
+    SignatureDoesNotMatch,
+    RequestExpired,
+    MissingAuthenticationToken,
+    IncompleteSignature,
+    UnauthorizedOperation,
+    DryRunOperation,
+    OptInRequired,
+    // The request itself.
+    InvalidAction,
+    MissingAction,
+    MissingParameter,
+    InvalidParameter,
+    InvalidParameterValue,
+    InvalidParameterCombination,
+    UnknownParameter,
+    UnsupportedOperation,
+    InvalidPaginationToken,
+    InvalidFilter,
+    InvalidRequest,
+    InvalidID,
+    InvalidCharacter,
+    RequestEntityTooLarge,
+    // Key pairs.
+    InvalidKeyPairDuplicate,
+    InvalidKeyPairNotFound,
+    InvalidKeyPairFormat,
+    InvalidKeyFormat,
+    // Tags.
+    TagLimitExceeded,
+    // Regions, zones and instance types.
+    InvalidRegionNotFound,
+    InvalidZoneNotFound,
+    InvalidInstanceType,
+    // Server side.
+    InternalError,
+    Unavailable,
+    RequestLimitExceeded,
+}
+
+impl ErrorCode {
+    /// The code exactly as AWS spells it.
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            AuthFailure => "AuthFailure",
+            SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            RequestExpired => "RequestExpired",
+            MissingAuthenticationToken => "MissingAuthenticationToken",
+            IncompleteSignature => "IncompleteSignature",
+            UnauthorizedOperation => "UnauthorizedOperation",
+            DryRunOperation => "DryRunOperation",
+            OptInRequired => "OptInRequired",
+            InvalidAction => "InvalidAction",
+            MissingAction => "MissingAction",
+            MissingParameter => "MissingParameter",
+            InvalidParameter => "InvalidParameter",
+            InvalidParameterValue => "InvalidParameterValue",
+            InvalidParameterCombination => "InvalidParameterCombination",
+            UnknownParameter => "UnknownParameter",
+            UnsupportedOperation => "UnsupportedOperation",
+            InvalidPaginationToken => "InvalidPaginationToken",
+            InvalidFilter => "InvalidFilter",
+            InvalidRequest => "InvalidRequest",
+            InvalidID => "InvalidID",
+            InvalidCharacter => "InvalidCharacter",
+            RequestEntityTooLarge => "RequestEntityTooLarge",
+            InvalidKeyPairDuplicate => "InvalidKeyPair.Duplicate",
+            InvalidKeyPairNotFound => "InvalidKeyPair.NotFound",
+            InvalidKeyPairFormat => "InvalidKeyPair.Format",
+            InvalidKeyFormat => "InvalidKey.Format",
+            TagLimitExceeded => "TagLimitExceeded",
+            InvalidRegionNotFound => "InvalidRegion.NotFound",
+            InvalidZoneNotFound => "InvalidZone.NotFound",
+            InvalidInstanceType => "InvalidInstanceType",
+            InternalError => "InternalError",
+            Unavailable => "Unavailable",
+            RequestLimitExceeded => "RequestLimitExceeded",
+        }
+    }
+
+    /// The HTTP status AWS answers this code with.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            AuthFailure | MissingAuthenticationToken => 401,
+            SignatureDoesNotMatch | UnauthorizedOperation | OptInRequired => 403,
+            IncompleteSignature => 400,
+            DryRunOperation => 412,
+            RequestEntityTooLarge => 413,
+            InternalError => 500,
+            Unavailable | RequestLimitExceeded => 503,
+            _ => 400,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answered to an API client: an AWS code and a message in AWS's wording.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn missing_parameter(name: &str) -> Self {
+        Self::new(
+            ErrorCode::MissingParameter,
+            format!("The request must contain the parameter {name}"),
+        )
+    }
+
+    pub fn invalid_value(name: &str, value: &str, why: &str) -> Self {
+        Self::new(
+            ErrorCode::InvalidParameterValue,
+            format!("Value ({value}) for parameter {name} is invalid. {why}"),
+        )
+    }
+
+    pub fn unknown_parameter(name: &str) -> Self {
+        Self::new(
+            ErrorCode::UnknownParameter,
+            format!("The parameter {name} is not recognized"),
+        )
+    }
+
+    pub fn dry_run_ok() -> Self {
+        Self::new(
+            ErrorCode::DryRunOperation,
+            "Request would have succeeded, but DryRun flag is set.",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            ErrorCode::InternalError,
+            "An internal error has occurred",
+        )
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_aws() {
+        assert_eq!(ErrorCode::AuthFailure.http_status(), 401);
+        assert_eq!(ErrorCode::SignatureDoesNotMatch.http_status(), 403);
+        assert_eq!(ErrorCode::DryRunOperation.http_status(), 412);
+        assert_eq!(ErrorCode::InvalidKeyPairNotFound.http_status(), 400);
+        assert_eq!(ErrorCode::InternalError.http_status(), 500);
+        assert_eq!(
+            ErrorCode::InvalidKeyPairDuplicate.as_str(),
+            "InvalidKeyPair.Duplicate"
+        );
+    }
+}

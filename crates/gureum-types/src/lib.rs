@@ -1,0 +1,11 @@
+//! gureum's shared vocabulary: resource ids, AWS error codes, the region layout and the
+//! instance-type catalogue. Pure: no I/O, no async, nothing that needs a host.
+
+pub mod error;
+pub mod ids;
+pub mod instance_types;
+pub mod region;
+
+pub use error::{ApiError, ErrorCode};
+pub use ids::{ResourceId, ResourceKind};
+pub use region::Region;
