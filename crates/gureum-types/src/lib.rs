@@ -4,6 +4,7 @@
 pub mod error;
 pub mod ids;
 pub mod instance_types;
+pub mod model;
 pub mod region;
 
 pub use error::{ApiError, ErrorCode};

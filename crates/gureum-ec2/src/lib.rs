@@ -1,0 +1,12 @@
+//! The EC2 Query protocol, pure: form-encoded parameters in ([`params`]), typed actions
+//! ([`action`]), XML documents and error envelopes out ([`render`], [`xml`]). No I/O here; the
+//! server feeds bytes in and writes the strings it gets back.
+
+pub mod action;
+pub mod params;
+pub mod render;
+pub mod xml;
+
+pub use action::{parse, Action, Page, Request};
+pub use params::Params;
+pub use render::{error_document, Response};

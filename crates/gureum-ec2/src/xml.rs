@@ -1,0 +1,111 @@
+//! A small XML writer for EC2 responses: elements appended to one `String`, text escaped by
+//! quick-xml. EC2's responses are shallow and written once, so a streaming writer over a
+//! string beats building a tree.
+
+use quick_xml::escape::escape;
+
+/// The namespace every EC2 response carries.
+pub const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+pub struct Xml {
+    buf: String,
+}
+
+impl Xml {
+    /// Start `<{root} xmlns="{ns}">` with the XML declaration.
+    pub fn document(root: &str, ns: &str) -> Xml {
+        let mut buf = String::with_capacity(1024);
+        buf.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        buf.push_str(root);
+        buf.push_str(" xmlns=\"");
+        buf.push_str(ns);
+        buf.push_str("\">");
+        Xml { buf }
+    }
+
+    /// A bare element tree with no declaration (for error envelopes' inner use and tests).
+    pub fn fragment() -> Xml {
+        Xml { buf: String::new() }
+    }
+
+    pub fn open(&mut self, tag: &str) -> &mut Self {
+        self.buf.push('<');
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self
+    }
+
+    pub fn close(&mut self, tag: &str) -> &mut Self {
+        self.buf.push_str("</");
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self
+    }
+
+    /// `<tag>text</tag>`, text escaped.
+    pub fn leaf(&mut self, tag: &str, text: &str) -> &mut Self {
+        self.open(tag);
+        self.buf.push_str(&escape(text));
+        self.close(tag)
+    }
+
+    pub fn leaf_display(&mut self, tag: &str, v: impl std::fmt::Display) -> &mut Self {
+        self.leaf(tag, &v.to_string())
+    }
+
+    pub fn leaf_opt(&mut self, tag: &str, text: Option<&str>) -> &mut Self {
+        if let Some(t) = text {
+            self.leaf(tag, t);
+        }
+        self
+    }
+
+    pub fn bool(&mut self, tag: &str, v: bool) -> &mut Self {
+        self.leaf(tag, if v { "true" } else { "false" })
+    }
+
+    /// `<tag><item>…</item>…</tag>` with each item written by `f`.
+    pub fn set<T>(&mut self, tag: &str, items: &[T], mut f: impl FnMut(&mut Xml, &T)) -> &mut Self {
+        self.open(tag);
+        for it in items {
+            self.open("item");
+            f(self, it);
+            self.close("item");
+        }
+        self.close(tag)
+    }
+
+    /// `<tag><item>v</item>…</tag>` for scalar lists.
+    pub fn values<T: std::fmt::Display>(&mut self, tag: &str, items: &[T]) -> &mut Self {
+        self.set(tag, items, |x, v| {
+            x.buf.push_str(&escape(&v.to_string()));
+        })
+    }
+
+    /// Finish the document by closing its root.
+    pub fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.buf
+    }
+
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_text() {
+        let mut x = Xml::document("R", EC2_NS);
+        x.leaf("a", "<&>\"'");
+        x.values("s", &["1", "2"]);
+        assert_eq!(
+            x.finish("R"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+             <a>&lt;&amp;&gt;&quot;&apos;</a><s><item>1</item><item>2</item></s></R>"
+        );
+    }
+}
