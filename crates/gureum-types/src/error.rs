@@ -158,10 +158,7 @@ impl ApiError {
     }
 
     pub fn internal() -> Self {
-        Self::new(
-            ErrorCode::InternalError,
-            "An internal error has occurred",
-        )
+        Self::new(ErrorCode::InternalError, "An internal error has occurred")
     }
 }
 

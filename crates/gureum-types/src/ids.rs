@@ -114,7 +114,9 @@ impl ResourceId {
     pub fn parse(kind: ResourceKind, s: &str) -> Option<Self> {
         let rest = s.strip_prefix(kind.prefix())?.strip_prefix('-')?;
         let hex_ok = (rest.len() == 8 || rest.len() == 17)
-            && rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         hex_ok.then(|| ResourceId(s.to_string()))
     }
 

@@ -1,0 +1,240 @@
+//! gureum's control plane: the services behind every action, independent of HTTP and of the
+//! host. [`Cloud`] owns the store, the region and the clock; [`Cloud::dispatch`] runs one
+//! parsed [`gureum_ec2::Request`] for one account and returns a [`gureum_ec2::Response`].
+//!
+//! Modules own one resource each ([`key_pairs`], [`tags`], [`catalogue`], [`accounts`]);
+//! [`describe`] is the shared filter and pagination machinery.
+
+pub mod accounts;
+pub mod catalogue;
+pub mod clock;
+pub mod describe;
+pub mod key_pairs;
+pub mod tags;
+
+use std::sync::Arc;
+
+use gureum_ec2::{Action, Request, Response};
+use gureum_store::{Store, StoreError};
+use gureum_types::{ApiError, Region};
+
+pub use clock::{Clock, SystemClock};
+
+/// Who is calling and under which request id (for logs).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub account_id: String,
+    pub request_id: String,
+}
+
+/// The errors of the core: an API error for the caller, or a store failure (answered as
+/// `InternalError`, logged with its cause, never shown to the client).
+#[derive(Debug)]
+pub enum CoreError {
+    Api(ApiError),
+    Store(StoreError),
+    Internal(String),
+}
+
+impl From<ApiError> for CoreError {
+    fn from(e: ApiError) -> Self {
+        CoreError::Api(e)
+    }
+}
+impl From<StoreError> for CoreError {
+    fn from(e: StoreError) -> Self {
+        CoreError::Store(e)
+    }
+}
+impl From<gureum_store::rusqlite::Error> for CoreError {
+    fn from(e: gureum_store::rusqlite::Error) -> Self {
+        CoreError::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl std::fmt::Display for CoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CoreError::Api(e) => write!(f, "{e}"),
+            CoreError::Store(e) => write!(f, "store: {e}"),
+            CoreError::Internal(e) => write!(f, "internal: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+impl CoreError {
+    /// What the client sees.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            CoreError::Api(e) => e.clone(),
+            _ => ApiError::internal(),
+        }
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;
+
+/// The cloud's control plane.
+#[derive(Clone)]
+pub struct Cloud {
+    pub(crate) store: Arc<Store>,
+    pub(crate) region: Arc<Region>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) auth_cache: Arc<accounts::AuthCache>,
+}
+
+impl Cloud {
+    pub fn new(store: Arc<Store>, region: Region, clock: Arc<dyn Clock>) -> Cloud {
+        Cloud {
+            store,
+            region: Arc::new(region),
+            clock,
+            auth_cache: Arc::default(),
+        }
+    }
+
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Run blocking store work off the async executor.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> CoreResult<T> + Send + 'static,
+    ) -> CoreResult<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| CoreError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Run one request for the calling account. A dry run checks the request (and the
+    /// caller's permission) and answers `DryRunOperation` without acting.
+    pub async fn dispatch(&self, ctx: &Ctx, req: Request) -> CoreResult<Response> {
+        if req.dry_run {
+            // Every account may call every action on its own resources, so the permission
+            // check always passes; the answer is AWS's "would have succeeded".
+            return Err(ApiError::dry_run_ok().into());
+        }
+        let acct = ctx.account_id.clone();
+        Ok(match req.action {
+            Action::DescribeRegions {
+                region_names,
+                filters,
+            } => catalogue::describe_regions(&self.region, &region_names, &filters)?,
+            Action::DescribeAvailabilityZones {
+                zone_names,
+                zone_ids,
+                filters,
+            } => catalogue::describe_zones(&self.region, &zone_names, &zone_ids, &filters)?,
+            Action::DescribeAccountAttributes { attribute_names } => {
+                catalogue::describe_account_attributes(&attribute_names)?
+            }
+            Action::DescribeInstanceTypes {
+                instance_types,
+                filters,
+                page,
+            } => catalogue::describe_instance_types(&instance_types, &filters, &page)?,
+            Action::DescribeInstanceTypeOfferings {
+                location_type,
+                filters,
+                page,
+            } => catalogue::describe_offerings(&self.region, &location_type, &filters, &page)?,
+            Action::CreateKeyPair {
+                key_name,
+                key_type,
+                key_format,
+                tag_specifications,
+            } => {
+                self.create_key_pair(acct, key_name, key_type, key_format, tag_specifications)
+                    .await?
+            }
+            Action::ImportKeyPair {
+                key_name,
+                public_key_material,
+                tag_specifications,
+            } => {
+                self.import_key_pair(acct, key_name, public_key_material, tag_specifications)
+                    .await?
+            }
+            Action::DescribeKeyPairs {
+                key_names,
+                key_pair_ids,
+                filters,
+                include_public_key,
+            } => {
+                self.describe_key_pairs(acct, key_names, key_pair_ids, filters, include_public_key)
+                    .await?
+            }
+            Action::DeleteKeyPair {
+                key_name,
+                key_pair_id,
+            } => self.delete_key_pair(acct, key_name, key_pair_id).await?,
+            Action::CreateTags { resources, tags } => {
+                self.create_tags(acct, resources, tags).await?
+            }
+            Action::DeleteTags { resources, tags } => {
+                self.delete_tags(acct, resources, tags).await?
+            }
+            Action::DescribeTags { filters, page } => {
+                self.describe_tags(acct, filters, page).await?
+            }
+        })
+    }
+}
+
+/// Render milliseconds since the epoch as AWS renders timestamps: `2026-11-26T06:21:41.000Z`.
+pub fn aws_time(millis: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(millis as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A cloud on a temporary database with a fixed clock and one account `111111111111`.
+    pub fn cloud() -> (tempfile::TempDir, Cloud, Ctx) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("state.db")).unwrap());
+        let cloud = Cloud::new(
+            store,
+            Region::new("us-east-1").unwrap(),
+            Arc::new(clock::FixedClock::new(1_764_000_000_000)),
+        );
+        let ctx = Ctx {
+            account_id: cloud.create_account_sync("alice").unwrap().0.id,
+            request_id: "test".into(),
+        };
+        (dir, cloud, ctx)
+    }
+
+    pub fn other(cloud: &Cloud, name: &str) -> Ctx {
+        Ctx {
+            account_id: cloud.create_account_sync(name).unwrap().0.id,
+            request_id: "test".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aws_time_format() {
+        assert_eq!(super::aws_time(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            super::aws_time(1_764_138_101_123),
+            "2025-11-26T06:21:41.123Z"
+        );
+    }
+}
