@@ -5,6 +5,7 @@
 pub mod action;
 pub mod params;
 pub mod render;
+pub mod sts;
 pub mod xml;
 
 pub use action::{parse, Action, Page, Request};

@@ -1,0 +1,306 @@
+//! The HTTP front end of `gureum up`: `/healthz`, and the AWS Query endpoint that
+//! authenticates a request (SigV4), decodes it into a typed action, runs it in the core and
+//! writes the XML answer. Every answer carries a request id; every failure is an AWS error
+//! envelope with AWS's status, and changes nothing.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use gureum_core::{Cloud, Ctx};
+use gureum_ec2::params::MAX_REQUEST_BYTES;
+use gureum_ec2::{sts, Params};
+use gureum_types::{ApiError, ErrorCode};
+use tracing::Instrument;
+
+use crate::cli::UpArgs;
+use crate::setup;
+
+#[derive(Clone)]
+struct AppState {
+    cloud: Cloud,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GUREUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `gureum up`: open the data dir, make sure the admin exists, serve until SIGINT/SIGTERM.
+pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
+    init_logging();
+    let started = Instant::now();
+    let cloud = setup::open_cloud(&data_dir, &args.region)?;
+    let (account_id, key, created) = setup::ensure_admin(&cloud)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let endpoint = format!("http://{addr}");
+    let files = setup::write_client_files(&data_dir, &key, &args.region, &endpoint)?;
+    if created {
+        tracing::info!(account = %account_id, "created the admin account");
+    }
+    println!(
+        "gureum is up: EC2 API at {endpoint} (region {}), data in {}\n\
+         Use it with the AWS CLI or boto3:\n  \
+         export AWS_SHARED_CREDENTIALS_FILE={} AWS_CONFIG_FILE={} AWS_PROFILE={} AWS_ENDPOINT_URL={endpoint}\n  \
+         (or: source {})\n  \
+         aws ec2 describe-availability-zones",
+        args.region,
+        data_dir.display(),
+        files.credentials.display(),
+        files.config.display(),
+        setup::PROFILE,
+        files.env.display(),
+    );
+    let app = router(cloud);
+    tracing::info!(listen = %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}
+
+fn router(cloud: Cloud) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .fallback(handle)
+        .with_state(AppState { cloud })
+}
+
+/// Which Query service a request is for, by its credential scope.
+#[derive(Clone, Copy, PartialEq)]
+enum Service {
+    Ec2,
+    Sts,
+}
+
+fn xml_response(status: u16, body: String, request_id: &str) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        body,
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml;charset=UTF-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+fn error_response(service: Service, err: &ApiError, request_id: &str) -> Response {
+    let body = match service {
+        Service::Ec2 => gureum_ec2::error_document(err, request_id),
+        Service::Sts => sts::error_document(err, request_id),
+    };
+    xml_response(err.code.http_status(), body, request_id)
+}
+
+fn sigv4_error(e: gureum_sigv4::SigV4Error) -> ApiError {
+    let code = match e.kind.code() {
+        "MissingAuthenticationToken" => ErrorCode::MissingAuthenticationToken,
+        "IncompleteSignature" => ErrorCode::IncompleteSignature,
+        "AuthFailure" => ErrorCode::AuthFailure,
+        "SignatureDoesNotMatch" => ErrorCode::SignatureDoesNotMatch,
+        "RequestExpired" => ErrorCode::RequestExpired,
+        "MissingParameter" => ErrorCode::MissingParameter,
+        "InvalidParameterValue" => ErrorCode::InvalidParameterValue,
+        _ => ErrorCode::AuthFailure,
+    };
+    ApiError::new(code, e.message)
+}
+
+async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!("request", id = %request_id);
+    let started = Instant::now();
+    async move {
+        let (service, result) = serve_query(&st.cloud, req, &request_id).await;
+        let response = match result {
+            Ok(body) => xml_response(200, body, &request_id),
+            Err(e) => {
+                if e.code.http_status() >= 500 {
+                    tracing::error!(code = %e.code, "request failed");
+                } else {
+                    tracing::debug!(code = %e.code, message = %e.message, "request refused");
+                }
+                error_response(service, &e, &request_id)
+            }
+        };
+        tracing::debug!(
+            status = response.status().as_u16(),
+            us = started.elapsed().as_micros() as u64,
+            "done"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Authenticate, decode and run one Query request. Returns the service (to pick the error
+/// envelope) and the response body or the error.
+async fn serve_query(
+    cloud: &Cloud,
+    req: Request<Body>,
+    request_id: &str,
+) -> (Service, Result<String, ApiError>) {
+    let (parts, body) = req.into_parts();
+    // Bounded body: a client cannot make the server buffer more than this.
+    let body = match to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                Service::Ec2,
+                Err(ApiError::new(
+                    ErrorCode::RequestEntityTooLarge,
+                    "Request entity too large",
+                )),
+            )
+        }
+    };
+    if parts.method != Method::GET && parts.method != Method::POST {
+        return (
+            Service::Ec2,
+            Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                format!("The HTTP method {} is not supported", parts.method),
+            )),
+        );
+    }
+
+    // 1. Authentication, before anything about the request is believed.
+    let auth = match gureum_sigv4::parse(&parts) {
+        Ok(a) => a,
+        Err(e) => return (Service::Ec2, Err(sigv4_error(e))),
+    };
+    let service = if auth.credential.service == "sts" {
+        Service::Sts
+    } else {
+        Service::Ec2
+    };
+    let expected_service = match service {
+        Service::Sts => "sts",
+        Service::Ec2 => "ec2",
+    };
+    let key = match cloud.find_access_key(&auth.credential.access_key_id).await {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return (
+                service,
+                Err(ApiError::new(
+                    ErrorCode::AuthFailure,
+                    "AWS was not able to validate the provided access credentials",
+                )),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "looking up an access key");
+            return (service, Err(ApiError::internal()));
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if let Err(e) = gureum_sigv4::verify(
+        &parts,
+        &body,
+        &auth,
+        &key.secret_access_key,
+        &cloud.region().name,
+        expected_service,
+        now,
+    ) {
+        return (service, Err(sigv4_error(e)));
+    }
+
+    // 2. Decoding: the query string and, for form posts, the body.
+    let mut params = Params::default();
+    if let Some(q) = parts.uri.query() {
+        if let Err(e) = params.extend_from_form(q.as_bytes()) {
+            return (service, Err(e));
+        }
+    }
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if parts.method == Method::POST && (is_form || !body.is_empty()) {
+        if let Err(e) = params.extend_from_form(&body) {
+            return (service, Err(e));
+        }
+    }
+    let Some(action) = params.take("Action").filter(|a| !a.is_empty()) else {
+        return (
+            service,
+            Err(ApiError::new(
+                ErrorCode::MissingAction,
+                "The request must contain the parameter Action",
+            )),
+        );
+    };
+    let _version = params.take("Version");
+    tracing::debug!(action = %action, account = %key.account_id, "request");
+
+    // 3. Run it.
+    let result = match service {
+        Service::Sts => match action.as_str() {
+            "GetCallerIdentity" => params
+                .finish()
+                .map(|_| sts::caller_identity(&key.account_id, request_id)),
+            other => Err(ApiError::new(
+                ErrorCode::InvalidAction,
+                format!(
+                    "Could not find operation {other} for version {}",
+                    sts::STS_VERSION
+                ),
+            )),
+        },
+        Service::Ec2 => match gureum_ec2::parse(&action, params) {
+            Err(e) => Err(e),
+            Ok(req) => {
+                let name = req.action.name();
+                let ctx = Ctx {
+                    account_id: key.account_id.clone(),
+                    request_id: request_id.to_string(),
+                };
+                match cloud.dispatch(&ctx, req).await {
+                    Ok(resp) => Ok(resp.render(name, request_id)),
+                    Err(e) => {
+                        if !matches!(e, gureum_core::CoreError::Api(_)) {
+                            tracing::error!(error = %e, action = name, "action failed");
+                        }
+                        Err(e.to_api())
+                    }
+                }
+            }
+        },
+    };
+    (service, result)
+}

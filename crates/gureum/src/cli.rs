@@ -1,0 +1,121 @@
+//! The command line: flags, their `GUREUM_*` environment equivalents, and each subcommand.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::setup;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gureum",
+    version,
+    about = "A self-hosted, EC2-compatible compute cloud"
+)]
+pub struct Cli {
+    /// Where the cloud keeps its state (default: /var/lib/gureum for root, else
+    /// $XDG_DATA_HOME/gureum).
+    #[arg(long, global = true, env = "GUREUM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the cloud in the foreground: the EC2 API on --listen.
+    Up(UpArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Manage access keys.
+    #[command(subcommand, name = "access-key")]
+    AccessKey(AccessKeyCmd),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct UpArgs {
+    /// Address of the API (and console).
+    #[arg(long, env = "GUREUM_LISTEN", default_value = "127.0.0.1:8773")]
+    pub listen: SocketAddr,
+    /// The region this cloud serves; zones are <region>a, b and c.
+    #[arg(long, env = "GUREUM_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountCmd {
+    /// Create an account with a first access key; prints its id and credentials.
+    Create { name: String },
+    /// List accounts and their access key ids.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccessKeyCmd {
+    /// Create another access key for an account (by id or name).
+    Create { account: String },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let data_dir = match cli.data_dir {
+        Some(d) => d,
+        None => setup::default_data_dir()?,
+    };
+    match cli.command {
+        Command::Up(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            rt.block_on(crate::api::up(data_dir, args))
+        }
+        Command::Account(AccountCmd::Create { name }) => {
+            let cloud = setup::open_cloud(&data_dir, "us-east-1")?;
+            let (acct, key) = cloud
+                .create_account_sync(&name)
+                .map_err(anyhow::Error::msg)?;
+            println!("account {} ({})", acct.id, acct.name);
+            println!("aws_access_key_id = {}", key.access_key_id);
+            println!("aws_secret_access_key = {}", key.secret_access_key);
+            Ok(())
+        }
+        Command::Account(AccountCmd::List) => {
+            let cloud = setup::open_cloud(&data_dir, "us-east-1")?;
+            println!("{:<14} {:<24} {:<26} ACCESS KEYS", "ID", "NAME", "CREATED");
+            for (a, keys) in cloud.list_accounts_sync().map_err(anyhow::Error::msg)? {
+                let ids: Vec<&str> = keys.iter().map(|k| k.access_key_id.as_str()).collect();
+                println!(
+                    "{:<14} {:<24} {:<26} {}",
+                    a.id,
+                    a.name,
+                    a.create_time,
+                    ids.join(",")
+                );
+            }
+            Ok(())
+        }
+        Command::AccessKey(AccessKeyCmd::Create { account }) => {
+            let cloud = setup::open_cloud(&data_dir, "us-east-1")?;
+            let key = cloud
+                .create_access_key_sync(&account)
+                .map_err(anyhow::Error::msg)?;
+            println!("account {}", key.account_id);
+            println!("aws_access_key_id = {}", key.access_key_id);
+            println!("aws_secret_access_key = {}", key.secret_access_key);
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
