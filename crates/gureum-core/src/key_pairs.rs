@@ -171,6 +171,8 @@ impl Cloud {
         validate_name(&name)?;
         let tags = tags::from_specifications(&specs, ResourceKind::KeyPair)?;
         let imported = gureum_keys::import(&material).map_err(key_error)?;
+        // AWS shows an imported key with the key name as its comment.
+        let public_key = imported.described_public_key(&name);
         let key = self
             .insert_key_pair(
                 account,
@@ -178,7 +180,7 @@ impl Cloud {
                     name,
                     fingerprint: imported.fingerprint,
                     key_type: imported.key_type.as_str().to_string(),
-                    public_key: imported.public_key_openssh,
+                    public_key,
                     tags,
                 },
             )
