@@ -95,8 +95,11 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            AuthFailure | MissingAuthenticationToken => 401,
-            SignatureDoesNotMatch | UnauthorizedOperation | OptInRequired => 403,
+            AuthFailure => 401,
+            SignatureDoesNotMatch
+            | UnauthorizedOperation
+            | OptInRequired
+            | MissingAuthenticationToken => 403,
             IncompleteSignature => 400,
             DryRunOperation => 412,
             RequestEntityTooLarge => 413,

@@ -144,7 +144,8 @@ async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
     async move {
         let (service, result) = serve_query(&st.cloud, req, &request_id).await;
         let response = match result {
-            Ok(body) => xml_response(200, body, &request_id),
+            Ok(Answer::Landing) => landing_page(),
+            Ok(Answer::Xml(body)) => xml_response(200, body, &request_id),
             Err(e) => {
                 if e.code.http_status() >= 500 {
                     tracing::error!(code = %e.code, "request failed");
@@ -165,13 +166,29 @@ async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
     .await
 }
 
+fn landing_page() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "gureum: an EC2-compatible cloud. This is its EC2 API endpoint: point the AWS CLI, \
+         boto3 or Terraform here (see the credentials file in the data dir).\n",
+    )
+        .into_response()
+}
+
+/// What a successful request answers.
+enum Answer {
+    Xml(String),
+    /// A plain browser visit to the endpoint.
+    Landing,
+}
+
 /// Authenticate, decode and run one Query request. Returns the service (to pick the error
 /// envelope) and the response body or the error.
 async fn serve_query(
     cloud: &Cloud,
     req: Request<Body>,
     request_id: &str,
-) -> (Service, Result<String, ApiError>) {
+) -> (Service, Result<Answer, ApiError>) {
     let (parts, body) = req.into_parts();
     // Bounded body: a client cannot make the server buffer more than this.
     let body = match to_bytes(body, MAX_REQUEST_BYTES).await {
@@ -194,6 +211,15 @@ async fn serve_query(
                 format!("The HTTP method {} is not supported", parts.method),
             )),
         );
+    }
+
+    // A person opening the endpoint in a browser gets a pointer, not an XML error.
+    if parts.method == Method::GET
+        && parts.uri.path() == "/"
+        && parts.uri.query().unwrap_or("").is_empty()
+        && !parts.headers.contains_key(header::AUTHORIZATION)
+    {
+        return (Service::Ec2, Ok(Answer::Landing));
     }
 
     // 1. Authentication, before anything about the request is believed.
@@ -302,5 +328,5 @@ async fn serve_query(
             }
         },
     };
-    (service, result)
+    (service, result.map(Answer::Xml))
 }
