@@ -71,17 +71,21 @@ def test_a_failed_signature_changes_nothing(server):
 
 
 def test_presigned_urls(server):
+    # botocore presigns EC2 operations for their HTTP method, POST, with the parameters in
+    # the query string and an empty body.
     ec2 = server.client()
     url = ec2.generate_presigned_url("describe_key_pairs", ExpiresIn=60)
-    r = urllib3.PoolManager().request("GET", url)
+    r = urllib3.PoolManager().request("POST", url)
     assert r.status == 200 and b"<keySet" in r.data
+    # The method is signed: the same URL fetched with GET is refused.
+    assert urllib3.PoolManager().request("GET", url).status == 403
     url = ec2.generate_presigned_url("describe_key_pairs", ExpiresIn=1)
     time.sleep(2.1)
-    r = urllib3.PoolManager().request("GET", url)
+    r = urllib3.PoolManager().request("POST", url)
     assert r.status == 400 and error_of(r.data.decode())[0] == "RequestExpired"
     # Tampering with a presigned URL's parameters breaks its signature.
     url = ec2.generate_presigned_url("describe_key_pairs", Params={"KeyNames": ["a"]}, ExpiresIn=60)
-    r = urllib3.PoolManager().request("GET", url.replace("KeyName.1=a", "KeyName.1=b"))
+    r = urllib3.PoolManager().request("POST", url.replace("KeyName.1=a", "KeyName.1=b"))
     assert r.status == 403
 
 
