@@ -426,3 +426,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod compatibility_doc {
+    /// docs/COMPATIBILITY.md must list every supported action.
+    #[test]
+    fn every_supported_action_is_documented() {
+        let doc = include_str!("../../../docs/COMPATIBILITY.md");
+        for a in super::SUPPORTED_ACTIONS {
+            assert!(doc.contains(&format!("| `{a}` |")), "{a} missing from docs/COMPATIBILITY.md");
+        }
+    }
+}
