@@ -6,11 +6,16 @@
 //! [`describe`] is the shared filter and pagination machinery.
 
 pub mod accounts;
+pub mod agent;
 pub mod catalogue;
 pub mod clock;
 pub mod describe;
+pub mod host;
+pub mod images;
+pub mod instances;
 pub mod key_pairs;
 pub mod tags;
+pub mod vpcs;
 
 use std::sync::Arc;
 
@@ -18,7 +23,26 @@ use gureum_ec2::{Action, Request, Response};
 use gureum_store::{Store, StoreError};
 use gureum_types::{ApiError, Region};
 
+pub use agent::Host;
 pub use clock::{Clock, SystemClock};
+
+/// Quotas.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Live instances per account (AWS's classic default: 20).
+    pub instances_per_account: usize,
+    /// Live instances on this host; beyond it launches answer `InsufficientInstanceCapacity`.
+    pub instances_per_host: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            instances_per_account: 20,
+            instances_per_host: 200,
+        }
+    }
+}
 
 /// Who is calling and under which request id (for logs).
 #[derive(Debug, Clone)]
@@ -83,6 +107,11 @@ pub struct Cloud {
     pub(crate) region: Arc<Region>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) auth_cache: Arc<accounts::AuthCache>,
+    pub(crate) host: Option<Arc<Host>>,
+    pub(crate) notify: Arc<tokio::sync::Notify>,
+    pub(crate) in_flight: Arc<agent::InFlight>,
+    pub(crate) limits: Limits,
+    pub(crate) default_hypervisor: String,
 }
 
 impl Cloud {
@@ -92,7 +121,23 @@ impl Cloud {
             region: Arc::new(region),
             clock,
             auth_cache: Arc::default(),
+            host: None,
+            notify: Arc::default(),
+            in_flight: Arc::default(),
+            limits: Limits::default(),
+            default_hypervisor: "container".into(),
         }
+    }
+
+    /// Attach the host drivers (without them, instances stay `pending`).
+    pub fn with_host(mut self, host: Host) -> Cloud {
+        self.host = Some(Arc::new(host));
+        self
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Cloud {
+        self.limits = limits;
+        self
     }
 
     pub fn region(&self) -> &Region {
@@ -185,6 +230,105 @@ impl Cloud {
             Action::DescribeTags { filters, page } => {
                 self.describe_tags(acct, filters, page).await?
             }
+            Action::DescribeImages {
+                image_ids,
+                owners,
+                executable_users,
+                filters,
+                page,
+            } => {
+                self.describe_images(acct, image_ids, owners, executable_users, filters, page)
+                    .await?
+            }
+            Action::DeregisterImage { image_id } => self.deregister_image(acct, image_id).await?,
+            Action::CopyImage {
+                source_image_id,
+                source_region,
+                name,
+                description,
+                copy_image_tags,
+                tag_specifications,
+            } => {
+                self.copy_image(
+                    acct,
+                    source_image_id,
+                    source_region,
+                    name,
+                    description,
+                    copy_image_tags,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::CreateImage { .. } => {
+                return Err(ApiError::new(
+                    gureum_types::ErrorCode::UnsupportedOperation,
+                    "CreateImage is not supported yet",
+                )
+                .into())
+            }
+            Action::ModifyImageAttribute { image_id, change } => {
+                self.modify_image_attribute(acct, image_id, change).await?
+            }
+            Action::DescribeImageAttribute {
+                image_id,
+                attribute,
+            } => self.describe_image_attribute(acct, image_id, attribute).await?,
+            Action::ResetImageAttribute { image_id, .. } => {
+                self.reset_image_attribute(acct, image_id).await?
+            }
+            Action::RunInstances(req) => self.run_instances(acct, *req).await?,
+            Action::DescribeInstances {
+                instance_ids,
+                filters,
+                page,
+            } => self.describe_instances(acct, instance_ids, filters, page).await?,
+            Action::StartInstances { instance_ids } => {
+                self.start_instances(acct, instance_ids).await?
+            }
+            Action::StopInstances {
+                instance_ids,
+                force,
+            } => self.stop_instances(acct, instance_ids, force).await?,
+            Action::RebootInstances { instance_ids } => {
+                self.reboot_instances(acct, instance_ids).await?
+            }
+            Action::TerminateInstances { instance_ids } => {
+                self.terminate_instances(acct, instance_ids).await?
+            }
+            Action::DescribeInstanceStatus {
+                instance_ids,
+                filters,
+                include_all_instances,
+                page,
+            } => {
+                self.describe_instance_status(acct, instance_ids, filters, include_all_instances, page)
+                    .await?
+            }
+            Action::GetConsoleOutput { instance_id, .. } => {
+                self.get_console_output(acct, instance_id).await?
+            }
+            Action::ModifyInstanceAttribute {
+                instance_id,
+                change,
+            } => self.modify_instance_attribute(acct, instance_id, change).await?,
+            Action::DescribeInstanceAttribute {
+                instance_id,
+                attribute,
+            } => {
+                self.describe_instance_attribute(acct, instance_id, attribute)
+                    .await?
+            }
+            Action::DescribeVpcs {
+                vpc_ids,
+                filters,
+                page,
+            } => self.describe_vpcs(acct, vpc_ids, filters, page).await?,
+            Action::DescribeSubnets {
+                subnet_ids,
+                filters,
+                page,
+            } => self.describe_subnets(acct, subnet_ids, filters, page).await?,
         })
     }
 }

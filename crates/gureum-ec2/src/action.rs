@@ -87,6 +87,152 @@ pub enum Action {
         filters: Vec<Filter>,
         page: Page,
     },
+    DescribeImages {
+        image_ids: Vec<String>,
+        owners: Vec<String>,
+        executable_users: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    DeregisterImage {
+        image_id: String,
+    },
+    CopyImage {
+        source_image_id: String,
+        source_region: String,
+        name: String,
+        description: Option<String>,
+        copy_image_tags: bool,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    CreateImage {
+        instance_id: String,
+        name: String,
+        description: Option<String>,
+        no_reboot: bool,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    ModifyImageAttribute {
+        image_id: String,
+        change: ImageAttributeChange,
+    },
+    DescribeImageAttribute {
+        image_id: String,
+        /// `launchPermission` or `description` (others answer as AWS would for an unset attribute).
+        attribute: String,
+    },
+    ResetImageAttribute {
+        image_id: String,
+        attribute: String,
+    },
+    RunInstances(Box<RunInstances>),
+    DescribeInstances {
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    StartInstances {
+        instance_ids: Vec<String>,
+    },
+    StopInstances {
+        instance_ids: Vec<String>,
+        force: bool,
+    },
+    RebootInstances {
+        instance_ids: Vec<String>,
+    },
+    TerminateInstances {
+        instance_ids: Vec<String>,
+    },
+    DescribeInstanceStatus {
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+        include_all_instances: bool,
+        page: Page,
+    },
+    GetConsoleOutput {
+        instance_id: String,
+        latest: bool,
+    },
+    ModifyInstanceAttribute {
+        instance_id: String,
+        change: InstanceAttributeChange,
+    },
+    DescribeInstanceAttribute {
+        instance_id: String,
+        attribute: String,
+    },
+    DescribeVpcs {
+        vpc_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    DescribeSubnets {
+        subnet_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+}
+
+/// `ModifyImageAttribute`'s change: launch permissions or the description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageAttributeChange {
+    LaunchPermission {
+        add_users: Vec<String>,
+        remove_users: Vec<String>,
+        /// `Some(true)` adds group `all` (public), `Some(false)` removes it.
+        public: Option<bool>,
+    },
+    Description(String),
+}
+
+/// `ModifyInstanceAttribute`'s change (one attribute per call, as AWS requires).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceAttributeChange {
+    InstanceType(String),
+    UserData(Vec<u8>),
+    DisableApiTermination(bool),
+    InstanceInitiatedShutdownBehavior(String),
+    Groups(Vec<String>),
+}
+
+/// One `BlockDeviceMapping.N` of a launch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockDevice {
+    pub device_name: String,
+    pub volume_size: Option<u32>,
+    pub delete_on_termination: Option<bool>,
+    pub volume_type: Option<String>,
+    pub no_device: bool,
+}
+
+/// `RunInstances` after syntactic validation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunInstances {
+    pub image_id: String,
+    pub instance_type: Option<String>,
+    pub min_count: u32,
+    pub max_count: u32,
+    pub key_name: Option<String>,
+    /// Decoded user data (the request carries it base64-encoded).
+    pub user_data: Option<Vec<u8>>,
+    pub tag_specifications: Vec<TagSpecification>,
+    pub client_token: Option<String>,
+    pub availability_zone: Option<String>,
+    pub subnet_id: Option<String>,
+    pub private_ip_address: Option<String>,
+    pub block_devices: Vec<BlockDevice>,
+    /// `stop` (default) or `terminate`.
+    pub shutdown_behavior: Option<String>,
+    pub disable_api_termination: bool,
+    pub security_group_ids: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub metadata_http_tokens: Option<String>,
+    pub metadata_http_endpoint: Option<String>,
+    pub metadata_hop_limit: Option<u32>,
+    /// A canonical rendering of every parameter, to detect `ClientToken` reuse with other
+    /// parameters (`IdempotentParameterMismatch`).
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +257,25 @@ impl Action {
             Action::CreateTags { .. } => "CreateTags",
             Action::DeleteTags { .. } => "DeleteTags",
             Action::DescribeTags { .. } => "DescribeTags",
+            Action::DescribeImages { .. } => "DescribeImages",
+            Action::DeregisterImage { .. } => "DeregisterImage",
+            Action::CopyImage { .. } => "CopyImage",
+            Action::CreateImage { .. } => "CreateImage",
+            Action::ModifyImageAttribute { .. } => "ModifyImageAttribute",
+            Action::DescribeImageAttribute { .. } => "DescribeImageAttribute",
+            Action::ResetImageAttribute { .. } => "ResetImageAttribute",
+            Action::RunInstances(_) => "RunInstances",
+            Action::DescribeInstances { .. } => "DescribeInstances",
+            Action::StartInstances { .. } => "StartInstances",
+            Action::StopInstances { .. } => "StopInstances",
+            Action::RebootInstances { .. } => "RebootInstances",
+            Action::TerminateInstances { .. } => "TerminateInstances",
+            Action::DescribeInstanceStatus { .. } => "DescribeInstanceStatus",
+            Action::GetConsoleOutput { .. } => "GetConsoleOutput",
+            Action::ModifyInstanceAttribute { .. } => "ModifyInstanceAttribute",
+            Action::DescribeInstanceAttribute { .. } => "DescribeInstanceAttribute",
+            Action::DescribeVpcs { .. } => "DescribeVpcs",
+            Action::DescribeSubnets { .. } => "DescribeSubnets",
         }
     }
 
@@ -123,24 +288,54 @@ impl Action {
                 | Action::DeleteKeyPair { .. }
                 | Action::CreateTags { .. }
                 | Action::DeleteTags { .. }
+                | Action::DeregisterImage { .. }
+                | Action::CopyImage { .. }
+                | Action::CreateImage { .. }
+                | Action::ModifyImageAttribute { .. }
+                | Action::ResetImageAttribute { .. }
+                | Action::RunInstances(_)
+                | Action::StartInstances { .. }
+                | Action::StopInstances { .. }
+                | Action::RebootInstances { .. }
+                | Action::TerminateInstances { .. }
+                | Action::ModifyInstanceAttribute { .. }
         )
     }
 }
 
 /// Every action name gureum implements, for `docs/COMPATIBILITY.md` and its test.
 pub const SUPPORTED_ACTIONS: &[&str] = &[
+    "CopyImage",
+    "CreateImage",
     "CreateKeyPair",
     "CreateTags",
     "DeleteKeyPair",
     "DeleteTags",
+    "DeregisterImage",
     "DescribeAccountAttributes",
     "DescribeAvailabilityZones",
+    "DescribeImageAttribute",
+    "DescribeImages",
+    "DescribeInstanceAttribute",
+    "DescribeInstanceStatus",
     "DescribeInstanceTypeOfferings",
     "DescribeInstanceTypes",
+    "DescribeInstances",
     "DescribeKeyPairs",
     "DescribeRegions",
+    "DescribeSubnets",
     "DescribeTags",
+    "DescribeVpcs",
+    "GetConsoleOutput",
     "ImportKeyPair",
+    "ModifyImageAttribute",
+    "ModifyInstanceAttribute",
+    "RebootInstances",
+    "ResetImageAttribute",
+    "RunInstances",
+    "StartInstances",
+    "StopInstances",
+    "TerminateInstances",
 ];
 
 fn take_page(p: &mut Params, min: i64, max: i64) -> Result<Page, ApiError> {
@@ -174,6 +369,288 @@ fn one_of(name: &str, value: String, allowed: &[&str]) -> Result<String, ApiErro
                 allowed.join(", ")
             ),
         ))
+    }
+}
+
+fn required_list(p: &mut Params, name: &str) -> Result<Vec<String>, ApiError> {
+    let v = p.take_list(name)?;
+    if v.is_empty() {
+        return Err(ApiError::missing_parameter(&format!("{name}s")));
+    }
+    Ok(v)
+}
+
+fn positive(name: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(n) if n >= 0 && n <= u32::MAX as i64 => Ok(Some(n as u32)),
+        Some(n) => Err(ApiError::invalid_value(name, &n.to_string(), "Expected a non-negative integer.")),
+    }
+}
+
+fn decode_base64(name: &str, v: &str) -> Result<Vec<u8>, ApiError> {
+    // AWS accepts user data with or without padding and with line breaks.
+    let cleaned: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&cleaned)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=')))
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("Invalid BASE64 encoding of user data for parameter {name}"),
+            )
+        })
+}
+
+/// The largest user data AWS accepts, decoded.
+pub const MAX_USER_DATA: usize = 16 * 1024;
+
+fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
+    let mut fp: Vec<String> = Vec::new();
+    // The fingerprint is taken before parsing consumes the parameters: every parameter but
+    // the ClientToken and DryRun.
+    for (k, v) in p.iter() {
+        if k != "ClientToken" && k != "DryRun" {
+            fp.push(format!("{k}={v}"));
+        }
+    }
+    let image_id = p.required("ImageId")?;
+    let min_count = positive("MinCount", p.take_i64("MinCount")?)?
+        .ok_or_else(|| ApiError::missing_parameter("MinCount"))?;
+    let max_count = positive("MaxCount", p.take_i64("MaxCount")?)?
+        .ok_or_else(|| ApiError::missing_parameter("MaxCount"))?;
+    if min_count == 0 || max_count == 0 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            "Value (0) for parameter minCount is invalid. Expected a positive integer.",
+        ));
+    }
+    if min_count > max_count {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            format!(
+                "Value ({min_count}) for parameter minCount is invalid. Must be less than or equal to maxCount ({max_count})"
+            ),
+        ));
+    }
+    let user_data = match p.take("UserData") {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => {
+            let d = decode_base64("UserData", &v)?;
+            if d.len() > MAX_USER_DATA {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    "User data is limited to 16384 bytes",
+                ));
+            }
+            Some(d)
+        }
+    };
+    let block_devices = p
+        .take_struct_list("BlockDeviceMapping")?
+        .into_iter()
+        .map(|mut b| {
+            let d = BlockDevice {
+                device_name: b.take("DeviceName").unwrap_or_default(),
+                volume_size: positive("VolumeSize", b.take_i64("Ebs.VolumeSize")?)?,
+                delete_on_termination: b.take_bool("Ebs.DeleteOnTermination")?,
+                volume_type: b.take("Ebs.VolumeType"),
+                no_device: b.take("NoDevice").is_some(),
+            };
+            // Accepted and ignored: gureum volumes have no IOPS or encryption settings.
+            for k in ["Ebs.Iops", "Ebs.Throughput", "Ebs.Encrypted", "Ebs.KmsKeyId", "Ebs.SnapshotId", "VirtualName"] {
+                b.take(k);
+            }
+            b.finish()?;
+            Ok(d)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let shutdown_behavior = match p.take("InstanceInitiatedShutdownBehavior") {
+        None => None,
+        Some(v) => Some(one_of("InstanceInitiatedShutdownBehavior", v, &["stop", "terminate"])?),
+    };
+    let metadata_http_tokens = match p.take("MetadataOptions.HttpTokens") {
+        None => None,
+        Some(v) => Some(one_of("HttpTokens", v, &["optional", "required"])?),
+    };
+    let metadata_http_endpoint = match p.take("MetadataOptions.HttpEndpoint") {
+        None => None,
+        Some(v) => Some(one_of("HttpEndpoint", v, &["enabled", "disabled"])?),
+    };
+    let metadata_hop_limit = match positive(
+        "HttpPutResponseHopLimit",
+        p.take_i64("MetadataOptions.HttpPutResponseHopLimit")?,
+    )? {
+        Some(n) if !(1..=64).contains(&n) => {
+            return Err(ApiError::invalid_value(
+                "HttpPutResponseHopLimit",
+                &n.to_string(),
+                "Must be between 1 and 64.",
+            ))
+        }
+        other => other,
+    };
+    for k in ["MetadataOptions.HttpProtocolIpv6", "MetadataOptions.InstanceMetadataTags", "Monitoring.Enabled", "EbsOptimized"] {
+        p.take(k);
+    }
+    fp.sort();
+    Ok(RunInstances {
+        image_id,
+        instance_type: p.take("InstanceType"),
+        min_count,
+        max_count,
+        key_name: p.take("KeyName").filter(|k| !k.is_empty()),
+        user_data,
+        tag_specifications: p.take_tag_specifications()?,
+        client_token: p.take("ClientToken").filter(|t| !t.is_empty()),
+        availability_zone: p.take("Placement.AvailabilityZone"),
+        subnet_id: p.take("SubnetId"),
+        private_ip_address: p.take("PrivateIpAddress"),
+        block_devices,
+        shutdown_behavior,
+        disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),
+        security_group_ids: p.take_list("SecurityGroupId")?,
+        security_groups: p.take_list("SecurityGroup")?,
+        metadata_http_tokens,
+        metadata_http_endpoint,
+        metadata_hop_limit,
+        fingerprint: fp.join("&"),
+    })
+}
+
+fn parse_modify_image_attribute(p: &mut Params) -> Result<Action, ApiError> {
+    let image_id = p.required("ImageId")?;
+    let attribute = p.take("Attribute");
+    let operation = p.take("OperationType");
+    let user_ids = p.take_list("UserId")?;
+    let groups = p.take_list("UserGroup")?;
+    let value = p.take("Value");
+    let description = p.take("Description.Value");
+    let mut add_users = Vec::new();
+    let mut remove_users = Vec::new();
+    let mut public = None;
+    for (which, list) in [("Add", true), ("Remove", false)] {
+        for mut perm in p.take_struct_list(&format!("LaunchPermission.{which}"))? {
+            if let Some(u) = perm.take("UserId") {
+                if list { add_users.push(u) } else { remove_users.push(u) }
+            }
+            if let Some(g) = perm.take("Group") {
+                if g != "all" {
+                    return Err(ApiError::invalid_value("Group", &g, "Only 'all' is supported."));
+                }
+                public = Some(list);
+            }
+            perm.finish()?;
+        }
+    }
+    let is_perm = attribute.as_deref() == Some("launchPermission")
+        || !add_users.is_empty()
+        || !remove_users.is_empty()
+        || public.is_some()
+        || !user_ids.is_empty()
+        || !groups.is_empty();
+    if is_perm {
+        let add = match operation.as_deref() {
+            None | Some("add") => true,
+            Some("remove") => false,
+            Some(o) => return Err(ApiError::invalid_value("OperationType", o, "Expected add or remove.")),
+        };
+        for u in user_ids {
+            if add { add_users.push(u) } else { remove_users.push(u) }
+        }
+        for g in groups {
+            if g != "all" {
+                return Err(ApiError::invalid_value("UserGroup", &g, "Only 'all' is supported."));
+            }
+            public = Some(add);
+        }
+        return Ok(Action::ModifyImageAttribute {
+            image_id,
+            change: ImageAttributeChange::LaunchPermission {
+                add_users,
+                remove_users,
+                public,
+            },
+        });
+    }
+    match (attribute.as_deref(), description.or(value)) {
+        (None | Some("description"), Some(d)) => Ok(Action::ModifyImageAttribute {
+            image_id,
+            change: ImageAttributeChange::Description(d),
+        }),
+        (Some(a), _) if a != "description" => Err(ApiError::invalid_value(
+            "Attribute",
+            a,
+            "Supported attributes are launchPermission and description.",
+        )),
+        _ => Err(ApiError::missing_parameter("LaunchPermission")),
+    }
+}
+
+fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
+    let instance_id = p.required("InstanceId")?;
+    let attribute = p.take("Attribute");
+    let value = p.take("Value");
+    let mut changes = Vec::new();
+    if let Some(v) = p.take("InstanceType.Value") {
+        changes.push(InstanceAttributeChange::InstanceType(v));
+    }
+    if let Some(v) = p.take("UserData.Value") {
+        changes.push(InstanceAttributeChange::UserData(decode_base64("UserData", &v)?));
+    }
+    if let Some(v) = p.take_bool("DisableApiTermination.Value")? {
+        changes.push(InstanceAttributeChange::DisableApiTermination(v));
+    }
+    if let Some(v) = p.take("InstanceInitiatedShutdownBehavior.Value") {
+        changes.push(InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of(
+            "InstanceInitiatedShutdownBehavior",
+            v,
+            &["stop", "terminate"],
+        )?));
+    }
+    let groups = p.take_list("GroupId")?;
+    if !groups.is_empty() {
+        changes.push(InstanceAttributeChange::Groups(groups));
+    }
+    if let (Some(a), Some(v)) = (&attribute, &value) {
+        changes.push(match a.as_str() {
+            "instanceType" => InstanceAttributeChange::InstanceType(v.clone()),
+            "userData" => InstanceAttributeChange::UserData(decode_base64("UserData", v)?),
+            "disableApiTermination" => InstanceAttributeChange::DisableApiTermination(
+                v.eq_ignore_ascii_case("true"),
+            ),
+            "instanceInitiatedShutdownBehavior" => {
+                InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of(
+                    "InstanceInitiatedShutdownBehavior",
+                    v.clone(),
+                    &["stop", "terminate"],
+                )?)
+            }
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!("Value ({other}) for parameter attribute is invalid. Unsupported attribute"),
+                ))
+            }
+        });
+    }
+    for k in ["SourceDestCheck.Value", "EbsOptimized.Value", "EnaSupport.Value", "DisableApiStop.Value"] {
+        p.take(k);
+    }
+    match changes.len() {
+        1 => Ok(Action::ModifyInstanceAttribute {
+            instance_id,
+            change: changes.pop().expect("one change"),
+        }),
+        0 => Err(ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain exactly one attribute to modify",
+        )),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidParameterCombination,
+            "Fields for multiple attribute types specified: only one attribute may be modified per call",
+        )),
     }
 }
 
@@ -314,6 +791,152 @@ pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
             Action::DeleteTags { resources, tags }
         }
         "DescribeTags" => Action::DescribeTags {
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "DescribeImages" => {
+            let image_ids = p.take_list("ImageId")?;
+            let owners = p.take_list("Owner")?;
+            let executable_users = p.take_list("ExecutableBy")?;
+            let filters = p.take_filters()?;
+            let page = take_page(&mut p, 5, 1000)?;
+            p.take_bool("IncludeDeprecated")?;
+            p.take_bool("IncludeDisabled")?;
+            Action::DescribeImages {
+                image_ids,
+                owners,
+                executable_users,
+                filters,
+                page,
+            }
+        }
+        "DeregisterImage" => {
+            let image_id = p.required("ImageId")?;
+            p.take_bool("DeleteAssociatedSnapshots")?;
+            Action::DeregisterImage { image_id }
+        }
+        "CopyImage" => Action::CopyImage {
+            source_image_id: p.required("SourceImageId")?,
+            source_region: p.required("SourceRegion")?,
+            name: p.required("Name")?,
+            description: p.take("Description"),
+            copy_image_tags: {
+                p.take("ClientToken");
+                p.take_bool("Encrypted")?;
+                p.take_bool("CopyImageTags")?.unwrap_or(false)
+            },
+            tag_specifications: p.take_tag_specifications()?,
+        },
+        "CreateImage" => {
+            let instance_id = p.required("InstanceId")?;
+            let name = p.required("Name")?;
+            let description = p.take("Description");
+            let no_reboot = p.take_bool("NoReboot")?.unwrap_or(false);
+            let tag_specifications = p.take_tag_specifications()?;
+            Action::CreateImage {
+                instance_id,
+                name,
+                description,
+                no_reboot,
+                tag_specifications,
+            }
+        }
+        "ModifyImageAttribute" => parse_modify_image_attribute(&mut p)?,
+        "DescribeImageAttribute" => Action::DescribeImageAttribute {
+            image_id: p.required("ImageId")?,
+            attribute: one_of(
+                "Attribute",
+                p.required("Attribute")?,
+                &[
+                    "description",
+                    "kernel",
+                    "ramdisk",
+                    "launchPermission",
+                    "productCodes",
+                    "blockDeviceMapping",
+                    "sriovNetSupport",
+                    "bootMode",
+                    "tpmSupport",
+                    "uefiData",
+                    "lastLaunchedTime",
+                    "imdsSupport",
+                    "deregistrationProtection",
+                ],
+            )?,
+        },
+        "ResetImageAttribute" => Action::ResetImageAttribute {
+            image_id: p.required("ImageId")?,
+            attribute: one_of("Attribute", p.required("Attribute")?, &["launchPermission"])?,
+        },
+        "RunInstances" => Action::RunInstances(Box::new(parse_run_instances(&mut p)?)),
+        "DescribeInstances" => Action::DescribeInstances {
+            instance_ids: p.take_list("InstanceId")?,
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "StartInstances" => {
+            let instance_ids = required_list(&mut p, "InstanceId")?;
+            p.take("AdditionalInfo");
+            Action::StartInstances { instance_ids }
+        }
+        "StopInstances" => {
+            let instance_ids = required_list(&mut p, "InstanceId")?;
+            let force = p.take_bool("Force")?.unwrap_or(false);
+            p.take_bool("Hibernate")?;
+            Action::StopInstances {
+                instance_ids,
+                force,
+            }
+        }
+        "RebootInstances" => Action::RebootInstances {
+            instance_ids: required_list(&mut p, "InstanceId")?,
+        },
+        "TerminateInstances" => Action::TerminateInstances {
+            instance_ids: required_list(&mut p, "InstanceId")?,
+        },
+        "DescribeInstanceStatus" => Action::DescribeInstanceStatus {
+            instance_ids: p.take_list("InstanceId")?,
+            filters: p.take_filters()?,
+            include_all_instances: p.take_bool("IncludeAllInstances")?.unwrap_or(false),
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "GetConsoleOutput" => Action::GetConsoleOutput {
+            instance_id: p.required("InstanceId")?,
+            latest: p.take_bool("Latest")?.unwrap_or(false),
+        },
+        "ModifyInstanceAttribute" => parse_modify_instance_attribute(&mut p)?,
+        "DescribeInstanceAttribute" => Action::DescribeInstanceAttribute {
+            instance_id: p.required("InstanceId")?,
+            attribute: one_of(
+                "Attribute",
+                p.required("Attribute")?,
+                &[
+                    "instanceType",
+                    "kernel",
+                    "ramdisk",
+                    "userData",
+                    "disableApiTermination",
+                    "instanceInitiatedShutdownBehavior",
+                    "rootDeviceName",
+                    "blockDeviceMapping",
+                    "productCodes",
+                    "sourceDestCheck",
+                    "groupSet",
+                    "ebsOptimized",
+                    "sriovNetSupport",
+                    "enaSupport",
+                    "enclaveOptions",
+                    "disableApiStop",
+                ],
+            )?,
+        },
+        "DescribeVpcs" => Action::DescribeVpcs {
+            vpc_ids: p.take_list("VpcId")?,
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "DescribeSubnets" => Action::DescribeSubnets {
+            subnet_ids: p.take_list("SubnetId")?,
             filters: p.take_filters()?,
             page: take_page(&mut p, 5, 1000)?,
         },

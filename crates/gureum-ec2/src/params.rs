@@ -87,6 +87,11 @@ impl Params {
         }
     }
 
+    /// Every parameter not yet taken, in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

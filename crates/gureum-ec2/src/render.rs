@@ -3,7 +3,8 @@
 //! `requestId` first as AWS writes it.
 
 use gureum_types::instance_types::InstanceTypeInfo;
-use gureum_types::model::{KeyPair, Tag, TagDescription};
+use gureum_types::model::{Image, Instance, KeyPair, Subnet, Tag, TagDescription, Vpc};
+use gureum_types::InstanceState;
 use gureum_types::region::{Region, Zone};
 use gureum_types::ApiError;
 
@@ -45,6 +46,280 @@ pub enum Response {
         tags: Vec<TagDescription>,
         next_token: Option<String>,
     },
+    DescribeImages {
+        images: Vec<Image>,
+        next_token: Option<String>,
+    },
+    /// `DeregisterImage`, `ModifyImageAttribute`, `ResetImageAttribute`, `RebootInstances`,
+    /// `ModifyInstanceAttribute`: `<return>true</return>`.
+    Return,
+    /// `CopyImage`, `CreateImage`.
+    ImageId(String),
+    DescribeImageAttribute {
+        image_id: String,
+        attribute: String,
+        launch_permission_users: Vec<String>,
+        public: bool,
+        description: String,
+    },
+    RunInstances {
+        reservation: Reservation,
+        region: String,
+    },
+    DescribeInstances {
+        reservations: Vec<Reservation>,
+        region: String,
+        next_token: Option<String>,
+    },
+    /// `StartInstances`, `StopInstances`, `TerminateInstances`.
+    StateChanges(Vec<StateChange>),
+    DescribeInstanceStatus {
+        statuses: Vec<InstanceStatus>,
+        next_token: Option<String>,
+    },
+    GetConsoleOutput {
+        instance_id: String,
+        timestamp: String,
+        /// Already base64-encoded, as AWS sends it.
+        output: String,
+    },
+    DescribeInstanceAttribute {
+        instance_id: String,
+        attribute: String,
+        value: InstanceAttributeValue,
+    },
+    DescribeVpcs {
+        vpcs: Vec<Vpc>,
+        next_token: Option<String>,
+    },
+    DescribeSubnets {
+        subnets: Vec<Subnet>,
+        next_token: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub id: String,
+    pub owner_id: String,
+    pub instances: Vec<Instance>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StateChange {
+    pub instance_id: String,
+    pub previous: InstanceState,
+    pub current: InstanceState,
+}
+
+#[derive(Debug, Clone)]
+pub struct InstanceStatus {
+    pub instance_id: String,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    pub state: InstanceState,
+    /// `initializing`, `ok`, `impaired` or `not-applicable`.
+    pub instance_status: String,
+    pub system_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum InstanceAttributeValue {
+    /// `<attribute><value>…</value></attribute>` (instanceType, userData, shutdown behaviour…).
+    Value(Option<String>),
+    Bool(bool),
+    /// `groupSet`
+    Groups(Vec<(String, String)>),
+    /// `blockDeviceMapping`
+    BlockDevices(Instance),
+}
+
+fn state_xml(x: &mut Xml, tag: &str, s: InstanceState) {
+    x.open(tag)
+        .leaf_display("code", s.code())
+        .leaf("name", s.as_str())
+        .close(tag);
+}
+
+fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
+    let dns = i.private_dns_name(region);
+    x.leaf("instanceId", &i.id)
+        .leaf("imageId", &i.image_id);
+    state_xml(x, "instanceState", i.state);
+    x.leaf("privateDnsName", &dns)
+        .leaf("dnsName", "")
+        .leaf("reason", &i.state_transition_reason);
+    x.leaf_opt("keyName", i.key_name.as_deref())
+        .leaf_display("amiLaunchIndex", i.launch_index)
+        .open("productCodes")
+        .close("productCodes")
+        .leaf("instanceType", &i.instance_type)
+        .leaf("launchTime", &i.launch_time)
+        .open("placement")
+        .leaf("availabilityZone", &i.availability_zone)
+        .leaf("groupName", "")
+        .leaf("tenancy", "default")
+        .close("placement")
+        .open("monitoring")
+        .leaf("state", "disabled")
+        .close("monitoring");
+    if !i.state.is_gone() {
+        x.leaf("subnetId", &i.subnet_id)
+            .leaf("vpcId", &i.vpc_id)
+            .leaf("privateIpAddress", &i.private_ip);
+    }
+    x.leaf_opt("ipAddress", i.public_ip.as_deref())
+        .bool("sourceDestCheck", true)
+        .open("groupSet")
+        .close("groupSet");
+    if let Some((code, message)) = &i.state_reason {
+        x.open("stateReason")
+            .leaf("code", code)
+            .leaf("message", message)
+            .close("stateReason");
+    }
+    x.leaf("architecture", "x86_64")
+        .leaf("rootDeviceType", "ebs")
+        .leaf("rootDeviceName", "/dev/xvda");
+    x.open("blockDeviceMapping");
+    if !i.state.is_gone() {
+        x.open("item")
+            .leaf("deviceName", "/dev/xvda")
+            .open("ebs")
+            .leaf("volumeId", &i.root_volume_id)
+            .leaf("status", "attached")
+            .leaf("attachTime", &i.launch_time)
+            .bool("deleteOnTermination", i.delete_on_termination)
+            .close("ebs")
+            .close("item");
+    }
+    x.close("blockDeviceMapping");
+    x.leaf("virtualizationType", "hvm");
+    x.leaf_opt("clientToken", i.client_token.as_deref());
+    tag_set(x, &i.tags);
+    x.leaf("hypervisor", &i.hypervisor);
+    x.open("networkInterfaceSet");
+    if !i.state.is_gone() {
+        x.open("item")
+            .leaf("networkInterfaceId", &i.network_interface_id)
+            .leaf("subnetId", &i.subnet_id)
+            .leaf("vpcId", &i.vpc_id)
+            .leaf("description", "")
+            .leaf("ownerId", &i.owner_id)
+            .leaf("status", "in-use")
+            .leaf("macAddress", &i.mac)
+            .leaf("privateIpAddress", &i.private_ip)
+            .leaf("privateDnsName", &dns)
+            .bool("sourceDestCheck", true)
+            .open("groupSet")
+            .close("groupSet")
+            .open("attachment")
+            .leaf("attachmentId", &i.network_interface_id.replacen("eni-", "eni-attach-", 1))
+            .leaf_display("deviceIndex", 0)
+            .leaf("status", "attached")
+            .leaf("attachTime", &i.launch_time)
+            .bool("deleteOnTermination", true)
+            .leaf_display("networkCardIndex", 0)
+            .close("attachment")
+            .open("privateIpAddressesSet")
+            .open("item")
+            .leaf("privateIpAddress", &i.private_ip)
+            .leaf("privateDnsName", &dns)
+            .bool("primary", true)
+            .close("item")
+            .close("privateIpAddressesSet")
+            .open("ipv6AddressesSet")
+            .close("ipv6AddressesSet")
+            .leaf("interfaceType", "interface")
+            .close("item");
+    }
+    x.close("networkInterfaceSet");
+    x.bool("ebsOptimized", false)
+        .bool("enaSupport", true)
+        .open("cpuOptions")
+        .leaf_display("coreCount", i.cores)
+        .leaf_display("threadsPerCore", i.threads_per_core)
+        .close("cpuOptions")
+        .open("capacityReservationSpecification")
+        .leaf("capacityReservationPreference", "open")
+        .close("capacityReservationSpecification")
+        .open("hibernationOptions")
+        .bool("configured", false)
+        .close("hibernationOptions")
+        .open("metadataOptions")
+        .leaf("state", "applied")
+        .leaf("httpTokens", &i.metadata_http_tokens)
+        .leaf_display("httpPutResponseHopLimit", i.metadata_hop_limit)
+        .leaf("httpEndpoint", &i.metadata_http_endpoint)
+        .leaf("httpProtocolIpv6", "disabled")
+        .leaf("instanceMetadataTags", "disabled")
+        .close("metadataOptions")
+        .open("enclaveOptions")
+        .bool("enabled", false)
+        .close("enclaveOptions")
+        .leaf("platformDetails", "Linux/UNIX")
+        .leaf("usageOperation", "RunInstances")
+        .leaf("usageOperationUpdateTime", &i.launch_time)
+        .open("privateDnsNameOptions")
+        .leaf("hostnameType", "ip-name")
+        .bool("enableResourceNameDnsARecord", false)
+        .bool("enableResourceNameDnsAAAARecord", false)
+        .close("privateDnsNameOptions")
+        .open("maintenanceOptions")
+        .leaf("autoRecovery", "default")
+        .close("maintenanceOptions")
+        .leaf("currentInstanceBootMode", "legacy-bios");
+}
+
+fn reservation_xml(x: &mut Xml, r: &Reservation, region: &str) {
+    x.leaf("reservationId", &r.id)
+        .leaf("ownerId", &r.owner_id)
+        .open("groupSet")
+        .close("groupSet");
+    x.set("instancesSet", &r.instances, |x, i| instance_xml(x, i, region));
+}
+
+fn image_xml(x: &mut Xml, i: &Image) {
+    x.leaf("imageId", &i.id)
+        .leaf("imageLocation", &format!("{}/{}", i.owner_alias.as_deref().unwrap_or(&i.owner_id), i.name))
+        .leaf("imageState", &i.state)
+        .leaf("imageOwnerId", &i.owner_id)
+        .leaf("creationDate", &i.creation_date)
+        .bool("isPublic", i.public)
+        .leaf("architecture", "x86_64")
+        .leaf("imageType", &i.image_type)
+        .leaf("name", &i.name)
+        .leaf("description", &i.description)
+        .leaf_opt("imageOwnerAlias", i.owner_alias.as_deref())
+        .leaf("rootDeviceType", "ebs")
+        .leaf("rootDeviceName", "/dev/xvda")
+        .open("blockDeviceMapping")
+        .open("item")
+        .leaf("deviceName", "/dev/xvda")
+        .open("ebs")
+        .leaf_display("volumeSize", i.root_size_gib)
+        .bool("deleteOnTermination", true)
+        .leaf("volumeType", "gp3")
+        .bool("encrypted", false)
+        .close("ebs")
+        .close("item")
+        .close("blockDeviceMapping")
+        .leaf("virtualizationType", "hvm")
+        .leaf("hypervisor", "xen")
+        .bool("enaSupport", true)
+        .leaf("platformDetails", "Linux/UNIX")
+        .leaf("usageOperation", "RunInstances")
+        .leaf("bootMode", "legacy-bios")
+        .leaf("imdsSupport", "v2.0");
+    x.leaf_opt("sourceInstanceId", i.source_instance_id.as_deref());
+    x.leaf_opt("sourceImageId", i.source_image_id.as_deref());
+    if let Some(r) = &i.state_reason {
+        x.open("stateReason")
+            .leaf("code", if i.state == "failed" { "Client.ImageBuildFailed" } else { "" })
+            .leaf("message", r)
+            .close("stateReason");
+    }
+    tag_set(x, &i.tags);
 }
 
 fn tag_set(x: &mut Xml, tags: &[Tag]) {
@@ -205,6 +480,182 @@ impl Response {
             }
             Response::CreateTags | Response::DeleteTags => {
                 x.bool("return", true);
+            }
+            Response::DescribeImages { images, next_token } => {
+                x.set("imagesSet", images, |x, i| image_xml(x, i));
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::Return => {
+                x.bool("return", true);
+            }
+            Response::ImageId(id) => {
+                x.leaf("imageId", id);
+            }
+            Response::DescribeImageAttribute {
+                image_id,
+                attribute,
+                launch_permission_users,
+                public,
+                description,
+            } => {
+                x.leaf("imageId", image_id);
+                match attribute.as_str() {
+                    "launchPermission" => {
+                        x.open("launchPermission");
+                        if *public {
+                            x.open("item").leaf("group", "all").close("item");
+                        }
+                        for u in launch_permission_users {
+                            x.open("item").leaf("userId", u).close("item");
+                        }
+                        x.close("launchPermission");
+                    }
+                    "description" => {
+                        x.open("description").leaf("value", description).close("description");
+                    }
+                    "blockDeviceMapping" | "productCodes" => {
+                        x.open(attribute).close(attribute);
+                    }
+                    other => {
+                        x.open(other).close(other);
+                    }
+                }
+            }
+            Response::RunInstances {
+                reservation,
+                region,
+            } => reservation_xml(&mut x, reservation, region),
+            Response::DescribeInstances {
+                reservations,
+                region,
+                next_token,
+            } => {
+                x.set("reservationSet", reservations, |x, r| reservation_xml(x, r, region));
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::StateChanges(changes) => {
+                x.set("instancesSet", changes, |x, c| {
+                    x.leaf("instanceId", &c.instance_id);
+                    state_xml(x, "currentState", c.current);
+                    state_xml(x, "previousState", c.previous);
+                });
+            }
+            Response::DescribeInstanceStatus {
+                statuses,
+                next_token,
+            } => {
+                x.set("instanceStatusSet", statuses, |x, st| {
+                    x.leaf("instanceId", &st.instance_id)
+                        .leaf("availabilityZone", &st.availability_zone)
+                        .leaf("availabilityZoneId", &st.availability_zone_id);
+                    state_xml(x, "instanceState", st.state);
+                    for (tag, status) in [("systemStatus", &st.system_status), ("instanceStatus", &st.instance_status)] {
+                        x.open(tag).leaf("status", status).open("details");
+                        if status != "not-applicable" {
+                            x.open("item")
+                                .leaf("name", "reachability")
+                                .leaf("status", if status == "ok" { "passed" } else { "initializing" })
+                                .close("item");
+                        }
+                        x.close("details").close(tag);
+                    }
+                    x.open("eventsSet").close("eventsSet");
+                });
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::GetConsoleOutput {
+                instance_id,
+                timestamp,
+                output,
+            } => {
+                x.leaf("instanceId", instance_id)
+                    .leaf("timestamp", timestamp)
+                    .leaf("output", output);
+            }
+            Response::DescribeInstanceAttribute {
+                instance_id,
+                attribute,
+                value,
+            } => {
+                x.leaf("instanceId", instance_id);
+                match value {
+                    InstanceAttributeValue::Value(v) => {
+                        x.open(attribute);
+                        x.leaf_opt("value", v.as_deref());
+                        x.close(attribute);
+                    }
+                    InstanceAttributeValue::Bool(b) => {
+                        x.open(attribute).bool("value", *b).close(attribute);
+                    }
+                    InstanceAttributeValue::Groups(groups) => {
+                        x.set("groupSet", groups, |x, (id, name)| {
+                            x.leaf("groupId", id).leaf("groupName", name);
+                        });
+                    }
+                    InstanceAttributeValue::BlockDevices(i) => {
+                        x.open("blockDeviceMapping")
+                            .open("item")
+                            .leaf("deviceName", "/dev/xvda")
+                            .open("ebs")
+                            .leaf("volumeId", &i.root_volume_id)
+                            .leaf("status", "attached")
+                            .leaf("attachTime", &i.launch_time)
+                            .bool("deleteOnTermination", i.delete_on_termination)
+                            .close("ebs")
+                            .close("item")
+                            .close("blockDeviceMapping");
+                    }
+                }
+            }
+            Response::DescribeVpcs { vpcs, next_token } => {
+                x.set("vpcSet", vpcs, |x, v| {
+                    x.leaf("vpcId", &v.id)
+                        .leaf("ownerId", &v.owner_id)
+                        .leaf("state", &v.state)
+                        .leaf("cidrBlock", &v.cidr)
+                        .open("cidrBlockAssociationSet")
+                        .open("item")
+                        .leaf("associationId", &v.id.replacen("vpc-", "vpc-cidr-assoc-", 1))
+                        .leaf("cidrBlock", &v.cidr)
+                        .open("cidrBlockState")
+                        .leaf("state", "associated")
+                        .close("cidrBlockState")
+                        .close("item")
+                        .close("cidrBlockAssociationSet")
+                        .leaf("dhcpOptionsId", "default")
+                        .leaf("instanceTenancy", "default")
+                        .bool("isDefault", v.is_default);
+                    tag_set(x, &v.tags);
+                });
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::DescribeSubnets { subnets, next_token } => {
+                x.set("subnetSet", subnets, |x, s| {
+                    x.leaf("subnetId", &s.id)
+                        .leaf("subnetArn", &format!("arn:aws:ec2:{}:{}:subnet/{}", &s.availability_zone[..s.availability_zone.len() - 1], s.owner_id, s.id))
+                        .leaf("state", "available")
+                        .leaf("ownerId", &s.owner_id)
+                        .leaf("vpcId", &s.vpc_id)
+                        .leaf("cidrBlock", &s.cidr)
+                        .open("ipv6CidrBlockAssociationSet")
+                        .close("ipv6CidrBlockAssociationSet")
+                        .leaf_display("availableIpAddressCount", s.available_ip_address_count)
+                        .leaf("availabilityZone", &s.availability_zone)
+                        .leaf("availabilityZoneId", &s.availability_zone_id)
+                        .bool("defaultForAz", s.default_for_az)
+                        .bool("mapPublicIpOnLaunch", s.map_public_ip_on_launch)
+                        .bool("assignIpv6AddressOnCreation", false)
+                        .bool("ipv6Native", false)
+                        .bool("mapCustomerOwnedIpOnLaunch", false)
+                        .bool("enableDns64", false)
+                        .open("privateDnsNameOptionsOnLaunch")
+                        .leaf("hostnameType", "ip-name")
+                        .bool("enableResourceNameDnsARecord", false)
+                        .bool("enableResourceNameDnsAAAARecord", false)
+                        .close("privateDnsNameOptionsOnLaunch");
+                    tag_set(x, &s.tags);
+                });
+                x.leaf_opt("nextToken", next_token.as_deref());
             }
             Response::DescribeTags { tags, next_token } => {
                 x.set("tagSet", tags, |x, t| {

@@ -8,10 +8,13 @@
 //! resources cannot be read by mistake.
 
 pub mod accounts;
+pub mod images;
+pub mod instances;
 pub mod key_pairs;
 mod migrations;
 pub mod resources;
 pub mod tags;
+pub mod vpcs;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

@@ -51,6 +51,100 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX tags_by_account ON tags(account_id, resource_id, key);
     "#,
+    // 2: images, VPCs and subnets, instances.
+    r#"
+    CREATE TABLE images (
+        id                 TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id         TEXT NOT NULL,
+        name               TEXT NOT NULL,
+        description        TEXT NOT NULL,
+        state              TEXT NOT NULL,
+        state_reason       TEXT,
+        public             INTEGER NOT NULL DEFAULT 0,
+        owner_alias        TEXT,
+        login_user         TEXT NOT NULL,
+        root_size_gib      INTEGER NOT NULL,
+        rootfs             TEXT,
+        source             TEXT NOT NULL,
+        source_instance_id TEXT,
+        source_image_id    TEXT,
+        created_at         INTEGER NOT NULL,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE image_launch_permissions (
+        image_id    TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        PRIMARY KEY (image_id, account_id)
+    );
+
+    CREATE TABLE vpcs (
+        id          TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        cidr        TEXT NOT NULL,
+        is_default  INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX one_default_vpc ON vpcs(account_id) WHERE is_default = 1;
+    CREATE TABLE subnets (
+        id              TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id      TEXT NOT NULL,
+        vpc_id          TEXT NOT NULL REFERENCES vpcs(id),
+        cidr            TEXT NOT NULL,
+        az              TEXT NOT NULL,
+        az_id           TEXT NOT NULL,
+        default_for_az  INTEGER NOT NULL,
+        map_public_ip   INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL
+    );
+
+    CREATE TABLE instances (
+        id                      TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id              TEXT NOT NULL,
+        reservation_id          TEXT NOT NULL,
+        image_id                TEXT NOT NULL,
+        rootfs                  TEXT NOT NULL,
+        instance_type           TEXT NOT NULL,
+        key_name                TEXT,
+        public_key              TEXT,
+        login_user              TEXT NOT NULL,
+        state                   TEXT NOT NULL,
+        generation              INTEGER NOT NULL DEFAULT 0,
+        state_since             INTEGER NOT NULL,
+        transition_reason       TEXT NOT NULL DEFAULT '',
+        reason_code             TEXT,
+        reason_message          TEXT,
+        launch_time             INTEGER NOT NULL,
+        launch_index            INTEGER NOT NULL,
+        subnet_id               TEXT NOT NULL,
+        vpc_id                  TEXT NOT NULL,
+        az                      TEXT NOT NULL,
+        private_ip              TEXT NOT NULL,
+        mac                     TEXT NOT NULL,
+        eni_id                  TEXT NOT NULL,
+        root_volume_id          TEXT NOT NULL,
+        root_volume_gib         INTEGER NOT NULL,
+        delete_on_termination   INTEGER NOT NULL,
+        shutdown_behavior       TEXT NOT NULL,
+        disable_api_termination INTEGER NOT NULL,
+        user_data               BLOB,
+        client_token            TEXT,
+        request_hash            TEXT,
+        hypervisor              TEXT NOT NULL,
+        md_http_tokens          TEXT NOT NULL,
+        md_http_endpoint        TEXT NOT NULL,
+        md_hop_limit            INTEGER NOT NULL,
+        reboot_requested        INTEGER NOT NULL DEFAULT 0,
+        force_stop              INTEGER NOT NULL DEFAULT 0,
+        first_boot_done         INTEGER NOT NULL DEFAULT 0,
+        ended_at                INTEGER
+    );
+    CREATE INDEX instances_by_account ON instances(account_id, id);
+    -- Private addresses are unique host-wide among live instances (default VPCs share one
+    -- address space on the host; see ARCHITECTURE.md).
+    CREATE UNIQUE INDEX instances_ip_in_use ON instances(private_ip) WHERE state != 'terminated';
+    CREATE UNIQUE INDEX instances_client_token
+        ON instances(account_id, client_token, launch_index) WHERE client_token IS NOT NULL;
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

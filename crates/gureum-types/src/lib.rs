@@ -6,7 +6,9 @@ pub mod ids;
 pub mod instance_types;
 pub mod model;
 pub mod region;
+pub mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use ids::{ResourceId, ResourceKind};
 pub use region::Region;
+pub use state::InstanceState;

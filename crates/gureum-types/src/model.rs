@@ -63,3 +63,108 @@ pub struct AccessKey {
     pub secret_access_key: String,
     pub account_id: AccountId,
 }
+
+/// An AMI as `DescribeImages` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub id: String,
+    pub owner_id: AccountId,
+    /// `gureum` for built-in images (as AWS shows `amazon`), absent otherwise.
+    pub owner_alias: Option<String>,
+    pub name: String,
+    pub description: String,
+    /// `pending`, `available`, `failed`, `deregistered`.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub public: bool,
+    pub creation_date: String,
+    pub login_user: String,
+    /// The root volume size the image needs at least, in GiB (the default for launches).
+    pub root_size_gib: u32,
+    /// `machine`
+    pub image_type: String,
+    pub source_instance_id: Option<String>,
+    pub source_image_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// A VPC as `DescribeVpcs` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub cidr: String,
+    pub is_default: bool,
+    pub state: String,
+    pub tags: Vec<Tag>,
+}
+
+/// A subnet as `DescribeSubnets` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub vpc_id: String,
+    pub cidr: String,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    pub default_for_az: bool,
+    pub map_public_ip_on_launch: bool,
+    pub available_ip_address_count: u32,
+    pub tags: Vec<Tag>,
+}
+
+/// An instance as `DescribeInstances` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    pub state: crate::InstanceState,
+    /// `StateTransitionReason`, e.g. `User initiated (2026-11-26 06:00:00 GMT)`.
+    pub state_transition_reason: String,
+    /// `StateReason` code and message, e.g. `Client.UserInitiatedShutdown`.
+    pub state_reason: Option<(String, String)>,
+    pub launch_time: String,
+    pub launch_index: u32,
+    pub availability_zone: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub private_ip: String,
+    pub mac: String,
+    pub network_interface_id: String,
+    pub public_ip: Option<String>,
+    pub root_volume_id: String,
+    pub root_volume_gib: u32,
+    pub delete_on_termination: bool,
+    pub shutdown_behavior: String,
+    pub disable_api_termination: bool,
+    pub client_token: Option<String>,
+    pub vcpus: u32,
+    pub cores: u32,
+    pub threads_per_core: u32,
+    /// `container` or `vm`: which driver runs it.
+    pub hypervisor: String,
+    pub metadata_http_tokens: String,
+    pub metadata_http_endpoint: String,
+    pub metadata_hop_limit: u32,
+    pub tags: Vec<Tag>,
+}
+
+impl Instance {
+    /// `ip-172-31-5-10.ec2.internal` (us-east-1) or `ip-….<region>.compute.internal`.
+    pub fn private_dns_name(&self, region: &str) -> String {
+        if self.private_ip.is_empty() {
+            return String::new();
+        }
+        let host = format!("ip-{}", self.private_ip.replace('.', "-"));
+        if region == "us-east-1" {
+            format!("{host}.ec2.internal")
+        } else {
+            format!("{host}.{region}.compute.internal")
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The host agent: converges the host to the instance records, level-triggered. It runs on
+//! start-up (finishing or undoing whatever a crash interrupted), whenever the API records a
+//! change, and periodically (to notice guests that shut themselves down or were killed from
+//! outside). Every host step is idempotent, so running any of them twice is harmless, and every
+//! state change is compare-and-swap, so a user's newer intent always wins over a slow host step.
+//!
+//! | recorded state  | host work                                  | then                    |
+//! |-----------------|--------------------------------------------|-------------------------|
+//! | pending         | network attach, volume prepare, guest start | running (CAS)           |
+//! | running         | reboot if asked; if the guest is gone:      | stopped or terminated   |
+//! |                 | its shutdown behaviour                      |                         |
+//! | stopping        | guest stop (graceful or forced), detach     | stopped                 |
+//! | shutting-down   | guest destroy (volume too), detach          | terminated              |
+//! | stopped         | make sure no guest runs                     | –                       |
+//! | terminated      | nothing; forgotten after an hour            | –                       |
+//!
+//! Host resources that belong to no live instance (a crash between a host step and its
+//! record) are destroyed by the leak sweep.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gureum_store::instances::{self as db, InstanceRow};
+use gureum_types::InstanceState;
+
+use crate::host::{GuestFile, GuestSpec, GuestState, Nic};
+use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
+use crate::vpcs::{default_host_net, gateway};
+use crate::{Cloud, CoreError, CoreResult};
+
+/// How often the agent looks at every instance even when nothing woke it.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
+/// How often leaked host resources are looked for.
+pub const LEAK_SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// Instances with host work in progress, so one sweep does not start a second task for them.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashSet<String>>);
+
+impl InFlight {
+    fn try_claim(&self, id: &str) -> bool {
+        self.0.lock().expect("in-flight poisoned").insert(id.to_string())
+    }
+    fn release(&self, id: &str) {
+        self.0.lock().expect("in-flight poisoned").remove(id);
+    }
+}
+
+fn parse_mac(mac: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (i, p) in mac.split(':').take(6).enumerate() {
+        out[i] = u8::from_str_radix(p, 16).unwrap_or(0);
+    }
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Cloud {
+    /// Wake the agent: something changed.
+    pub fn wake_agent(&self) {
+        self.notify.notify_one();
+    }
+
+    /// Run the agent until the process ends. Does nothing without a host.
+    pub fn spawn_agent(&self) -> Option<tokio::task::JoinHandle<()>> {
+        self.host.as_ref()?;
+        let cloud = self.clone();
+        Some(tokio::spawn(async move {
+            let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
+            loop {
+                if last_leak_sweep.elapsed() >= LEAK_SWEEP_EVERY {
+                    if let Err(e) = cloud.sweep_leaks().await {
+                        tracing::warn!(error = %e, "leak sweep failed");
+                    }
+                    last_leak_sweep = std::time::Instant::now();
+                }
+                if let Err(e) = cloud.sweep().await {
+                    tracing::warn!(error = %e, "agent sweep failed");
+                }
+                tokio::select! {
+                    _ = cloud.notify.notified() => {}
+                    _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                }
+            }
+        }))
+    }
+
+    /// One pass over every instance: start a convergence task for each that needs work.
+    pub async fn sweep(&self) -> CoreResult<()> {
+        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let now = self.clock.now_millis();
+        let mut purge = false;
+        for r in rows {
+            if r.state == "terminated" {
+                purge |= r.ended_at.is_some_and(|t| now - t > TERMINATED_VISIBLE_MS);
+                continue;
+            }
+            if r.state == "stopped" {
+                continue;
+            }
+            if !self.in_flight.try_claim(&r.id) {
+                continue;
+            }
+            let cloud = self.clone();
+            tokio::spawn(async move {
+                let id = r.id.clone();
+                if let Err(e) = cloud.converge(r).await {
+                    tracing::warn!(instance = %id, error = %e, "converging failed");
+                }
+                cloud.in_flight.release(&id);
+            });
+        }
+        if purge {
+            self.blocking(move |s| {
+                s.write(|tx| Ok(db::purge_terminated(tx, now - TERMINATED_VISIBLE_MS)?))
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Destroy host resources that no live instance owns.
+    pub async fn sweep_leaks(&self) -> CoreResult<()> {
+        let Some(host) = self.host.clone() else { return Ok(()) };
+        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let live: HashSet<String> = rows
+            .iter()
+            .filter(|r| r.state != "terminated")
+            .map(|r| r.id.clone())
+            .collect();
+        let has_guest: HashSet<String> = rows
+            .iter()
+            .filter(|r| r.state != "terminated" && r.state != "stopped")
+            .map(|r| r.id.clone())
+            .collect();
+        for id in host.compute.list().await.map_err(|e| CoreError::Internal(e.0))? {
+            if !live.contains(&id) && self.in_flight.try_claim(&id) {
+                tracing::info!(instance = %id, "destroying leaked guest");
+                let r = host.compute.destroy(&id).await;
+                self.in_flight.release(&id);
+                r.map_err(|e| CoreError::Internal(e.0))?;
+            }
+        }
+        for id in host.network.list().await.map_err(|e| CoreError::Internal(e.0))? {
+            if !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
+                tracing::info!(instance = %id, "removing leaked network attachment");
+                let r = host.network.detach(&id).await;
+                self.in_flight.release(&id);
+                r.map_err(|e| CoreError::Internal(e.0))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The files the guest agent reads at boot.
+    fn guest_files(&self, r: &InstanceRow) -> Vec<GuestFile> {
+        let hostname = format!("ip-{}", r.private_ip.replace('.', "-"));
+        let env = [
+            ("INSTANCE_ID", r.id.as_str()),
+            ("HOSTNAME", hostname.as_str()),
+            ("LOGIN_USER", r.login_user.as_str()),
+            ("LOCAL_IPV4", r.private_ip.as_str()),
+            ("MAC", r.mac.as_str()),
+            ("AVAILABILITY_ZONE", r.az.as_str()),
+            ("REGION", self.region.name.as_str()),
+            ("INSTANCE_TYPE", r.instance_type.as_str()),
+            ("AMI_ID", r.image_id.as_str()),
+            ("RESERVATION_ID", r.reservation_id.as_str()),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
+        .collect::<String>();
+        let mut files = vec![
+            GuestFile {
+                path: PathBuf::from("/var/lib/gureum/instance.env"),
+                contents: env.into_bytes(),
+                mode: 0o644,
+            },
+            GuestFile {
+                path: PathBuf::from("/var/lib/gureum/authorized_keys"),
+                contents: r
+                    .public_key
+                    .as_ref()
+                    .map(|k| format!("{k}\n").into_bytes())
+                    .unwrap_or_default(),
+                mode: 0o600,
+            },
+        ];
+        if let Some(ud) = &r.user_data {
+            files.push(GuestFile {
+                path: PathBuf::from("/var/lib/gureum/user-data"),
+                contents: ud.clone(),
+                mode: 0o600,
+            });
+        }
+        if let Some(h) = &self.host {
+            files.extend(h.guest_files.iter().cloned());
+        }
+        files
+    }
+
+    fn guest_spec(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
+        let (vcpus, memory_mib) = limits_of(&r.instance_type);
+        GuestSpec {
+            instance_id: r.id.clone(),
+            image_rootfs: PathBuf::from(&r.rootfs),
+            volume_gib: r.root_volume_gib,
+            hostname: format!("ip-{}", r.private_ip.replace('.', "-")),
+            vcpus,
+            memory_mib,
+            pids_max: 4096 * vcpus as u64,
+            netns,
+            files: self.guest_files(r),
+        }
+    }
+
+    fn nic(&self, r: &InstanceRow) -> CoreResult<Nic> {
+        let ip: std::net::Ipv4Addr = r
+            .private_ip
+            .parse()
+            .map_err(|_| CoreError::Internal(format!("bad ip {}", r.private_ip)))?;
+        let net = default_host_net();
+        let (cidr, _) = net
+            .subnets
+            .iter()
+            .find(|(c, _)| c.contains(&ip))
+            .ok_or_else(|| CoreError::Internal(format!("{ip} is in no host subnet")))?;
+        Ok(Nic {
+            instance_id: r.id.clone(),
+            net_id: net.id.clone(),
+            mac: parse_mac(&r.mac),
+            ip,
+            prefix_len: cidr.prefix_len(),
+            gateway: gateway(cidr),
+        })
+    }
+
+    /// Record a transition the host made happen. `false` if the user changed the record in
+    /// the meantime (the next sweep handles the newer state).
+    async fn record(
+        &self,
+        r: &InstanceRow,
+        to: InstanceState,
+        reason: Option<(&'static str, String)>,
+    ) -> CoreResult<bool> {
+        let now = self.clock.now_millis();
+        let (id, gen) = (r.id.clone(), r.generation);
+        let ended = (to == InstanceState::Terminated).then_some(now);
+        let ok = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    Ok(db::transition(
+                        tx,
+                        &id,
+                        gen,
+                        to.as_str(),
+                        None,
+                        reason.as_ref().map(|(c, m)| (*c, m.as_str())),
+                        ended,
+                        now,
+                    )?)
+                })
+            })
+            .await?;
+        if ok {
+            tracing::info!(instance = %r.id, from = %r.state, to = %to, "state");
+            self.wake_agent();
+        }
+        Ok(ok)
+    }
+
+    async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
+        let host = self.host.clone().expect("agent runs with a host");
+        host.network.ensure_net(&default_host_net()).await?;
+        let nic = self.nic(r).map_err(|e| crate::host::HostError(e.to_string()))?;
+        let netns = host.network.attach(&nic).await?;
+        let spec = self.guest_spec(r, netns);
+        host.compute.prepare(&spec).await?;
+        host.compute.start(&spec).await?;
+        Ok(())
+    }
+
+    /// Converge one instance (its claim is held by the caller).
+    async fn converge(&self, r: InstanceRow) -> CoreResult<()> {
+        let host = self.host.clone().expect("agent runs with a host");
+        let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+        let herr = |e: crate::host::HostError| CoreError::Internal(e.0);
+        match state {
+            InstanceState::Pending => match self.bring_up(&r).await {
+                Ok(()) => {
+                    if self.record(&r, InstanceState::Running, None).await? && r.reboot_requested {
+                        self.clear_reboot(&r.id).await?;
+                    }
+                }
+                Err(e) => {
+                    // A launch that cannot boot ends as EC2's do: terminated, with the reason.
+                    tracing::error!(instance = %r.id, error = %e, "launch failed");
+                    let _ = host.compute.destroy(&r.id).await;
+                    let _ = host.network.detach(&r.id).await;
+                    self.record(
+                        &r,
+                        InstanceState::Terminated,
+                        Some(("Server.InternalError", format!("Server.InternalError: {e}"))),
+                    )
+                    .await?;
+                }
+            },
+            InstanceState::Running => {
+                match host.compute.state(&r.id).await.map_err(herr)? {
+                    GuestState::Running => {
+                        if r.reboot_requested {
+                            let nic = self.nic(&r)?;
+                            let netns = host.network.attach(&nic).await.map_err(herr)?;
+                            host.compute.reboot(&self.guest_spec(&r, netns)).await.map_err(herr)?;
+                            self.clear_reboot(&r.id).await?;
+                        }
+                    }
+                    GuestState::Stopped | GuestState::Absent => {
+                        // The guest shut itself down (`sudo poweroff`) or was killed from outside.
+                        let reason = (
+                            "Client.InstanceInitiatedShutdown",
+                            "Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string(),
+                        );
+                        let to = if r.shutdown_behavior == "terminate" {
+                            InstanceState::ShuttingDown
+                        } else {
+                            InstanceState::Stopping
+                        };
+                        self.record(&r, to, Some(reason)).await?;
+                    }
+                }
+            }
+            InstanceState::Stopping => {
+                host.compute.stop(&r.id, r.force_stop).await.map_err(herr)?;
+                host.network.detach(&r.id).await.map_err(herr)?;
+                let reason = r.reason_code.clone().map(|c| {
+                    let m = r.reason_message.clone().unwrap_or_default();
+                    (if c == "Client.InstanceInitiatedShutdown" { "Client.InstanceInitiatedShutdown" } else { "Client.UserInitiatedShutdown" }, m)
+                });
+                self.record(&r, InstanceState::Stopped, reason).await?;
+            }
+            InstanceState::ShuttingDown => {
+                host.compute.destroy(&r.id).await.map_err(herr)?;
+                host.network.detach(&r.id).await.map_err(herr)?;
+                let reason = r.reason_code.clone().map(|c| {
+                    let m = r.reason_message.clone().unwrap_or_default();
+                    (if c == "Client.InstanceInitiatedShutdown" { "Client.InstanceInitiatedShutdown" } else { "Client.UserInitiatedShutdown" }, m)
+                });
+                self.record(&r, InstanceState::Terminated, reason).await?;
+            }
+            InstanceState::Stopped | InstanceState::Terminated => {}
+        }
+        Ok(())
+    }
+
+    async fn clear_reboot(&self, id: &str) -> CoreResult<()> {
+        let id = id.to_string();
+        self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "reboot_requested", &false)?)))
+            .await
+    }
+}
+
+/// Real drivers plus what the agent injects into every guest.
+pub struct Host {
+    pub compute: Arc<dyn crate::host::Compute>,
+    pub network: Arc<dyn crate::host::Network>,
+    /// The guest agent's files (installed into every instance, so imported images get it).
+    pub guest_files: Vec<GuestFile>,
+}

@@ -1,0 +1,94 @@
+//! What the core needs from a host, as traits: a compute driver that runs guests (system
+//! containers now, VMs later) and a network driver that gives them their private network.
+//! The binary plugs in the real drivers (`gureum-runtime`, `gureum-net`); tests plug in fakes.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+/// A host failure, with enough words to log. The API answers it as `InternalError` or records
+/// it as the instance's `StateReason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct HostError(pub String);
+
+pub type HostResult<T> = Result<T, HostError>;
+
+/// A file the host writes into a guest's root volume before each start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestFile {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+}
+
+/// Everything a compute driver needs to run one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestSpec {
+    pub instance_id: String,
+    /// The AMI's read-only root filesystem.
+    pub image_rootfs: PathBuf,
+    pub volume_gib: u32,
+    pub hostname: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub pids_max: u64,
+    /// The network namespace the network driver made, if any.
+    pub netns: Option<PathBuf>,
+    pub files: Vec<GuestFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestState {
+    Running,
+    /// Exists on the host (volume, maybe a dead container) but is not running.
+    Stopped,
+    Absent,
+}
+
+#[async_trait]
+pub trait Compute: Send + Sync + 'static {
+    /// Make the root volume ready. Idempotent.
+    async fn prepare(&self, spec: &GuestSpec) -> HostResult<()>;
+    /// Boot the guest (running stays running). Idempotent.
+    async fn start(&self, spec: &GuestSpec) -> HostResult<()>;
+    /// Shut the guest down (gracefully unless `force`), keeping its volume. Idempotent.
+    async fn stop(&self, instance_id: &str, force: bool) -> HostResult<()>;
+    async fn reboot(&self, spec: &GuestSpec) -> HostResult<()>;
+    /// Remove every host trace of the guest, volume included. Idempotent.
+    async fn destroy(&self, instance_id: &str) -> HostResult<()>;
+    async fn state(&self, instance_id: &str) -> HostResult<GuestState>;
+    /// Every instance id with any host resource.
+    async fn list(&self) -> HostResult<Vec<String>>;
+    /// The tail of the guest's console.
+    fn console_output(&self, instance_id: &str, max_bytes: usize) -> HostResult<Vec<u8>>;
+}
+
+/// One L2 network on the host (all default VPCs share one, see ARCHITECTURE.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNet {
+    pub id: String,
+    /// (subnet cidr, gateway) pairs.
+    pub subnets: Vec<(ipnet::Ipv4Net, Ipv4Addr)>,
+}
+
+/// An instance's network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nic {
+    pub instance_id: String,
+    pub net_id: String,
+    pub mac: [u8; 6],
+    pub ip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+}
+
+#[async_trait]
+pub trait Network: Send + Sync + 'static {
+    async fn ensure_net(&self, net: &HostNet) -> HostResult<()>;
+    /// Plumb the interface; returns the network namespace for the compute driver.
+    async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>>;
+    async fn detach(&self, instance_id: &str) -> HostResult<()>;
+    async fn list(&self) -> HostResult<Vec<String>>;
+}

@@ -1,0 +1,464 @@
+//! Images (AMIs): registering built-in, imported and copied images, sharing them through
+//! launch permissions, and the image actions. The root filesystems themselves are built or
+//! imported by `gureum-image`; the core only records where they are.
+
+use gureum_ec2::action::ImageAttributeChange;
+use gureum_ec2::{Page, Response};
+use gureum_store::{images as db, resources, tags as tag_db};
+use gureum_types::model::{Filter, Image, Tag, TagSpecification};
+use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+
+use crate::describe::{self, Describable};
+use crate::{aws_time, tags, Cloud, CoreError, CoreResult};
+
+/// The owner alias of built-in images, as AWS shows `amazon`.
+pub const BUILTIN_ALIAS: &str = "gureum";
+/// The account that owns built-in images.
+pub const SYSTEM_ACCOUNT: &str = "gureum";
+
+const IMAGE_FILTERS: &[&str] = &[
+    "name",
+    "image-id",
+    "architecture",
+    "state",
+    "owner-alias",
+    "owner-id",
+    "is-public",
+    "root-device-type",
+    "root-device-name",
+    "image-type",
+    "description",
+    "virtualization-type",
+    "hypervisor",
+    "platform-details",
+    "usage-operation",
+    "block-device-mapping.device-name",
+    "block-device-mapping.volume-size",
+    "block-device-mapping.volume-type",
+];
+
+impl Describable for Image {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        Some(vec![match name {
+            "name" => self.name.clone(),
+            "image-id" => self.id.clone(),
+            "architecture" => "x86_64".into(),
+            "state" => self.state.clone(),
+            "owner-alias" => return Some(self.owner_alias.iter().cloned().collect()),
+            "owner-id" => self.owner_id.clone(),
+            "is-public" => self.public.to_string(),
+            "root-device-type" => "ebs".into(),
+            "root-device-name" | "block-device-mapping.device-name" => "/dev/xvda".into(),
+            "image-type" => self.image_type.clone(),
+            "description" => self.description.clone(),
+            "virtualization-type" => "hvm".into(),
+            "hypervisor" => "xen".into(),
+            "platform-details" => "Linux/UNIX".into(),
+            "usage-operation" => "RunInstances".into(),
+            "block-device-mapping.volume-size" => self.root_size_gib.to_string(),
+            "block-device-mapping.volume-type" => "gp3".into(),
+            _ => return None,
+        }])
+    }
+    fn tags(&self) -> &[Tag] {
+        &self.tags
+    }
+}
+
+fn not_found(id: &str) -> CoreError {
+    ApiError::new(
+        ErrorCode::InvalidAMIIDNotFound,
+        format!("The image id '[{id}]' does not exist"),
+    )
+    .into()
+}
+
+fn check_id(id: &str) -> CoreResult<()> {
+    if ResourceId::parse(ResourceKind::Image, id).is_none() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAMIIDMalformed,
+            format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// AWS: 3 to 128 characters of letters, digits, spaces and `()[]./-'@_`.
+fn check_name(name: &str) -> CoreResult<()> {
+    let ok = (3..=128).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ()[]./-'@_".contains(c));
+    if !ok {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAMINameMalformed,
+            "AMI names must be between 3 and 128 characters long, and may contain letters, \
+             numbers, '(', ')', '.', '-', '/' and '_'",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// A new image to record.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    pub name: String,
+    pub description: String,
+    pub login_user: String,
+    pub root_size_gib: u32,
+    pub rootfs: Option<String>,
+    pub state: String,
+    pub public: bool,
+    pub owner_alias: Option<String>,
+    pub source: String,
+    pub source_instance_id: Option<String>,
+    pub source_image_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+impl Cloud {
+    fn image_model(r: db::ImageRow, tags: Vec<Tag>) -> Image {
+        Image {
+            id: r.id,
+            owner_id: r.account_id,
+            owner_alias: r.owner_alias,
+            name: r.name,
+            description: r.description,
+            state: r.state,
+            state_reason: r.state_reason,
+            public: r.public,
+            creation_date: aws_time(r.created_at),
+            login_user: r.login_user,
+            root_size_gib: r.root_size_gib,
+            image_type: "machine".into(),
+            source_instance_id: r.source_instance_id,
+            source_image_id: r.source_image_id,
+            tags,
+        }
+    }
+
+    /// Record an image for `account` (id or name). Blocking.
+    pub fn register_image_sync(&self, account: &str, img: NewImage) -> CoreResult<String> {
+        let now = self.clock.now_millis();
+        let id = ResourceId::generate(ResourceKind::Image).to_string();
+        self.store.write(|tx| {
+            let acct = gureum_store::accounts::find(tx, account)?
+                .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+            resources::insert(tx, &id, &acct.id, "image", now)?;
+            let ok = db::insert(
+                tx,
+                &db::ImageRow {
+                    id: id.clone(),
+                    account_id: acct.id.clone(),
+                    name: img.name.clone(),
+                    description: img.description,
+                    state: img.state,
+                    state_reason: None,
+                    public: img.public,
+                    owner_alias: img.owner_alias,
+                    login_user: img.login_user,
+                    root_size_gib: img.root_size_gib,
+                    rootfs: img.rootfs,
+                    source: img.source,
+                    source_instance_id: img.source_instance_id,
+                    source_image_id: img.source_image_id,
+                    created_at: now,
+                },
+            )?;
+            if !ok {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAMINameDuplicate,
+                    format!("AMI name {} is already in use by AMI", img.name),
+                )
+                .into());
+            }
+            tag_db::put(tx, &acct.id, &id, &img.tags)?;
+            Ok(id.clone())
+        })
+    }
+
+    /// Mark an image available (with its root filesystem) or failed. Blocking.
+    pub fn finish_image_sync(&self, id: &str, result: Result<String, String>) -> CoreResult<()> {
+        self.store.write(|tx| {
+            match &result {
+                Ok(rootfs) => db::set_state(tx, id, "available", None, Some(rootfs))?,
+                Err(why) => db::set_state(tx, id, "failed", Some(why), None)?,
+            }
+            Ok(())
+        })
+    }
+
+    /// The newest image made from `source` (e.g. `recipe:debian-12`), if any. Blocking.
+    pub fn image_by_source_sync(&self, source: &str) -> CoreResult<Option<Image>> {
+        self.store
+            .read(|c| Ok(db::find_by_source(c, source)?.map(|r| Self::image_model(r, vec![]))))
+    }
+
+    /// The system account that owns built-in images, created on first use. Blocking.
+    pub fn system_account_sync(&self) -> CoreResult<String> {
+        let found: Option<_> = self
+            .store
+            .read(|c| Ok::<_, CoreError>(gureum_store::accounts::find(c, SYSTEM_ACCOUNT)?))?;
+        if let Some(a) = found {
+            return Ok(a.id);
+        }
+        Ok(self.create_account_sync(SYSTEM_ACCOUNT)?.0.id)
+    }
+
+    /// Images the account may see, with their tags.
+    async fn visible_images(&self, account: &str) -> CoreResult<Vec<(Image, Vec<String>)>> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.read(|c| {
+                let mut out = Vec::new();
+                let rows = db::visible_to(c, &account)?;
+                let mut own_tags = tag_db::all_by_resource(c, &account)?;
+                for r in rows {
+                    let perms = db::launch_permissions(c, &r.id)?;
+                    // Tags are private to their owner, as on AWS.
+                    let tags = if r.account_id == account {
+                        own_tags.remove(&r.id).unwrap_or_default()
+                    } else {
+                        vec![]
+                    };
+                    out.push((Self::image_model(r, tags), perms));
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// The image `id` as `account` may use it, with its root filesystem path.
+    pub(crate) async fn launchable_image(&self, account: &str, id: &str) -> CoreResult<(Image, String)> {
+        check_id(id)?;
+        let (acct, iid) = (account.to_string(), id.to_string());
+        let found = self
+            .blocking(move |s| {
+                s.read(|c| {
+                    let Some(r) = db::get(c, &iid)? else { return Ok(None) };
+                    let visible = r.account_id == acct
+                        || r.public
+                        || db::launch_permissions(c, &iid)?.contains(&acct);
+                    Ok(visible.then_some(r))
+                })
+            })
+            .await?;
+        let Some(r) = found else { return Err(not_found(id)) };
+        if r.state != "available" || r.rootfs.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAMIIDUnavailable,
+                format!("Image {id} is not available (state {})", r.state),
+            )
+            .into());
+        }
+        let rootfs = r.rootfs.clone().unwrap_or_default();
+        Ok((Self::image_model(r, vec![]), rootfs))
+    }
+
+    pub(crate) async fn describe_images(
+        &self,
+        account: String,
+        ids: Vec<String>,
+        owners: Vec<String>,
+        executable_users: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    ) -> CoreResult<Response> {
+        describe::validate_filters(&filters, IMAGE_FILTERS, true)?;
+        for id in &ids {
+            check_id(id)?;
+        }
+        let all = self.visible_images(&account).await?;
+        if let Some(missing) = ids.iter().find(|id| !all.iter().any(|(i, _)| &i.id == *id)) {
+            return Err(not_found(missing));
+        }
+        let owner_ok = |i: &Image| {
+            owners.is_empty()
+                || owners.iter().any(|o| match o.as_str() {
+                    "self" => i.owner_id == account,
+                    "all" => true,
+                    alias if !alias.chars().all(|c| c.is_ascii_digit()) => {
+                        i.owner_alias.as_deref() == Some(alias)
+                    }
+                    id => i.owner_id == id,
+                })
+        };
+        let exec_ok = |i: &Image, perms: &[String]| {
+            executable_users.is_empty()
+                || executable_users.iter().any(|u| match u.as_str() {
+                    "all" => i.public,
+                    "self" => i.owner_id == account || i.public || perms.contains(&account),
+                    id => perms.iter().any(|p| p == id) || i.public,
+                })
+        };
+        let items: Vec<Image> = all
+            .into_iter()
+            .filter(|(i, _)| ids.is_empty() || ids.contains(&i.id))
+            .filter(|(i, _)| owner_ok(i))
+            .filter(|(i, p)| exec_ok(i, p))
+            .map(|(i, _)| i)
+            .filter(|i| describe::matches(i, &filters))
+            .collect();
+        let (images, next_token) = describe::paginate(items, |i| i.id.clone(), &page)?;
+        Ok(Response::DescribeImages { images, next_token })
+    }
+
+    /// The image `id` if `account` owns it; `AuthFailure` if it can see but not own it.
+    async fn owned_image(&self, account: &str, id: &str) -> CoreResult<Image> {
+        check_id(id)?;
+        let all = self.visible_images(account).await?;
+        match all.into_iter().find(|(i, _)| i.id == id) {
+            None => Err(not_found(id)),
+            Some((i, _)) if i.owner_id != account => Err(ApiError::new(
+                ErrorCode::AuthFailure,
+                format!("Not authorized for image:{id}"),
+            )
+            .into()),
+            Some((i, _)) => Ok(i),
+        }
+    }
+
+    pub(crate) async fn deregister_image(&self, account: String, id: String) -> CoreResult<Response> {
+        self.owned_image(&account, &id).await?;
+        self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &account, &id)?)))
+            .await?;
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn copy_image(
+        &self,
+        account: String,
+        source_id: String,
+        source_region: String,
+        name: String,
+        description: Option<String>,
+        copy_tags: bool,
+        specs: Vec<TagSpecification>,
+    ) -> CoreResult<Response> {
+        if source_region != self.region.name {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("Invalid region: {source_region} (this cloud has only {})", self.region.name),
+            )
+            .into());
+        }
+        check_name(&name)?;
+        let mut new_tags = tags::from_specifications(&specs, ResourceKind::Image)?;
+        let (src, rootfs) = self.launchable_image(&account, &source_id).await?;
+        if copy_tags && src.owner_id == account {
+            let all = self.visible_images(&account).await?;
+            if let Some((i, _)) = all.into_iter().find(|(i, _)| i.id == source_id) {
+                for t in i.tags {
+                    if !new_tags.iter().any(|n| n.key == t.key) {
+                        new_tags.push(t);
+                    }
+                }
+            }
+        }
+        let cloud = self.clone();
+        let id = self
+            .blocking(move |_| {
+                cloud.register_image_sync(
+                    &account,
+                    NewImage {
+                        name,
+                        description: description.unwrap_or(src.description),
+                        login_user: src.login_user,
+                        root_size_gib: src.root_size_gib,
+                        rootfs: Some(rootfs),
+                        state: "available".into(),
+                        public: false,
+                        owner_alias: None,
+                        source: "copy".into(),
+                        source_instance_id: None,
+                        source_image_id: Some(source_id),
+                        tags: new_tags,
+                    },
+                )
+            })
+            .await?;
+        Ok(Response::ImageId(id))
+    }
+
+    pub(crate) async fn modify_image_attribute(
+        &self,
+        account: String,
+        id: String,
+        change: ImageAttributeChange,
+    ) -> CoreResult<Response> {
+        self.owned_image(&account, &id).await?;
+        match change {
+            ImageAttributeChange::Description(d) => {
+                self.blocking(move |s| s.write(|tx| Ok(db::set_description(tx, &id, &d)?)))
+                    .await?;
+            }
+            ImageAttributeChange::LaunchPermission {
+                add_users,
+                remove_users,
+                public,
+            } => {
+                for u in add_users.iter().chain(&remove_users) {
+                    if u.len() != 12 || !u.chars().all(|c| c.is_ascii_digit()) {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidUserIDMalformed,
+                            format!("User ID '{u}' is invalid"),
+                        )
+                        .into());
+                    }
+                }
+                self.blocking(move |s| {
+                    s.write(|tx| {
+                        for u in &add_users {
+                            db::add_permission(tx, &id, u)?;
+                        }
+                        for u in &remove_users {
+                            db::remove_permission(tx, &id, u)?;
+                        }
+                        if let Some(p) = public {
+                            db::set_public(tx, &id, p)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            }
+        }
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn describe_image_attribute(
+        &self,
+        account: String,
+        id: String,
+        attribute: String,
+    ) -> CoreResult<Response> {
+        let img = self.owned_image(&account, &id).await?;
+        let iid = id.clone();
+        let users = self
+            .blocking(move |s| s.read(|c| Ok(db::launch_permissions(c, &iid)?)))
+            .await?;
+        Ok(Response::DescribeImageAttribute {
+            image_id: id,
+            attribute,
+            launch_permission_users: users,
+            public: img.public,
+            description: img.description,
+        })
+    }
+
+    pub(crate) async fn reset_image_attribute(&self, account: String, id: String) -> CoreResult<Response> {
+        self.owned_image(&account, &id).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                db::clear_permissions(tx, &id)?;
+                db::set_public(tx, &id, false)?;
+                Ok(())
+            })
+        })
+        .await?;
+        Ok(Response::Return)
+    }
+}

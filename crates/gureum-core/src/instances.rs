@@ -1,0 +1,897 @@
+//! Instances: the API side of the lifecycle. Every call validates everything first, then
+//! records the user's intent in one transaction (a `pending`, `stopping` or `shutting-down`
+//! row) before anything touches the host, and wakes the host agent ([`crate::agent`]), which
+//! converges the host to the record. So the API answers fast (the boot continues
+//! asynchronously, as on AWS), and a crash at any point leaves a record the agent finishes.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use base64::Engine;
+use gureum_ec2::action::{InstanceAttributeChange, RunInstances};
+use gureum_ec2::{InstanceAttributeValue, InstanceStatus, Page, Reservation, Response, StateChange};
+use gureum_store::instances::{self as db, InstanceRow};
+use gureum_store::{key_pairs, resources, tags as tag_db, vpcs as vpc_db};
+use gureum_types::instance_types::{self, CATALOGUE};
+use gureum_types::model::{Filter, Instance, Tag};
+use gureum_types::{ApiError, ErrorCode, InstanceState, ResourceId, ResourceKind};
+use ipnet::Ipv4Net;
+use rand::Rng;
+
+use crate::describe::{self, Describable};
+use crate::vpcs::usable_range;
+use crate::{aws_time, tags, Cloud, CoreError, CoreResult};
+
+/// The instance type of a launch that names none. AWS still defaults to `m1.small`, which
+/// gureum does not offer; the free-tier type is the useful default.
+pub const DEFAULT_INSTANCE_TYPE: &str = "t2.micro";
+/// Seconds after reaching `running` during which status checks say `initializing`.
+pub const STATUS_INITIALIZING_MS: i64 = 3_000;
+/// How long a terminated instance stays visible.
+pub const TERMINATED_VISIBLE_MS: i64 = 60 * 60 * 1000;
+
+const INSTANCE_FILTERS: &[&str] = &[
+    "instance-id",
+    "instance-state-name",
+    "instance-state-code",
+    "instance-type",
+    "image-id",
+    "key-name",
+    "availability-zone",
+    "private-ip-address",
+    "private-dns-name",
+    "ip-address",
+    "vpc-id",
+    "subnet-id",
+    "reservation-id",
+    "architecture",
+    "root-device-type",
+    "root-device-name",
+    "launch-index",
+    "owner-id",
+    "hypervisor",
+    "client-token",
+    "network-interface.mac-address",
+    "network-interface.network-interface-id",
+    "block-device-mapping.volume-id",
+    "virtualization-type",
+    "platform-details",
+];
+
+struct View<'a>(&'a Instance, &'a str);
+
+impl Describable for View<'_> {
+    fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        let i = self.0;
+        let one = |s: &str| Some(vec![s.to_string()]);
+        match name {
+            "instance-id" => one(&i.id),
+            "instance-state-name" => one(i.state.as_str()),
+            "instance-state-code" => one(&i.state.code().to_string()),
+            "instance-type" => one(&i.instance_type),
+            "image-id" => one(&i.image_id),
+            "key-name" => Some(i.key_name.iter().cloned().collect()),
+            "availability-zone" => one(&i.availability_zone),
+            "private-ip-address" => one(&i.private_ip),
+            "private-dns-name" => one(&i.private_dns_name(self.1)),
+            "ip-address" => Some(i.public_ip.iter().cloned().collect()),
+            "vpc-id" => one(&i.vpc_id),
+            "subnet-id" => one(&i.subnet_id),
+            "reservation-id" => one(&i.reservation_id),
+            "architecture" => one("x86_64"),
+            "root-device-type" => one("ebs"),
+            "root-device-name" => one("/dev/xvda"),
+            "launch-index" => one(&i.launch_index.to_string()),
+            "owner-id" => one(&i.owner_id),
+            "hypervisor" => one(&i.hypervisor),
+            "client-token" => Some(i.client_token.iter().cloned().collect()),
+            "network-interface.mac-address" => one(&i.mac),
+            "network-interface.network-interface-id" => one(&i.network_interface_id),
+            "block-device-mapping.volume-id" => one(&i.root_volume_id),
+            "virtualization-type" => one("hvm"),
+            "platform-details" => one("Linux/UNIX"),
+            _ => None,
+        }
+    }
+    fn tags(&self) -> &[Tag] {
+        &self.0.tags
+    }
+}
+
+/// `User initiated (2026-11-26 06:21:41 GMT)`, AWS's `StateTransitionReason`.
+pub fn user_initiated(millis: i64) -> String {
+    let t = aws_time(millis);
+    format!("User initiated ({} {} GMT)", &t[..10], &t[11..19])
+}
+
+fn mac_string(mac: &str) -> String {
+    mac.to_string()
+}
+
+fn new_mac() -> String {
+    // AWS hands out locally administered unicast MACs; 0a: is the prefix seen most.
+    let b: [u8; 5] = rand::thread_rng().gen();
+    format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4])
+}
+
+pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
+    let t = instance_types::lookup(&r.instance_type);
+    Instance {
+        id: r.id.clone(),
+        owner_id: r.account_id.clone(),
+        reservation_id: r.reservation_id.clone(),
+        image_id: r.image_id.clone(),
+        instance_type: r.instance_type.clone(),
+        key_name: r.key_name.clone(),
+        state: InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending),
+        state_transition_reason: r.transition_reason.clone(),
+        state_reason: r.reason_code.clone().map(|c| (c, r.reason_message.clone().unwrap_or_default())),
+        launch_time: aws_time(r.launch_time),
+        launch_index: r.launch_index,
+        availability_zone: r.az.clone(),
+        vpc_id: r.vpc_id.clone(),
+        subnet_id: r.subnet_id.clone(),
+        private_ip: r.private_ip.clone(),
+        mac: mac_string(&r.mac),
+        network_interface_id: r.eni_id.clone(),
+        public_ip: None,
+        root_volume_id: r.root_volume_id.clone(),
+        root_volume_gib: r.root_volume_gib,
+        delete_on_termination: r.delete_on_termination,
+        shutdown_behavior: r.shutdown_behavior.clone(),
+        disable_api_termination: r.disable_api_termination,
+        client_token: r.client_token.clone(),
+        vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
+        cores: t.map(|t| t.default_cores).unwrap_or(1),
+        threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
+        hypervisor: r.hypervisor.clone(),
+        metadata_http_tokens: r.md_http_tokens.clone(),
+        metadata_http_endpoint: r.md_http_endpoint.clone(),
+        metadata_hop_limit: r.md_hop_limit,
+        tags,
+    }
+}
+
+fn check_instance_id(id: &str) -> CoreResult<()> {
+    if ResourceId::parse(ResourceKind::Instance, id).is_none() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInstanceIDMalformed,
+            format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn not_found(ids: &[&str]) -> CoreError {
+    let msg = if ids.len() == 1 {
+        format!("The instance ID '{}' does not exist", ids[0])
+    } else {
+        format!("The instance IDs '{}' do not exist", ids.join(", "))
+    };
+    ApiError::new(ErrorCode::InvalidInstanceIDNotFound, msg).into()
+}
+
+fn incorrect_state(id: &str, what: &str) -> CoreError {
+    ApiError::new(
+        ErrorCode::IncorrectInstanceState,
+        format!("The instance '{id}' is not in a state from which it can be {what}."),
+    )
+    .into()
+}
+
+impl Cloud {
+    /// The account's instances (terminated ones included while visible), with tags.
+    pub(crate) async fn instance_rows(&self, account: &str) -> CoreResult<Vec<(InstanceRow, Vec<Tag>)>> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.read(|c| {
+                let mut tags = tag_db::all_by_resource(c, &account)?;
+                Ok(db::of_account(c, &account)?
+                    .into_iter()
+                    .map(|r| {
+                        let t = tags.remove(&r.id).unwrap_or_default();
+                        (r, t)
+                    })
+                    .collect())
+            })
+        })
+        .await
+    }
+
+    /// Resolve ids to the account's rows: malformed ids first, then missing ones.
+    async fn resolve(&self, account: &str, ids: &[String]) -> CoreResult<Vec<InstanceRow>> {
+        for id in ids {
+            check_instance_id(id)?;
+        }
+        let rows = self.instance_rows(account).await?;
+        let missing: Vec<&str> = ids
+            .iter()
+            .filter(|id| !rows.iter().any(|(r, _)| &r.id == *id))
+            .map(|s| s.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(not_found(&missing));
+        }
+        let mut seen = HashSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| rows.iter().find(|(r, _)| &r.id == id).map(|(r, _)| r.clone()))
+            .collect())
+    }
+
+    pub(crate) async fn run_instances(&self, account: String, req: RunInstances) -> CoreResult<Response> {
+        // Idempotency first: a replayed token returns the original reservation.
+        if let Some(token) = &req.client_token {
+            if token.len() > 64 {
+                return Err(ApiError::invalid_value("ClientToken", token, "Length exceeds maximum of 64 characters.").into());
+            }
+            let (a, t) = (account.clone(), token.clone());
+            let existing = self
+                .blocking(move |s| s.read(|c| Ok(db::by_client_token(c, &a, &t)?)))
+                .await?;
+            if let Some(first) = existing.first() {
+                if first.request_hash.as_deref() != Some(req.fingerprint.as_str()) {
+                    return Err(ApiError::new(
+                        ErrorCode::IdempotentParameterMismatch,
+                        "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).",
+                    )
+                    .into());
+                }
+                return self.reservation_response(&account, &first.reservation_id).await;
+            }
+        }
+
+        let instance_type = req.instance_type.clone().unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.into());
+        let Some(itype) = instance_types::lookup(&instance_type) else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("Invalid value '{instance_type}' for InstanceType."),
+            )
+            .into());
+        };
+        let mut instance_tags = Vec::new();
+        let mut volume_tags = Vec::new();
+        for spec in &req.tag_specifications {
+            match spec.resource_type.as_str() {
+                "instance" => instance_tags.extend(spec.tags.iter().cloned()),
+                "volume" => volume_tags.extend(spec.tags.iter().cloned()),
+                "network-interface" => {}
+                other => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterValue,
+                        format!("'{other}' is not a valid taggable resource type for this operation."),
+                    )
+                    .into())
+                }
+            }
+        }
+        tags::validate(&instance_tags)?;
+        tags::validate(&volume_tags)?;
+        for g in req.security_groups.iter().chain(&req.security_group_ids) {
+            // Security groups arrive with the networking issue; only the implicit default
+            // group exists until then.
+            if g != "default" {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidGroupNotFound,
+                    format!("The security group '{g}' does not exist"),
+                )
+                .into());
+            }
+        }
+        let shutdown_behavior = req.shutdown_behavior.clone().unwrap_or_else(|| "stop".into());
+
+        let (image, rootfs) = self.launchable_image(&account, &req.image_id).await?;
+
+        // Root volume.
+        let mut volume_gib = image.root_size_gib.max(1);
+        let mut delete_on_termination = true;
+        for b in &req.block_devices {
+            if b.device_name != "/dev/xvda" && b.device_name != "/dev/sda1" {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidBlockDeviceMapping,
+                    format!("Only the root device (/dev/xvda) can be mapped, not '{}'", b.device_name),
+                )
+                .into());
+            }
+            if let Some(size) = b.volume_size {
+                if size < image.root_size_gib {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidBlockDeviceMapping,
+                        format!(
+                            "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {}GB",
+                            image.id, image.root_size_gib
+                        ),
+                    )
+                    .into());
+                }
+                if size > 16384 {
+                    return Err(ApiError::invalid_value("VolumeSize", &size.to_string(), "Must be at most 16384.").into());
+                }
+                volume_gib = size;
+            }
+            if let Some(d) = b.delete_on_termination {
+                delete_on_termination = d;
+            }
+        }
+
+        // Key pair: its public key is copied into the instance, as on AWS.
+        let public_key = match &req.key_name {
+            None => None,
+            Some(name) => {
+                let (a, n) = (account.clone(), name.clone());
+                let key = self
+                    .blocking(move |s| {
+                        s.read(|c| Ok(key_pairs::list(c, &a)?.into_iter().find(|k| k.name == n)))
+                    })
+                    .await?;
+                match key {
+                    Some(k) => Some(k.public_key),
+                    None => {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidKeyPairNotFound,
+                            format!("The key pair '{name}' does not exist"),
+                        )
+                        .into())
+                    }
+                }
+            }
+        };
+
+        if req.private_ip_address.is_some() && req.max_count > 1 {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterCombination,
+                "Cannot specify a private IP address when launching more than one instance",
+            )
+            .into());
+        }
+
+        self.ensure_default_vpc(&account).await?;
+        let now = self.clock.now_millis();
+        let limits = self.limits.clone();
+        let region = self.region.clone();
+        let cloud = self.clone();
+        let reservation_id = ResourceId::generate(ResourceKind::Reservation).to_string();
+        let rid = reservation_id.clone();
+        let acct = account.clone();
+        self.blocking(move |s| {
+            s.write(|tx| {
+                // Subnet: the one asked for, or the default subnet of the asked zone (first
+                // zone otherwise).
+                let subnets = vpc_db::subnets(tx, &acct)?;
+                let subnet = match (&req.subnet_id, &req.availability_zone) {
+                    (Some(sid), _) => subnets.iter().find(|s| &s.id == sid).ok_or_else(|| {
+                        CoreError::Api(ApiError::new(
+                            ErrorCode::InvalidSubnetIDNotFound,
+                            format!("The subnet ID '{sid}' does not exist"),
+                        ))
+                    })?,
+                    (None, Some(az)) => {
+                        if !region.zones.iter().any(|z| &z.name == az) {
+                            return Err(ApiError::new(
+                                ErrorCode::InvalidParameterValue,
+                                format!("Invalid availability zone: [{az}]"),
+                            )
+                            .into());
+                        }
+                        subnets.iter().find(|s| &s.az == az && s.default_for_az).ok_or_else(|| {
+                            CoreError::Internal(format!("no default subnet in {az}"))
+                        })?
+                    }
+                    (None, None) => subnets
+                        .iter()
+                        .find(|s| s.default_for_az)
+                        .ok_or_else(|| CoreError::Internal("no default subnet".into()))?,
+                };
+                if let (Some(sid), Some(az)) = (&req.subnet_id, &req.availability_zone) {
+                    if &subnet.az != az {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidParameterCombination,
+                            format!("The subnet {sid} is not in availability zone {az}"),
+                        )
+                        .into());
+                    }
+                }
+                let cidr: Ipv4Net = subnet
+                    .cidr
+                    .parse()
+                    .map_err(|_| CoreError::Internal(format!("bad subnet cidr {}", subnet.cidr)))?;
+
+                // Capacity: the account's limit, then the host's.
+                let all = db::all(tx)?;
+                let live = |r: &&InstanceRow| r.state != "terminated";
+                let mine = all.iter().filter(live).filter(|r| r.account_id == acct).count();
+                let on_host = all.iter().filter(live).count();
+                let room = limits.instances_per_account.saturating_sub(mine);
+                if (req.min_count as usize) > room {
+                    return Err(ApiError::new(
+                        ErrorCode::InstanceLimitExceeded,
+                        format!(
+                            "You have requested more instances ({}) than your current instance limit of {} allows for the specified instance type. Please visit http://aws.amazon.com/contact-us/ec2-request to request an adjustment to this limit.",
+                            req.min_count, limits.instances_per_account
+                        ),
+                    )
+                    .into());
+                }
+                let host_room = limits.instances_per_host.saturating_sub(on_host);
+                if (req.min_count as usize) > host_room {
+                    return Err(ApiError::new(
+                        ErrorCode::InsufficientInstanceCapacity,
+                        format!("We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested ({}). Our system will be working on provisioning additional capacity.", subnet.az),
+                    )
+                    .into());
+                }
+                let count = (req.max_count as usize).min(room).min(host_room);
+
+                // Addresses: the one asked for, or the lowest free ones of the subnet.
+                let mut used: HashSet<u32> = db::ips_in_use(tx)?
+                    .iter()
+                    .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+                    .map(u32::from)
+                    .collect();
+                let (lo, hi) = usable_range(&cidr);
+                let mut ips = Vec::new();
+                if let Some(ip) = &req.private_ip_address {
+                    let addr: Ipv4Addr = ip.parse().map_err(|_| {
+                        CoreError::Api(ApiError::invalid_value("PrivateIpAddress", ip, "Expected an IPv4 address."))
+                    })?;
+                    let n = u32::from(addr);
+                    if !(lo..=hi).contains(&n) {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidParameterValue,
+                            format!("Address {ip} does not fall within the subnet's address range"),
+                        )
+                        .into());
+                    }
+                    if used.contains(&n) {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidIPAddressInUse,
+                            format!("Address {ip} is in use."),
+                        )
+                        .into());
+                    }
+                    ips.push(addr);
+                } else {
+                    let mut n = lo;
+                    while ips.len() < count && n <= hi {
+                        if used.insert(n) {
+                            ips.push(Ipv4Addr::from(n));
+                        }
+                        n += 1;
+                    }
+                    if ips.len() < req.min_count as usize {
+                        return Err(ApiError::new(
+                            ErrorCode::InsufficientInstanceCapacity,
+                            format!("There are not enough free addresses in subnet '{}' to satisfy the requested number of instances.", subnet.id),
+                        )
+                        .into());
+                    }
+                }
+
+                for (index, ip) in ips.into_iter().enumerate() {
+                    let id = ResourceId::generate(ResourceKind::Instance).to_string();
+                    let eni = ResourceId::generate(ResourceKind::NetworkInterface).to_string();
+                    let vol = ResourceId::generate(ResourceKind::Volume).to_string();
+                    resources::insert(tx, &id, &acct, "instance", now)?;
+                    resources::insert(tx, &eni, &acct, "network-interface", now)?;
+                    resources::insert(tx, &vol, &acct, "volume", now)?;
+                    db::insert(
+                        tx,
+                        &InstanceRow {
+                            id: id.clone(),
+                            account_id: acct.clone(),
+                            reservation_id: rid.clone(),
+                            image_id: image.id.clone(),
+                            rootfs: rootfs.clone(),
+                            instance_type: itype.name.to_string(),
+                            key_name: req.key_name.clone(),
+                            public_key: public_key.clone(),
+                            login_user: image.login_user.clone(),
+                            state: "pending".into(),
+                            generation: 0,
+                            state_since: now,
+                            transition_reason: String::new(),
+                            reason_code: None,
+                            reason_message: None,
+                            launch_time: now,
+                            launch_index: index as u32,
+                            subnet_id: subnet.id.clone(),
+                            vpc_id: subnet.vpc_id.clone(),
+                            az: subnet.az.clone(),
+                            private_ip: ip.to_string(),
+                            mac: new_mac(),
+                            eni_id: eni,
+                            root_volume_id: vol.clone(),
+                            root_volume_gib: volume_gib,
+                            delete_on_termination,
+                            shutdown_behavior: shutdown_behavior.clone(),
+                            disable_api_termination: req.disable_api_termination,
+                            user_data: req.user_data.clone(),
+                            client_token: req.client_token.clone(),
+                            request_hash: Some(req.fingerprint.clone()),
+                            hypervisor: cloud.default_hypervisor.clone(),
+                            md_http_tokens: req.metadata_http_tokens.clone().unwrap_or_else(|| "optional".into()),
+                            md_http_endpoint: req.metadata_http_endpoint.clone().unwrap_or_else(|| "enabled".into()),
+                            md_hop_limit: req.metadata_hop_limit.unwrap_or(1),
+                            reboot_requested: false,
+                            force_stop: false,
+                            first_boot_done: false,
+                            ended_at: None,
+                        },
+                    )?;
+                    tag_db::put(tx, &acct, &id, &instance_tags)?;
+                    tag_db::put(tx, &acct, &vol, &volume_tags)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.wake_agent();
+        self.reservation_response(&account, &reservation_id).await
+    }
+
+    async fn reservation_response(&self, account: &str, reservation_id: &str) -> CoreResult<Response> {
+        let rows = self.instance_rows(account).await?;
+        let instances = rows
+            .iter()
+            .filter(|(r, _)| r.reservation_id == reservation_id)
+            .map(|(r, t)| instance_model(r, t.clone()))
+            .collect();
+        Ok(Response::RunInstances {
+            reservation: Reservation {
+                id: reservation_id.to_string(),
+                owner_id: account.to_string(),
+                instances,
+            },
+            region: self.region.name.clone(),
+        })
+    }
+
+    pub(crate) async fn describe_instances(
+        &self,
+        account: String,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    ) -> CoreResult<Response> {
+        describe::validate_filters(&filters, INSTANCE_FILTERS, true)?;
+        if !ids.is_empty() {
+            self.resolve(&account, &ids).await?;
+        }
+        let rows = self.instance_rows(&account).await?;
+        let region = self.region.name.clone();
+        let items: Vec<Instance> = rows
+            .iter()
+            .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
+            .map(|(r, t)| instance_model(r, t.clone()))
+            .filter(|i| describe::matches(&View(i, &region), &filters))
+            .collect();
+        let (page_items, next_token) = describe::paginate(items, |i| i.id.clone(), &page)?;
+        // Group by reservation, in the order reservations first appear.
+        let mut reservations: Vec<Reservation> = Vec::new();
+        for i in page_items {
+            match reservations.iter_mut().find(|r| r.id == i.reservation_id) {
+                Some(r) => r.instances.push(i),
+                None => reservations.push(Reservation {
+                    id: i.reservation_id.clone(),
+                    owner_id: i.owner_id.clone(),
+                    instances: vec![i],
+                }),
+            }
+        }
+        Ok(Response::DescribeInstances {
+            reservations,
+            region,
+            next_token,
+        })
+    }
+
+    /// Apply a user transition to several instances atomically: every instance is checked
+    /// first, then all change in one transaction.
+    async fn transition_all(
+        &self,
+        account: String,
+        ids: Vec<String>,
+        plan: impl Fn(&InstanceRow, InstanceState) -> CoreResult<InstanceState> + Send + 'static,
+        extra: Option<(&'static str, bool)>,
+        reason: Option<(&'static str, &'static str)>,
+    ) -> CoreResult<Vec<StateChange>> {
+        let rows = self.resolve(&account, &ids).await?;
+        let now = self.clock.now_millis();
+        let mut planned = Vec::new();
+        for r in &rows {
+            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            planned.push((r.clone(), cur, plan(r, cur)?));
+        }
+        let changes = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    let mut out = Vec::new();
+                    for (r, cur, next) in &planned {
+                        if next != cur {
+                            let ok = db::transition(
+                                tx,
+                                &r.id,
+                                r.generation,
+                                next.as_str(),
+                                Some(&user_initiated(now)),
+                                reason,
+                                None,
+                                now,
+                            )?;
+                            if !ok {
+                                // Someone changed it since we read it: ask the caller to retry,
+                                // as AWS does under concurrent modification.
+                                return Err(ApiError::new(
+                                    ErrorCode::IncorrectInstanceState,
+                                    format!("The instance '{}' changed state during the request; try again.", r.id),
+                                )
+                                .into());
+                            }
+                            if let Some((col, v)) = extra {
+                                db::set_column(tx, &r.id, col, &v)?;
+                            }
+                        }
+                        out.push(StateChange {
+                            instance_id: r.id.clone(),
+                            previous: *cur,
+                            current: *next,
+                        });
+                    }
+                    Ok(out)
+                })
+            })
+            .await?;
+        self.wake_agent();
+        Ok(changes)
+    }
+
+    pub(crate) async fn start_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+        let changes = self
+            .transition_all(
+                account,
+                ids,
+                |r, cur| cur.on_start().ok_or_else(|| incorrect_state(&r.id, "started")),
+                None,
+                None,
+            )
+            .await?;
+        Ok(Response::StateChanges(changes))
+    }
+
+    pub(crate) async fn stop_instances(&self, account: String, ids: Vec<String>, force: bool) -> CoreResult<Response> {
+        let changes = self
+            .transition_all(
+                account,
+                ids,
+                |r, cur| cur.on_stop().ok_or_else(|| incorrect_state(&r.id, "stopped")),
+                force.then_some(("force_stop", true)),
+                Some(("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")),
+            )
+            .await?;
+        Ok(Response::StateChanges(changes))
+    }
+
+    pub(crate) async fn terminate_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+        let changes = self
+            .transition_all(
+                account,
+                ids,
+                |r, cur| {
+                    if r.disable_api_termination && cur != InstanceState::Terminated {
+                        return Err(ApiError::new(
+                            ErrorCode::OperationNotPermitted,
+                            format!("The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.", r.id),
+                        )
+                        .into());
+                    }
+                    Ok(cur.on_terminate())
+                },
+                None,
+                Some(("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")),
+            )
+            .await?;
+        Ok(Response::StateChanges(changes))
+    }
+
+    pub(crate) async fn reboot_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+        let rows = self.resolve(&account, &ids).await?;
+        for r in &rows {
+            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            if !cur.can_reboot() {
+                return Err(incorrect_state(&r.id, "rebooted"));
+            }
+        }
+        self.blocking(move |s| {
+            s.write(|tx| {
+                for r in &rows {
+                    db::set_column(tx, &r.id, "reboot_requested", &true)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.wake_agent();
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn describe_instance_status(
+        &self,
+        account: String,
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+        include_all: bool,
+        page: Page,
+    ) -> CoreResult<Response> {
+        describe::validate_filters(
+            &filters,
+            &["instance-id", "instance-state-name", "instance-state-code", "availability-zone", "instance-status.status", "system-status.status", "instance-status.reachability", "system-status.reachability"],
+            false,
+        )?;
+        if !ids.is_empty() {
+            self.resolve(&account, &ids).await?;
+        }
+        let now = self.clock.now_millis();
+        let rows = self.instance_rows(&account).await?;
+        let zones = self.region.zones.clone();
+        struct S(InstanceStatus);
+        impl Describable for S {
+            fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+                let s = &self.0;
+                Some(vec![match name {
+                    "instance-id" => s.instance_id.clone(),
+                    "instance-state-name" => s.state.as_str().into(),
+                    "instance-state-code" => s.state.code().to_string(),
+                    "availability-zone" => s.availability_zone.clone(),
+                    "instance-status.status" => s.instance_status.clone(),
+                    "system-status.status" => s.system_status.clone(),
+                    "instance-status.reachability" | "system-status.reachability" => {
+                        if s.instance_status == "ok" { "passed".into() } else { "initializing".into() }
+                    }
+                    _ => return None,
+                }])
+            }
+        }
+        let items: Vec<S> = rows
+            .iter()
+            .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
+            .filter(|(r, _)| r.state != "terminated" || ids.contains(&r.id))
+            .filter(|(r, _)| include_all || r.state == "running")
+            .map(|(r, _)| {
+                let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+                let status = if state != InstanceState::Running {
+                    "not-applicable"
+                } else if now - r.state_since < STATUS_INITIALIZING_MS {
+                    "initializing"
+                } else {
+                    "ok"
+                };
+                S(InstanceStatus {
+                    instance_id: r.id.clone(),
+                    availability_zone: r.az.clone(),
+                    availability_zone_id: zones.iter().find(|z| z.name == r.az).map(|z| z.id.clone()).unwrap_or_default(),
+                    state,
+                    instance_status: status.into(),
+                    system_status: status.into(),
+                })
+            })
+            .filter(|s| describe::matches(s, &filters))
+            .collect();
+        let (items, next_token) = describe::paginate(items, |s| s.0.instance_id.clone(), &page)?;
+        Ok(Response::DescribeInstanceStatus {
+            statuses: items.into_iter().map(|s| s.0).collect(),
+            next_token,
+        })
+    }
+
+    pub(crate) async fn get_console_output(&self, account: String, id: String) -> CoreResult<Response> {
+        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
+        let r = &rows[0];
+        let output = match &self.host {
+            Some(h) => h.compute.console_output(&r.id, 64 * 1024).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        Ok(Response::GetConsoleOutput {
+            instance_id: id,
+            timestamp: aws_time(self.clock.now_millis()),
+            output: base64::engine::general_purpose::STANDARD.encode(output),
+        })
+    }
+
+    pub(crate) async fn modify_instance_attribute(
+        &self,
+        account: String,
+        id: String,
+        change: InstanceAttributeChange,
+    ) -> CoreResult<Response> {
+        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
+        let r = rows[0].clone();
+        let must_be_stopped = || -> CoreResult<()> {
+            if r.state != "stopped" {
+                return Err(ApiError::new(
+                    ErrorCode::IncorrectInstanceState,
+                    format!("The instance '{}' is not in the 'stopped' state.", r.id),
+                )
+                .into());
+            }
+            Ok(())
+        };
+        match change {
+            InstanceAttributeChange::InstanceType(t) => {
+                must_be_stopped()?;
+                if !CATALOGUE.iter().any(|c| c.name == t) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidInstanceAttributeValue,
+                        format!("The instanceType '{t}' is invalid."),
+                    )
+                    .into());
+                }
+                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "instance_type", &t)?)))
+                    .await?;
+            }
+            InstanceAttributeChange::UserData(d) => {
+                must_be_stopped()?;
+                if d.len() > gureum_ec2::action::MAX_USER_DATA {
+                    return Err(ApiError::new(ErrorCode::InvalidParameterValue, "User data is limited to 16384 bytes").into());
+                }
+                let v = (!d.is_empty()).then_some(d);
+                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "user_data", &v)?)))
+                    .await?;
+            }
+            InstanceAttributeChange::DisableApiTermination(b) => {
+                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "disable_api_termination", &b)?)))
+                    .await?;
+            }
+            InstanceAttributeChange::InstanceInitiatedShutdownBehavior(b) => {
+                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "shutdown_behavior", &b)?)))
+                    .await?;
+            }
+            InstanceAttributeChange::Groups(groups) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidGroupNotFound,
+                    format!("The security group '{}' does not exist", groups.join(", ")),
+                )
+                .into());
+            }
+        }
+        self.wake_agent();
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn describe_instance_attribute(
+        &self,
+        account: String,
+        id: String,
+        attribute: String,
+    ) -> CoreResult<Response> {
+        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
+        let r = &rows[0];
+        let value = match attribute.as_str() {
+            "instanceType" => InstanceAttributeValue::Value(Some(r.instance_type.clone())),
+            "userData" => InstanceAttributeValue::Value(
+                r.user_data.as_ref().map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
+            ),
+            "disableApiTermination" => InstanceAttributeValue::Bool(r.disable_api_termination),
+            "instanceInitiatedShutdownBehavior" => InstanceAttributeValue::Value(Some(r.shutdown_behavior.clone())),
+            "rootDeviceName" => InstanceAttributeValue::Value(Some("/dev/xvda".into())),
+            "sourceDestCheck" | "enaSupport" => InstanceAttributeValue::Bool(true),
+            "ebsOptimized" | "disableApiStop" => InstanceAttributeValue::Bool(false),
+            "groupSet" => InstanceAttributeValue::Groups(vec![]),
+            "blockDeviceMapping" => InstanceAttributeValue::BlockDevices(instance_model(r, vec![])),
+            _ => InstanceAttributeValue::Value(None),
+        };
+        Ok(Response::DescribeInstanceAttribute {
+            instance_id: id,
+            attribute,
+            value,
+        })
+    }
+}
+
+/// The instance-type figures a driver enforces.
+pub fn limits_of(instance_type: &str) -> (u32, u64) {
+    instance_types::lookup(instance_type)
+        .map(|t| (t.default_vcpus, t.memory_mib))
+        .unwrap_or((1, 1024))
+}

@@ -1,0 +1,167 @@
+//! Images (AMIs) and their launch permissions.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub description: String,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub public: bool,
+    pub owner_alias: Option<String>,
+    pub login_user: String,
+    pub root_size_gib: u32,
+    /// Host path of the read-only root filesystem, once it exists.
+    pub rootfs: Option<String>,
+    /// `recipe:debian-12`, `import`, `create-image`, `copy`.
+    pub source: String,
+    pub source_instance_id: Option<String>,
+    pub source_image_id: Option<String>,
+    pub created_at: Millis,
+}
+
+const COLS: &str = "id, account_id, name, description, state, state_reason, public, owner_alias, \
+                    login_user, root_size_gib, rootfs, source, source_instance_id, source_image_id, created_at";
+
+fn row(r: &Row) -> rusqlite::Result<ImageRow> {
+    Ok(ImageRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        state: r.get(4)?,
+        state_reason: r.get(5)?,
+        public: r.get(6)?,
+        owner_alias: r.get(7)?,
+        login_user: r.get(8)?,
+        root_size_gib: r.get(9)?,
+        rootfs: r.get(10)?,
+        source: r.get(11)?,
+        source_instance_id: r.get(12)?,
+        source_image_id: r.get(13)?,
+        created_at: r.get(14)?,
+    })
+}
+
+/// Insert an image (its registry row must exist). `Ok(false)` if the account already has an
+/// image of that name.
+pub fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
+    let res = c.execute(
+        &format!("INSERT INTO images ({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"),
+        params![
+            i.id,
+            i.account_id,
+            i.name,
+            i.description,
+            i.state,
+            i.state_reason,
+            i.public,
+            i.owner_alias,
+            i.login_user,
+            i.root_size_gib,
+            i.rootfs,
+            i.source,
+            i.source_instance_id,
+            i.source_image_id,
+            i.created_at
+        ],
+    );
+    match res {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Images `account_id` may see: its own, public ones, and those shared with it; ordered by id.
+pub fn visible_to(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<ImageRow>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLS} FROM images i WHERE account_id = ?1 OR public = 1 OR EXISTS \
+         (SELECT 1 FROM image_launch_permissions p WHERE p.image_id = i.id AND p.account_id = ?1) \
+         ORDER BY id"
+    ))?;
+    let rows = st.query_map([account_id], row)?;
+    rows.collect()
+}
+
+pub fn all(c: &Connection) -> rusqlite::Result<Vec<ImageRow>> {
+    let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM images ORDER BY id"))?;
+    let rows = st.query_map([], row)?;
+    rows.collect()
+}
+
+pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ImageRow>> {
+    c.prepare_cached(&format!("SELECT {COLS} FROM images WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()
+}
+
+pub fn find_by_source(c: &Connection, source: &str) -> rusqlite::Result<Option<ImageRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {COLS} FROM images WHERE source = ?1 ORDER BY created_at DESC LIMIT 1"
+    ))?
+    .query_row([source], row)
+    .optional()
+}
+
+pub fn set_state(
+    c: &Connection,
+    id: &str,
+    state: &str,
+    reason: Option<&str>,
+    rootfs: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE images SET state = ?2, state_reason = ?3, rootfs = COALESCE(?4, rootfs) WHERE id = ?1",
+        params![id, state, reason, rootfs],
+    )?;
+    Ok(())
+}
+
+pub fn set_public(c: &Connection, id: &str, public: bool) -> rusqlite::Result<()> {
+    c.execute("UPDATE images SET public = ?2 WHERE id = ?1", params![id, public])?;
+    Ok(())
+}
+
+pub fn set_description(c: &Connection, id: &str, d: &str) -> rusqlite::Result<()> {
+    c.execute("UPDATE images SET description = ?2 WHERE id = ?1", params![id, d])?;
+    Ok(())
+}
+
+pub fn launch_permissions(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT account_id FROM image_launch_permissions WHERE image_id = ?1 ORDER BY account_id",
+    )?;
+    let rows = st.query_map([id], |r| r.get(0))?;
+    rows.collect()
+}
+
+pub fn add_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT OR IGNORE INTO image_launch_permissions (image_id, account_id) VALUES (?1, ?2)",
+        params![id, account],
+    )?;
+    Ok(())
+}
+
+pub fn remove_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "DELETE FROM image_launch_permissions WHERE image_id = ?1 AND account_id = ?2",
+        params![id, account],
+    )?;
+    Ok(())
+}
+
+pub fn clear_permissions(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM image_launch_permissions WHERE image_id = ?1", [id])?;
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! Instances. The row is the durable record of what the user asked for; the host agent
+//! converges the host to it. State changes are compare-and-swap on `generation`, so a host
+//! operation that finishes after the user changed their mind cannot overwrite the newer state.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::Millis;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRow {
+    pub id: String,
+    pub account_id: String,
+    pub reservation_id: String,
+    pub image_id: String,
+    /// The image's root filesystem, fixed at launch (the image may be deregistered later).
+    pub rootfs: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    pub public_key: Option<String>,
+    pub login_user: String,
+    pub state: String,
+    pub generation: i64,
+    /// When the current state began.
+    pub state_since: Millis,
+    pub transition_reason: String,
+    pub reason_code: Option<String>,
+    pub reason_message: Option<String>,
+    pub launch_time: Millis,
+    pub launch_index: u32,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub az: String,
+    pub private_ip: String,
+    pub mac: String,
+    pub eni_id: String,
+    pub root_volume_id: String,
+    pub root_volume_gib: u32,
+    pub delete_on_termination: bool,
+    pub shutdown_behavior: String,
+    pub disable_api_termination: bool,
+    pub user_data: Option<Vec<u8>>,
+    pub client_token: Option<String>,
+    pub request_hash: Option<String>,
+    pub hypervisor: String,
+    pub md_http_tokens: String,
+    pub md_http_endpoint: String,
+    pub md_hop_limit: u32,
+    pub reboot_requested: bool,
+    pub force_stop: bool,
+    pub first_boot_done: bool,
+    pub ended_at: Option<Millis>,
+}
+
+const COLS: &str = "id, account_id, reservation_id, image_id, rootfs, instance_type, key_name, public_key, \
+    login_user, state, generation, state_since, transition_reason, reason_code, reason_message, launch_time, \
+    launch_index, subnet_id, vpc_id, az, private_ip, mac, eni_id, root_volume_id, root_volume_gib, \
+    delete_on_termination, shutdown_behavior, disable_api_termination, user_data, client_token, \
+    request_hash, hypervisor, md_http_tokens, md_http_endpoint, md_hop_limit, reboot_requested, \
+    force_stop, first_boot_done, ended_at";
+
+fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        reservation_id: r.get(2)?,
+        image_id: r.get(3)?,
+        rootfs: r.get(4)?,
+        instance_type: r.get(5)?,
+        key_name: r.get(6)?,
+        public_key: r.get(7)?,
+        login_user: r.get(8)?,
+        state: r.get(9)?,
+        generation: r.get(10)?,
+        state_since: r.get(11)?,
+        transition_reason: r.get(12)?,
+        reason_code: r.get(13)?,
+        reason_message: r.get(14)?,
+        launch_time: r.get(15)?,
+        launch_index: r.get(16)?,
+        subnet_id: r.get(17)?,
+        vpc_id: r.get(18)?,
+        az: r.get(19)?,
+        private_ip: r.get(20)?,
+        mac: r.get(21)?,
+        eni_id: r.get(22)?,
+        root_volume_id: r.get(23)?,
+        root_volume_gib: r.get(24)?,
+        delete_on_termination: r.get(25)?,
+        shutdown_behavior: r.get(26)?,
+        disable_api_termination: r.get(27)?,
+        user_data: r.get(28)?,
+        client_token: r.get(29)?,
+        request_hash: r.get(30)?,
+        hypervisor: r.get(31)?,
+        md_http_tokens: r.get(32)?,
+        md_http_endpoint: r.get(33)?,
+        md_hop_limit: r.get(34)?,
+        reboot_requested: r.get(35)?,
+        force_stop: r.get(36)?,
+        first_boot_done: r.get(37)?,
+        ended_at: r.get(38)?,
+    })
+}
+
+pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
+    let placeholders: Vec<String> = (1..=39).map(|n| format!("?{n}")).collect();
+    c.execute(
+        &format!("INSERT INTO instances ({COLS}) VALUES ({})", placeholders.join(",")),
+        params![
+            i.id,
+            i.account_id,
+            i.reservation_id,
+            i.image_id,
+            i.rootfs,
+            i.instance_type,
+            i.key_name,
+            i.public_key,
+            i.login_user,
+            i.state,
+            i.generation,
+            i.state_since,
+            i.transition_reason,
+            i.reason_code,
+            i.reason_message,
+            i.launch_time,
+            i.launch_index,
+            i.subnet_id,
+            i.vpc_id,
+            i.az,
+            i.private_ip,
+            i.mac,
+            i.eni_id,
+            i.root_volume_id,
+            i.root_volume_gib,
+            i.delete_on_termination,
+            i.shutdown_behavior,
+            i.disable_api_termination,
+            i.user_data,
+            i.client_token,
+            i.request_hash,
+            i.hypervisor,
+            i.md_http_tokens,
+            i.md_http_endpoint,
+            i.md_hop_limit,
+            i.reboot_requested,
+            i.force_stop,
+            i.first_boot_done,
+            i.ended_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// The account's instances, ordered by id.
+pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<InstanceRow>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLS} FROM instances WHERE account_id = ?1 ORDER BY id"
+    ))?;
+    let rows = st.query_map([account_id], row)?;
+    rows.collect()
+}
+
+/// Every instance of every account (the host agent's view).
+pub fn all(c: &Connection) -> rusqlite::Result<Vec<InstanceRow>> {
+    let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM instances ORDER BY id"))?;
+    let rows = st.query_map([], row)?;
+    rows.collect()
+}
+
+pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<InstanceRow>> {
+    c.prepare_cached(&format!("SELECT {COLS} FROM instances WHERE id = ?1"))?
+        .query_row([id], row)
+        .optional()
+}
+
+pub fn by_client_token(
+    c: &Connection,
+    account_id: &str,
+    token: &str,
+) -> rusqlite::Result<Vec<InstanceRow>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {COLS} FROM instances WHERE account_id = ?1 AND client_token = ?2 ORDER BY launch_index"
+    ))?;
+    let rows = st.query_map(params![account_id, token], row)?;
+    rows.collect()
+}
+
+/// Private addresses in use by live instances.
+pub fn ips_in_use(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached("SELECT private_ip FROM instances WHERE state != 'terminated'")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Compare-and-swap the state: only if the row is still at `generation`. Returns whether it
+/// changed. Bumps the generation.
+#[allow(clippy::too_many_arguments)]
+pub fn transition(
+    c: &Connection,
+    id: &str,
+    generation: i64,
+    state: &str,
+    transition_reason: Option<&str>,
+    reason: Option<(&str, &str)>,
+    ended_at: Option<Millis>,
+    now: Millis,
+) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE instances SET state = ?3, generation = generation + 1, state_since = ?8, \
+         transition_reason = COALESCE(?4, transition_reason), \
+         reason_code = ?5, reason_message = ?6, ended_at = COALESCE(?7, ended_at), \
+         reboot_requested = CASE WHEN ?3 IN ('running','pending') THEN reboot_requested ELSE 0 END, \
+         force_stop = CASE WHEN ?3 = 'stopping' THEN force_stop ELSE 0 END \
+         WHERE id = ?1 AND generation = ?2",
+        params![
+            id,
+            generation,
+            state,
+            transition_reason,
+            reason.map(|r| r.0),
+            reason.map(|r| r.1),
+            ended_at,
+            now
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+/// Set a flag or attribute column without a state change (bumps the generation so the agent
+/// notices). `column` is one of a fixed set chosen by the caller, never user input.
+pub fn set_column(
+    c: &Connection,
+    id: &str,
+    column: &'static str,
+    value: &dyn rusqlite::ToSql,
+) -> rusqlite::Result<()> {
+    c.execute(
+        &format!("UPDATE instances SET {column} = ?2, generation = generation + 1 WHERE id = ?1"),
+        params![id, value],
+    )?;
+    Ok(())
+}
+
+/// Forget terminated instances that ended before `cutoff` (their registry rows, tags and
+/// volumes' rows go with them).
+pub fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<String>> {
+    let ids: Vec<String> = {
+        let mut st = c.prepare_cached(
+            "SELECT id FROM instances WHERE state = 'terminated' AND ended_at < ?1",
+        )?;
+        let rows = st.query_map([cutoff], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for id in &ids {
+        if let Some(i) = get(c, id)? {
+            c.execute("DELETE FROM resources WHERE id IN (?1, ?2)", params![i.eni_id, i.root_volume_id])?;
+        }
+        c.execute("DELETE FROM resources WHERE id = ?1", [id])?;
+    }
+    Ok(ids)
+}
