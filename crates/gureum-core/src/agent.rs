@@ -41,7 +41,10 @@ pub struct InFlight(Mutex<HashSet<String>>);
 
 impl InFlight {
     fn try_claim(&self, id: &str) -> bool {
-        self.0.lock().expect("in-flight poisoned").insert(id.to_string())
+        self.0
+            .lock()
+            .expect("in-flight poisoned")
+            .insert(id.to_string())
     }
     fn release(&self, id: &str) {
         self.0.lock().expect("in-flight poisoned").remove(id);
@@ -126,7 +129,9 @@ impl Cloud {
 
     /// Destroy host resources that no live instance owns.
     pub async fn sweep_leaks(&self) -> CoreResult<()> {
-        let Some(host) = self.host.clone() else { return Ok(()) };
+        let Some(host) = self.host.clone() else {
+            return Ok(());
+        };
         let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
         let live: HashSet<String> = rows
             .iter()
@@ -138,7 +143,12 @@ impl Cloud {
             .filter(|r| r.state != "terminated" && r.state != "stopped")
             .map(|r| r.id.clone())
             .collect();
-        for id in host.compute.list().await.map_err(|e| CoreError::Internal(e.0))? {
+        for id in host
+            .compute
+            .list()
+            .await
+            .map_err(|e| CoreError::Internal(e.0))?
+        {
             if !live.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "destroying leaked guest");
                 let r = host.compute.destroy(&id).await;
@@ -146,7 +156,12 @@ impl Cloud {
                 r.map_err(|e| CoreError::Internal(e.0))?;
             }
         }
-        for id in host.network.list().await.map_err(|e| CoreError::Internal(e.0))? {
+        for id in host
+            .network
+            .list()
+            .await
+            .map_err(|e| CoreError::Internal(e.0))?
+        {
             if !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "removing leaked network attachment");
                 let r = host.network.detach(&id).await;
@@ -277,7 +292,9 @@ impl Cloud {
     async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
         let host = self.host.clone().expect("agent runs with a host");
         host.network.ensure_net(&default_host_net()).await?;
-        let nic = self.nic(r).map_err(|e| crate::host::HostError(e.to_string()))?;
+        let nic = self
+            .nic(r)
+            .map_err(|e| crate::host::HostError(e.to_string()))?;
         let netns = host.network.attach(&nic).await?;
         let spec = self.guest_spec(r, netns);
         host.compute.prepare(&spec).await?;
@@ -316,7 +333,10 @@ impl Cloud {
                         if r.reboot_requested {
                             let nic = self.nic(&r)?;
                             let netns = host.network.attach(&nic).await.map_err(herr)?;
-                            host.compute.reboot(&self.guest_spec(&r, netns)).await.map_err(herr)?;
+                            host.compute
+                                .reboot(&self.guest_spec(&r, netns))
+                                .await
+                                .map_err(herr)?;
                             self.clear_reboot(&r.id).await?;
                         }
                     }
@@ -324,7 +344,8 @@ impl Cloud {
                         // The guest shut itself down (`sudo poweroff`) or was killed from outside.
                         let reason = (
                             "Client.InstanceInitiatedShutdown",
-                            "Client.InstanceInitiatedShutdown: Instance initiated shutdown".to_string(),
+                            "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+                                .to_string(),
                         );
                         let to = if r.shutdown_behavior == "terminate" {
                             InstanceState::ShuttingDown
@@ -340,7 +361,14 @@ impl Cloud {
                 host.network.detach(&r.id).await.map_err(herr)?;
                 let reason = r.reason_code.clone().map(|c| {
                     let m = r.reason_message.clone().unwrap_or_default();
-                    (if c == "Client.InstanceInitiatedShutdown" { "Client.InstanceInitiatedShutdown" } else { "Client.UserInitiatedShutdown" }, m)
+                    (
+                        if c == "Client.InstanceInitiatedShutdown" {
+                            "Client.InstanceInitiatedShutdown"
+                        } else {
+                            "Client.UserInitiatedShutdown"
+                        },
+                        m,
+                    )
                 });
                 self.record(&r, InstanceState::Stopped, reason).await?;
             }
@@ -349,7 +377,14 @@ impl Cloud {
                 host.network.detach(&r.id).await.map_err(herr)?;
                 let reason = r.reason_code.clone().map(|c| {
                     let m = r.reason_message.clone().unwrap_or_default();
-                    (if c == "Client.InstanceInitiatedShutdown" { "Client.InstanceInitiatedShutdown" } else { "Client.UserInitiatedShutdown" }, m)
+                    (
+                        if c == "Client.InstanceInitiatedShutdown" {
+                            "Client.InstanceInitiatedShutdown"
+                        } else {
+                            "Client.UserInitiatedShutdown"
+                        },
+                        m,
+                    )
                 });
                 self.record(&r, InstanceState::Terminated, reason).await?;
             }
@@ -360,8 +395,10 @@ impl Cloud {
 
     async fn clear_reboot(&self, id: &str) -> CoreResult<()> {
         let id = id.to_string();
-        self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "reboot_requested", &false)?)))
-            .await
+        self.blocking(move |s| {
+            s.write(|tx| Ok(db::set_column(tx, &id, "reboot_requested", &false)?))
+        })
+        .await
     }
 }
 

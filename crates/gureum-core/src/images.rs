@@ -232,13 +232,19 @@ impl Cloud {
     }
 
     /// The image `id` as `account` may use it, with its root filesystem path.
-    pub(crate) async fn launchable_image(&self, account: &str, id: &str) -> CoreResult<(Image, String)> {
+    pub(crate) async fn launchable_image(
+        &self,
+        account: &str,
+        id: &str,
+    ) -> CoreResult<(Image, String)> {
         check_id(id)?;
         let (acct, iid) = (account.to_string(), id.to_string());
         let found = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let Some(r) = db::get(c, &iid)? else { return Ok(None) };
+                    let Some(r) = db::get(c, &iid)? else {
+                        return Ok(None);
+                    };
                     let visible = r.account_id == acct
                         || r.public
                         || db::launch_permissions(c, &iid)?.contains(&acct);
@@ -246,7 +252,9 @@ impl Cloud {
                 })
             })
             .await?;
-        let Some(r) = found else { return Err(not_found(id)) };
+        let Some(r) = found else {
+            return Err(not_found(id));
+        };
         if r.state != "available" || r.rootfs.is_none() {
             return Err(ApiError::new(
                 ErrorCode::InvalidAMIIDUnavailable,
@@ -321,7 +329,11 @@ impl Cloud {
         }
     }
 
-    pub(crate) async fn deregister_image(&self, account: String, id: String) -> CoreResult<Response> {
+    pub(crate) async fn deregister_image(
+        &self,
+        account: String,
+        id: String,
+    ) -> CoreResult<Response> {
         self.owned_image(&account, &id).await?;
         self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &account, &id)?)))
             .await?;
@@ -341,7 +353,10 @@ impl Cloud {
         if source_region != self.region.name {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,
-                format!("Invalid region: {source_region} (this cloud has only {})", self.region.name),
+                format!(
+                    "Invalid region: {source_region} (this cloud has only {})",
+                    self.region.name
+                ),
             )
             .into());
         }
@@ -449,7 +464,11 @@ impl Cloud {
         })
     }
 
-    pub(crate) async fn reset_image_attribute(&self, account: String, id: String) -> CoreResult<Response> {
+    pub(crate) async fn reset_image_attribute(
+        &self,
+        account: String,
+        id: String,
+    ) -> CoreResult<Response> {
         self.owned_image(&account, &id).await?;
         self.blocking(move |s| {
             s.write(|tx| {

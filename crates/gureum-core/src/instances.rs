@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 
 use base64::Engine;
 use gureum_ec2::action::{InstanceAttributeChange, RunInstances};
-use gureum_ec2::{InstanceAttributeValue, InstanceStatus, Page, Reservation, Response, StateChange};
+use gureum_ec2::{
+    InstanceAttributeValue, InstanceStatus, Page, Reservation, Response, StateChange,
+};
 use gureum_store::instances::{self as db, InstanceRow};
 use gureum_store::{key_pairs, resources, tags as tag_db, vpcs as vpc_db};
 use gureum_types::instance_types::{self, CATALOGUE};
@@ -111,7 +113,10 @@ fn mac_string(mac: &str) -> String {
 fn new_mac() -> String {
     // AWS hands out locally administered unicast MACs; 0a: is the prefix seen most.
     let b: [u8; 5] = rand::thread_rng().gen();
-    format!("0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2], b[3], b[4])
+    format!(
+        "0a:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
 }
 
 pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
@@ -125,7 +130,10 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         key_name: r.key_name.clone(),
         state: InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending),
         state_transition_reason: r.transition_reason.clone(),
-        state_reason: r.reason_code.clone().map(|c| (c, r.reason_message.clone().unwrap_or_default())),
+        state_reason: r
+            .reason_code
+            .clone()
+            .map(|c| (c, r.reason_message.clone().unwrap_or_default())),
         launch_time: aws_time(r.launch_time),
         launch_index: r.launch_index,
         availability_zone: r.az.clone(),
@@ -182,7 +190,10 @@ fn incorrect_state(id: &str, what: &str) -> CoreError {
 
 impl Cloud {
     /// The account's instances (terminated ones included while visible), with tags.
-    pub(crate) async fn instance_rows(&self, account: &str) -> CoreResult<Vec<(InstanceRow, Vec<Tag>)>> {
+    pub(crate) async fn instance_rows(
+        &self,
+        account: &str,
+    ) -> CoreResult<Vec<(InstanceRow, Vec<Tag>)>> {
         let account = account.to_string();
         self.blocking(move |s| {
             s.read(|c| {
@@ -217,15 +228,28 @@ impl Cloud {
         Ok(ids
             .iter()
             .filter(|id| seen.insert(id.as_str()))
-            .filter_map(|id| rows.iter().find(|(r, _)| &r.id == id).map(|(r, _)| r.clone()))
+            .filter_map(|id| {
+                rows.iter()
+                    .find(|(r, _)| &r.id == id)
+                    .map(|(r, _)| r.clone())
+            })
             .collect())
     }
 
-    pub(crate) async fn run_instances(&self, account: String, req: RunInstances) -> CoreResult<Response> {
+    pub(crate) async fn run_instances(
+        &self,
+        account: String,
+        req: RunInstances,
+    ) -> CoreResult<Response> {
         // Idempotency first: a replayed token returns the original reservation.
         if let Some(token) = &req.client_token {
             if token.len() > 64 {
-                return Err(ApiError::invalid_value("ClientToken", token, "Length exceeds maximum of 64 characters.").into());
+                return Err(ApiError::invalid_value(
+                    "ClientToken",
+                    token,
+                    "Length exceeds maximum of 64 characters.",
+                )
+                .into());
             }
             let (a, t) = (account.clone(), token.clone());
             let existing = self
@@ -239,11 +263,16 @@ impl Cloud {
                     )
                     .into());
                 }
-                return self.reservation_response(&account, &first.reservation_id).await;
+                return self
+                    .reservation_response(&account, &first.reservation_id)
+                    .await;
             }
         }
 
-        let instance_type = req.instance_type.clone().unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.into());
+        let instance_type = req
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.into());
         let Some(itype) = instance_types::lookup(&instance_type) else {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,
@@ -261,7 +290,9 @@ impl Cloud {
                 other => {
                     return Err(ApiError::new(
                         ErrorCode::InvalidParameterValue,
-                        format!("'{other}' is not a valid taggable resource type for this operation."),
+                        format!(
+                            "'{other}' is not a valid taggable resource type for this operation."
+                        ),
                     )
                     .into())
                 }
@@ -280,7 +311,10 @@ impl Cloud {
                 .into());
             }
         }
-        let shutdown_behavior = req.shutdown_behavior.clone().unwrap_or_else(|| "stop".into());
+        let shutdown_behavior = req
+            .shutdown_behavior
+            .clone()
+            .unwrap_or_else(|| "stop".into());
 
         let (image, rootfs) = self.launchable_image(&account, &req.image_id).await?;
 
@@ -291,7 +325,10 @@ impl Cloud {
             if b.device_name != "/dev/xvda" && b.device_name != "/dev/sda1" {
                 return Err(ApiError::new(
                     ErrorCode::InvalidBlockDeviceMapping,
-                    format!("Only the root device (/dev/xvda) can be mapped, not '{}'", b.device_name),
+                    format!(
+                        "Only the root device (/dev/xvda) can be mapped, not '{}'",
+                        b.device_name
+                    ),
                 )
                 .into());
             }
@@ -307,7 +344,12 @@ impl Cloud {
                     .into());
                 }
                 if size > 16384 {
-                    return Err(ApiError::invalid_value("VolumeSize", &size.to_string(), "Must be at most 16384.").into());
+                    return Err(ApiError::invalid_value(
+                        "VolumeSize",
+                        &size.to_string(),
+                        "Must be at most 16384.",
+                    )
+                    .into());
                 }
                 volume_gib = size;
             }
@@ -381,7 +423,8 @@ impl Cloud {
                     }
                     (None, None) => subnets
                         .iter()
-                        .find(|s| s.default_for_az)
+                        .filter(|s| s.default_for_az)
+                        .min_by(|a, b| a.az.cmp(&b.az))
                         .ok_or_else(|| CoreError::Internal("no default subnet".into()))?,
                 };
                 if let (Some(sid), Some(az)) = (&req.subnet_id, &req.availability_zone) {
@@ -531,7 +574,11 @@ impl Cloud {
         self.reservation_response(&account, &reservation_id).await
     }
 
-    async fn reservation_response(&self, account: &str, reservation_id: &str) -> CoreResult<Response> {
+    async fn reservation_response(
+        &self,
+        account: &str,
+        reservation_id: &str,
+    ) -> CoreResult<Response> {
         let rows = self.instance_rows(account).await?;
         let instances = rows
             .iter()
@@ -647,12 +694,19 @@ impl Cloud {
         Ok(changes)
     }
 
-    pub(crate) async fn start_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+    pub(crate) async fn start_instances(
+        &self,
+        account: String,
+        ids: Vec<String>,
+    ) -> CoreResult<Response> {
         let changes = self
             .transition_all(
                 account,
                 ids,
-                |r, cur| cur.on_start().ok_or_else(|| incorrect_state(&r.id, "started")),
+                |r, cur| {
+                    cur.on_start()
+                        .ok_or_else(|| incorrect_state(&r.id, "started"))
+                },
                 None,
                 None,
             )
@@ -660,20 +714,35 @@ impl Cloud {
         Ok(Response::StateChanges(changes))
     }
 
-    pub(crate) async fn stop_instances(&self, account: String, ids: Vec<String>, force: bool) -> CoreResult<Response> {
+    pub(crate) async fn stop_instances(
+        &self,
+        account: String,
+        ids: Vec<String>,
+        force: bool,
+    ) -> CoreResult<Response> {
         let changes = self
             .transition_all(
                 account,
                 ids,
-                |r, cur| cur.on_stop().ok_or_else(|| incorrect_state(&r.id, "stopped")),
+                |r, cur| {
+                    cur.on_stop()
+                        .ok_or_else(|| incorrect_state(&r.id, "stopped"))
+                },
                 force.then_some(("force_stop", true)),
-                Some(("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")),
+                Some((
+                    "Client.UserInitiatedShutdown",
+                    "Client.UserInitiatedShutdown: User initiated shutdown",
+                )),
             )
             .await?;
         Ok(Response::StateChanges(changes))
     }
 
-    pub(crate) async fn terminate_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+    pub(crate) async fn terminate_instances(
+        &self,
+        account: String,
+        ids: Vec<String>,
+    ) -> CoreResult<Response> {
         let changes = self
             .transition_all(
                 account,
@@ -695,7 +764,11 @@ impl Cloud {
         Ok(Response::StateChanges(changes))
     }
 
-    pub(crate) async fn reboot_instances(&self, account: String, ids: Vec<String>) -> CoreResult<Response> {
+    pub(crate) async fn reboot_instances(
+        &self,
+        account: String,
+        ids: Vec<String>,
+    ) -> CoreResult<Response> {
         let rows = self.resolve(&account, &ids).await?;
         for r in &rows {
             let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
@@ -726,7 +799,16 @@ impl Cloud {
     ) -> CoreResult<Response> {
         describe::validate_filters(
             &filters,
-            &["instance-id", "instance-state-name", "instance-state-code", "availability-zone", "instance-status.status", "system-status.status", "instance-status.reachability", "system-status.reachability"],
+            &[
+                "instance-id",
+                "instance-state-name",
+                "instance-state-code",
+                "availability-zone",
+                "instance-status.status",
+                "system-status.status",
+                "instance-status.reachability",
+                "system-status.reachability",
+            ],
             false,
         )?;
         if !ids.is_empty() {
@@ -747,7 +829,11 @@ impl Cloud {
                     "instance-status.status" => s.instance_status.clone(),
                     "system-status.status" => s.system_status.clone(),
                     "instance-status.reachability" | "system-status.reachability" => {
-                        if s.instance_status == "ok" { "passed".into() } else { "initializing".into() }
+                        if s.instance_status == "ok" {
+                            "passed".into()
+                        } else {
+                            "initializing".into()
+                        }
                     }
                     _ => return None,
                 }])
@@ -770,7 +856,11 @@ impl Cloud {
                 S(InstanceStatus {
                     instance_id: r.id.clone(),
                     availability_zone: r.az.clone(),
-                    availability_zone_id: zones.iter().find(|z| z.name == r.az).map(|z| z.id.clone()).unwrap_or_default(),
+                    availability_zone_id: zones
+                        .iter()
+                        .find(|z| z.name == r.az)
+                        .map(|z| z.id.clone())
+                        .unwrap_or_default(),
                     state,
                     instance_status: status.into(),
                     system_status: status.into(),
@@ -785,11 +875,18 @@ impl Cloud {
         })
     }
 
-    pub(crate) async fn get_console_output(&self, account: String, id: String) -> CoreResult<Response> {
+    pub(crate) async fn get_console_output(
+        &self,
+        account: String,
+        id: String,
+    ) -> CoreResult<Response> {
         let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
         let r = &rows[0];
         let output = match &self.host {
-            Some(h) => h.compute.console_output(&r.id, 64 * 1024).unwrap_or_default(),
+            Some(h) => h
+                .compute
+                .console_output(&r.id, 64 * 1024)
+                .unwrap_or_default(),
             None => Vec::new(),
         };
         Ok(Response::GetConsoleOutput {
@@ -827,25 +924,35 @@ impl Cloud {
                     )
                     .into());
                 }
-                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "instance_type", &t)?)))
-                    .await?;
+                self.blocking(move |s| {
+                    s.write(|tx| Ok(db::set_column(tx, &id, "instance_type", &t)?))
+                })
+                .await?;
             }
             InstanceAttributeChange::UserData(d) => {
                 must_be_stopped()?;
                 if d.len() > gureum_ec2::action::MAX_USER_DATA {
-                    return Err(ApiError::new(ErrorCode::InvalidParameterValue, "User data is limited to 16384 bytes").into());
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterValue,
+                        "User data is limited to 16384 bytes",
+                    )
+                    .into());
                 }
                 let v = (!d.is_empty()).then_some(d);
                 self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "user_data", &v)?)))
                     .await?;
             }
             InstanceAttributeChange::DisableApiTermination(b) => {
-                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "disable_api_termination", &b)?)))
-                    .await?;
+                self.blocking(move |s| {
+                    s.write(|tx| Ok(db::set_column(tx, &id, "disable_api_termination", &b)?))
+                })
+                .await?;
             }
             InstanceAttributeChange::InstanceInitiatedShutdownBehavior(b) => {
-                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "shutdown_behavior", &b)?)))
-                    .await?;
+                self.blocking(move |s| {
+                    s.write(|tx| Ok(db::set_column(tx, &id, "shutdown_behavior", &b)?))
+                })
+                .await?;
             }
             InstanceAttributeChange::Groups(groups) => {
                 return Err(ApiError::new(
@@ -870,10 +977,14 @@ impl Cloud {
         let value = match attribute.as_str() {
             "instanceType" => InstanceAttributeValue::Value(Some(r.instance_type.clone())),
             "userData" => InstanceAttributeValue::Value(
-                r.user_data.as_ref().map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
+                r.user_data
+                    .as_ref()
+                    .map(|d| base64::engine::general_purpose::STANDARD.encode(d)),
             ),
             "disableApiTermination" => InstanceAttributeValue::Bool(r.disable_api_termination),
-            "instanceInitiatedShutdownBehavior" => InstanceAttributeValue::Value(Some(r.shutdown_behavior.clone())),
+            "instanceInitiatedShutdownBehavior" => {
+                InstanceAttributeValue::Value(Some(r.shutdown_behavior.clone()))
+            }
             "rootDeviceName" => InstanceAttributeValue::Value(Some("/dev/xvda".into())),
             "sourceDestCheck" | "enaSupport" => InstanceAttributeValue::Bool(true),
             "ebsOptimized" | "disableApiStop" => InstanceAttributeValue::Bool(false),

@@ -10,10 +10,14 @@ pub mod agent;
 pub mod catalogue;
 pub mod clock;
 pub mod describe;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod host;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod tags;
 pub mod vpcs;
 
@@ -273,7 +277,10 @@ impl Cloud {
             Action::DescribeImageAttribute {
                 image_id,
                 attribute,
-            } => self.describe_image_attribute(acct, image_id, attribute).await?,
+            } => {
+                self.describe_image_attribute(acct, image_id, attribute)
+                    .await?
+            }
             Action::ResetImageAttribute { image_id, .. } => {
                 self.reset_image_attribute(acct, image_id).await?
             }
@@ -282,7 +289,10 @@ impl Cloud {
                 instance_ids,
                 filters,
                 page,
-            } => self.describe_instances(acct, instance_ids, filters, page).await?,
+            } => {
+                self.describe_instances(acct, instance_ids, filters, page)
+                    .await?
+            }
             Action::StartInstances { instance_ids } => {
                 self.start_instances(acct, instance_ids).await?
             }
@@ -302,8 +312,14 @@ impl Cloud {
                 include_all_instances,
                 page,
             } => {
-                self.describe_instance_status(acct, instance_ids, filters, include_all_instances, page)
-                    .await?
+                self.describe_instance_status(
+                    acct,
+                    instance_ids,
+                    filters,
+                    include_all_instances,
+                    page,
+                )
+                .await?
             }
             Action::GetConsoleOutput { instance_id, .. } => {
                 self.get_console_output(acct, instance_id).await?
@@ -311,7 +327,10 @@ impl Cloud {
             Action::ModifyInstanceAttribute {
                 instance_id,
                 change,
-            } => self.modify_instance_attribute(acct, instance_id, change).await?,
+            } => {
+                self.modify_instance_attribute(acct, instance_id, change)
+                    .await?
+            }
             Action::DescribeInstanceAttribute {
                 instance_id,
                 attribute,
@@ -328,7 +347,10 @@ impl Cloud {
                 subnet_ids,
                 filters,
                 page,
-            } => self.describe_subnets(acct, subnet_ids, filters, page).await?,
+            } => {
+                self.describe_subnets(acct, subnet_ids, filters, page)
+                    .await?
+            }
         })
     }
 }

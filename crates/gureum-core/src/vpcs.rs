@@ -185,7 +185,10 @@ impl Cloud {
                 let subnets = db::subnets(c, &account)?
                     .into_iter()
                     .map(|s| {
-                        let cidr: Ipv4Net = s.cidr.parse().unwrap_or_else(|_| "0.0.0.0/32".parse().expect("valid"));
+                        let cidr: Ipv4Net = s
+                            .cidr
+                            .parse()
+                            .unwrap_or_else(|_| "0.0.0.0/32".parse().expect("valid"));
                         let (lo, hi) = usable_range(&cidr);
                         let used = in_use
                             .iter()
@@ -228,10 +231,18 @@ impl Cloud {
         let (vpcs, _) = self.vpc_models(&account).await?;
         for id in &ids {
             if ResourceId::parse(ResourceKind::Vpc, id).is_none() {
-                return Err(ApiError::new(ErrorCode::InvalidVpcIDMalformed, format!("Invalid id: \"{id}\"")).into());
+                return Err(ApiError::new(
+                    ErrorCode::InvalidVpcIDMalformed,
+                    format!("Invalid id: \"{id}\""),
+                )
+                .into());
             }
             if !vpcs.iter().any(|v| &v.id == id) {
-                return Err(ApiError::new(ErrorCode::InvalidVpcIDNotFound, format!("The vpc ID '{id}' does not exist")).into());
+                return Err(ApiError::new(
+                    ErrorCode::InvalidVpcIDNotFound,
+                    format!("The vpc ID '{id}' does not exist"),
+                )
+                .into());
             }
         }
         let items: Vec<Vpc> = vpcs
@@ -254,10 +265,18 @@ impl Cloud {
         let (_, subnets) = self.vpc_models(&account).await?;
         for id in &ids {
             if ResourceId::parse(ResourceKind::Subnet, id).is_none() {
-                return Err(ApiError::new(ErrorCode::InvalidSubnetIDMalformed, format!("Invalid id: \"{id}\"")).into());
+                return Err(ApiError::new(
+                    ErrorCode::InvalidSubnetIDMalformed,
+                    format!("Invalid id: \"{id}\""),
+                )
+                .into());
             }
             if !subnets.iter().any(|s| &s.id == id) {
-                return Err(ApiError::new(ErrorCode::InvalidSubnetIDNotFound, format!("The subnet ID '{id}' does not exist")).into());
+                return Err(ApiError::new(
+                    ErrorCode::InvalidSubnetIDNotFound,
+                    format!("The subnet ID '{id}' does not exist"),
+                )
+                .into());
             }
         }
         let items: Vec<Subnet> = subnets
@@ -266,6 +285,9 @@ impl Cloud {
             .filter(|s| describe::matches(s, &filters))
             .collect();
         let (subnets, next_token) = describe::paginate(items, |s| s.id.clone(), &page)?;
-        Ok(Response::DescribeSubnets { subnets, next_token })
+        Ok(Response::DescribeSubnets {
+            subnets,
+            next_token,
+        })
     }
 }

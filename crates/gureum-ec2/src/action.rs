@@ -384,7 +384,11 @@ fn positive(name: &str, v: Option<i64>) -> Result<Option<u32>, ApiError> {
     match v {
         None => Ok(None),
         Some(n) if n >= 0 && n <= u32::MAX as i64 => Ok(Some(n as u32)),
-        Some(n) => Err(ApiError::invalid_value(name, &n.to_string(), "Expected a non-negative integer.")),
+        Some(n) => Err(ApiError::invalid_value(
+            name,
+            &n.to_string(),
+            "Expected a non-negative integer.",
+        )),
     }
 }
 
@@ -393,7 +397,9 @@ fn decode_base64(name: &str, v: &str) -> Result<Vec<u8>, ApiError> {
     let cleaned: String = v.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(&cleaned)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=')))
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('='))
+        })
         .map_err(|_| {
             ApiError::new(
                 ErrorCode::InvalidParameterValue,
@@ -459,7 +465,14 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
                 no_device: b.take("NoDevice").is_some(),
             };
             // Accepted and ignored: gureum volumes have no IOPS or encryption settings.
-            for k in ["Ebs.Iops", "Ebs.Throughput", "Ebs.Encrypted", "Ebs.KmsKeyId", "Ebs.SnapshotId", "VirtualName"] {
+            for k in [
+                "Ebs.Iops",
+                "Ebs.Throughput",
+                "Ebs.Encrypted",
+                "Ebs.KmsKeyId",
+                "Ebs.SnapshotId",
+                "VirtualName",
+            ] {
                 b.take(k);
             }
             b.finish()?;
@@ -468,7 +481,11 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
         .collect::<Result<Vec<_>, ApiError>>()?;
     let shutdown_behavior = match p.take("InstanceInitiatedShutdownBehavior") {
         None => None,
-        Some(v) => Some(one_of("InstanceInitiatedShutdownBehavior", v, &["stop", "terminate"])?),
+        Some(v) => Some(one_of(
+            "InstanceInitiatedShutdownBehavior",
+            v,
+            &["stop", "terminate"],
+        )?),
     };
     let metadata_http_tokens = match p.take("MetadataOptions.HttpTokens") {
         None => None,
@@ -491,7 +508,12 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
         }
         other => other,
     };
-    for k in ["MetadataOptions.HttpProtocolIpv6", "MetadataOptions.InstanceMetadataTags", "Monitoring.Enabled", "EbsOptimized"] {
+    for k in [
+        "MetadataOptions.HttpProtocolIpv6",
+        "MetadataOptions.InstanceMetadataTags",
+        "Monitoring.Enabled",
+        "EbsOptimized",
+    ] {
         p.take(k);
     }
     fp.sort();
@@ -533,11 +555,19 @@ fn parse_modify_image_attribute(p: &mut Params) -> Result<Action, ApiError> {
     for (which, list) in [("Add", true), ("Remove", false)] {
         for mut perm in p.take_struct_list(&format!("LaunchPermission.{which}"))? {
             if let Some(u) = perm.take("UserId") {
-                if list { add_users.push(u) } else { remove_users.push(u) }
+                if list {
+                    add_users.push(u)
+                } else {
+                    remove_users.push(u)
+                }
             }
             if let Some(g) = perm.take("Group") {
                 if g != "all" {
-                    return Err(ApiError::invalid_value("Group", &g, "Only 'all' is supported."));
+                    return Err(ApiError::invalid_value(
+                        "Group",
+                        &g,
+                        "Only 'all' is supported.",
+                    ));
                 }
                 public = Some(list);
             }
@@ -554,14 +584,28 @@ fn parse_modify_image_attribute(p: &mut Params) -> Result<Action, ApiError> {
         let add = match operation.as_deref() {
             None | Some("add") => true,
             Some("remove") => false,
-            Some(o) => return Err(ApiError::invalid_value("OperationType", o, "Expected add or remove.")),
+            Some(o) => {
+                return Err(ApiError::invalid_value(
+                    "OperationType",
+                    o,
+                    "Expected add or remove.",
+                ))
+            }
         };
         for u in user_ids {
-            if add { add_users.push(u) } else { remove_users.push(u) }
+            if add {
+                add_users.push(u)
+            } else {
+                remove_users.push(u)
+            }
         }
         for g in groups {
             if g != "all" {
-                return Err(ApiError::invalid_value("UserGroup", &g, "Only 'all' is supported."));
+                return Err(ApiError::invalid_value(
+                    "UserGroup",
+                    &g,
+                    "Only 'all' is supported.",
+                ));
             }
             public = Some(add);
         }
@@ -597,17 +641,21 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
         changes.push(InstanceAttributeChange::InstanceType(v));
     }
     if let Some(v) = p.take("UserData.Value") {
-        changes.push(InstanceAttributeChange::UserData(decode_base64("UserData", &v)?));
+        changes.push(InstanceAttributeChange::UserData(decode_base64(
+            "UserData", &v,
+        )?));
     }
     if let Some(v) = p.take_bool("DisableApiTermination.Value")? {
         changes.push(InstanceAttributeChange::DisableApiTermination(v));
     }
     if let Some(v) = p.take("InstanceInitiatedShutdownBehavior.Value") {
-        changes.push(InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of(
-            "InstanceInitiatedShutdownBehavior",
-            v,
-            &["stop", "terminate"],
-        )?));
+        changes.push(InstanceAttributeChange::InstanceInitiatedShutdownBehavior(
+            one_of(
+                "InstanceInitiatedShutdownBehavior",
+                v,
+                &["stop", "terminate"],
+            )?,
+        ));
     }
     let groups = p.take_list("GroupId")?;
     if !groups.is_empty() {
@@ -617,9 +665,9 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
         changes.push(match a.as_str() {
             "instanceType" => InstanceAttributeChange::InstanceType(v.clone()),
             "userData" => InstanceAttributeChange::UserData(decode_base64("UserData", v)?),
-            "disableApiTermination" => InstanceAttributeChange::DisableApiTermination(
-                v.eq_ignore_ascii_case("true"),
-            ),
+            "disableApiTermination" => {
+                InstanceAttributeChange::DisableApiTermination(v.eq_ignore_ascii_case("true"))
+            }
             "instanceInitiatedShutdownBehavior" => {
                 InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of(
                     "InstanceInitiatedShutdownBehavior",
@@ -630,12 +678,19 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
             other => {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParameterValue,
-                    format!("Value ({other}) for parameter attribute is invalid. Unsupported attribute"),
+                    format!(
+                        "Value ({other}) for parameter attribute is invalid. Unsupported attribute"
+                    ),
                 ))
             }
         });
     }
-    for k in ["SourceDestCheck.Value", "EbsOptimized.Value", "EnaSupport.Value", "DisableApiStop.Value"] {
+    for k in [
+        "SourceDestCheck.Value",
+        "EbsOptimized.Value",
+        "EnaSupport.Value",
+        "DisableApiStop.Value",
+    ] {
         p.take(k);
     }
     match changes.len() {
@@ -1057,7 +1112,10 @@ mod compatibility_doc {
     fn every_supported_action_is_documented() {
         let doc = include_str!("../../../docs/COMPATIBILITY.md");
         for a in super::SUPPORTED_ACTIONS {
-            assert!(doc.contains(&format!("| `{a}` |")), "{a} missing from docs/COMPATIBILITY.md");
+            assert!(
+                doc.contains(&format!("| `{a}` |")),
+                "{a} missing from docs/COMPATIBILITY.md"
+            );
         }
     }
 }

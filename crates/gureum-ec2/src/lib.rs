@@ -10,4 +10,6 @@ pub mod xml;
 
 pub use action::{parse, Action, Page, Request};
 pub use params::Params;
-pub use render::{error_document, InstanceAttributeValue, InstanceStatus, Reservation, Response, StateChange};
+pub use render::{
+    error_document, InstanceAttributeValue, InstanceStatus, Reservation, Response, StateChange,
+};

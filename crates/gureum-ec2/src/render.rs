@@ -4,9 +4,9 @@
 
 use gureum_types::instance_types::InstanceTypeInfo;
 use gureum_types::model::{Image, Instance, KeyPair, Subnet, Tag, TagDescription, Vpc};
-use gureum_types::InstanceState;
 use gureum_types::region::{Region, Zone};
 use gureum_types::ApiError;
+use gureum_types::InstanceState;
 
 use crate::xml::{Xml, EC2_NS};
 
@@ -143,8 +143,7 @@ fn state_xml(x: &mut Xml, tag: &str, s: InstanceState) {
 
 fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     let dns = i.private_dns_name(region);
-    x.leaf("instanceId", &i.id)
-        .leaf("imageId", &i.image_id);
+    x.leaf("instanceId", &i.id).leaf("imageId", &i.image_id);
     state_xml(x, "instanceState", i.state);
     x.leaf("privateDnsName", &dns)
         .leaf("dnsName", "")
@@ -214,7 +213,10 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .open("groupSet")
             .close("groupSet")
             .open("attachment")
-            .leaf("attachmentId", &i.network_interface_id.replacen("eni-", "eni-attach-", 1))
+            .leaf(
+                "attachmentId",
+                &i.network_interface_id.replacen("eni-", "eni-attach-", 1),
+            )
             .leaf_display("deviceIndex", 0)
             .leaf("status", "attached")
             .leaf("attachTime", &i.launch_time)
@@ -276,12 +278,21 @@ fn reservation_xml(x: &mut Xml, r: &Reservation, region: &str) {
         .leaf("ownerId", &r.owner_id)
         .open("groupSet")
         .close("groupSet");
-    x.set("instancesSet", &r.instances, |x, i| instance_xml(x, i, region));
+    x.set("instancesSet", &r.instances, |x, i| {
+        instance_xml(x, i, region)
+    });
 }
 
 fn image_xml(x: &mut Xml, i: &Image) {
     x.leaf("imageId", &i.id)
-        .leaf("imageLocation", &format!("{}/{}", i.owner_alias.as_deref().unwrap_or(&i.owner_id), i.name))
+        .leaf(
+            "imageLocation",
+            &format!(
+                "{}/{}",
+                i.owner_alias.as_deref().unwrap_or(&i.owner_id),
+                i.name
+            ),
+        )
         .leaf("imageState", &i.state)
         .leaf("imageOwnerId", &i.owner_id)
         .leaf("creationDate", &i.creation_date)
@@ -315,7 +326,14 @@ fn image_xml(x: &mut Xml, i: &Image) {
     x.leaf_opt("sourceImageId", i.source_image_id.as_deref());
     if let Some(r) = &i.state_reason {
         x.open("stateReason")
-            .leaf("code", if i.state == "failed" { "Client.ImageBuildFailed" } else { "" })
+            .leaf(
+                "code",
+                if i.state == "failed" {
+                    "Client.ImageBuildFailed"
+                } else {
+                    ""
+                },
+            )
             .leaf("message", r)
             .close("stateReason");
     }
@@ -511,7 +529,9 @@ impl Response {
                         x.close("launchPermission");
                     }
                     "description" => {
-                        x.open("description").leaf("value", description).close("description");
+                        x.open("description")
+                            .leaf("value", description)
+                            .close("description");
                     }
                     "blockDeviceMapping" | "productCodes" => {
                         x.open(attribute).close(attribute);
@@ -530,7 +550,9 @@ impl Response {
                 region,
                 next_token,
             } => {
-                x.set("reservationSet", reservations, |x, r| reservation_xml(x, r, region));
+                x.set("reservationSet", reservations, |x, r| {
+                    reservation_xml(x, r, region)
+                });
                 x.leaf_opt("nextToken", next_token.as_deref());
             }
             Response::StateChanges(changes) => {
@@ -549,12 +571,22 @@ impl Response {
                         .leaf("availabilityZone", &st.availability_zone)
                         .leaf("availabilityZoneId", &st.availability_zone_id);
                     state_xml(x, "instanceState", st.state);
-                    for (tag, status) in [("systemStatus", &st.system_status), ("instanceStatus", &st.instance_status)] {
+                    for (tag, status) in [
+                        ("systemStatus", &st.system_status),
+                        ("instanceStatus", &st.instance_status),
+                    ] {
                         x.open(tag).leaf("status", status).open("details");
                         if status != "not-applicable" {
                             x.open("item")
                                 .leaf("name", "reachability")
-                                .leaf("status", if status == "ok" { "passed" } else { "initializing" })
+                                .leaf(
+                                    "status",
+                                    if status == "ok" {
+                                        "passed"
+                                    } else {
+                                        "initializing"
+                                    },
+                                )
                                 .close("item");
                         }
                         x.close("details").close(tag);
@@ -615,7 +647,10 @@ impl Response {
                         .leaf("cidrBlock", &v.cidr)
                         .open("cidrBlockAssociationSet")
                         .open("item")
-                        .leaf("associationId", &v.id.replacen("vpc-", "vpc-cidr-assoc-", 1))
+                        .leaf(
+                            "associationId",
+                            &v.id.replacen("vpc-", "vpc-cidr-assoc-", 1),
+                        )
                         .leaf("cidrBlock", &v.cidr)
                         .open("cidrBlockState")
                         .leaf("state", "associated")
@@ -629,10 +664,21 @@ impl Response {
                 });
                 x.leaf_opt("nextToken", next_token.as_deref());
             }
-            Response::DescribeSubnets { subnets, next_token } => {
+            Response::DescribeSubnets {
+                subnets,
+                next_token,
+            } => {
                 x.set("subnetSet", subnets, |x, s| {
                     x.leaf("subnetId", &s.id)
-                        .leaf("subnetArn", &format!("arn:aws:ec2:{}:{}:subnet/{}", &s.availability_zone[..s.availability_zone.len() - 1], s.owner_id, s.id))
+                        .leaf(
+                            "subnetArn",
+                            &format!(
+                                "arn:aws:ec2:{}:{}:subnet/{}",
+                                &s.availability_zone[..s.availability_zone.len() - 1],
+                                s.owner_id,
+                                s.id
+                            ),
+                        )
                         .leaf("state", "available")
                         .leaf("ownerId", &s.owner_id)
                         .leaf("vpcId", &s.vpc_id)

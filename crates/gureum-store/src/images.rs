@@ -128,12 +128,18 @@ pub fn set_state(
 }
 
 pub fn set_public(c: &Connection, id: &str, public: bool) -> rusqlite::Result<()> {
-    c.execute("UPDATE images SET public = ?2 WHERE id = ?1", params![id, public])?;
+    c.execute(
+        "UPDATE images SET public = ?2 WHERE id = ?1",
+        params![id, public],
+    )?;
     Ok(())
 }
 
 pub fn set_description(c: &Connection, id: &str, d: &str) -> rusqlite::Result<()> {
-    c.execute("UPDATE images SET description = ?2 WHERE id = ?1", params![id, d])?;
+    c.execute(
+        "UPDATE images SET description = ?2 WHERE id = ?1",
+        params![id, d],
+    )?;
     Ok(())
 }
 
@@ -162,6 +168,9 @@ pub fn remove_permission(c: &Connection, id: &str, account: &str) -> rusqlite::R
 }
 
 pub fn clear_permissions(c: &Connection, id: &str) -> rusqlite::Result<()> {
-    c.execute("DELETE FROM image_launch_permissions WHERE image_id = ?1", [id])?;
+    c.execute(
+        "DELETE FROM image_launch_permissions WHERE image_id = ?1",
+        [id],
+    )?;
     Ok(())
 }

@@ -105,7 +105,10 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
 pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
     let placeholders: Vec<String> = (1..=39).map(|n| format!("?{n}")).collect();
     c.execute(
-        &format!("INSERT INTO instances ({COLS}) VALUES ({})", placeholders.join(",")),
+        &format!(
+            "INSERT INTO instances ({COLS}) VALUES ({})",
+            placeholders.join(",")
+        ),
         params![
             i.id,
             i.account_id,
@@ -187,7 +190,8 @@ pub fn by_client_token(
 
 /// Private addresses in use by live instances.
 pub fn ips_in_use(c: &Connection) -> rusqlite::Result<Vec<String>> {
-    let mut st = c.prepare_cached("SELECT private_ip FROM instances WHERE state != 'terminated'")?;
+    let mut st =
+        c.prepare_cached("SELECT private_ip FROM instances WHERE state != 'terminated'")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
@@ -253,7 +257,10 @@ pub fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<
     };
     for id in &ids {
         if let Some(i) = get(c, id)? {
-            c.execute("DELETE FROM resources WHERE id IN (?1, ?2)", params![i.eni_id, i.root_volume_id])?;
+            c.execute(
+                "DELETE FROM resources WHERE id IN (?1, ?2)",
+                params![i.eni_id, i.root_volume_id],
+            )?;
         }
         c.execute("DELETE FROM resources WHERE id = ?1", [id])?;
     }

@@ -1,0 +1,119 @@
+//! In-memory host drivers for the core's tests: they record what the agent asked and let a
+//! test kill a guest or make a step fail.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::host::{Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic};
+
+#[derive(Default)]
+pub struct FakeCompute {
+    pub guests: Mutex<HashMap<String, (GuestState, GuestSpec)>>,
+    pub fail_start: Mutex<HashSet<String>>,
+    pub log: Mutex<Vec<String>>,
+}
+
+impl FakeCompute {
+    pub fn state_of(&self, id: &str) -> GuestState {
+        self.guests
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|g| g.0)
+            .unwrap_or(GuestState::Absent)
+    }
+    /// The guest powers itself off (or is killed from outside).
+    pub fn kill(&self, id: &str) {
+        if let Some(g) = self.guests.lock().unwrap().get_mut(id) {
+            g.0 = GuestState::Stopped;
+        }
+    }
+    pub fn spec_of(&self, id: &str) -> Option<GuestSpec> {
+        self.guests.lock().unwrap().get(id).map(|g| g.1.clone())
+    }
+    fn note(&self, s: String) {
+        self.log.lock().unwrap().push(s);
+    }
+}
+
+#[async_trait]
+impl Compute for FakeCompute {
+    async fn prepare(&self, spec: &GuestSpec) -> HostResult<()> {
+        self.note(format!("prepare {}", spec.instance_id));
+        self.guests
+            .lock()
+            .unwrap()
+            .entry(spec.instance_id.clone())
+            .or_insert((GuestState::Stopped, spec.clone()));
+        Ok(())
+    }
+    async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
+        self.note(format!("start {}", spec.instance_id));
+        if self.fail_start.lock().unwrap().contains(&spec.instance_id) {
+            return Err(HostError("the guest did not boot".into()));
+        }
+        self.guests.lock().unwrap().insert(
+            spec.instance_id.clone(),
+            (GuestState::Running, spec.clone()),
+        );
+        Ok(())
+    }
+    async fn stop(&self, id: &str, force: bool) -> HostResult<()> {
+        self.note(format!("stop {id} force={force}"));
+        if let Some(g) = self.guests.lock().unwrap().get_mut(id) {
+            g.0 = GuestState::Stopped;
+        }
+        Ok(())
+    }
+    async fn reboot(&self, spec: &GuestSpec) -> HostResult<()> {
+        self.note(format!("reboot {}", spec.instance_id));
+        Ok(())
+    }
+    async fn destroy(&self, id: &str) -> HostResult<()> {
+        self.note(format!("destroy {id}"));
+        self.guests.lock().unwrap().remove(id);
+        Ok(())
+    }
+    async fn state(&self, id: &str) -> HostResult<GuestState> {
+        Ok(self.state_of(id))
+    }
+    async fn list(&self) -> HostResult<Vec<String>> {
+        Ok(self.guests.lock().unwrap().keys().cloned().collect())
+    }
+    fn console_output(&self, id: &str, _max: usize) -> HostResult<Vec<u8>> {
+        Ok(format!("console of {id}\n").into_bytes())
+    }
+}
+
+#[derive(Default)]
+pub struct FakeNetwork {
+    pub attached: Mutex<HashMap<String, Nic>>,
+    pub nets: Mutex<Vec<HostNet>>,
+}
+
+#[async_trait]
+impl Network for FakeNetwork {
+    async fn ensure_net(&self, net: &HostNet) -> HostResult<()> {
+        let mut n = self.nets.lock().unwrap();
+        if !n.contains(net) {
+            n.push(net.clone());
+        }
+        Ok(())
+    }
+    async fn attach(&self, nic: &Nic) -> HostResult<Option<std::path::PathBuf>> {
+        self.attached
+            .lock()
+            .unwrap()
+            .insert(nic.instance_id.clone(), nic.clone());
+        Ok(Some(format!("/run/netns/fake-{}", nic.instance_id).into()))
+    }
+    async fn detach(&self, id: &str) -> HostResult<()> {
+        self.attached.lock().unwrap().remove(id);
+        Ok(())
+    }
+    async fn list(&self) -> HostResult<Vec<String>> {
+        Ok(self.attached.lock().unwrap().keys().cloned().collect())
+    }
+}

@@ -1,0 +1,530 @@
+//! The instance lifecycle against fake drivers: every transition, the agent's convergence,
+//! crash recovery, idempotency and the error cases.
+
+use std::sync::Arc;
+
+use gureum_ec2::action::RunInstances;
+use gureum_ec2::{Action, Request, Response};
+use gureum_types::model::{Instance, Tag, TagSpecification};
+use gureum_types::{ErrorCode, InstanceState};
+
+use crate::fake::{FakeCompute, FakeNetwork};
+use crate::host::GuestState;
+use crate::images::NewImage;
+use crate::{testing, Cloud, Ctx, Host, Limits};
+
+struct World {
+    _dir: tempfile::TempDir,
+    cloud: Cloud,
+    ctx: Ctx,
+    compute: Arc<FakeCompute>,
+    network: Arc<FakeNetwork>,
+    image: String,
+}
+
+fn world() -> World {
+    let (dir, cloud, ctx) = testing::cloud();
+    let compute = Arc::new(FakeCompute::default());
+    let network = Arc::new(FakeNetwork::default());
+    let cloud = cloud
+        .with_host(Host {
+            compute: compute.clone(),
+            network: network.clone(),
+            guest_files: vec![],
+        })
+        .with_limits(Limits {
+            instances_per_account: 5,
+            instances_per_host: 8,
+        });
+    let sys = cloud.system_account_sync().unwrap();
+    let image = cloud
+        .register_image_sync(
+            &sys,
+            NewImage {
+                name: "debian-12-amd64-test".into(),
+                description: "test image; login user: admin".into(),
+                login_user: "admin".into(),
+                root_size_gib: 8,
+                rootfs: Some("/images/debian-12".into()),
+                state: "available".into(),
+                public: true,
+                owner_alias: Some("gureum".into()),
+                source: "recipe:debian-12".into(),
+                source_instance_id: None,
+                source_image_id: None,
+                tags: vec![],
+            },
+        )
+        .unwrap();
+    World {
+        _dir: dir,
+        cloud,
+        ctx,
+        compute,
+        network,
+        image,
+    }
+}
+
+fn run(image: &str, count: u32) -> RunInstances {
+    RunInstances {
+        image_id: image.into(),
+        instance_type: Some("t2.micro".into()),
+        min_count: count,
+        max_count: count,
+        fingerprint: format!("ImageId={image}&Count={count}"),
+        ..Default::default()
+    }
+}
+
+impl World {
+    async fn call(&self, action: Action) -> Result<Response, ErrorCode> {
+        self.cloud
+            .dispatch(
+                &self.ctx,
+                Request {
+                    action,
+                    dry_run: false,
+                },
+            )
+            .await
+            .map_err(|e| e.to_api().code)
+    }
+
+    async fn launch(&self, req: RunInstances) -> Vec<Instance> {
+        match self
+            .call(Action::RunInstances(Box::new(req)))
+            .await
+            .unwrap()
+        {
+            Response::RunInstances { reservation, .. } => reservation.instances,
+            _ => panic!(),
+        }
+    }
+
+    async fn describe(&self, id: &str) -> Instance {
+        match self
+            .call(Action::DescribeInstances {
+                instance_ids: vec![id.into()],
+                filters: vec![],
+                page: Default::default(),
+            })
+            .await
+            .unwrap()
+        {
+            Response::DescribeInstances { reservations, .. } => {
+                reservations[0].instances[0].clone()
+            }
+            _ => panic!(),
+        }
+    }
+
+    /// Let the agent converge (the fakes are instant; each sweep advances one step).
+    async fn settle(&self) {
+        for _ in 0..6 {
+            self.cloud.sweep().await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn launch_stop_start_terminate() {
+    let w = world();
+    let mut req = run(&w.image, 1);
+    req.key_name = None;
+    req.user_data = Some(b"#!/bin/sh\necho hi\n".to_vec());
+    req.tag_specifications = vec![TagSpecification {
+        resource_type: "instance".into(),
+        tags: vec![Tag {
+            key: "Name".into(),
+            value: "web".into(),
+        }],
+    }];
+    let inst = w.launch(req).await;
+    assert_eq!(inst.len(), 1);
+    let i = &inst[0];
+    assert_eq!(i.state, InstanceState::Pending);
+    assert_eq!(i.private_ip, "172.31.0.4");
+    assert_eq!(
+        i.private_dns_name("us-east-1"),
+        "ip-172-31-0-4.ec2.internal"
+    );
+    assert_eq!(i.tags[0].value, "web");
+    assert_eq!(i.availability_zone, "us-east-1a");
+
+    w.settle().await;
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    assert_eq!(w.compute.state_of(&i.id), GuestState::Running);
+    let spec = w.compute.spec_of(&i.id).unwrap();
+    assert_eq!((spec.vcpus, spec.memory_mib, spec.volume_gib), (1, 1024, 8));
+    assert_eq!(spec.hostname, "ip-172-31-0-4");
+    assert!(spec
+        .files
+        .iter()
+        .any(|f| f.path.ends_with("user-data") && f.contents.starts_with(b"#!")));
+    assert!(w.network.attached.lock().unwrap().contains_key(&i.id));
+
+    // Stop: stopping, then stopped with the network detached; the volume stays.
+    let Response::StateChanges(ch) = w
+        .call(Action::StopInstances {
+            instance_ids: vec![i.id.clone()],
+            force: false,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (ch[0].previous, ch[0].current),
+        (InstanceState::Running, InstanceState::Stopping)
+    );
+    w.settle().await;
+    let d = w.describe(&i.id).await;
+    assert_eq!(d.state, InstanceState::Stopped);
+    assert_eq!(d.state_reason.unwrap().0, "Client.UserInitiatedShutdown");
+    assert!(d.state_transition_reason.starts_with("User initiated ("));
+    assert!(!w.network.attached.lock().unwrap().contains_key(&i.id));
+    assert_eq!(w.compute.state_of(&i.id), GuestState::Stopped);
+
+    // Resize while stopped, then start.
+    assert_eq!(
+        w.call(Action::ModifyInstanceAttribute {
+            instance_id: i.id.clone(),
+            change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t9.nope".into())
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidInstanceAttributeValue
+    );
+    w.call(Action::ModifyInstanceAttribute {
+        instance_id: i.id.clone(),
+        change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t2.small".into()),
+    })
+    .await
+    .unwrap();
+    w.call(Action::StartInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    assert_eq!(w.compute.spec_of(&i.id).unwrap().memory_mib, 2048);
+    // Resizing a running instance is refused.
+    assert_eq!(
+        w.call(Action::ModifyInstanceAttribute {
+            instance_id: i.id.clone(),
+            change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t2.micro".into())
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::IncorrectInstanceState
+    );
+
+    // Terminate: shutting-down, then terminated; everything on the host is gone.
+    w.call(Action::TerminateInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    let d = w.describe(&i.id).await;
+    assert_eq!(d.state, InstanceState::Terminated);
+    assert_eq!(w.compute.state_of(&i.id), GuestState::Absent);
+    assert!(w.network.attached.lock().unwrap().is_empty());
+    // Terminating again is a no-op; starting is refused.
+    w.call(Action::TerminateInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        w.call(Action::StartInstances {
+            instance_ids: vec![i.id.clone()]
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::IncorrectInstanceState
+    );
+    // Its address is free again.
+    let again = w.launch(run(&w.image, 1)).await;
+    assert_eq!(again[0].private_ip, "172.31.0.4");
+}
+
+#[tokio::test]
+async fn guest_initiated_shutdown_follows_the_shutdown_behaviour() {
+    let w = world();
+    let a = w.launch(run(&w.image, 1)).await.remove(0);
+    let mut req = run(&w.image, 1);
+    req.shutdown_behavior = Some("terminate".into());
+    req.fingerprint.push_str("&terminate");
+    let b = w.launch(req).await.remove(0);
+    w.settle().await;
+    w.compute.kill(&a.id);
+    w.compute.kill(&b.id);
+    w.settle().await;
+    let a = w.describe(&a.id).await;
+    assert_eq!(a.state, InstanceState::Stopped);
+    assert_eq!(
+        a.state_reason.unwrap().0,
+        "Client.InstanceInitiatedShutdown"
+    );
+    assert_eq!(w.describe(&b.id).await.state, InstanceState::Terminated);
+}
+
+#[tokio::test]
+async fn failed_boot_terminates_with_the_reason_and_cleans_up() {
+    let w = world();
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    w.compute.fail_start.lock().unwrap().insert(i.id.clone());
+    w.settle().await;
+    let d = w.describe(&i.id).await;
+    assert_eq!(d.state, InstanceState::Terminated);
+    assert_eq!(d.state_reason.unwrap().0, "Server.InternalError");
+    assert_eq!(w.compute.state_of(&i.id), GuestState::Absent);
+    assert!(w.network.attached.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn client_token_is_idempotent() {
+    let w = world();
+    let mut req = run(&w.image, 2);
+    req.client_token = Some("tok-1".into());
+    let first = w.launch(req.clone()).await;
+    let second = w.launch(req.clone()).await;
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        first.iter().map(|i| &i.id).collect::<Vec<_>>(),
+        second.iter().map(|i| &i.id).collect::<Vec<_>>()
+    );
+    req.fingerprint.push_str("&InstanceType=t2.small");
+    assert_eq!(
+        w.call(Action::RunInstances(Box::new(req)))
+            .await
+            .unwrap_err(),
+        ErrorCode::IdempotentParameterMismatch
+    );
+}
+
+#[tokio::test]
+async fn errors_change_nothing() {
+    let w = world();
+    let bad = |f: fn(&mut RunInstances)| {
+        let mut r = run(&w.image, 1);
+        f(&mut r);
+        r
+    };
+    let cases: Vec<(RunInstances, ErrorCode)> = vec![
+        (
+            bad(|r| r.image_id = "ami-0123456789abcdef0".into()),
+            ErrorCode::InvalidAMIIDNotFound,
+        ),
+        (
+            bad(|r| r.image_id = "ami-zz".into()),
+            ErrorCode::InvalidAMIIDMalformed,
+        ),
+        (
+            bad(|r| r.instance_type = Some("t9.huge".into())),
+            ErrorCode::InvalidParameterValue,
+        ),
+        (
+            bad(|r| r.key_name = Some("nope".into())),
+            ErrorCode::InvalidKeyPairNotFound,
+        ),
+        (
+            bad(|r| {
+                r.min_count = 6;
+                r.max_count = 6
+            }),
+            ErrorCode::InstanceLimitExceeded,
+        ),
+        (
+            bad(|r| r.subnet_id = Some("subnet-0123456789abcdef0".into())),
+            ErrorCode::InvalidSubnetIDNotFound,
+        ),
+        (
+            bad(|r| r.private_ip_address = Some("10.0.0.5".into())),
+            ErrorCode::InvalidParameterValue,
+        ),
+        (
+            bad(|r| r.security_groups = vec!["web".into()]),
+            ErrorCode::InvalidGroupNotFound,
+        ),
+        (
+            bad(|r| {
+                r.block_devices = vec![gureum_ec2::action::BlockDevice {
+                    device_name: "/dev/xvda".into(),
+                    volume_size: Some(2),
+                    ..Default::default()
+                }]
+            }),
+            ErrorCode::InvalidBlockDeviceMapping,
+        ),
+    ];
+    for (req, code) in cases {
+        assert_eq!(
+            w.call(Action::RunInstances(Box::new(req)))
+                .await
+                .unwrap_err(),
+            code
+        );
+    }
+    let Response::DescribeInstances { reservations, .. } = w
+        .call(Action::DescribeInstances {
+            instance_ids: vec![],
+            filters: vec![],
+            page: Default::default(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(reservations.is_empty());
+
+    // Ids: malformed and missing; a batch with one bad id changes nothing.
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    assert_eq!(
+        w.call(Action::StopInstances {
+            instance_ids: vec![i.id.clone(), "i-nope".into()],
+            force: false
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidInstanceIDMalformed
+    );
+    assert_eq!(
+        w.call(Action::StopInstances {
+            instance_ids: vec![i.id.clone(), "i-0123456789abcdef0".into()],
+            force: false
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidInstanceIDNotFound
+    );
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Pending);
+
+    // DisableApiTermination.
+    w.call(Action::ModifyInstanceAttribute {
+        instance_id: i.id.clone(),
+        change: gureum_ec2::action::InstanceAttributeChange::DisableApiTermination(true),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        w.call(Action::TerminateInstances {
+            instance_ids: vec![i.id.clone()]
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::OperationNotPermitted
+    );
+
+    // Another account sees none of it.
+    let bob = testing::other(&w.cloud, "bob");
+    let e = w
+        .cloud
+        .dispatch(
+            &bob,
+            Request {
+                action: Action::TerminateInstances {
+                    instance_ids: vec![i.id.clone()],
+                },
+                dry_run: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_api().code, ErrorCode::InvalidInstanceIDNotFound);
+}
+
+#[tokio::test]
+async fn host_capacity_and_partial_launches() {
+    let w = world();
+    // MinCount 1, MaxCount 9 on an account limit of 5: five are launched.
+    let mut req = run(&w.image, 1);
+    req.max_count = 9;
+    assert_eq!(w.launch(req).await.len(), 5);
+    let bob = testing::other(&w.cloud, "bob");
+    // The host (limit 8) has room for 3 more.
+    let mut req = run(&w.image, 4);
+    req.fingerprint.push('x');
+    let e = w
+        .cloud
+        .dispatch(
+            &bob,
+            Request {
+                action: Action::RunInstances(Box::new(req)),
+                dry_run: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_api().code, ErrorCode::InsufficientInstanceCapacity);
+}
+
+#[tokio::test]
+async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
+    let w = world();
+    // A launch recorded but never started (the server died right after the API call).
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    // A guest on the host that no record owns (died between a host step and its record).
+    let leaked = w
+        .compute
+        .spec_of(&i.id)
+        .unwrap_or_else(|| crate::host::GuestSpec {
+            instance_id: "i-0123456789abcdef0".into(),
+            image_rootfs: "/x".into(),
+            volume_gib: 8,
+            hostname: "x".into(),
+            vcpus: 1,
+            memory_mib: 512,
+            pids_max: 100,
+            netns: None,
+            files: vec![],
+        });
+    w.compute
+        .guests
+        .lock()
+        .unwrap()
+        .insert("i-0123456789abcdef0".into(), (GuestState::Running, leaked));
+    // "Restart": a new Cloud over the same store and the same host.
+    let cloud2 = Cloud::new(
+        w.cloud.store().clone(),
+        w.cloud.region().clone(),
+        Arc::new(crate::clock::SystemClock),
+    )
+    .with_host(Host {
+        compute: w.compute.clone(),
+        network: w.network.clone(),
+        guest_files: vec![],
+    });
+    cloud2.sweep_leaks().await.unwrap();
+    for _ in 0..4 {
+        cloud2.sweep().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    assert_eq!(
+        w.compute.state_of("i-0123456789abcdef0"),
+        GuestState::Absent
+    );
+    // A reboot request is carried out once.
+    w.call(Action::RebootInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    let reboots = w
+        .compute
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("reboot"))
+        .count();
+    assert_eq!(reboots, 1);
+}
