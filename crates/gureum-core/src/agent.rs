@@ -143,6 +143,9 @@ impl Cloud {
             .filter(|r| r.state != "terminated" && r.state != "stopped")
             .map(|r| r.id.clone())
             .collect();
+        // The network driver's attachments are host-wide; only those of instances this
+        // store knows are ours to judge (an attachment is always recorded before it is made).
+        let known: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         for id in host
             .compute
             .list()
@@ -162,7 +165,7 @@ impl Cloud {
             .await
             .map_err(|e| CoreError::Internal(e.0))?
         {
-            if !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
+            if known.contains(&id) && !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "removing leaked network attachment");
                 let r = host.network.detach(&id).await;
                 self.in_flight.release(&id);
@@ -391,6 +394,19 @@ impl Cloud {
             InstanceState::Stopped | InstanceState::Terminated => {}
         }
         Ok(())
+    }
+
+    /// On a clean shutdown with no guest left to serve, remove the host network too, so a
+    /// stopped cloud leaves no bridge or firewall table behind. Guests keep running across a
+    /// restart otherwise.
+    pub async fn release_idle_host(&self) -> CoreResult<bool> {
+        let Some(host) = self.host.clone() else { return Ok(false) };
+        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        if rows.iter().any(|r| r.state != "terminated" && r.state != "stopped") {
+            return Ok(false);
+        }
+        host.network.teardown().await.map_err(|e| CoreError::Internal(e.0))?;
+        Ok(true)
     }
 
     async fn clear_reboot(&self, id: &str) -> CoreResult<()> {

@@ -116,4 +116,8 @@ impl Network for FakeNetwork {
     async fn list(&self) -> HostResult<Vec<String>> {
         Ok(self.attached.lock().unwrap().keys().cloned().collect())
     }
+    async fn teardown(&self) -> HostResult<()> {
+        self.nets.lock().unwrap().clear();
+        Ok(())
+    }
 }

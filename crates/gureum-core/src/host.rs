@@ -91,4 +91,6 @@ pub trait Network: Send + Sync + 'static {
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>>;
     async fn detach(&self, instance_id: &str) -> HostResult<()>;
     async fn list(&self) -> HostResult<Vec<String>>;
+    /// Remove the host networks and firewall table (when no guest is left).
+    async fn teardown(&self) -> HostResult<()>;
 }

@@ -481,3 +481,26 @@ impl Cloud {
         Ok(Response::Return)
     }
 }
+
+impl Cloud {
+    /// Give a built image its build's name and description (kept if the name is taken).
+    /// Blocking.
+    pub fn describe_built_image_sync(&self, id: &str, name: &str, description: &str) -> CoreResult<()> {
+        self.store.write(|tx| {
+            tx.execute(
+                "UPDATE OR IGNORE images SET name = ?2 WHERE id = ?1",
+                gureum_store::rusqlite::params![id, name],
+            )?;
+            db::set_description(tx, id, description)?;
+            Ok(())
+        })
+    }
+}
+
+impl Cloud {
+    /// Every registered image (for `gureum image list`). Blocking.
+    pub fn all_images_sync(&self) -> CoreResult<Vec<Image>> {
+        self.store
+            .read(|c| Ok(db::all(c)?.into_iter().map(|r| Self::image_model(r, vec![])).collect()))
+    }
+}

@@ -40,8 +40,18 @@ fn init_logging() {
 pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     init_logging();
     let started = Instant::now();
-    let cloud = setup::open_cloud(&data_dir, &args.region)?;
+    let cloud = setup::open_cloud(&data_dir, &args.region)?.with_limits(gureum_core::Limits {
+        instances_per_account: args.instance_limit,
+        instances_per_host: args.host_capacity,
+    });
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
+    let cloud = match crate::host::host(&data_dir) {
+        Ok(h) => cloud.with_host(h),
+        Err(why) => {
+            tracing::warn!(%why, "instances are unavailable on this host; serving the API only");
+            cloud
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -64,12 +74,21 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         setup::PROFILE,
         files.env.display(),
     );
-    let app = router(cloud);
+    cloud.spawn_agent();
+    if !args.no_default_image {
+        crate::host::spawn_default_image(cloud.clone(), args.cache_dir.clone());
+    }
+    let app = router(cloud.clone());
     tracing::info!(listen = %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")?;
+    match cloud.release_idle_host().await {
+        Ok(true) => tracing::info!("no guest left: host network removed"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "removing the idle host network"),
+    }
     tracing::info!("stopped");
     Ok(())
 }

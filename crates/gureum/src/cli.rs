@@ -34,6 +34,9 @@ pub enum Command {
     /// Manage access keys.
     #[command(subcommand, name = "access-key")]
     AccessKey(AccessKeyCmd),
+    /// Build, import and list images (AMIs).
+    #[command(subcommand)]
+    Image(ImageCmd),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -49,6 +52,18 @@ pub struct UpArgs {
     /// The region this cloud serves; zones are <region>a, b and c.
     #[arg(long, env = "GUREUM_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// Where built images are cached (shared by all data dirs).
+    #[arg(long, env = "GUREUM_CACHE_DIR", default_value = gureum_image::DEFAULT_CACHE_DIR)]
+    pub cache_dir: PathBuf,
+    /// Do not build the default debian-12 image on first start.
+    #[arg(long, env = "GUREUM_NO_DEFAULT_IMAGE")]
+    pub no_default_image: bool,
+    /// Live instances allowed per account (AWS's classic default is 20).
+    #[arg(long, env = "GUREUM_INSTANCE_LIMIT", default_value_t = 20)]
+    pub instance_limit: usize,
+    /// Live instances allowed on this host.
+    #[arg(long, env = "GUREUM_HOST_CAPACITY", default_value_t = 200)]
+    pub host_capacity: usize,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,6 +71,35 @@ pub enum AccountCmd {
     /// Create an account with a first access key; prints its id and credentials.
     Create { name: String },
     /// List accounts and their access key ids.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Build an image from a recipe (debian-12, debian-11, ubuntu-22.04, ubuntu-18.04) and
+    /// register it as a public AMI owned by gureum.
+    Build {
+        recipe: String,
+        /// A package mirror to build from (needed for the Ubuntu recipes).
+        #[arg(long)]
+        mirror: Option<String>,
+        #[arg(long, env = "GUREUM_CACHE_DIR", default_value = gureum_image::DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+    },
+    /// Import a rootfs tarball (.tar, .tar.gz, .tar.zst) or a disk image (qcow2, raw) as a
+    /// private AMI of an account.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// The image's default login user.
+        #[arg(long)]
+        login_user: Option<String>,
+        /// The owning account (id or name; default: admin).
+        #[arg(long, default_value = "admin")]
+        account: String,
+    },
+    /// List the registered images.
     List,
 }
 
@@ -113,6 +157,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("aws_secret_access_key = {}", key.secret_access_key);
             Ok(())
         }
+        Command::Image(cmd) => crate::images::run(&data_dir, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())

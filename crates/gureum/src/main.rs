@@ -4,6 +4,8 @@
 
 mod api;
 mod cli;
+mod host;
+mod images;
 mod setup;
 
 use clap::Parser;

@@ -1,0 +1,238 @@
+//! The host's cgroup layout as the driver sees it: which mode (v1, hybrid, v2) is in force,
+//! where each instance's cgroup directories live in every hierarchy, which CPUs an instance
+//! is pinned to, and removing an instance's cgroup trees (the guest's systemd creates
+//! sub-cgroups under them, which `runc delete` normally removes, but a crash may not).
+//!
+//! runc (cgroupfs driver) creates `<hierarchy>/<parent>/<id>` in every mounted hierarchy;
+//! on a hybrid host that includes the `name=systemd` v1 hierarchy and the v2 `unified` one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, CGROUP_SUPER_MAGIC, TMPFS_MAGIC};
+
+use crate::error::RuntimeError;
+use crate::mounts;
+
+/// The host's cgroup set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Only v1 hierarchies (a tmpfs on /sys/fs/cgroup with one mount per controller).
+    V1,
+    /// v1 controllers plus a v2 hierarchy at /sys/fs/cgroup/unified (systemd's "hybrid").
+    Hybrid,
+    /// The unified v2 hierarchy at /sys/fs/cgroup.
+    V2,
+}
+
+/// Where cgroup file systems are mounted on every Linux host we support.
+pub(crate) const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Detects the mode the way systemd does: by the file system type of /sys/fs/cgroup and of
+/// /sys/fs/cgroup/unified.
+pub(crate) fn detect(root: &Path) -> Result<CgroupMode, RuntimeError> {
+    let fs = statfs(root).map_err(|e| RuntimeError::io("statfs", root, e.into()))?;
+    if fs.filesystem_type() == CGROUP2_SUPER_MAGIC {
+        return Ok(CgroupMode::V2);
+    }
+    if fs.filesystem_type() != TMPFS_MAGIC {
+        return Err(RuntimeError::Cgroup(format!(
+            "{} is neither cgroup2 nor a tmpfs of v1 hierarchies",
+            root.display()
+        )));
+    }
+    let unified = root.join("unified");
+    match statfs(&unified) {
+        Ok(u) if u.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(CgroupMode::Hybrid),
+        _ => Ok(CgroupMode::V1),
+    }
+}
+
+/// On v1 and hybrid hosts, systemd in the guest needs the named `name=systemd` hierarchy (it
+/// tracks its units there). A host not run by systemd may lack it; mount it then, as LXC does.
+pub(crate) fn ensure_systemd_hierarchy(root: &Path) -> Result<(), RuntimeError> {
+    let dir = root.join("systemd");
+    if let Ok(fs) = statfs(&dir) {
+        if fs.filesystem_type() == CGROUP_SUPER_MAGIC {
+            return Ok(());
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
+    use nix::mount::{mount, MsFlags};
+    mount(
+        Some("cgroup"),
+        &dir,
+        Some("cgroup"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("none,name=systemd"),
+    )
+    .map_err(|e| RuntimeError::io("mount name=systemd cgroup at", &dir, e.into()))?;
+    tracing::info!(path = %dir.display(), "mounted the name=systemd cgroup hierarchy");
+    Ok(())
+}
+
+/// Whether memory+swap can be limited (v1 needs swap accounting, `memory.memsw.*`).
+pub(crate) fn swap_accounting(root: &Path, mode: CgroupMode) -> bool {
+    match mode {
+        CgroupMode::V2 => true,
+        CgroupMode::V1 | CgroupMode::Hybrid => {
+            root.join("memory/memory.memsw.limit_in_bytes").exists()
+        }
+    }
+}
+
+/// Every mount point of a cgroup hierarchy (v1 or v2) on the host.
+fn hierarchy_roots() -> Result<Vec<PathBuf>, RuntimeError> {
+    let set: BTreeSet<PathBuf> = mounts::mount_table()?
+        .into_iter()
+        .filter(|m| m.fs_type == "cgroup" || m.fs_type == "cgroup2")
+        .map(|m| m.mount_point)
+        .collect();
+    Ok(set.into_iter().collect())
+}
+
+/// The instance's cgroup directory in every hierarchy, existing or not.
+pub(crate) fn instance_dirs(parent: &str, id: &str) -> Result<Vec<PathBuf>, RuntimeError> {
+    Ok(hierarchy_roots()?
+        .into_iter()
+        .map(|root| root.join(parent).join(id))
+        .collect())
+}
+
+/// The instance's cgroup directories that exist now (leak detection, tests).
+pub fn existing_instance_dirs(parent: &str, id: &str) -> Result<Vec<PathBuf>, RuntimeError> {
+    Ok(instance_dirs(parent, id)?
+        .into_iter()
+        .filter(|d| d.is_dir())
+        .collect())
+}
+
+/// Removes a cgroup directory and every sub-cgroup below it, deepest first. A cgroup can be
+/// removed only once it has no processes; the kernel may take a moment after the last one
+/// exits, so busy directories are retried briefly.
+pub(crate) async fn remove_tree(dir: &Path) -> Result<(), RuntimeError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    let mut dirs = Vec::new();
+    collect_dirs(dir, &mut dirs)?;
+    // Deepest first: children were pushed after their parents.
+    for d in dirs.iter().rev() {
+        let mut attempt = 0;
+        loop {
+            match std::fs::remove_dir(d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(e) if attempt < 50 && e.raw_os_error() == Some(nix::libc::EBUSY) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(RuntimeError::io("remove cgroup", d, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), RuntimeError> {
+    out.push(dir.to_path_buf());
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(RuntimeError::io("read cgroup", dir, e)),
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            collect_dirs(&entry.path(), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Parses a kernel CPU list ("0-3,8,10-11").
+pub(crate) fn parse_cpu_list(text: &str) -> Vec<u32> {
+    let mut cpus = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                    cpus.extend(a..=b);
+                }
+            }
+            None => {
+                if let Ok(c) = part.trim().parse() {
+                    cpus.push(c);
+                }
+            }
+        }
+    }
+    cpus
+}
+
+/// The host's online CPUs.
+pub(crate) fn online_cpus() -> Vec<u32> {
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .map(|t| parse_cpu_list(&t))
+        .unwrap_or_default();
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
+    }
+}
+
+/// Picks `vcpus` of the host's CPUs for an instance, so that `nproc` in the guest shows its
+/// vCPU count. The choice is a run of consecutive CPUs starting at a hash of the id: stable
+/// across restarts (no state to keep) and spread across instances. An instance asking for
+/// more vCPUs than the host has gets every CPU (its quota still says `vcpus`).
+pub(crate) fn pick_cpus(online: &[u32], vcpus: u32, id: &str) -> String {
+    let n = online.len();
+    let want = (vcpus as usize).clamp(1, n.max(1));
+    let mut chosen: Vec<u32> = if want >= n {
+        online.to_vec()
+    } else {
+        let start = (fnv1a(id.as_bytes()) % n as u64) as usize;
+        (0..want).map(|k| online[(start + k) % n]).collect()
+    };
+    chosen.sort_unstable();
+    chosen
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// FNV-1a: a tiny stable hash (std's hasher is randomly seeded per process).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,8,10-11\n"), vec![0, 1, 2, 3, 8, 10, 11]);
+        assert_eq!(parse_cpu_list("0"), vec![0]);
+        assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn picks_cpus() {
+        let online = [0, 1, 2, 3];
+        assert_eq!(pick_cpus(&online, 4, "i-1"), "0,1,2,3");
+        assert_eq!(pick_cpus(&online, 9, "i-1"), "0,1,2,3");
+        let one = pick_cpus(&online, 1, "i-abc");
+        assert_eq!(one.split(',').count(), 1);
+        assert_eq!(pick_cpus(&online, 1, "i-abc"), one, "stable");
+        assert_eq!(pick_cpus(&online, 3, "i-x").split(',').count(), 3);
+        assert_eq!(pick_cpus(&[0, 1], 0, "i-x").split(',').count(), 1);
+    }
+}

@@ -1,0 +1,869 @@
+//! gureum's compute driver for system containers: each EC2 instance is a runc container whose
+//! PID 1 is the image's own systemd, over a root volume of its own.
+//!
+//! Host layout, all under the driver's state directory (e.g. `<data-dir>/instances`):
+//!
+//! ```text
+//! <state>/.runc/                runc --root: runc's record of every container
+//! <state>/.templates/ext4-8g.img   per-size ext4 templates the volumes are copied from
+//! <state>/<id>/volume.img       the root volume: sparse file, ext4
+//! <state>/<id>/volume/          its loop mount: upper/ and work/ of the overlay
+//! <state>/<id>/rootfs/          overlayfs(AMI rootfs, upper, work): the container's /
+//! <state>/<id>/config.json      the OCI config of the last start
+//! <state>/<id>/console.log      PID 1's stdout/stderr and /dev/console, appended across restarts
+//! <state>/<id>/console.pty      the console relay's pty slave (the guest's /dev/console)
+//! <state>/<id>/runc.log         runc's own log
+//! ```
+//!
+//! cgroups live at `/sys/fs/cgroup/<hierarchy>/gureum/<id>`. Containers run detached from the
+//! driver's process (`runc run --detach`, the console log as their stdio), so a new driver
+//! (after a gureum restart) finds them through `runc list` and the state directory, and
+//! nothing in this process has to stay alive for them. Every operation is idempotent and
+//! converges from whatever a crash left behind.
+//!
+//! Stopped instances hold no mount, loop device, cgroup or process: `stop` tears them down and
+//! `start` rebuilds them, so only the volume file remains (like a detached EBS root volume).
+
+mod cgroups;
+mod cmd;
+mod console;
+mod error;
+mod inject;
+mod lxcfs;
+mod mounts;
+mod oci;
+mod runc;
+mod volume;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use cgroups::{existing_instance_dirs, CgroupMode};
+pub use console::console_relay_main;
+pub use error::RuntimeError;
+pub use lxcfs::DEFAULT_LXCFS_DIR;
+
+use runc::Runc;
+use volume::VolumePaths;
+
+/// systemd's "halt" request: SIGRTMIN+3 (glibc's SIGRTMIN is 34).
+const SIGRTMIN_PLUS_3: &str = "37";
+/// How long a reboot waits for the guest to shut down before killing it.
+pub const REBOOT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for a SIGKILLed container to be reported stopped.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// Default root volume size (EC2's default for Debian AMIs).
+pub const DEFAULT_VOLUME_GIB: u64 = 8;
+/// Default parent cgroup of all instances.
+pub const DEFAULT_CGROUP_PARENT: &str = "gureum";
+
+/// A file written into an instance's writable layer before each start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InjectFile {
+    /// Absolute path inside the guest.
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Everything the driver needs to run one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// The instance id ("i-0123456789abcdef0"): container name and cgroup name.
+    pub id: String,
+    /// The AMI's rootfs directory: the overlay's read-only lower layer, never written.
+    pub image_rootfs: PathBuf,
+    /// Root volume size in GiB (fixed when the volume is created).
+    pub volume_gib: u64,
+    /// The guest's hostname ("ip-172-31-5-10"); also written to /etc/hostname.
+    pub hostname: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub pids_max: u64,
+    /// An existing network namespace (from the network driver); None: a fresh one with only
+    /// loopback.
+    pub netns: Option<PathBuf>,
+    /// Files written into the writable layer before each start.
+    pub inject: Vec<InjectFile>,
+}
+
+/// What the host has of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    /// The container's PID 1 is alive.
+    Running,
+    /// The instance exists (volume, state) but nothing runs.
+    Stopped,
+    /// Nothing of it is on this host.
+    Absent,
+}
+
+/// Whether and where to use lxcfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LxcfsMode {
+    /// Use a mounted lxcfs, or start one at this directory.
+    Auto(PathBuf),
+    /// No lxcfs: /proc shows the host's memory and CPUs (nproc still shows the cpuset).
+    Disabled,
+}
+
+/// How to start the console relay (see the console module): `program args… <log> <pty-file>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayCommand {
+    pub program: PathBuf,
+    /// Arguments before the two the driver appends (e.g. a hidden subcommand's name).
+    pub args: Vec<std::ffi::OsString>,
+}
+
+impl RelayCommand {
+    /// This crate's `gureum-console-relay` binary, looked for beside the running executable
+    /// (and one directory up, where cargo puts binaries for tests), then on PATH.
+    pub fn find() -> Option<RelayCommand> {
+        const NAME: &str = "gureum-console-relay";
+        let mut candidates = Vec::new();
+        if let Ok(exe) = std::env::current_exe() {
+            if let Some(dir) = exe.parent() {
+                candidates.push(dir.join(NAME));
+                if let Some(up) = dir.parent() {
+                    candidates.push(up.join(NAME));
+                }
+            }
+        }
+        if let Some(paths) = std::env::var_os("PATH") {
+            candidates.extend(std::env::split_paths(&paths).map(|p| p.join(NAME)));
+        }
+        candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .map(|program| RelayCommand {
+                program,
+                args: Vec::new(),
+            })
+    }
+}
+
+/// Driver settings; [`DriverOptions::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct DriverOptions {
+    pub state_dir: PathBuf,
+    /// runc's state root (default `<state_dir>/.runc`).
+    pub runc_root: PathBuf,
+    /// The runc binary (default `runc` from PATH).
+    pub runc: PathBuf,
+    /// Parent cgroup for all instances (default "gureum").
+    pub cgroup_parent: String,
+    pub lxcfs: LxcfsMode,
+    /// The console relay; None: the guest has no /dev/console, and the console log gets only
+    /// PID 1's stdout/stderr (systemd writes nothing there in a container).
+    pub console_relay: Option<RelayCommand>,
+}
+
+impl DriverOptions {
+    pub fn new(state_dir: &Path) -> Self {
+        DriverOptions {
+            state_dir: state_dir.to_path_buf(),
+            runc_root: state_dir.join(".runc"),
+            runc: PathBuf::from("runc"),
+            cgroup_parent: DEFAULT_CGROUP_PARENT.to_string(),
+            lxcfs: LxcfsMode::Auto(PathBuf::from(DEFAULT_LXCFS_DIR)),
+            console_relay: RelayCommand::find(),
+        }
+    }
+}
+
+/// The runc compute driver. Cheap to clone (shared state behind an `Arc`).
+#[derive(Clone)]
+pub struct RuncDriver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: DriverOptions,
+    runc: Runc,
+    cgroup_mode: CgroupMode,
+    swap_accounting: bool,
+    cap_bounding: u64,
+    online_cpus: Vec<u32>,
+    lxcfs_dir: Option<PathBuf>,
+    /// One lock per instance: operations on one instance are serialised.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialises template creation.
+    template_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for RuncDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuncDriver")
+            .field("state_dir", &self.inner.opts.state_dir)
+            .field("cgroup_mode", &self.inner.cgroup_mode)
+            .field("lxcfs", &self.inner.lxcfs_dir)
+            .finish()
+    }
+}
+
+/// Instance ids become directory and cgroup names: keep them to a safe alphabet.
+fn validate_id(id: &str) -> Result<(), RuntimeError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidSpec(format!(
+            "instance id {id:?} must be 1-64 of [A-Za-z0-9_-], starting alphanumeric"
+        )))
+    }
+}
+
+fn validate_spec(spec: &ContainerSpec) -> Result<(), RuntimeError> {
+    validate_id(&spec.id)?;
+    let bad = |what: &str| Err(RuntimeError::InvalidSpec(what.to_string()));
+    if spec.vcpus == 0 {
+        return bad("vcpus must be at least 1");
+    }
+    if spec.memory_mib < 16 {
+        return bad("memory_mib must be at least 16");
+    }
+    if spec.pids_max < 16 {
+        return bad("pids_max must be at least 16");
+    }
+    if spec.volume_gib == 0 || spec.volume_gib > 16 * 1024 {
+        return bad("volume_gib must be between 1 and 16384");
+    }
+    let hn = &spec.hostname;
+    if hn.is_empty()
+        || hn.len() > 64
+        || !hn
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return bad("hostname must be 1-64 of [A-Za-z0-9.-]");
+    }
+    if !spec.image_rootfs.is_absolute() {
+        return bad("image_rootfs must be an absolute path");
+    }
+    for f in &spec.inject {
+        inject::validate(&f.path)?;
+    }
+    Ok(())
+}
+
+/// The capability bounding set of this process (what runc can grant).
+fn cap_bounding() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// systemd's hard RLIMIT_NOFILE for PID 1 (512 Ki), if this process may raise its own hard
+/// limit that far (CAP_SYS_RESOURCE); otherwise the hard limit it has.
+fn nofile_hard(cap_bounding: u64) -> u64 {
+    const SYSTEMD_HARD: u64 = 524_288;
+    let current = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(_, hard)| hard)
+        .unwrap_or(SYSTEMD_HARD);
+    if cap_bounding & (1 << 24) != 0 {
+        SYSTEMD_HARD.max(current)
+    } else {
+        SYSTEMD_HARD.min(current)
+    }
+}
+
+/// Start time of a host process, in clock ticks since boot (field 22 of /proc/<pid>/stat):
+/// with the pid, it identifies a process across pid reuse.
+pub fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after the last ')' are plain.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}
+
+impl RuncDriver {
+    /// A driver with default options over `state_dir`: checks root and runc, detects the
+    /// cgroup mode, starts lxcfs if none is mounted, and makes the default volume template.
+    pub fn new(state_dir: &Path) -> Result<RuncDriver, RuntimeError> {
+        Self::with_options(DriverOptions::new(state_dir))
+    }
+
+    pub fn with_options(opts: DriverOptions) -> Result<RuncDriver, RuntimeError> {
+        let euid = nix::unistd::geteuid().as_raw();
+        if euid != 0 {
+            return Err(RuntimeError::NotRoot(euid));
+        }
+        let version = Runc::version(&opts.runc)?;
+        let root = Path::new(cgroups::CGROUP_ROOT);
+        let cgroup_mode = cgroups::detect(root)?;
+        if cgroup_mode != CgroupMode::V2 {
+            cgroups::ensure_systemd_hierarchy(root)?;
+        }
+        for d in [&opts.state_dir, &opts.runc_root] {
+            std::fs::create_dir_all(d).map_err(|e| RuntimeError::io("create", d, e))?;
+        }
+        let lxcfs_dir = match &opts.lxcfs {
+            LxcfsMode::Disabled => None,
+            LxcfsMode::Auto(dir) if !lxcfs::installed() => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "lxcfs is not installed: guests will see the host's memory in /proc"
+                );
+                None
+            }
+            LxcfsMode::Auto(dir) => Some(lxcfs::ensure(dir)?),
+        };
+        volume::ensure_template(&opts.state_dir.join(".templates"), DEFAULT_VOLUME_GIB)?;
+        tracing::info!(
+            runc = %version,
+            mode = ?cgroup_mode,
+            lxcfs = ?lxcfs_dir,
+            state_dir = %opts.state_dir.display(),
+            "runc driver ready"
+        );
+        Ok(RuncDriver {
+            inner: Arc::new(Inner {
+                runc: Runc {
+                    bin: opts.runc.clone(),
+                    root: opts.runc_root.clone(),
+                },
+                swap_accounting: cgroups::swap_accounting(root, cgroup_mode),
+                cap_bounding: cap_bounding(),
+                online_cpus: cgroups::online_cpus(),
+                cgroup_mode,
+                lxcfs_dir,
+                opts,
+                locks: Mutex::new(HashMap::new()),
+                template_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The host's cgroup mode.
+    pub fn cgroup_mode(&self) -> CgroupMode {
+        self.inner.cgroup_mode
+    }
+
+    /// The parent cgroup of every instance.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.inner.opts.cgroup_parent
+    }
+
+    /// Where lxcfs is mounted, if it is used.
+    pub fn lxcfs_dir(&self) -> Option<&Path> {
+        self.inner.lxcfs_dir.as_deref()
+    }
+
+    /// runc's state root.
+    pub fn runc_root(&self) -> &Path {
+        &self.inner.opts.runc_root
+    }
+
+    /// The instance's state directory.
+    pub fn instance_dir(&self, id: &str) -> PathBuf {
+        self.inner.opts.state_dir.join(id)
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.inner.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// Makes the root volume ready (idempotent; the volume is kept if it exists).
+    pub async fn prepare(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        validate_spec(spec)?;
+        let lock = self.lock_for(&spec.id);
+        let _g = lock.lock().await;
+        self.prepare_locked(spec).await
+    }
+
+    async fn prepare_locked(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let dir = self.instance_dir(&spec.id);
+        let paths = VolumePaths::new(&dir);
+        if paths.image.exists() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
+        let templates = self.inner.opts.state_dir.join(".templates");
+        let mut template = volume::template_path(&templates, spec.volume_gib);
+        if !template.exists() {
+            let _g = self.inner.template_lock.lock().await;
+            let gib = spec.volume_gib;
+            template =
+                tokio::task::spawn_blocking(move || volume::ensure_template(&templates, gib))
+                    .await
+                    .map_err(|e| RuntimeError::Io {
+                        op: "join template task",
+                        path: PathBuf::new(),
+                        source: std::io::Error::other(e),
+                    })??;
+        }
+        volume::create(&paths, &template).await
+    }
+
+    /// The instance's state as the host sees it.
+    pub async fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
+        validate_id(id)?;
+        match self.inner.runc.state(id).await? {
+            Some(c) if c.status == "running" || c.status == "paused" => Ok(ContainerState::Running),
+            Some(_) => Ok(ContainerState::Stopped),
+            None if self.instance_dir(id).exists() => Ok(ContainerState::Stopped),
+            None => Ok(ContainerState::Absent),
+        }
+    }
+
+    /// Host pid of the instance's PID 1 while it runs.
+    pub async fn init_pid(&self, id: &str) -> Result<Option<i32>, RuntimeError> {
+        validate_id(id)?;
+        Ok(self
+            .inner
+            .runc
+            .state(id)
+            .await?
+            .filter(|c| c.status == "running" || c.status == "paused")
+            .map(|c| c.pid))
+    }
+
+    /// Boots the instance (idempotent: a running instance is left alone). The spec's limits,
+    /// hostname and files apply to this boot, which is how a resize takes effect.
+    pub async fn start(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        validate_spec(spec)?;
+        let lock = self.lock_for(&spec.id);
+        let _g = lock.lock().await;
+        self.start_locked(spec).await
+    }
+
+    async fn start_locked(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let id = &spec.id;
+        let runc = &self.inner.runc;
+        match runc.state(id).await? {
+            Some(c) if c.status == "running" || c.status == "paused" => return Ok(()),
+            // A container that stopped on its own, was killed from outside, or was left
+            // "created" by a crash: clear runc's record before booting anew.
+            Some(_) => runc.delete(id, true).await?,
+            None => {}
+        }
+        self.prepare_locked(spec).await?;
+        let started = Instant::now();
+        match self.boot(spec).await {
+            Ok(()) => {
+                tracing::info!(
+                    id,
+                    ms = started.elapsed().as_millis() as u64,
+                    "instance started"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let cleanup = self.teardown(id).await;
+                Err(e.with_cleanup(cleanup))
+            }
+        }
+    }
+
+    /// Mounts, writes the config and files, and runs the container.
+    async fn boot(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        let dir = self.instance_dir(&spec.id);
+        let paths = VolumePaths::new(&dir);
+        volume::mount_volume(&paths).await?;
+        volume::mount_overlay(&paths, &spec.image_rootfs)?;
+
+        let mut files = Vec::with_capacity(spec.inject.len() + 1);
+        if !spec
+            .inject
+            .iter()
+            .any(|f| f.path == Path::new("/etc/hostname"))
+        {
+            // systemd sets the hostname from /etc/hostname at boot, over the one runc set.
+            files.push(InjectFile {
+                path: "/etc/hostname".into(),
+                contents: format!("{}\n", spec.hostname).into_bytes(),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            });
+        }
+        files.extend(spec.inject.iter().cloned());
+        for f in &files {
+            inject::write(&paths.rootfs, f)?;
+        }
+
+        let lxcfs = match &self.inner.lxcfs_dir {
+            Some(d) if lxcfs::healthy(d) => Some(d.clone()),
+            Some(d) => {
+                // lxcfs died since the driver started: bring it back for this guest.
+                let d = d.clone();
+                Some(
+                    tokio::task::spawn_blocking(move || lxcfs::ensure(&d))
+                        .await
+                        .map_err(|e| RuntimeError::Lxcfs(e.to_string()))??,
+                )
+            }
+            None => None,
+        };
+        if self.inner.cgroup_mode != CgroupMode::V2 {
+            // The guest's systemd gets this directory writable (see oci.rs); it must exist
+            // before runc bind-mounts it.
+            let own = Path::new(cgroups::CGROUP_ROOT)
+                .join("systemd")
+                .join(&self.inner.opts.cgroup_parent)
+                .join(&spec.id);
+            std::fs::create_dir_all(&own).map_err(|e| RuntimeError::io("create", &own, e))?;
+        }
+        let log_path = dir.join("console.log");
+        console::trim(&log_path)?;
+        let console_pty = self.start_relay(&dir).await;
+        let facts = oci::HostFacts {
+            cgroup_mode: self.inner.cgroup_mode,
+            cgroup_parent: self.inner.opts.cgroup_parent.clone(),
+            lxcfs,
+            cpus: cgroups::pick_cpus(&self.inner.online_cpus, spec.vcpus, &spec.id),
+            swap_accounting: self.inner.swap_accounting,
+            cap_bounding: self.inner.cap_bounding,
+            console_pty,
+            nofile_hard: nofile_hard(self.inner.cap_bounding),
+        };
+        let config = oci::build(spec, &facts)?;
+        let config_path = dir.join("config.json");
+        let tmp = dir.join("config.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&config)?)
+            .map_err(|e| RuntimeError::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &config_path)
+            .map_err(|e| RuntimeError::io("rename", &config_path, e))?;
+
+        let log = console::open_append(&log_path)?;
+        self.inner
+            .runc
+            .run_detached(&dir, &spec.id, &log, &dir.join("runc.log"))
+            .await
+    }
+
+    /// Starts a console relay for the instance and returns its pty slave; None (with a
+    /// warning) if there is no relay or it fails: a missing console must not stop a boot.
+    async fn start_relay(&self, dir: &Path) -> Option<PathBuf> {
+        let relay = self.inner.opts.console_relay.as_ref()?;
+        let pty_file = console::pty_file(dir);
+        // An older relay sees its file gone (or replaced) and exits.
+        let _ = std::fs::remove_file(&pty_file);
+        // `setsid -f`: the relay runs in its own session, reparented away from gureum.
+        let status = tokio::process::Command::new("setsid")
+            .arg("-f")
+            .arg(&relay.program)
+            .args(&relay.args)
+            .arg(dir.join("console.log"))
+            .arg(&pty_file)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await;
+        if !matches!(&status, Ok(s) if s.success()) {
+            tracing::warn!(?status, program = %relay.program.display(), "console relay failed to start");
+            return None;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(path) = std::fs::read_to_string(&pty_file) {
+                return Some(PathBuf::from(path));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tracing::warn!(dir = %dir.display(), "console relay did not publish its pty");
+        None
+    }
+
+    /// Undoes a boot: container, console relay, mounts, loop device, cgroups. Keeps the
+    /// volume and files.
+    async fn teardown(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.inner.runc.delete(id, true).await {
+            errors.push(e);
+        }
+        // The relay exits once its pty file is gone.
+        let _ = std::fs::remove_file(console::pty_file(&self.instance_dir(id)));
+        let paths = VolumePaths::new(&self.instance_dir(id));
+        if let Err(e) = volume::unmount(&paths).await {
+            errors.push(e);
+        }
+        if let Err(e) = self.remove_cgroups(id).await {
+            errors.push(e);
+        }
+        RuntimeError::collect(errors)
+    }
+
+    async fn remove_cgroups(&self, id: &str) -> Result<(), RuntimeError> {
+        let mut errors = Vec::new();
+        for d in cgroups::instance_dirs(&self.inner.opts.cgroup_parent, id)? {
+            if let Err(e) = cgroups::remove_tree(&d).await {
+                errors.push(e);
+            }
+        }
+        RuntimeError::collect(errors)
+    }
+
+    /// Waits until runc no longer reports the container running.
+    async fn wait_stopped(&self, id: &str, timeout: Duration) -> Result<bool, RuntimeError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.inner.runc.state(id).await? {
+                Some(c) if c.status == "running" || c.status == "paused" => {}
+                _ => return Ok(true),
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stops the instance: graceful is systemd's halt (SIGRTMIN+3 to PID 1), then SIGKILL once
+    /// `timeout` has passed; `force` kills at once. The root volume is kept. Idempotent.
+    pub async fn stop(&self, id: &str, timeout: Duration, force: bool) -> Result<(), RuntimeError> {
+        validate_id(id)?;
+        let lock = self.lock_for(id);
+        let _g = lock.lock().await;
+        self.stop_locked(id, timeout, force).await
+    }
+
+    async fn stop_locked(
+        &self,
+        id: &str,
+        timeout: Duration,
+        force: bool,
+    ) -> Result<(), RuntimeError> {
+        let runc = &self.inner.runc;
+        let started = Instant::now();
+        if let Some(c) = runc.state(id).await? {
+            if c.status == "running" || c.status == "paused" {
+                let graceful = !force && c.status == "running";
+                if graceful {
+                    runc.kill(id, SIGRTMIN_PLUS_3).await?;
+                }
+                if !graceful || !self.wait_stopped(id, timeout).await? {
+                    if graceful {
+                        tracing::warn!(id, ?timeout, "guest did not halt in time; killing it");
+                    }
+                    runc.kill(id, "KILL").await?;
+                    if !self.wait_stopped(id, KILL_WAIT).await? {
+                        return Err(RuntimeError::Timeout(format!(
+                            "{id} still running {KILL_WAIT:?} after SIGKILL"
+                        )));
+                    }
+                }
+            }
+        }
+        self.teardown(id).await?;
+        tracing::info!(
+            id,
+            ms = started.elapsed().as_millis() as u64,
+            "instance stopped"
+        );
+        Ok(())
+    }
+
+    /// Graceful stop (up to [`REBOOT_STOP_TIMEOUT`]) and start with `spec`.
+    pub async fn reboot(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        validate_spec(spec)?;
+        let lock = self.lock_for(&spec.id);
+        let _g = lock.lock().await;
+        self.stop_locked(&spec.id, REBOOT_STOP_TIMEOUT, false)
+            .await?;
+        self.start_locked(spec).await
+    }
+
+    /// Removes every trace of the instance: container, mounts, loop device, cgroups in every
+    /// hierarchy, volume and state directory. Idempotent (an absent instance is fine). Keeps
+    /// going after a failed step and reports all failures.
+    pub async fn destroy(&self, id: &str) -> Result<(), RuntimeError> {
+        validate_id(id)?;
+        let lock = self.lock_for(id);
+        let guard = lock.lock().await;
+        let runc = &self.inner.runc;
+        let mut errors = Vec::new();
+        match runc.state(id).await {
+            Ok(Some(c)) => {
+                if c.status == "running" || c.status == "paused" {
+                    if let Err(e) = runc.kill(id, "KILL").await {
+                        errors.push(e);
+                    }
+                    match self.wait_stopped(id, KILL_WAIT).await {
+                        Ok(true) => {}
+                        Ok(false) => errors.push(RuntimeError::Timeout(format!(
+                            "{id} still running {KILL_WAIT:?} after SIGKILL"
+                        ))),
+                        Err(e) => errors.push(e),
+                    }
+                }
+                if let Err(e) = runc.delete(id, true).await {
+                    errors.push(e);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+        let dir = self.instance_dir(id);
+        // Every mount under the instance directory, deepest first.
+        match mounts::mounts_under(&dir) {
+            Ok(mut ms) => {
+                ms.sort_by_key(|m| std::cmp::Reverse(m.mount_point.components().count()));
+                for m in ms {
+                    if let Err(e) = mounts::unmount_all(&m.mount_point) {
+                        errors.push(e);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        let paths = VolumePaths::new(&dir);
+        match volume::loop_devices(&paths.image).await {
+            Ok(devs) => {
+                for dev in devs {
+                    if let Err(e) = cmd::run("losetup", cmd::args!["-d", dev]).await {
+                        errors.push(e);
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        if let Err(e) = self.remove_cgroups(id).await {
+            errors.push(e);
+        }
+        if errors.is_empty() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => errors.push(RuntimeError::io("remove", &dir, e)),
+            }
+        }
+        drop(guard);
+        if errors.is_empty() {
+            self.inner
+                .locks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
+            tracing::info!(id, "instance destroyed");
+        }
+        RuntimeError::collect(errors)
+    }
+
+    /// Every instance id with any host resource: a runc container, a state directory (volume,
+    /// logs) or a mount under the state directory. For leak detection.
+    pub async fn list(&self) -> Result<Vec<String>, RuntimeError> {
+        let mut ids = std::collections::BTreeSet::new();
+        for c in self.inner.runc.list().await? {
+            ids.insert(c.id);
+        }
+        let state_dir = &self.inner.opts.state_dir;
+        let entries =
+            std::fs::read_dir(state_dir).map_err(|e| RuntimeError::io("read", state_dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && validate_id(&name).is_ok() {
+                ids.insert(name);
+            }
+        }
+        for m in mounts::mounts_under(state_dir)? {
+            if let Ok(rest) = m.mount_point.strip_prefix(state_dir) {
+                if let Some(first) = rest.components().next() {
+                    let name = first.as_os_str().to_string_lossy().into_owned();
+                    if !name.starts_with('.') {
+                        ids.insert(name);
+                    }
+                }
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// The last `max_bytes` of the instance's console log.
+    pub fn console_output(&self, id: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
+        validate_id(id)?;
+        let dir = self.instance_dir(id);
+        if !dir.exists() {
+            return Err(RuntimeError::NotFound(id.to_string()));
+        }
+        console::tail(&dir.join("console.log"), max_bytes)
+    }
+
+    /// Runs a command in the running instance (`runc exec`), for tests and diagnostics.
+    pub async fn exec(
+        &self,
+        id: &str,
+        argv: &[&str],
+    ) -> Result<std::process::Output, RuntimeError> {
+        validate_id(id)?;
+        if argv.is_empty() {
+            return Err(RuntimeError::InvalidSpec("exec needs a command".into()));
+        }
+        self.inner.runc.exec(id, argv).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(validate_id("i-0123456789abcdef0").is_ok());
+        for bad in ["", ".runc", "../x", "a/b", "i 1", &"x".repeat(65)] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        let ok = ContainerSpec {
+            id: "i-1".into(),
+            image_rootfs: "/img".into(),
+            volume_gib: 8,
+            hostname: "ip-10-0-0-1".into(),
+            vcpus: 1,
+            memory_mib: 512,
+            pids_max: 1024,
+            netns: None,
+            inject: vec![],
+        };
+        assert!(validate_spec(&ok).is_ok());
+        let mut s = ok.clone();
+        s.vcpus = 0;
+        assert!(validate_spec(&s).is_err());
+        let mut s = ok.clone();
+        s.hostname = "bad host".into();
+        assert!(validate_spec(&s).is_err());
+        let mut s = ok.clone();
+        s.image_rootfs = "relative".into();
+        assert!(validate_spec(&s).is_err());
+        let mut s = ok;
+        s.inject.push(InjectFile {
+            path: "etc/x".into(),
+            contents: vec![],
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        });
+        assert!(validate_spec(&s).is_err());
+    }
+
+    #[test]
+    fn reads_process_start_time() {
+        let me = std::process::id() as i32;
+        assert!(process_start_time(me).is_some());
+        assert!(process_start_time(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn reads_bounding_set() {
+        assert_ne!(cap_bounding(), 0);
+    }
+}

@@ -1,0 +1,240 @@
+//! The `runc` command line, with the driver's own `--root` so that its containers are apart
+//! from any other runc user on the host. runc keeps each container's state there; together
+//! with the driver's state directory that is all a new driver process needs to rediscover
+//! running instances.
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use serde::Deserialize;
+use tokio::process::Command;
+
+use crate::cmd::{self, args};
+use crate::error::RuntimeError;
+
+/// One container as `runc state` / `runc list` report it.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct RuncContainer {
+    pub id: String,
+    pub pid: i32,
+    /// "created", "running", "paused" or "stopped".
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Runc {
+    pub bin: PathBuf,
+    pub root: PathBuf,
+}
+
+/// runc's message for an unknown container (1.0 and later).
+fn does_not_exist(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("does not exist")
+}
+
+impl Runc {
+    fn program(&self) -> String {
+        self.bin.to_string_lossy().into_owned()
+    }
+
+    /// `runc --version` (checks that runc runs at all).
+    pub fn version(bin: &Path) -> Result<String, RuntimeError> {
+        let out = std::process::Command::new(bin)
+            .arg("--version")
+            .output()
+            .map_err(|source| RuntimeError::MissingTool {
+                program: bin.display().to_string(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(RuntimeError::Command {
+                command: format!("{} --version", bin.display()),
+                status: out.status.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string())
+    }
+
+    /// The container's state, or None when runc does not know it.
+    pub async fn state(&self, id: &str) -> Result<Option<RuncContainer>, RuntimeError> {
+        let a = args!["--root", self.root, "state", id];
+        let out = cmd::output(&self.program(), a).await?;
+        if out.status.success() {
+            return Ok(Some(serde_json::from_slice(&out.stdout)?));
+        }
+        if does_not_exist(&out.stderr) {
+            return Ok(None);
+        }
+        Err(cmd::failure(&self.program(), a, &out))
+    }
+
+    /// Every container under our root.
+    pub async fn list(&self) -> Result<Vec<RuncContainer>, RuntimeError> {
+        if !self.root.exists() {
+            return Ok(Vec::new());
+        }
+        let out = cmd::run(
+            &self.program(),
+            args!["--root", self.root, "list", "--format", "json"],
+        )
+        .await?;
+        // runc prints `null` when there are none.
+        let list: Option<Vec<RuncContainer>> = serde_json::from_slice(&out.stdout)?;
+        Ok(list.unwrap_or_default())
+    }
+
+    /// `runc run -d`: creates and starts the container detached from us. Its PID 1 gets
+    /// `stdio` (the console log) directly, not a pipe to this process, so the guest keeps
+    /// running, and logging, after gureum exits. runc's own error messages land in the same
+    /// file (runc hands the container its stdio) and in `log`, from which errors are reported.
+    pub async fn run_detached(
+        &self,
+        bundle: &Path,
+        id: &str,
+        stdio: &std::fs::File,
+        log: &Path,
+    ) -> Result<(), RuntimeError> {
+        let out_file = stdio
+            .try_clone()
+            .map_err(|e| RuntimeError::io("dup", bundle, e))?;
+        let err_file = stdio
+            .try_clone()
+            .map_err(|e| RuntimeError::io("dup", bundle, e))?;
+        let a = args![
+            "--root",
+            self.root,
+            "--log",
+            log,
+            "--log-format",
+            "json",
+            "run",
+            "--detach",
+            "--bundle",
+            bundle,
+            id
+        ];
+        let status = Command::new(&self.bin)
+            .args(a)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out_file))
+            .stderr(Stdio::from(err_file))
+            .status()
+            .await
+            .map_err(|source| RuntimeError::MissingTool {
+                program: self.program(),
+                source,
+            })?;
+        if status.success() {
+            return Ok(());
+        }
+        Err(RuntimeError::Command {
+            command: format!("runc run --detach {id}"),
+            status: status.to_string(),
+            stderr: last_error(log),
+        })
+    }
+
+    /// Sends a signal to the container's PID 1 (`all`: to every process in it).
+    pub async fn kill(&self, id: &str, signal: &str) -> Result<(), RuntimeError> {
+        let a = args!["--root", self.root, "kill", id, signal];
+        let out = cmd::output(&self.program(), a).await?;
+        if out.status.success() || does_not_exist(&out.stderr) {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Killing a container that just stopped is not an error.
+        if stderr.contains("not running") || stderr.contains("process already finished") {
+            return Ok(());
+        }
+        Err(cmd::failure(&self.program(), a, &out))
+    }
+
+    /// Deletes the container's runc state and cgroups (`force`: kills it first).
+    pub async fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        let mut a: Vec<&std::ffi::OsStr> = args!["--root", self.root, "delete"].to_vec();
+        if force {
+            a.push("--force".as_ref());
+        }
+        a.push(id.as_ref());
+        let out = cmd::output(&self.program(), &a).await?;
+        if out.status.success() || does_not_exist(&out.stderr) {
+            return Ok(());
+        }
+        Err(cmd::failure(&self.program(), &a, &out))
+    }
+
+    /// `runc exec` of a command in the running container.
+    pub async fn exec(&self, id: &str, argv: &[&str]) -> Result<Output, RuntimeError> {
+        Command::new(&self.bin)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["exec", id])
+            .args(argv)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| RuntimeError::MissingTool {
+                program: self.program(),
+                source,
+            })
+    }
+}
+
+/// The last error runc logged (its `--log` file is JSON lines with a `msg`).
+fn last_error(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in text.lines().rev() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if v["level"] == "error" || v["level"] == "fatal" {
+                if let Some(m) = v["msg"].as_str() {
+                    return m.to_string();
+                }
+            }
+        } else if !line.trim().is_empty() {
+            return line.trim().to_string();
+        }
+    }
+    "runc reported no error message".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_state_and_list() {
+        let s: RuncContainer = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2-dev","id":"i-1","pid":42,"status":"running","bundle":"/x","rootfs":"/x/rootfs","created":"2026-01-01T00:00:00Z","owner":""}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.id.as_str(), s.pid, s.status.as_str()),
+            ("i-1", 42, "running")
+        );
+        let none: Option<Vec<RuncContainer>> = serde_json::from_str("null").unwrap();
+        assert!(none.is_none());
+    }
+
+    #[test]
+    fn recognises_missing_containers() {
+        assert!(does_not_exist(b"container does not exist"));
+        assert!(!does_not_exist(b"permission denied"));
+    }
+
+    #[test]
+    fn reads_the_last_logged_error() {
+        let p = std::env::temp_dir().join(format!("gureum-runc-log-{}", std::process::id()));
+        std::fs::write(
+            &p,
+            "{\"level\":\"info\",\"msg\":\"a\"}\n{\"level\":\"error\",\"msg\":\"runc run failed: boom\"}\n",
+        )
+        .unwrap();
+        assert_eq!(last_error(&p), "runc run failed: boom");
+        std::fs::remove_file(&p).unwrap();
+    }
+}

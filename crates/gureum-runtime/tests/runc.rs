@@ -1,0 +1,705 @@
+//! Integration tests with real runc containers booting a real Debian rootfs with systemd.
+//!
+//! Need root, runc and a bootable rootfs: `$GUREUM_TEST_ROOTFS`, or
+//! /var/cache/gureum-test/rootfs, built once with mmdebstrap when missing. Without them each
+//! test prints `skipped: <why>` and returns. Container tests run one at a time (a global lock)
+//! so that the timings they print are not skewed by each other. Every test destroys what it
+//! made even when it fails (a Drop guard) and then checks that nothing is left on the host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use gureum_runtime::{
+    existing_instance_dirs, process_start_time, ContainerSpec, ContainerState, DriverOptions,
+    InjectFile, RelayCommand, RuncDriver,
+};
+
+const ROOTFS_CACHE: &str = "/var/cache/gureum-test/rootfs";
+const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One container test at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// The rootfs to boot, or why the tests cannot run.
+fn environment() -> Result<PathBuf, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("not running as root".into());
+    }
+    if !have("runc") {
+        return Err("runc is not installed".into());
+    }
+    if let Some(p) = std::env::var_os("GUREUM_TEST_ROOTFS") {
+        let p = PathBuf::from(p);
+        return if p.join("sbin/init").exists() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "GUREUM_TEST_ROOTFS={} has no /sbin/init",
+                p.display()
+            ))
+        };
+    }
+    static BUILD: Mutex<()> = Mutex::new(());
+    let _g = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let cache = PathBuf::from(ROOTFS_CACHE);
+    if cache.join("sbin/init").exists() {
+        return Ok(cache);
+    }
+    if !Path::new("/usr/bin/mmdebstrap").exists() {
+        return Err(format!(
+            "{ROOTFS_CACHE} is missing and mmdebstrap is not installed"
+        ));
+    }
+    let tmp = PathBuf::from(format!("{ROOTFS_CACHE}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(cache.parent().unwrap()).map_err(|e| e.to_string())?;
+    eprintln!("building the test rootfs with mmdebstrap (once) ...");
+    let out = Command::new("mmdebstrap")
+        .args([
+            "--variant=apt",
+            "--include=systemd,systemd-sysv,openssh-server,sudo,iproute2,procps",
+            "bookworm",
+        ])
+        .arg(&tmp)
+        .arg("http://deb.debian.org/debian")
+        .output()
+        .map_err(|e| format!("mmdebstrap: {e}"))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(format!(
+            "mmdebstrap failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    std::fs::rename(&tmp, &cache).map_err(|e| e.to_string())?;
+    Ok(cache)
+}
+
+macro_rules! require_env {
+    () => {
+        match environment() {
+            Ok(rootfs) => rootfs,
+            Err(why) => {
+                println!("skipped: {why}");
+                return;
+            }
+        }
+    };
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .unwrap();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("i-{}", &hex[..17.min(hex.len())])
+}
+
+/// A state directory of the test's own; removed, with every instance in it, on drop.
+struct Fixture {
+    state_dir: PathBuf,
+    ids: Vec<String>,
+    netns: Vec<String>,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let state_dir = PathBuf::from(format!("/tmp/gureum-rt-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        Fixture {
+            state_dir,
+            ids: Vec::new(),
+            netns: Vec::new(),
+        }
+    }
+
+    fn driver(&self) -> RuncDriver {
+        let mut opts = DriverOptions::new(&self.state_dir);
+        opts.console_relay = Some(RelayCommand {
+            program: env!("CARGO_BIN_EXE_gureum-console-relay").into(),
+            args: vec![],
+        });
+        RuncDriver::with_options(opts).expect("driver")
+    }
+
+    fn spec(&mut self, rootfs: &Path) -> ContainerSpec {
+        let id = random_id();
+        self.ids.push(id.clone());
+        ContainerSpec {
+            id,
+            image_rootfs: rootfs.to_path_buf(),
+            volume_gib: 8,
+            hostname: "ip-172-31-5-10".into(),
+            vcpus: 1,
+            memory_mib: 512,
+            pids_max: 1024,
+            netns: None,
+            inject: vec![],
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let state_dir = self.state_dir.clone();
+        let ids = self.ids.clone();
+        // Drop may run inside a test's runtime: destroy on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if !state_dir.exists() {
+                return;
+            }
+            let rt = runtime();
+            if let Ok(d) = RuncDriver::new(&state_dir) {
+                for id in ids {
+                    if let Err(e) = rt.block_on(d.destroy(&id)) {
+                        eprintln!("cleanup of {id} failed: {e}");
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir_all(&state_dir);
+        })
+        .join();
+        for ns in &self.netns {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Runs a command in the guest; returns (success, stdout, stderr).
+async fn exec(d: &RuncDriver, id: &str, argv: &[&str]) -> (bool, String, String) {
+    let out = d.exec(id, argv).await.expect("runc exec");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+async fn exec_ok(d: &RuncDriver, id: &str, argv: &[&str]) -> String {
+    let (ok, out, err) = exec(d, id, argv).await;
+    assert!(ok, "{argv:?} failed: {out} {err}");
+    out
+}
+
+/// Waits until systemd reports running or degraded; returns the time it took.
+async fn wait_booted(d: &RuncDriver, id: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Ok(out) = d.exec(id, &["systemctl", "is-system-running"]).await {
+            let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if s == "running" {
+                return started.elapsed();
+            }
+            if s == "degraded" {
+                let failed = exec(d, id, &["systemctl", "--failed", "--no-legend"]).await;
+                println!("note: {id} is degraded: {}", failed.1);
+                return started.elapsed();
+            }
+        }
+        assert!(
+            started.elapsed() < BOOT_TIMEOUT,
+            "{id} did not boot within {BOOT_TIMEOUT:?}; console: {}",
+            String::from_utf8_lossy(&d.console_output(id, 4096).unwrap_or_default())
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Asserts that nothing of the instance is left on the host.
+async fn assert_no_traces(d: &RuncDriver, id: &str) {
+    assert_eq!(d.state(id).await.unwrap(), ContainerState::Absent);
+    assert!(!d.list().await.unwrap().contains(&id.to_string()));
+    let runc_list = Command::new("runc")
+        .arg("--root")
+        .arg(d.runc_root())
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&runc_list.stdout).contains(id));
+    let dir = d.instance_dir(id);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(dir.to_str().unwrap()),
+        "a mount is left under {}",
+        dir.display()
+    );
+    let loops = Command::new("losetup").arg("-a").output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&loops.stdout).contains(dir.to_str().unwrap()),
+        "a loop device is left"
+    );
+    let cgroups = existing_instance_dirs(d.cgroup_parent(), id).unwrap();
+    assert!(cgroups.is_empty(), "cgroup dirs left: {cgroups:?}");
+    assert!(!dir.exists(), "{} is left", dir.display());
+    // The console relay notices and exits on its own.
+    let t = Instant::now();
+    while let Some(pid) = process_mentioning(dir.to_str().unwrap()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "process {pid} still refers to {}",
+            dir.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A process whose command line contains `needle`.
+fn process_mentioning(needle: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        String::from_utf8_lossy(&cmdline)
+            .contains(needle)
+            .then_some(pid)
+    })
+}
+
+fn cgroup_file(d: &RuncDriver, id: &str, v1: &str, v2: &str) -> Option<String> {
+    let p = match d.cgroup_mode() {
+        gureum_runtime::CgroupMode::V2 => {
+            PathBuf::from(format!("/sys/fs/cgroup/{}/{id}/{v2}", d.cgroup_parent()))
+        }
+        _ => PathBuf::from(format!(
+            "/sys/fs/cgroup/{v1}",
+            v1 = v1.replace("{}", &format!("{}/{id}", d.cgroup_parent()))
+        )),
+    };
+    std::fs::read_to_string(p)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn lifecycle_of_a_systemd_instance() {
+    let rootfs = require_env!();
+    let _serial = serial();
+    let mut fx = Fixture::new("lifecycle");
+    let mut spec = fx.spec(&rootfs);
+    spec.inject = vec![
+        InjectFile {
+            path: "/root/injected.txt".into(),
+            contents: b"hello from gureum\n".to_vec(),
+            mode: 0o640,
+            uid: 0,
+            gid: 0,
+        },
+        InjectFile {
+            path: "/home/tester/.ssh/authorized_keys".into(),
+            contents: b"ssh-ed25519 AAAA test\n".to_vec(),
+            mode: 0o600,
+            uid: 1000,
+            gid: 1000,
+        },
+    ];
+    let id = spec.id.clone();
+    let d = fx.driver();
+    runtime().block_on(async {
+        let t = Instant::now();
+        d.prepare(&spec).await.unwrap();
+        let prepare_ms = t.elapsed().as_secs_f64() * 1e3;
+        d.prepare(&spec).await.unwrap(); // idempotent
+        assert_eq!(d.state(&id).await.unwrap(), ContainerState::Stopped);
+
+        let t = Instant::now();
+        d.start(&spec).await.unwrap();
+        let start_ms = t.elapsed().as_secs_f64() * 1e3;
+        let boot = wait_booted(&d, &id).await;
+        let boot_ms = start_ms + boot.as_secs_f64() * 1e3;
+        assert_eq!(d.state(&id).await.unwrap(), ContainerState::Running);
+        d.start(&spec).await.unwrap(); // idempotent: stays running
+        let pid1 = d.init_pid(&id).await.unwrap().unwrap();
+        let pid1_start = process_start_time(pid1).unwrap();
+
+        // The console shows systemd's boot and the console getty's login prompt.
+        let t = Instant::now();
+        let console = loop {
+            let c = String::from_utf8_lossy(&d.console_output(&id, 64 * 1024).unwrap()).into_owned();
+            if c.contains("login:") || t.elapsed() > Duration::from_secs(10) {
+                break c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(console.contains("Welcome to"), "console: {console}");
+        assert!(console.contains("Started"), "console: {console}");
+        assert!(console.contains("ip-172-31-5-10 login:"), "console: {console}");
+        assert_eq!(d.console_output(&id, 10).unwrap().len(), 10);
+        exec_ok(&d, &id, &["sh", "-c", "echo hello-console > /dev/console"]).await;
+
+        // Identity, limits as the guest sees them.
+        assert_eq!(exec_ok(&d, &id, &["hostname"]).await, "ip-172-31-5-10");
+        assert_eq!(exec_ok(&d, &id, &["cat", "/etc/hostname"]).await, "ip-172-31-5-10");
+        assert_eq!(exec_ok(&d, &id, &["nproc"]).await, "1");
+        let free = exec_ok(&d, &id, &["free", "-m"]).await;
+        let total: i64 = free
+            .lines()
+            .find(|l| l.starts_with("Mem:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("free -m: {free}"));
+        assert!((total - 512).abs() <= 4, "free -m total {total}, want ~512");
+        let size: f64 = exec_ok(&d, &id, &["df", "-B1", "--output=size", "/"])
+            .await
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gib = size / (1u64 << 30) as f64;
+        assert!((7.5..=8.0).contains(&gib), "df / shows {gib:.2} GiB, want ~8");
+        let df_h = exec_ok(&d, &id, &["df", "-h", "/"]).await;
+        println!("df -h / (8 GiB volume):\n{df_h}");
+
+        // Injected files, with their modes and owners.
+        assert_eq!(
+            exec_ok(&d, &id, &["cat", "/root/injected.txt"]).await,
+            "hello from gureum"
+        );
+        assert_eq!(
+            exec_ok(&d, &id, &["stat", "-c", "%a %u %g", "/root/injected.txt"]).await,
+            "640 0 0"
+        );
+        assert_eq!(
+            exec_ok(
+                &d,
+                &id,
+                &["stat", "-c", "%a %u", "/home/tester/.ssh/authorized_keys", "/home/tester/.ssh"]
+            )
+            .await,
+            "600 1000\n755 1000"
+        );
+
+        // No host devices.
+        let blocks = exec_ok(&d, &id, &["find", "/dev", "-type", "b"]).await;
+        assert!(blocks.is_empty(), "block devices in /dev: {blocks}");
+        let devs = exec_ok(&d, &id, &["ls", "/dev"]).await;
+        for bad in ["sda", "vda", "loop0", "nvme0", "mem", "kmsg"] {
+            assert!(!devs.lines().any(|l| l == bad), "/dev/{bad} visible: {devs}");
+        }
+
+        // Seccomp: denied syscalls fail with EPERM.
+        let (ok, _, err) = exec(&d, &id, &["dmesg"]).await;
+        assert!(!ok && err.contains("Operation not permitted"), "dmesg: {err}");
+        // swapoff(2) on a non-swap file fails with EINVAL for root; EPERM ("Not superuser"
+        // in util-linux's words) can only come from the filter.
+        let (ok, _, err) = exec(&d, &id, &["swapoff", "/dev/null"]).await;
+        assert!(
+            !ok && (err.contains("Not superuser") || err.contains("Operation not permitted")),
+            "swapoff: {err}"
+        );
+        // ... and a dropped capability: setting the clock.
+        let (ok, _, _) = exec(&d, &id, &["date", "-s", "2001-01-01"]).await;
+        assert!(!ok, "date -s must fail");
+        // sudo works (noNewPrivileges is off).
+        exec_ok(&d, &id, &["useradd", "-m", "-u", "1001", "alice"]).await;
+        exec_ok(&d, &id, &["sh", "-c", "echo 'alice ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/alice"]).await;
+        assert_eq!(
+            exec_ok(&d, &id, &["su", "alice", "-c", "sudo -n id -u"]).await,
+            "0"
+        );
+
+        // Graceful stop keeps the volume; the next start sees the file.
+        exec_ok(&d, &id, &["sh", "-c", "echo persisted > /root/persist.txt && sync"]).await;
+        let t = Instant::now();
+        d.stop(&id, Duration::from_secs(20), false).await.unwrap();
+        let stop_ms = t.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(d.state(&id).await.unwrap(), ContainerState::Stopped);
+        d.stop(&id, Duration::from_secs(1), false).await.unwrap(); // idempotent
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!mounts.contains(d.instance_dir(&id).to_str().unwrap()));
+        assert!(existing_instance_dirs(d.cgroup_parent(), &id).unwrap().is_empty());
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        assert_eq!(
+            exec_ok(&d, &id, &["cat", "/root/persist.txt"]).await,
+            "persisted"
+        );
+        // The console log is appended across restarts.
+        let console = String::from_utf8_lossy(&d.console_output(&id, 1 << 20).unwrap()).into_owned();
+        assert!(console.contains("hello-console"), "console lost across restart");
+        assert!(console.matches("Welcome to").count() >= 2, "second boot not logged");
+        let pid1 = d.init_pid(&id).await.unwrap().unwrap();
+        let pid1_start = process_start_time(pid1).unwrap().max(pid1_start);
+
+        // A new driver (a gureum restart) sees it running, without restarting it.
+        let d2 = RuncDriver::new(&fx.state_dir).unwrap();
+        assert_eq!(d2.state(&id).await.unwrap(), ContainerState::Running);
+        assert!(d2.list().await.unwrap().contains(&id));
+        d2.start(&spec).await.unwrap();
+        let pid1_again = d2.init_pid(&id).await.unwrap().unwrap();
+        assert_eq!(pid1_again, pid1);
+        assert_eq!(process_start_time(pid1_again).unwrap(), pid1_start);
+        assert_eq!(exec_ok(&d2, &id, &["cat", "/root/persist.txt"]).await, "persisted");
+
+        // Killed from outside: Stopped.
+        let st = Command::new("runc")
+            .arg("--root")
+            .arg(d.runc_root())
+            .args(["kill", &id, "KILL"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t = Instant::now();
+        while d.state(&id).await.unwrap() != ContainerState::Stopped {
+            assert!(t.elapsed() < Duration::from_secs(10), "still running after KILL");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // It starts again from there.
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+
+        let t = Instant::now();
+        d.destroy(&id).await.unwrap();
+        let destroy_ms = t.elapsed().as_secs_f64() * 1e3;
+        assert_no_traces(&d, &id).await;
+        d.destroy(&id).await.unwrap(); // idempotent
+        println!(
+            "timing: prepare_ms={prepare_ms:.1} start_ms={start_ms:.0} boot_to_running_ms={boot_ms:.0} \
+             stop_graceful_ms={stop_ms:.0} destroy_ms={destroy_ms:.0}"
+        );
+    });
+}
+
+#[test]
+fn limits_resize_pids_enospc_and_netns() {
+    let rootfs = require_env!();
+    let _serial = serial();
+    let mut fx = Fixture::new("limits");
+    let mut spec = fx.spec(&rootfs);
+    spec.vcpus = 2;
+    spec.memory_mib = 256;
+    spec.volume_gib = 2;
+    spec.pids_max = 64;
+    // A network namespace made beforehand, as the network driver would.
+    let ns = format!("gureum-test-{}", &spec.id[2..10]);
+    assert!(Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .unwrap()
+        .success());
+    fx.netns.push(ns.clone());
+    assert!(Command::new("ip")
+        .args([
+            "-n",
+            &ns,
+            "link",
+            "add",
+            "gureumtest0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "gureumtest1"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    spec.netns = Some(PathBuf::from(format!("/run/netns/{ns}")));
+    let id = spec.id.clone();
+    let d = fx.driver();
+    runtime().block_on(async {
+        d.start(&spec).await.unwrap();
+        let boot = wait_booted(&d, &id).await;
+        println!("timing: boot_2vcpu_ms={}", boot.as_millis());
+
+        let host_cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        assert_eq!(
+            exec_ok(&d, &id, &["nproc"]).await,
+            host_cpus.min(2).to_string()
+        );
+        let links = exec_ok(&d, &id, &["ip", "-o", "link"]).await;
+        assert!(links.contains("gureumtest0"), "netns not joined: {links}");
+
+        // Host-side limits.
+        if d.cgroup_mode() != gureum_runtime::CgroupMode::V2 {
+            assert_eq!(
+                cgroup_file(&d, &id, "memory/{}/memory.limit_in_bytes", "").as_deref(),
+                Some("268435456")
+            );
+            assert_eq!(
+                cgroup_file(&d, &id, "cpu/{}/cpu.cfs_quota_us", "").as_deref(),
+                Some("200000")
+            );
+            assert_eq!(
+                cgroup_file(&d, &id, "pids/{}/pids.max", "").as_deref(),
+                Some("64")
+            );
+        } else {
+            assert_eq!(
+                cgroup_file(&d, &id, "", "memory.max").as_deref(),
+                Some("268435456")
+            );
+            assert_eq!(cgroup_file(&d, &id, "", "pids.max").as_deref(), Some("64"));
+        }
+
+        // 2 GiB volume: df shows it, and writing past it fails with ENOSPC.
+        let size: f64 = exec_ok(&d, &id, &["df", "-B1", "--output=size", "/"])
+            .await
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let gib = size / (1u64 << 30) as f64;
+        assert!(
+            (1.8..=2.0).contains(&gib),
+            "df / shows {gib:.2} GiB, want ~2"
+        );
+        let (ok, _, err) = exec(
+            &d,
+            &id,
+            &[
+                "dd",
+                "if=/dev/zero",
+                "of=/root/fill",
+                "bs=1M",
+                "count=2600",
+                "status=none",
+            ],
+        )
+        .await;
+        assert!(!ok && err.contains("No space left on device"), "dd: {err}");
+        exec_ok(&d, &id, &["rm", "-f", "/root/fill"]).await;
+
+        // pids: a bounded fork loop hits the limit instead of the host's.
+        let (ok, out, err) = exec(
+            &d,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; echo spawned $i",
+            ],
+        )
+        .await;
+        assert!(
+            !ok || !out.contains("spawned 200"),
+            "200 processes fit under pids.max=64: {out} {err}"
+        );
+        let current = cgroup_file(&d, &id, "pids/{}/pids.current", "pids.current")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap();
+        assert!(current <= 64, "pids.current {current} > 64");
+        let _ = exec(&d, &id, &["pkill", "-x", "sleep"]).await;
+
+        // Resize: stop (forced, measured), start with new limits.
+        let t = Instant::now();
+        d.stop(&id, Duration::from_secs(5), true).await.unwrap();
+        println!("timing: stop_force_ms={}", t.elapsed().as_millis());
+        spec.vcpus = 1;
+        spec.memory_mib = 384;
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        assert_eq!(exec_ok(&d, &id, &["nproc"]).await, "1");
+        let free = exec_ok(&d, &id, &["free", "-m"]).await;
+        assert!(free.contains(" 384 "), "free -m after resize: {free}");
+
+        // Reboot: a new PID 1, same volume.
+        let before = d.init_pid(&id).await.unwrap().unwrap();
+        let before_start = process_start_time(before).unwrap();
+        exec_ok(&d, &id, &["sh", "-c", "echo kept > /root/kept && sync"]).await;
+        let t = Instant::now();
+        d.reboot(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        println!("timing: reboot_to_running_ms={}", t.elapsed().as_millis());
+        let after = d.init_pid(&id).await.unwrap().unwrap();
+        assert!(after != before || process_start_time(after).unwrap() != before_start);
+        assert_eq!(exec_ok(&d, &id, &["cat", "/root/kept"]).await, "kept");
+
+        d.destroy(&id).await.unwrap();
+        assert_no_traces(&d, &id).await;
+    });
+}
+
+#[test]
+fn prepare_is_fast() {
+    let rootfs = require_env!();
+    let _serial = serial();
+    let mut fx = Fixture::new("prepare");
+    let d = fx.driver();
+    runtime().block_on(async {
+        let mut times = Vec::new();
+        let mut specs = Vec::new();
+        for _ in 0..7 {
+            let spec = fx.spec(&rootfs);
+            let t = Instant::now();
+            d.prepare(&spec).await.unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            specs.push(spec);
+        }
+        // A non-default size makes its template once; later volumes of that size are fast.
+        let mut small = fx.spec(&rootfs);
+        small.volume_gib = 2;
+        let t = Instant::now();
+        d.prepare(&small).await.unwrap();
+        let first_2g = t.elapsed().as_secs_f64() * 1e3;
+        let mut small2 = fx.spec(&rootfs);
+        small2.volume_gib = 2;
+        let t = Instant::now();
+        d.prepare(&small2).await.unwrap();
+        let second_2g = t.elapsed().as_secs_f64() * 1e3;
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "timing: prepare_ms median={:.1} max={:.1} (8 GiB); 2 GiB first={first_2g:.1} then={second_2g:.1}",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+        assert!(times[times.len() / 2] < 50.0, "prepare is slow: {times:?}");
+        // The volume is sparse: a few MiB on disk for 8 GiB.
+        let img = d.instance_dir(&specs[0].id).join("volume.img");
+        let meta = std::fs::metadata(&img).unwrap();
+        assert_eq!(meta.len(), 8 << 30);
+        assert!(std::os::unix::fs::MetadataExt::blocks(&meta) * 512 < 64 << 20);
+        for s in specs.iter().chain([&small, &small2]) {
+            d.destroy(&s.id).await.unwrap();
+            assert_no_traces(&d, &s.id).await;
+        }
+    });
+}
+
+#[test]
+fn absent_instances() {
+    if !nix::unistd::geteuid().is_root() || !have("runc") {
+        println!("skipped: needs root and runc");
+        return;
+    }
+    let fx = Fixture::new("absent");
+    let d = fx.driver();
+    runtime().block_on(async {
+        let id = "i-00000000000000000";
+        assert_eq!(d.state(id).await.unwrap(), ContainerState::Absent);
+        d.stop(id, Duration::from_secs(1), false).await.unwrap();
+        d.destroy(id).await.unwrap();
+        assert!(matches!(
+            d.console_output(id, 100),
+            Err(gureum_runtime::RuntimeError::NotFound(_))
+        ));
+        assert!(d.list().await.unwrap().is_empty());
+        assert!(d.state("../etc").await.is_err());
+    });
+}
