@@ -4,8 +4,10 @@ stop/start keeping files, a resize, terminate leaving nothing behind. Needs root
 network namespaces; skipped (and reported) otherwise."""
 
 import base64
+import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -214,3 +216,90 @@ def test_lifecycle_errors(cloud):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ec2.start_instances(InstanceIds=[iid])
     assert e.value.response["Error"]["Code"] == "IncorrectInstanceState"
+
+
+def _state(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+
+def _init_start_time(cloud, iid):
+    """PID and start time (clock ticks since boot) of the guest's PID 1, from runc's state."""
+    path = os.path.join(cloud.data_dir, "instances", ".runc", iid, "state.json")
+    st = json.load(open(path))
+    pid = st["init_process_pid"]
+    # Field 22 of /proc/PID/stat is the start time; it changes if the guest was restarted.
+    start = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    return pid, start
+
+
+def test_kill_9_at_every_step_converges(cloud, tmp_path):
+    """kill -9 the server right after each lifecycle call; a restart finishes the operation,
+    the recorded state matches the host, a ClientToken replay returns the original instance,
+    and nothing leaks."""
+    ec2 = cloud.client()
+    key = tmp_path / "k.pem"
+    key.write_text(ec2.create_key_pair(KeyName="crash", KeyType="ed25519")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    img = cloud.image["ImageId"]
+
+    def crash_and_restart():
+        cloud.stop(signal.SIGKILL)
+        cloud.start()
+        return cloud.client()
+
+    # Run, then die before the boot finished.
+    r = ec2.run_instances(ImageId=img, MinCount=1, MaxCount=1, KeyName="crash", ClientToken="crash-1")
+    iid, ip = r["Instances"][0]["InstanceId"], r["Instances"][0]["PrivateIpAddress"]
+    ec2 = crash_and_restart()
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, ip)
+    again = ec2.run_instances(ImageId=img, MinCount=1, MaxCount=1, KeyName="crash", ClientToken="crash-1")
+    assert again["Instances"][0]["InstanceId"] == iid
+    assert len([i for res in ec2.describe_instances()["Reservations"] for i in res["Instances"]
+                if i["State"]["Name"] != "terminated"]) == 1
+
+    # A restart does not stop running instances: the same guest keeps running.
+    before = _init_start_time(cloud, iid)
+    cloud.stop()
+    cloud.start()
+    ec2 = cloud.client()
+    assert _state(ec2, iid) == "running"
+    assert _init_start_time(cloud, iid) == before, "the guest was not restarted"
+    wait_ssh(key, ip)
+
+    # Stop, then die mid-stop.
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2 = crash_and_restart()
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    # Start, then die mid-start.
+    ec2.start_instances(InstanceIds=[iid])
+    ec2 = crash_and_restart()
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, ip)
+    # Terminate, then die mid-terminate: nothing is left on the host.
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2 = crash_and_restart()
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_for(lambda: host_resources(iid) == [], 10, "host resources to be freed")
+
+
+def test_guest_poweroff_follows_shutdown_behaviour(cloud, tmp_path):
+    ec2 = cloud.client()
+    key = tmp_path / "p.pem"
+    key.write_text(ec2.create_key_pair(KeyName="poweroff", KeyType="ed25519")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    img = cloud.image["ImageId"]
+    a = ec2.run_instances(ImageId=img, MinCount=1, MaxCount=1, KeyName="poweroff")["Instances"][0]
+    b = ec2.run_instances(ImageId=img, MinCount=1, MaxCount=1, KeyName="poweroff",
+                          InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]
+    ids = [a["InstanceId"], b["InstanceId"]]
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for inst in (a, b):
+        wait_ssh(key, inst["PrivateIpAddress"])
+        ssh(key, inst["PrivateIpAddress"], "sudo systemctl poweroff", check=False)
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[a["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[b["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    d = ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert d["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
+    ec2.terminate_instances(InstanceIds=[a["InstanceId"]])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[a["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
