@@ -30,8 +30,10 @@ struct AppState {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GUREUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }

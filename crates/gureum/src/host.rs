@@ -56,7 +56,14 @@ fn container_spec(s: &GuestSpec) -> ContainerSpec {
 #[async_trait]
 impl Compute for RuncCompute {
     async fn prepare(&self, spec: &GuestSpec) -> HostResult<()> {
-        self.0.prepare(&container_spec(spec)).await.map_err(herr)
+        let t = std::time::Instant::now();
+        self.0.prepare(&container_spec(spec)).await.map_err(herr)?;
+        tracing::debug!(
+            instance = %spec.instance_id,
+            ms = t.elapsed().as_secs_f64() * 1000.0,
+            "volume prepared"
+        );
+        Ok(())
     }
     async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
         self.0.start(&container_spec(spec)).await.map_err(herr)

@@ -1,0 +1,201 @@
+"""Instance benchmarks (images and instances issues): image build and cache reuse, root
+filesystem preparation, RunInstances latency, launch-to-SSH-ready for 1 and 10 concurrent
+launches, terminate-to-freed, and the host overhead of 100 idle t2.nano instances.
+
+Runs against a fresh `gureum up` (release build) on a free port; needs root. Prints a
+markdown table and writes it into docs/BENCHMARKS.md between its markers.
+Usage: scripts/bench-instances [--idle 100] [--rounds 5]
+"""
+
+import argparse
+import concurrent.futures as cf
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
+from conftest import Server  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=1", "-o", "LogLevel=ERROR"]
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = max(0, min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1)))))
+    return xs[k]
+
+
+def ssh_ready(key, ip, deadline):
+    while time.time() < deadline:
+        r = subprocess.run(["ssh", *SSH_OPTS, "-i", key, f"admin@{ip}", "true"], capture_output=True)
+        if r.returncode == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def meminfo(field):
+    for line in open("/proc/meminfo"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def guest_memory(ids):
+    """Memory charged to the guests' own cgroups (their processes and page cache)."""
+    total = 0
+    for iid in ids:
+        for base in (f"/sys/fs/cgroup/memory/gureum/{iid}/memory.usage_in_bytes",
+                     f"/sys/fs/cgroup/gureum/{iid}/memory.current",
+                     f"/sys/fs/cgroup/unified/gureum/{iid}/memory.current"):
+            if os.path.exists(base):
+                total += int(open(base).read())
+                break
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--idle", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "target", "release", "gureum"))
+    args = ap.parse_args()
+    os.environ["GUREUM_BIN"] = args.bin
+    import conftest
+    conftest.GUREUM = args.bin
+
+    rows = []
+    tmp = tempfile.mkdtemp(prefix="gureum-bench-")
+    cache = os.path.join(tmp, "cache")
+
+    # Image: a build from Debian's packages into an empty cache, then reuse from the cache.
+    t = time.time()
+    b = subprocess.run([args.bin, "--data-dir", os.path.join(tmp, "img1"), "image", "build", "debian-12",
+                        "--cache-dir", cache], capture_output=True, text=True)
+    build_s = time.time() - t
+    assert b.returncode == 0, b.stderr
+    t = time.time()
+    subprocess.run([args.bin, "--data-dir", os.path.join(tmp, "img2"), "image", "build", "debian-12",
+                    "--cache-dir", cache], capture_output=True, text=True, check=True)
+    reuse_s = time.time() - t
+    size = subprocess.run(["du", "-sxb", *[os.path.join(cache, "builds", d, "current", "rootfs")
+                                          for d in os.listdir(os.path.join(cache, "builds"))]],
+                          capture_output=True, text=True).stdout.split()[0]
+    rows += [("debian-12 image build from Debian packages", f"{build_s:.1f} s", "< 60 s"),
+             ("image reuse from cache (fresh data dir)", f"{reuse_s * 1000:.0f} ms", "< 1 s"),
+             ("default image size on disk", f"{int(size) / 2**20:.0f} MiB", "< 300 MiB")]
+
+    s = Server(os.path.join(tmp, "data"))
+    os.environ["GUREUM_CACHE_DIR"] = cache
+    os.environ["GUREUM_INSTANCE_LIMIT"] = str(args.idle + 20)
+    os.environ["GUREUM_HOST_CAPACITY"] = str(args.idle + 20)
+    os.environ["GUREUM_LOG"] = "info,gureum=debug"
+    s.start()
+    try:
+        ec2 = s.client()
+        while True:
+            imgs = ec2.describe_images(Owners=["gureum"])["Images"]
+            if imgs and imgs[0]["State"] == "available":
+                ami = imgs[0]["ImageId"]
+                break
+            time.sleep(0.5)
+        key = os.path.join(tmp, "bench.pem")
+        with open(key, "w") as f:
+            f.write(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])
+        os.chmod(key, 0o600)
+
+        def launch_to_ssh(itype="t2.micro"):
+            t0 = time.time()
+            r = ec2.run_instances(ImageId=ami, InstanceType=itype, KeyName="bench", MinCount=1, MaxCount=1)
+            api = time.time() - t0
+            inst = r["Instances"][0]
+            ok = ssh_ready(key, inst["PrivateIpAddress"], t0 + 60)
+            return inst["InstanceId"], api, (time.time() - t0) if ok else float("inf")
+
+        def terminate_freed(iid):
+            t0 = time.time()
+            ec2.terminate_instances(InstanceIds=[iid])
+            while True:
+                st = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["State"]["Name"]
+                gone = iid not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout \
+                    and iid not in open("/proc/mounts").read()
+                if st == "terminated" and gone:
+                    return time.time() - t0
+                time.sleep(0.01)
+
+        api_lat, single, concurrent, term = [], [], [], []
+        for _ in range(args.rounds):
+            iid, api, ready = launch_to_ssh()
+            api_lat.append(api)
+            single.append(ready)
+            term.append(terminate_freed(iid))
+        for _ in range(max(1, args.rounds // 2)):
+            with cf.ThreadPoolExecutor(10) as pool:
+                res = list(pool.map(lambda _: launch_to_ssh(), range(10)))
+            concurrent += [r[2] for r in res]
+            api_lat += [r[1] for r in res]
+            with cf.ThreadPoolExecutor(10) as pool:
+                term += list(pool.map(terminate_freed, [r[0] for r in res]))
+        log = open(s.log_path).read()
+        prep = [float(m) for m in re.findall(r"volume prepared.*?ms=([0-9.]+)", log)] or \
+               [float(m) for m in re.findall(r"prepare.*?elapsed_ms=([0-9.]+)", log)]
+        rows += [
+            ("RunInstances API call (p50 / p99)", f"{pct(api_lat, 50) * 1000:.0f} / {pct(api_lat, 99) * 1000:.0f} ms", "< 50 ms"),
+            ("launch to SSH ready, 1 launch (p50 / p99)", f"{pct(single, 50):.2f} / {pct(single, 99):.2f} s", "≤ 1.5 / 3 s"),
+            ("launch to SSH ready, 10 concurrent (p50 / p99)", f"{pct(concurrent, 50):.2f} / {pct(concurrent, 99):.2f} s", "≤ 1.5 / 3 s"),
+            ("terminate until host resources freed (p50)", f"{pct(term, 50) * 1000:.0f} ms", "≤ 300 ms"),
+        ]
+        if prep:
+            rows.append(("root filesystem preparation (p50)", f"{pct(prep, 50):.1f} ms", "< 20 ms"))
+
+        # 100 idle t2.nano: host memory used beyond what the guests' own cgroups hold.
+        avail0 = meminfo("MemAvailable")
+        ids = []
+        for chunk in range(0, args.idle, 10):
+            n = min(10, args.idle - chunk)
+            r = ec2.run_instances(ImageId=ami, InstanceType="t2.nano", KeyName="bench", MinCount=n, MaxCount=n)
+            ids += [i["InstanceId"] for i in r["Instances"]]
+        ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+        time.sleep(15)  # let the guests settle to idle
+        running = sum(1 for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]
+                      for i in res["Instances"] if i["State"]["Name"] == "running")
+        used = avail0 - meminfo("MemAvailable")
+        guests = guest_memory(ids)
+        overhead = (used - guests) / max(1, running) / 2**20
+        rows += [(f"{args.idle} idle t2.nano running at once", f"{running} running", f"{args.idle}"),
+                 ("host overhead per idle instance (outside the guest's cgroup)",
+                  f"{overhead:.1f} MiB (guests: {guests / max(1, running) / 2**20:.1f} MiB each)", "≤ 15 MiB")]
+        for i in range(0, len(ids), 50):
+            ec2.terminate_instances(InstanceIds=ids[i:i + 50])
+        ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+    finally:
+        s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    table = ["| figure | measured | target |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    text = "\n".join(table)
+    print(text)
+    doc = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    start, end = "<!-- bench:instances:start -->", "<!-- bench:instances:end -->"
+    head = (f"## Images and instances (`scripts/bench-instances`)\n\nMeasured {time.strftime('%Y-%m-%d')} on this "
+            f"machine ({os.cpu_count()} cores), release build, against a fresh `gureum up`.\n\n")
+    section = f"{start}\n{head}{text}\n{end}"
+    old = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
+    if start in old:
+        old = old[:old.index(start)] + section + old[old.index(end) + len(end):]
+    else:
+        old = old.rstrip() + "\n\n" + section + "\n"
+    open(doc, "w").write(old)
+
+
+if __name__ == "__main__":
+    main()
