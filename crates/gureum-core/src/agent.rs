@@ -405,6 +405,10 @@ impl Cloud {
         if rows.iter().any(|r| r.state != "terminated" && r.state != "stopped") {
             return Ok(false);
         }
+        // Another cloud on this host (a second data dir) may still have guests on the network.
+        if !host.network.list().await.map_err(|e| CoreError::Internal(e.0))?.is_empty() {
+            return Ok(false);
+        }
         host.network.teardown().await.map_err(|e| CoreError::Internal(e.0))?;
         Ok(true)
     }

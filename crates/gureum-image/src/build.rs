@@ -371,8 +371,7 @@ fn finish(
         size_bytes: rootfs::disk_usage(&rootfs)
             .ctx(|| format!("cannot measure {}", rootfs.display()))?,
         // Whole seconds, as image.meta records it, so build() and a later lookup() agree.
-        created: std::time::UNIX_EPOCH
-            + std::time::Duration::from_secs(sys::unix_seconds(started)),
+        created: std::time::UNIX_EPOCH + std::time::Duration::from_secs(sys::unix_seconds(started)),
         os_release: rootfs::pretty_name(&os),
         recipe: Some(recipe.name.to_string()),
     };

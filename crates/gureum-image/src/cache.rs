@@ -255,7 +255,7 @@ impl ImageCache {
         let meta = tmp.join("image.meta");
         std::fs::write(&meta, image.to_meta())
             .ctx(|| format!("cannot write {}", meta.display()))?;
-        sync_tree_metadata(tmp)?;
+        sync_filesystem(tmp);
         let key_dir = self.key_dir(&image.key);
         std::fs::create_dir_all(&key_dir).ctx(|| format!("cannot create {}", key_dir.display()))?;
         let dir = key_dir.join(id);
@@ -375,15 +375,15 @@ impl ImageCache {
     }
 }
 
-/// Flushes a finished build to disk before it is published: `sync -f` on the filesystem, so a
-/// power cut after the rename cannot leave a published build with empty files.
-fn sync_tree_metadata(dir: &Path) -> Result<(), ImageError> {
+/// Flushes a finished build to disk before it is published (`sync -f` on its filesystem), so a
+/// power cut after the rename cannot leave a published build with empty files. Best effort:
+/// without `sync` the build is still correct, just not yet durable.
+fn sync_filesystem(dir: &Path) {
     let _ = std::process::Command::new("sync")
         .arg("-f")
         .arg(dir)
         .stdin(std::process::Stdio::null())
         .status();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -249,6 +249,7 @@ fn from_qcow2(file: &Path, staging: &Path) -> Result<PathBuf, ImageError> {
 
 /// Finds the root filesystem in a raw disk `disk` (which is `file` or its raw conversion).
 fn from_disk(file: &Path, disk: &Path, staging: &Path) -> Result<PathBuf, ImageError> {
+    sys::ensure_tool("setpriv", "util-linux")?;
     let f = File::open(disk).ctx(|| format!("cannot open {}", disk.display()))?;
     let len = f
         .metadata()

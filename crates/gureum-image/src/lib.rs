@@ -36,8 +36,13 @@
 //! leaves no mounts, loop devices or processes behind.
 //!
 //! The Ubuntu recipes are defined but **untested**: the machine this was written on reaches
-//! only Debian's mirror. They need a reachable Ubuntu mirror (pass `mirror`) and Ubuntu's
-//! archive keyring on the host (`ubuntu-keyring`, installed on demand).
+//! only Debian's mirror. They need a reachable Ubuntu mirror (pass `mirror` unless
+//! archive.ubuntu.com is reachable; arm64 needs ports.ubuntu.com) and Ubuntu's archive keyring
+//! at `/usr/share/keyrings/ubuntu-archive-keyring.gpg`. A build tries `apt-get install
+//! ubuntu-keyring` when it is missing, but Debian 12's archive does not carry that package:
+//! on a Debian 12 host, copy the keyring there from an Ubuntu system or a newer Debian.
+//!
+//! Instances are containers today, so images carry no kernel; a VM driver will need one.
 
 mod build;
 mod cache;

@@ -23,6 +23,18 @@
 //!
 //! Stopped instances hold no mount, loop device, cgroup or process: `stop` tears them down and
 //! `start` rebuilds them, so only the volume file remains (like a detached EBS root volume).
+//!
+//! Per instance, the host runs the container's processes and one small console relay (see
+//! the console module; the `gureum-console-relay` binary of this crate, or
+//! [`console_relay_main`] wired into another binary). Per host, one lxcfs daemon, shared and
+//! left running. One driver at a time per state directory: operations on an instance are
+//! serialised within a driver, not across processes.
+//!
+//! Known gaps: a reboot started inside the guest (`reboot`) ends the container like a
+//! poweroff (systemd in a PID namespace exits instead of rebooting, and a detached runc
+//! container reports no exit cause), so it shows as Stopped until someone starts it; cgroup v2
+//! and pure v1 hosts follow the same code paths as the hybrid host these tests run on, but only
+//! hybrid has been exercised here.
 
 mod cgroups;
 mod cmd;
@@ -160,6 +172,10 @@ pub struct DriverOptions {
     /// The console relay; None: the guest has no /dev/console, and the console log gets only
     /// PID 1's stdout/stderr (systemd writes nothing there in a container).
     pub console_relay: Option<RelayCommand>,
+    /// Let guests keep CAP_SYS_ADMIN (default off): systemd's unit sandboxing, mounts,
+    /// namespaces and hostname changes work inside, and the guest's root can take the host
+    /// over. Only for trusted guests; see `oci.rs`.
+    pub guest_sys_admin: bool,
 }
 
 impl DriverOptions {
@@ -171,6 +187,7 @@ impl DriverOptions {
             cgroup_parent: DEFAULT_CGROUP_PARENT.to_string(),
             lxcfs: LxcfsMode::Auto(PathBuf::from(DEFAULT_LXCFS_DIR)),
             console_relay: RelayCommand::find(),
+            guest_sys_admin: false,
         }
     }
 }
@@ -281,7 +298,7 @@ fn nofile_hard(cap_bounding: u64) -> u64 {
     }
 }
 
-/// Start time of a host process, in clock ticks since boot (field 22 of /proc/<pid>/stat):
+/// Start time of a host process, in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
 /// with the pid, it identifies a process across pid reuse.
 pub fn process_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -472,6 +489,12 @@ impl RuncDriver {
 
     /// Mounts, writes the config and files, and runs the container.
     async fn boot(&self, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+        if !spec.image_rootfs.is_dir() {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "image rootfs {} is not a directory",
+                spec.image_rootfs.display()
+            )));
+        }
         let dir = self.instance_dir(&spec.id);
         let paths = VolumePaths::new(&dir);
         volume::mount_volume(&paths).await?;
@@ -531,6 +554,7 @@ impl RuncDriver {
             cap_bounding: self.inner.cap_bounding,
             console_pty,
             nofile_hard: nofile_hard(self.inner.cap_bounding),
+            sys_admin: self.inner.opts.guest_sys_admin,
         };
         let config = oci::build(spec, &facts)?;
         let config_path = dir.join("config.json");
@@ -644,7 +668,11 @@ impl RuncDriver {
         let started = Instant::now();
         if let Some(c) = runc.state(id).await? {
             if c.status == "running" || c.status == "paused" {
-                let graceful = !force && c.status == "running";
+                if c.status == "paused" {
+                    // A frozen guest can neither halt nor die: thaw it first.
+                    runc.resume(id).await?;
+                }
+                let graceful = !force;
                 if graceful {
                     runc.kill(id, SIGRTMIN_PLUS_3).await?;
                 }
@@ -692,6 +720,11 @@ impl RuncDriver {
         match runc.state(id).await {
             Ok(Some(c)) => {
                 if c.status == "running" || c.status == "paused" {
+                    if c.status == "paused" {
+                        if let Err(e) = runc.resume(id).await {
+                            errors.push(e);
+                        }
+                    }
                     if let Err(e) = runc.kill(id, "KILL").await {
                         errors.push(e);
                     }
@@ -768,7 +801,8 @@ impl RuncDriver {
             std::fs::read_dir(state_dir).map_err(|e| RuntimeError::io("read", state_dir, e))?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with('.') && validate_id(&name).is_ok() {
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir && !name.starts_with('.') && validate_id(&name).is_ok() {
                 ids.insert(name);
             }
         }

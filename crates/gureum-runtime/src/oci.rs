@@ -5,29 +5,47 @@
 //! Deliberate choices, recorded here because they are security decisions:
 //!
 //! * **No user namespace.** The guest's root is the host's root, confined by namespaces, the
-//!   capability set below, seccomp, masked/read-only proc paths and the device cgroup. That
-//!   is the security level of a privileged LXC or a `systemd-nspawn` container, not a VM: a
-//!   guest root who keeps `CAP_SYS_ADMIN` can remount /proc/sys or its cgroup files read-write
-//!   and so raise its own limits or change host sysctls. A user namespace would close this, but
-//!   is not feasible here yet: the AMI rootfs is shared read-only by every instance and owned by
-//!   host uid 0, so the guest could only see it as its own root through an idmapped mount
-//!   (`mount_setattr(MOUNT_ATTR_IDMAP)`); runc 1.1.5 cannot idmap the rootfs (1.2 idmaps bind
-//!   mounts only), util-linux 2.38's `mount` lacks `X-mount.idmap` (2.39), neither `nix` nor
-//!   `rustix` wraps `mount_setattr`, and the workspace forbids the `unsafe` a raw syscall would
-//!   need; chowning a per-instance copy would break the 20 ms `prepare` budget. Besides, the
-//!   network namespace comes from the network driver, created in the host user namespace, so a
-//!   namespaced guest root could not configure its own interfaces or firewall; and the v1
-//!   `name=systemd` cgroup would need chowning for the guest's systemd. The kernel (6.x:
-//!   overlayfs over idmapped layers) would allow it; revisit with runc ≥ 1.2 and an idmap tool.
+//!   capability set below, seccomp, masked/read-only proc paths and the device cgroup: the
+//!   security level of a Docker container (without `CAP_SYS_ADMIN`) or, with it, of a
+//!   privileged LXC or `systemd-nspawn` container; not of a VM. With `CAP_SYS_ADMIN` a guest
+//!   root can mount a fresh procfs and write host sysctls (core_pattern: host root), or remount
+//!   its cgroup files and raise its own limits; hence it is off by default (below).
+//!   Only a user namespace with a *shifted* map (guest 0 = host 100000) closes that, and it is
+//!   not feasible on this stack today, for three independent reasons:
+//!   1. The AMI rootfs is one read-only tree shared by every instance, owned by host uid 0; a
+//!      shifted guest would see it all as `nobody` unless the overlay's lower layer is an
+//!      idmapped mount (`mount_setattr(MOUNT_ATTR_IDMAP)`). runc 1.1.5 cannot idmap the rootfs
+//!      (1.2 idmaps bind mounts only), util-linux 2.38's `mount` lacks `X-mount.idmap` (2.39),
+//!      neither `nix` nor `rustix` wraps `mount_setattr`, and the workspace denies the `unsafe`
+//!      a raw syscall needs. Chowning a per-instance copy breaks the 20 ms `prepare` budget.
+//!      (The kernel would allow it: 6.x overlayfs takes idmapped layers.)
+//!   2. The network namespace comes from the network driver, created in the host user
+//!      namespace. A user namespace can mount sysfs only over a network namespace it owns
+//!      (runc fails with EPERM, seen here), and the guest root could not configure its own
+//!      interfaces, routes, sysctls or firewall.
+//!   3. The v1 `name=systemd` (and hybrid `unified`) cgroup directories would have to be
+//!      chowned to the shifted root for the guest's systemd.
+//!
+//!   Tried and rejected: an *identity* map (0..65536 → 0..65536) boots systemd fine here with
+//!   a fresh network namespace, but the guest root is still GLOBAL_ROOT_UID, so a procfs it
+//!   mounts itself lets it write host sysctls (verified), and mounts runc makes inside the
+//!   namespace are not locked: little gained for the netns restriction it brings.
 //! * **Capabilities**: systemd-nspawn's default set (what a full systemd userland is tested
 //!   against), plus `CAP_NET_ADMIN` (the guest owns its network namespace: `ip`, nftables,
-//!   Docker-in-guest) and `CAP_IPC_LOCK` (mlock inside the memory limit), minus
-//!   `CAP_AUDIT_CONTROL` (the audit subsystem is not namespaced). `CAP_SYS_ADMIN` stays because
-//!   systemd needs it for unit sandboxing (PrivateTmp, ProtectSystem, ...), as nspawn and LXC
-//!   keep it. Dropped: SYS_MODULE, SYS_RAWIO, SYS_TIME, SYSLOG, SYS_PACCT, MAC_*, AUDIT_CONTROL,
-//!   AUDIT_READ, BPF, PERFMON, WAKE_ALARM, BLOCK_SUSPEND, CHECKPOINT_RESTORE. The set is
-//!   intersected with the host's bounding set (a host may lack e.g. CAP_SYS_RESOURCE, and runc
-//!   refuses a capability it cannot grant).
+//!   sysctls under /proc/sys/net) and `CAP_IPC_LOCK` (mlock within the memory limit), minus
+//!   `CAP_AUDIT_CONTROL` (the audit subsystem is not namespaced) and, by default,
+//!   `CAP_SYS_ADMIN`. Without `CAP_SYS_ADMIN` the guest's systemd still boots to `running`,
+//!   sshd, sudo, apt and user services work (verified), but systemd silently skips unit
+//!   sandboxing it cannot set up (PrivateTmp=, ProtectSystem=, PrivateNetwork= ... are not
+//!   applied inside the guest), the guest cannot mount file systems, create namespaces
+//!   (`unshare`, `ip netns`, Docker) or change its hostname at run time (the hostname comes
+//!   from the spec at each start, like EC2's from its metadata). Keeping the host safe from a
+//!   guest's root is worth more than guest-internal sandboxing; `DriverOptions::guest_sys_admin`
+//!   restores it for trusted guests. Always dropped: SYS_MODULE, SYS_RAWIO, SYS_TIME, SYSLOG,
+//!   SYS_PACCT, MAC_ADMIN, MAC_OVERRIDE, AUDIT_CONTROL, AUDIT_READ, BPF, PERFMON, WAKE_ALARM,
+//!   BLOCK_SUSPEND, CHECKPOINT_RESTORE. The set is intersected with the host's bounding set (a
+//!   host may lack e.g. CAP_SYS_RESOURCE, as this one does, and runc refuses a capability it
+//!   cannot grant).
 //! * **Seccomp**: allow by default, EPERM for a deny-list of syscalls that reach host-global
 //!   state (modules, kexec, swap, clock, kernel log, keyrings, bpf, perf, quotas, accounting,
 //!   file handles, userfaultfd, io_uring). Allow-listing would break arbitrary guest software.
@@ -53,6 +71,7 @@ use crate::error::RuntimeError;
 use crate::ContainerSpec;
 
 /// Capabilities kept in the guest, with their kernel bit numbers (for the host bounding set).
+/// `CAP_SYS_ADMIN` only with [`HostFacts::sys_admin`].
 pub(crate) const CAPABILITIES: &[(Capability, u8)] = &[
     (Capability::Chown, 0),
     (Capability::DacOverride, 1),
@@ -160,6 +179,8 @@ pub(crate) struct HostFacts {
     pub cap_bounding: u64,
     /// Host pty slave that becomes the guest's /dev/console, if a console relay runs.
     pub console_pty: Option<PathBuf>,
+    /// Whether the guest keeps CAP_SYS_ADMIN (see the module docs).
+    pub sys_admin: bool,
     /// The hard RLIMIT_NOFILE the guest's PID 1 gets (runc cannot raise it above ours without
     /// CAP_SYS_RESOURCE).
     pub nofile_hard: u64,
@@ -191,10 +212,11 @@ fn bind(source: &Path, dest: &str, options: &[&str]) -> Result<Mount, RuntimeErr
 }
 
 /// The capabilities granted: the list above, less whatever the host cannot grant.
-pub(crate) fn granted_capabilities(cap_bounding: u64) -> HashSet<Capability> {
+pub(crate) fn granted_capabilities(cap_bounding: u64, sys_admin: bool) -> HashSet<Capability> {
     CAPABILITIES
         .iter()
         .filter(|(_, bit)| cap_bounding & (1u64 << bit) != 0)
+        .filter(|(c, _)| sys_admin || *c != Capability::SysAdmin)
         .map(|(c, _)| *c)
         .collect()
 }
@@ -218,7 +240,7 @@ fn tmpfs_size(memory_mib: u64, percent: u64) -> String {
 
 /// Builds the instance's OCI config.
 pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, RuntimeError> {
-    let caps = granted_capabilities(host.cap_bounding);
+    let caps = granted_capabilities(host.cap_bounding, host.sys_admin);
     let capabilities = LinuxCapabilitiesBuilder::default()
         .bounding(caps.clone())
         .effective(caps.clone())
@@ -507,6 +529,7 @@ mod tests {
             cap_bounding: u64::MAX,
             console_pty: Some("/dev/pts/7".into()),
             nofile_hard: 524_288,
+            sys_admin: false,
         }
     }
 
@@ -531,9 +554,10 @@ mod tests {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-        assert!(bounding.contains(&"CAP_SYS_ADMIN"));
         assert!(bounding.contains(&"CAP_NET_ADMIN"));
+        assert!(bounding.contains(&"CAP_SETUID"));
         for dropped in [
+            "CAP_SYS_ADMIN",
             "CAP_SYS_MODULE",
             "CAP_SYS_RAWIO",
             "CAP_SYS_TIME",
@@ -550,9 +574,12 @@ mod tests {
     #[test]
     fn capabilities_follow_the_host_bounding_set() {
         // This host's process_api lacks CAP_SYS_RESOURCE (bit 24).
-        let caps = granted_capabilities(0x1fffeffffff);
+        let caps = granted_capabilities(0x1fffeffffff, true);
         assert!(!caps.contains(&Capability::SysResource));
         assert!(caps.contains(&Capability::SysAdmin));
+        assert_eq!(caps.len(), CAPABILITIES.len() - 1);
+        let caps = granted_capabilities(u64::MAX, false);
+        assert!(!caps.contains(&Capability::SysAdmin));
         assert_eq!(caps.len(), CAPABILITIES.len() - 1);
     }
 
@@ -572,6 +599,7 @@ mod tests {
             assert!(ns.contains(&t), "{t} namespace");
         }
         assert!(!ns.contains(&"user"));
+        assert!(j["linux"].get("uidMappings").is_none());
         let net = j["linux"]["namespaces"]
             .as_array()
             .unwrap()

@@ -139,7 +139,8 @@ impl Runc {
         })
     }
 
-    /// Sends a signal to the container's PID 1 (`all`: to every process in it).
+    /// Sends a signal to the container's PID 1 (SIGKILL to PID 1 of a PID namespace ends every
+    /// process in it).
     pub async fn kill(&self, id: &str, signal: &str) -> Result<(), RuntimeError> {
         let a = args!["--root", self.root, "kill", id, signal];
         let out = cmd::output(&self.program(), a).await?;
@@ -149,6 +150,16 @@ impl Runc {
         let stderr = String::from_utf8_lossy(&out.stderr);
         // Killing a container that just stopped is not an error.
         if stderr.contains("not running") || stderr.contains("process already finished") {
+            return Ok(());
+        }
+        Err(cmd::failure(&self.program(), a, &out))
+    }
+
+    /// Thaws a paused container.
+    pub async fn resume(&self, id: &str) -> Result<(), RuntimeError> {
+        let a = args!["--root", self.root, "resume", id];
+        let out = cmd::output(&self.program(), a).await?;
+        if out.status.success() || does_not_exist(&out.stderr) {
             return Ok(());
         }
         Err(cmd::failure(&self.program(), a, &out))

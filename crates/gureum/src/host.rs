@@ -14,7 +14,9 @@ use gureum_core::images::{NewImage, BUILTIN_ALIAS};
 use gureum_core::{Cloud, Host};
 use gureum_image::{BuildOptions, ImageCache, ProgressMode};
 use gureum_net::{NetDriver, NicSpec, SubnetNet, VpcNet};
-use gureum_runtime::{ContainerSpec, ContainerState, InjectFile, RuncDriver};
+use gureum_runtime::{
+    ContainerSpec, ContainerState, DriverOptions, InjectFile, RelayCommand, RuncDriver,
+};
 
 /// How long a graceful stop waits for the guest's systemd before killing it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -194,7 +196,12 @@ pub fn host(data_dir: &Path) -> Result<Host, String> {
     }
     ensure_packages().map_err(|e| e.to_string())?;
     gureum_net::preflight()?;
-    let compute = RuncDriver::new(&data_dir.join("instances")).map_err(|e| e.to_string())?;
+    let mut opts = DriverOptions::new(&data_dir.join("instances"));
+    opts.console_relay = Some(RelayCommand {
+        program: std::env::current_exe().map_err(|e| e.to_string())?,
+        args: vec![crate::CONSOLE_RELAY_ARG.into()],
+    });
+    let compute = RuncDriver::with_options(opts).map_err(|e| e.to_string())?;
     let net = NetDriver::new(NET_PREFIX).map_err(|e| e.to_string())?;
     Ok(Host {
         compute: Arc::new(RuncCompute(compute)),

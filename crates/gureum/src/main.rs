@@ -4,13 +4,23 @@
 
 mod api;
 mod cli;
+mod client;
+mod friendly;
 mod host;
 mod images;
 mod setup;
 
 use clap::Parser;
 
+/// The hidden argument that turns this binary into an instance's console relay (a small
+/// detached process per running guest; see `gureum_runtime::console`).
+pub const CONSOLE_RELAY_ARG: &str = "__console-relay";
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args_os().nth(1).as_deref() == Some(CONSOLE_RELAY_ARG.as_ref()) {
+        let args: Vec<_> = std::env::args_os().skip(2).collect();
+        std::process::exit(gureum_runtime::console_relay_main(&args));
+    }
     let cli = cli::Cli::parse();
     cli::run(cli)
 }
