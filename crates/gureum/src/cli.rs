@@ -37,6 +37,9 @@ pub enum Command {
     /// Build, import and list images (AMIs).
     #[command(subcommand)]
     Image(ImageCmd),
+    /// launch, ls, ssh, logs, stop, start, reboot, terminate: API clients of a running cloud.
+    #[command(flatten)]
+    Friendly(crate::friendly::FriendlyCmd),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -158,6 +161,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Image(cmd) => crate::images::run(&data_dir, cmd),
+        Command::Friendly(cmd) => crate::friendly::run(&data_dir, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())
