@@ -303,3 +303,31 @@ def test_guest_poweroff_follows_shutdown_behaviour(cloud, tmp_path):
     assert d["StateReason"]["Code"] == "Client.InstanceInitiatedShutdown"
     ec2.terminate_instances(InstanceIds=[a["InstanceId"]])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[a["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_create_image_from_an_instance(cloud, tmp_path):
+    ec2 = cloud.client()
+    key = tmp_path / "c.pem"
+    key.write_text(ec2.create_key_pair(KeyName="ci", KeyType="ed25519")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    src = ec2.run_instances(ImageId=cloud.image["ImageId"], MinCount=1, MaxCount=1, KeyName="ci")["Instances"][0]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[src["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, src["PrivateIpAddress"])
+    ssh(key, src["PrivateIpAddress"], "echo configured | sudo tee /etc/motd-gureum >/dev/null && sync")
+    ami = ec2.create_image(InstanceId=src["InstanceId"], Name="my-configured-image",
+                           TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "k", "Value": "v"}]}])["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    img = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert img["Public"] is False and img["Tags"] == [{"Key": "k", "Value": "v"}]
+    assert img.get("SourceInstanceId") == src["InstanceId"]
+    # The source instance is running again after the (rebooting) snapshot.
+    ec2.get_waiter("instance_running").wait(InstanceIds=[src["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, src["PrivateIpAddress"])
+    new = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, KeyName="ci")["Instances"][0]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[new["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, new["PrivateIpAddress"])
+    out = ssh(key, new["PrivateIpAddress"], "cat /etc/motd-gureum; hostname").stdout.split()
+    assert out == ["configured", f"ip-{new['PrivateIpAddress'].replace('.', '-')}"]
+    ids = [src["InstanceId"], new["InstanceId"]]
+    ec2.terminate_instances(InstanceIds=ids)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})

@@ -40,13 +40,13 @@ pub const LEAK_SWEEP_EVERY: Duration = Duration::from_secs(30);
 pub struct InFlight(Mutex<HashSet<String>>);
 
 impl InFlight {
-    fn try_claim(&self, id: &str) -> bool {
+    pub(crate) fn try_claim(&self, id: &str) -> bool {
         self.0
             .lock()
             .expect("in-flight poisoned")
             .insert(id.to_string())
     }
-    fn release(&self, id: &str) {
+    pub(crate) fn release(&self, id: &str) {
         self.0.lock().expect("in-flight poisoned").remove(id);
     }
 }
@@ -220,6 +220,14 @@ impl Cloud {
             files.extend(h.guest_files.iter().cloned());
         }
         files
+    }
+
+    pub(crate) fn spec_of(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
+        self.guest_spec(r, netns)
+    }
+
+    pub(crate) fn nic_of(&self, r: &InstanceRow) -> CoreResult<Nic> {
+        self.nic(r)
     }
 
     fn guest_spec(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
@@ -400,16 +408,30 @@ impl Cloud {
     /// stopped cloud leaves no bridge or firewall table behind. Guests keep running across a
     /// restart otherwise.
     pub async fn release_idle_host(&self) -> CoreResult<bool> {
-        let Some(host) = self.host.clone() else { return Ok(false) };
+        let Some(host) = self.host.clone() else {
+            return Ok(false);
+        };
         let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
-        if rows.iter().any(|r| r.state != "terminated" && r.state != "stopped") {
+        if rows
+            .iter()
+            .any(|r| r.state != "terminated" && r.state != "stopped")
+        {
             return Ok(false);
         }
         // Another cloud on this host (a second data dir) may still have guests on the network.
-        if !host.network.list().await.map_err(|e| CoreError::Internal(e.0))?.is_empty() {
+        if !host
+            .network
+            .list()
+            .await
+            .map_err(|e| CoreError::Internal(e.0))?
+            .is_empty()
+        {
             return Ok(false);
         }
-        host.network.teardown().await.map_err(|e| CoreError::Internal(e.0))?;
+        host.network
+            .teardown()
+            .await
+            .map_err(|e| CoreError::Internal(e.0))?;
         Ok(true)
     }
 

@@ -85,6 +85,10 @@ impl Compute for FakeCompute {
     fn console_output(&self, id: &str, _max: usize) -> HostResult<Vec<u8>> {
         Ok(format!("console of {id}\n").into_bytes())
     }
+    async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<std::path::PathBuf> {
+        self.note(format!("snapshot {} {image_id}", spec.instance_id));
+        Ok(format!("/images/{image_id}").into())
+    }
 }
 
 #[derive(Default)]

@@ -63,6 +63,9 @@ pub trait Compute: Send + Sync + 'static {
     async fn list(&self) -> HostResult<Vec<String>>;
     /// The tail of the guest's console.
     fn console_output(&self, instance_id: &str, max_bytes: usize) -> HostResult<Vec<u8>>;
+    /// Copy the guest's root filesystem into a new read-only image root for `image_id`;
+    /// returns its path.
+    async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<PathBuf>;
 }
 
 /// One L2 network on the host (all default VPCs share one, see ARCHITECTURE.md).

@@ -485,7 +485,12 @@ impl Cloud {
 impl Cloud {
     /// Give a built image its build's name and description (kept if the name is taken).
     /// Blocking.
-    pub fn describe_built_image_sync(&self, id: &str, name: &str, description: &str) -> CoreResult<()> {
+    pub fn describe_built_image_sync(
+        &self,
+        id: &str,
+        name: &str,
+        description: &str,
+    ) -> CoreResult<()> {
         self.store.write(|tx| {
             tx.execute(
                 "UPDATE OR IGNORE images SET name = ?2 WHERE id = ?1",
@@ -500,7 +505,174 @@ impl Cloud {
 impl Cloud {
     /// Every registered image (for `gureum image list`). Blocking.
     pub fn all_images_sync(&self) -> CoreResult<Vec<Image>> {
-        self.store
-            .read(|c| Ok(db::all(c)?.into_iter().map(|r| Self::image_model(r, vec![])).collect()))
+        self.store.read(|c| {
+            Ok(db::all(c)?
+                .into_iter()
+                .map(|r| Self::image_model(r, vec![]))
+                .collect())
+        })
+    }
+}
+
+impl Cloud {
+    /// `CreateImage`: record a pending image at once, then copy the instance's root volume in
+    /// the background. Without `NoReboot` a running instance's guest is stopped for the copy
+    /// and started again (AWS reboots it for a consistent snapshot); its recorded state stays
+    /// `running`.
+    pub(crate) async fn create_image(
+        &self,
+        account: String,
+        instance_id: String,
+        name: String,
+        description: Option<String>,
+        no_reboot: bool,
+        specs: Vec<TagSpecification>,
+    ) -> CoreResult<Response> {
+        check_name(&name)?;
+        let mut image_tags = Vec::new();
+        for s in &specs {
+            match s.resource_type.as_str() {
+                "image" => image_tags.extend(s.tags.iter().cloned()),
+                "snapshot" => {}
+                other => {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterValue,
+                        format!(
+                            "'{other}' is not a valid taggable resource type for this operation."
+                        ),
+                    )
+                    .into())
+                }
+            }
+        }
+        tags::validate(&image_tags)?;
+        let Some(host) = self.host.clone() else {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "this host runs no instances, so it cannot image one",
+            )
+            .into());
+        };
+        let rows = self.instance_rows(&account).await?;
+        let Some((row, _)) = rows.into_iter().find(|(r, _)| r.id == instance_id) else {
+            if ResourceId::parse(ResourceKind::Instance, &instance_id).is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidInstanceIDMalformed,
+                    format!("Invalid id: \"{instance_id}\" (expecting \"i-...\")"),
+                )
+                .into());
+            }
+            return Err(ApiError::new(
+                ErrorCode::InvalidInstanceIDNotFound,
+                format!("The instance ID '{instance_id}' does not exist"),
+            )
+            .into());
+        };
+        if row.state != "running" && row.state != "stopped" {
+            return Err(ApiError::new(
+                ErrorCode::IncorrectInstanceState,
+                format!("Instance '{instance_id}' is not in a state from which it can be imaged."),
+            )
+            .into());
+        }
+        let cloud = self.clone();
+        let (acct, nm) = (account.clone(), name.clone());
+        let source_image = row.image_id.clone();
+        let login_user = row.login_user.clone();
+        let root_size = row.root_volume_gib;
+        let iid = instance_id.clone();
+        let image_id = self
+            .blocking(move |_| {
+                cloud.register_image_sync(
+                    &acct,
+                    NewImage {
+                        name: nm,
+                        description: description.unwrap_or_else(|| {
+                            format!("Created from {iid}; login user: {login_user}")
+                        }),
+                        login_user,
+                        root_size_gib: root_size,
+                        rootfs: None,
+                        state: "pending".into(),
+                        public: false,
+                        owner_alias: None,
+                        source: "create-image".into(),
+                        source_instance_id: Some(iid),
+                        source_image_id: Some(source_image),
+                        tags: image_tags,
+                    },
+                )
+            })
+            .await?;
+        let cloud = self.clone();
+        let id = image_id.clone();
+        tokio::spawn(async move {
+            // Hold the instance against the agent while its guest is down for the copy.
+            let mut claimed = false;
+            for _ in 0..600 {
+                if cloud.in_flight.try_claim(&instance_id) {
+                    claimed = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let result = if !claimed {
+                Err("the instance stayed busy".to_string())
+            } else {
+                let r = cloud
+                    .snapshot_instance(&host, &instance_id, &id, no_reboot)
+                    .await;
+                cloud.in_flight.release(&instance_id);
+                r
+            };
+            if let Err(e) = &result {
+                tracing::error!(image = %id, error = %e, "CreateImage failed");
+            }
+            let c = cloud.clone();
+            let _ = cloud
+                .blocking(move |_| {
+                    c.finish_image_sync(&id, result.map(|p| p.display().to_string()))
+                })
+                .await;
+        });
+        Ok(Response::ImageId(image_id))
+    }
+
+    async fn snapshot_instance(
+        &self,
+        host: &crate::Host,
+        instance_id: &str,
+        image_id: &str,
+        no_reboot: bool,
+    ) -> Result<std::path::PathBuf, String> {
+        let iid = instance_id.to_string();
+        let row = self
+            .blocking(move |s| s.read(|c| Ok(gureum_store::instances::get(c, &iid)?)))
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the instance is gone")?;
+        let running = row.state == "running";
+        let netns = if running {
+            let nic = self.nic_of(&row).map_err(|e| e.to_string())?;
+            host.network.attach(&nic).await.map_err(|e| e.0)?
+        } else {
+            None
+        };
+        let spec = self.spec_of(&row, netns);
+        if running && !no_reboot {
+            host.compute
+                .stop(instance_id, false)
+                .await
+                .map_err(|e| e.0)?;
+        }
+        let snap = host
+            .compute
+            .snapshot(&spec, image_id)
+            .await
+            .map_err(|e| e.0);
+        if running && !no_reboot {
+            host.compute.start(&spec).await.map_err(|e| e.0)?;
+        }
+        snap
     }
 }

@@ -264,12 +264,22 @@ impl Cloud {
                 )
                 .await?
             }
-            Action::CreateImage { .. } => {
-                return Err(ApiError::new(
-                    gureum_types::ErrorCode::UnsupportedOperation,
-                    "CreateImage is not supported yet",
+            Action::CreateImage {
+                instance_id,
+                name,
+                description,
+                no_reboot,
+                tag_specifications,
+            } => {
+                self.create_image(
+                    acct,
+                    instance_id,
+                    name,
+                    description,
+                    no_reboot,
+                    tag_specifications,
                 )
-                .into())
+                .await?
             }
             Action::ModifyImageAttribute { image_id, change } => {
                 self.modify_image_attribute(acct, image_id, change).await?

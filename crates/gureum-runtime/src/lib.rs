@@ -819,6 +819,67 @@ impl RuncDriver {
         Ok(ids.into_iter().collect())
     }
 
+    /// Copies the instance's root filesystem — the AMI plus everything written since — into
+    /// `dest` (a new directory), for `CreateImage`. A stopped instance's volume is mounted for
+    /// the copy and unmounted again; a running one is copied live (AWS's `NoReboot`: not
+    /// crash-consistent; the caller stops the guest first for a consistent copy). What makes a
+    /// machine one particular instance is removed from the copy: SSH host keys, the machine id
+    /// and the data the host injected, so instances of the new image get a first boot of their
+    /// own.
+    pub async fn snapshot(&self, spec: &ContainerSpec, dest: &Path) -> Result<(), RuntimeError> {
+        validate_spec(spec)?;
+        let lock = self.lock_for(&spec.id);
+        let _g = lock.lock().await;
+        let paths = VolumePaths::new(&self.instance_dir(&spec.id));
+        let was_mounted = mounts::is_mountpoint(&paths.rootfs)?;
+        if !was_mounted {
+            std::fs::create_dir_all(&paths.mount)
+                .map_err(|e| RuntimeError::io("create", &paths.mount, e))?;
+            std::fs::create_dir_all(&paths.rootfs)
+                .map_err(|e| RuntimeError::io("create", &paths.rootfs, e))?;
+            volume::mount_volume(&paths).await?;
+            volume::mount_overlay(&paths, &spec.image_rootfs)?;
+        }
+        let partial = dest.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&partial);
+        std::fs::create_dir_all(&partial).map_err(|e| RuntimeError::io("create", &partial, e))?;
+        let copied = cmd::run(
+            "cp",
+            cmd::args![
+                "-a",
+                "--reflink=auto",
+                format!("{}/.", paths.rootfs.display()),
+                &partial
+            ],
+        )
+        .await;
+        let unmounted = if was_mounted {
+            Ok(())
+        } else {
+            volume::unmount(&paths).await
+        };
+        copied?;
+        unmounted?;
+        for rel in [
+            "var/lib/gureum/instance.env",
+            "var/lib/gureum/authorized_keys",
+            "var/lib/gureum/user-data",
+            "var/lib/gureum/first-boot.done",
+        ] {
+            let _ = std::fs::remove_file(partial.join(rel));
+        }
+        if let Ok(entries) = std::fs::read_dir(partial.join("etc/ssh")) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with("ssh_host_") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        let _ = std::fs::write(partial.join("etc/machine-id"), b"");
+        std::fs::rename(&partial, dest).map_err(|e| RuntimeError::io("rename", dest, e))?;
+        Ok(())
+    }
+
     /// The last `max_bytes` of the instance's console log.
     pub fn console_output(&self, id: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
         validate_id(id)?;

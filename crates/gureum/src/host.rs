@@ -29,7 +29,11 @@ fn herr(e: impl std::fmt::Display) -> HostError {
     HostError(e.to_string())
 }
 
-pub struct RuncCompute(pub RuncDriver);
+pub struct RuncCompute {
+    pub driver: RuncDriver,
+    /// Where images made from instances (`CreateImage`) are kept: `<data-dir>/images`.
+    pub images_dir: PathBuf,
+}
 
 fn container_spec(s: &GuestSpec) -> ContainerSpec {
     ContainerSpec {
@@ -59,7 +63,10 @@ fn container_spec(s: &GuestSpec) -> ContainerSpec {
 impl Compute for RuncCompute {
     async fn prepare(&self, spec: &GuestSpec) -> HostResult<()> {
         let t = std::time::Instant::now();
-        self.0.prepare(&container_spec(spec)).await.map_err(herr)?;
+        self.driver
+            .prepare(&container_spec(spec))
+            .await
+            .map_err(herr)?;
         tracing::debug!(
             instance = %spec.instance_id,
             ms = t.elapsed().as_secs_f64() * 1000.0,
@@ -68,29 +75,45 @@ impl Compute for RuncCompute {
         Ok(())
     }
     async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
-        self.0.start(&container_spec(spec)).await.map_err(herr)
+        self.driver.start(&container_spec(spec)).await.map_err(herr)
     }
     async fn stop(&self, id: &str, force: bool) -> HostResult<()> {
-        self.0.stop(id, STOP_TIMEOUT, force).await.map_err(herr)
+        self.driver
+            .stop(id, STOP_TIMEOUT, force)
+            .await
+            .map_err(herr)
     }
     async fn reboot(&self, spec: &GuestSpec) -> HostResult<()> {
-        self.0.reboot(&container_spec(spec)).await.map_err(herr)
+        self.driver
+            .reboot(&container_spec(spec))
+            .await
+            .map_err(herr)
     }
     async fn destroy(&self, id: &str) -> HostResult<()> {
-        self.0.destroy(id).await.map_err(herr)
+        self.driver.destroy(id).await.map_err(herr)
     }
     async fn state(&self, id: &str) -> HostResult<GuestState> {
-        Ok(match self.0.state(id).await.map_err(herr)? {
+        Ok(match self.driver.state(id).await.map_err(herr)? {
             ContainerState::Running => GuestState::Running,
             ContainerState::Stopped => GuestState::Stopped,
             ContainerState::Absent => GuestState::Absent,
         })
     }
     async fn list(&self) -> HostResult<Vec<String>> {
-        self.0.list().await.map_err(herr)
+        self.driver.list().await.map_err(herr)
     }
     fn console_output(&self, id: &str, max_bytes: usize) -> HostResult<Vec<u8>> {
-        self.0.console_output(id, max_bytes).map_err(herr)
+        self.driver.console_output(id, max_bytes).map_err(herr)
+    }
+    async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<PathBuf> {
+        let dir = self.images_dir.join(image_id);
+        std::fs::create_dir_all(&dir).map_err(herr)?;
+        let rootfs = dir.join("rootfs");
+        self.driver
+            .snapshot(&container_spec(spec), &rootfs)
+            .await
+            .map_err(herr)?;
+        Ok(rootfs)
     }
 }
 
@@ -151,7 +174,9 @@ fn have(cmd: &str) -> bool {
     std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
         .unwrap_or(false)
-        || ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(cmd).is_file())
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| Path::new(d).join(cmd).is_file())
 }
 
 /// The system packages instances need: `(command, Debian package)`.
@@ -185,7 +210,11 @@ pub fn ensure_packages() -> anyhow::Result<()> {
         ))
         .status()
         .context("running apt-get")?;
-    anyhow::ensure!(status.success(), "apt-get install {} failed", missing.join(" "));
+    anyhow::ensure!(
+        status.success(),
+        "apt-get install {} failed",
+        missing.join(" ")
+    );
     Ok(())
 }
 
@@ -204,7 +233,10 @@ pub fn host(data_dir: &Path) -> Result<Host, String> {
     let compute = RuncDriver::with_options(opts).map_err(|e| e.to_string())?;
     let net = NetDriver::new(NET_PREFIX).map_err(|e| e.to_string())?;
     Ok(Host {
-        compute: Arc::new(RuncCompute(compute)),
+        compute: Arc::new(RuncCompute {
+            driver: compute,
+            images_dir: data_dir.join("images"),
+        }),
         network: Arc::new(BridgeNetwork(net)),
         guest_files: vec![],
     })
@@ -227,10 +259,12 @@ pub fn provide_recipe_image(
     recipe_name: &str,
     mirror: Option<String>,
 ) -> anyhow::Result<String> {
-    let recipe = gureum_image::recipe(recipe_name)
-        .with_context(|| format!("no recipe {recipe_name}"))?;
+    let recipe =
+        gureum_image::recipe(recipe_name).with_context(|| format!("no recipe {recipe_name}"))?;
     let source = format!("recipe:{recipe_name}");
-    let existing = cloud.image_by_source_sync(&source).map_err(anyhow::Error::msg)?;
+    let existing = cloud
+        .image_by_source_sync(&source)
+        .map_err(anyhow::Error::msg)?;
     let cache = ImageCache::open(cache_dir)?;
     let opts = BuildOptions {
         mirror,
