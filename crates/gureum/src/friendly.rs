@@ -34,12 +34,19 @@ pub struct ConnArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct WaitArgs {
-    /// Wait until the instances reach the new state.
+    /// Wait until the instances reach the new state; when that is running (launch, start,
+    /// reboot), also until their SSH server answers.
     #[arg(long)]
     wait: bool,
     /// Give up waiting after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300, requires = "wait")]
     timeout: u64,
+}
+
+impl WaitArgs {
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs(self.timeout)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -547,23 +554,19 @@ fn launch(client: &Client, a: &LaunchArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let running = wait_for(client, &launched, "running", a.wait.timeout)?;
+    let deadline = a.wait.deadline();
+    let running = wait_for(client, &launched, "running", deadline)?;
+    wait_ssh(&running, deadline);
     let user = login_user_in(&image.description).unwrap_or("admin");
     let key_arg = match (&key_file, &key_name) {
         (Some(f), _) => format!("-i {} ", f.display()),
         (None, Some(k)) => format!("-i {k}.pem "),
         (None, None) => String::new(),
     };
-    let deadline = Instant::now() + Duration::from_secs(a.wait.timeout);
     for i in &running {
-        let Some(addr) = i.address() else { continue };
-        if !ssh_answers(addr, deadline) {
-            eprintln!(
-                "warning: {} is running, but nothing answers SSH at {addr}:22 yet",
-                i.label()
-            );
+        if let Some(addr) = i.address() {
+            println!("ssh {key_arg}{user}@{addr}");
         }
-        println!("ssh {key_arg}{user}@{addr}");
     }
     Ok(())
 }
@@ -610,25 +613,52 @@ fn create_key(client: &Client, name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Whether an SSH server answers at `addr` before `deadline`: "running" means the guest's
-/// init has started, not that sshd is up, and the printed ssh command should work at once.
-fn ssh_answers(addr: &str, deadline: Instant) -> bool {
-    let Ok(ip) = addr.parse::<std::net::IpAddr>() else {
+/// Port 22 of an instance, if it has an address.
+fn ssh_socket(i: &Instance) -> Option<SocketAddr> {
+    let ip = i.address()?.parse::<std::net::IpAddr>().ok()?;
+    Some(SocketAddr::new(ip, 22))
+}
+
+/// Whether an SSH server answers at `sock` now (its banner, not just an open port).
+fn ssh_banner(sock: &SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(sock, Duration::from_secs(1)) else {
         return false;
     };
-    let sock = SocketAddr::new(ip, 22);
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut banner = [0u8; 4];
+    s.read_exact(&mut banner).is_ok() && &banner == b"SSH-"
+}
+
+/// Poll `pred` every `every` until it holds (true) or `deadline` passes (false).
+fn poll(deadline: Instant, every: Duration, mut pred: impl FnMut() -> bool) -> bool {
     loop {
-        if let Ok(mut s) = TcpStream::connect_timeout(&sock, Duration::from_secs(2)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut banner = [0u8; 4];
-            if s.read_exact(&mut banner).is_ok() && &banner == b"SSH-" {
-                return true;
-            }
+        if pred() {
+            return true;
         }
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(every);
+    }
+}
+
+/// How long to wait for SSH at most, whatever --timeout says: a client that cannot reach the
+/// guests' addresses (a remote --endpoint) should not sit out the whole timeout.
+const SSH_WAIT: Duration = Duration::from_secs(120);
+
+/// Wait until SSH answers on each instance: "running" means the guest's init has started,
+/// not that sshd is up, and what `--wait` promises is that ssh works at once. Only warns:
+/// the instances did reach the state asked for.
+fn wait_ssh(instances: &[Instance], deadline: Instant) {
+    let deadline = deadline.min(Instant::now() + SSH_WAIT);
+    for i in instances {
+        let Some(sock) = ssh_socket(i) else { continue };
+        if !poll(deadline, Duration::from_millis(200), || ssh_banner(&sock)) {
+            eprintln!(
+                "warning: {} is running, but nothing answers SSH at {sock} yet",
+                i.label()
+            );
+        }
     }
 }
 
@@ -645,14 +675,13 @@ fn dead_ends(target: &str) -> &'static [&'static str] {
 }
 
 /// Poll DescribeInstances until every instance is in `target`; fail when one cannot get
-/// there, or after `timeout_secs`.
+/// there, or at `deadline`.
 fn wait_for(
     client: &Client,
     instances: &[Instance],
     target: &str,
-    timeout_secs: u64,
+    deadline: Instant,
 ) -> anyhow::Result<Vec<Instance>> {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
     let p: Params = instances
         .iter()
         .enumerate()
@@ -684,10 +713,7 @@ fn wait_for(
                 .iter()
                 .map(|i| format!("{} is {}", i.label(), i.state))
                 .collect();
-            bail!(
-                "gave up after {timeout_secs} s waiting for {target}: {}",
-                states.join(", ")
-            );
+            bail!("gave up waiting for {target}: {}", states.join(", "));
         }
         std::thread::sleep(Duration::from_secs(1));
     }
@@ -867,7 +893,18 @@ fn change_state(
     extra: Params,
     wait: &WaitArgs,
 ) -> anyhow::Result<()> {
+    let deadline = wait.deadline();
     let instances = resolve(client, targets)?;
+    // A reboot never leaves `running`, so waiting for it means watching SSH go away and come
+    // back; that needs to know, before asking, which guests answer SSH from here.
+    let answering: Vec<(&Instance, SocketAddr)> = match t {
+        Transition::Reboot if wait.wait => instances
+            .iter()
+            .filter_map(|i| ssh_socket(i).map(|s| (i, s)))
+            .filter(|(_, s)| ssh_banner(s))
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut p: Params = instances
         .iter()
         .enumerate()
@@ -898,8 +935,39 @@ fn change_state(
             }
         }
     }
-    if wait.wait {
-        wait_for(client, &instances, t.target(), wait.timeout)?;
+    if !wait.wait {
+        return Ok(());
+    }
+    match t {
+        Transition::Reboot => {
+            for (i, sock) in &answering {
+                // A guest reboot is a clean shutdown (bounded by the graceful-stop timeout)
+                // and a boot; sshd is gone for a fraction of a second, so poll often.
+                let down_by = deadline.min(Instant::now() + SSH_WAIT);
+                if !poll(down_by, Duration::from_millis(50), || !ssh_banner(sock)) {
+                    bail!("{} did not go down to reboot", i.label());
+                }
+            }
+            let running = wait_for(client, &instances, "running", deadline)?;
+            let back: Vec<Instance> = running
+                .into_iter()
+                .filter(|r| answering.iter().any(|(i, _)| i.id == r.id))
+                .collect();
+            wait_ssh(&back, deadline);
+            if answering.len() < instances.len() {
+                eprintln!(
+                    "note: SSH of some instances is not reachable from here; \
+                     for those, --wait only waited for the running state"
+                );
+            }
+        }
+        Transition::Start => {
+            let running = wait_for(client, &instances, "running", deadline)?;
+            wait_ssh(&running, deadline);
+        }
+        _ => {
+            wait_for(client, &instances, t.target(), deadline)?;
+        }
     }
     Ok(())
 }

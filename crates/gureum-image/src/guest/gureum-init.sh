@@ -195,7 +195,23 @@ host_keys() {
 		rm -f /etc/ssh/ssh_host_*
 	fi
 	mkdir -p /etc/ssh
-	ssh-keygen -A >/dev/null 2>&1 || log "ssh-keygen -A failed"
+	# The fast key types only: sshd starts with them. The RSA key costs about a second of
+	# CPU, so the final stage makes it after sshd is up (rsa_host_key) instead of on the
+	# critical path to SSH.
+	for _t in ed25519 ecdsa; do
+		[ -f "/etc/ssh/ssh_host_${_t}_key" ] ||
+			ssh-keygen -q -t "$_t" -N '' -f "/etc/ssh/ssh_host_${_t}_key" >/dev/null 2>&1 ||
+			log "ssh-keygen -t $_t failed"
+	done
+}
+
+# The RSA host key, made late and at low priority, then handed to the running sshd.
+rsa_host_key() {
+	command -v ssh-keygen >/dev/null 2>&1 || return 0
+	[ -f /etc/ssh/ssh_host_rsa_key ] && return 0
+	nice -n 19 ssh-keygen -q -t rsa -b 3072 -N '' -f /etc/ssh/ssh_host_rsa_key >/dev/null 2>&1 ||
+		{ log "ssh-keygen -t rsa failed"; return 0; }
+	systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service 2>/dev/null || true
 }
 
 # The console block EC2 instances print, which tools read back from GetConsoleOutput to verify
@@ -219,9 +235,6 @@ boot_stage() {
 	set_hostname "${HOSTNAME:-}"
 	ensure_user "$LOGIN_USER" && install_keys "$LOGIN_USER" "$KEYS_FILE"
 	host_keys
-	if first_boot; then
-		print_fingerprints
-	fi
 }
 
 # run_script FILE: a #! user-data script, as root, from /.
@@ -563,6 +576,10 @@ PYTHON
 }
 
 final_stage() {
+	rsa_host_key
+	if first_boot; then
+		print_fingerprints
+	fi
 	if ! first_boot; then
 		log "user-data already ran for this instance"
 		return 0
