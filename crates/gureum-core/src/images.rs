@@ -101,6 +101,16 @@ fn check_name(name: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// `CopyImage`'s parameters.
+pub(crate) struct CopyRequest {
+    pub source_id: String,
+    pub source_region: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub copy_tags: bool,
+    pub specs: Vec<TagSpecification>,
+}
+
 /// A new image to record.
 #[derive(Debug, Clone)]
 pub struct NewImage {
@@ -343,13 +353,16 @@ impl Cloud {
     pub(crate) async fn copy_image(
         &self,
         account: String,
-        source_id: String,
-        source_region: String,
-        name: String,
-        description: Option<String>,
-        copy_tags: bool,
-        specs: Vec<TagSpecification>,
+        req: CopyRequest,
     ) -> CoreResult<Response> {
+        let CopyRequest {
+            source_id,
+            source_region,
+            name,
+            description,
+            copy_tags,
+            specs,
+        } = req;
         if source_region != self.region.name {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,

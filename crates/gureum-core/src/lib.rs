@@ -255,12 +255,14 @@ impl Cloud {
             } => {
                 self.copy_image(
                     acct,
-                    source_image_id,
-                    source_region,
-                    name,
-                    description,
-                    copy_image_tags,
-                    tag_specifications,
+                    images::CopyRequest {
+                        source_id: source_image_id,
+                        source_region,
+                        name,
+                        description,
+                        copy_tags: copy_image_tags,
+                        specs: tag_specifications,
+                    },
                 )
                 .await?
             }

@@ -11,6 +11,9 @@ use gureum_types::InstanceState;
 use crate::xml::{Xml, EC2_NS};
 
 /// The result of an action, ready to render.
+// One value per request, rendered once and dropped: the size of the largest variant costs
+// nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Response {
     DescribeRegions(Vec<Region>),
@@ -123,6 +126,7 @@ pub struct InstanceStatus {
     pub system_status: String,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum InstanceAttributeValue {
     /// `<attribute><value>…</value></attribute>` (instanceType, userData, shutdown behaviour…).
@@ -500,7 +504,7 @@ impl Response {
                 x.bool("return", true);
             }
             Response::DescribeImages { images, next_token } => {
-                x.set("imagesSet", images, |x, i| image_xml(x, i));
+                x.set("imagesSet", images, image_xml);
                 x.leaf_opt("nextToken", next_token.as_deref());
             }
             Response::Return => {

@@ -78,7 +78,7 @@ impl Xml {
     /// `<tag><item>v</item>…</tag>` for scalar lists.
     pub fn values<T: std::fmt::Display>(&mut self, tag: &str, items: &[T]) -> &mut Self {
         self.set(tag, items, |x, v| {
-            x.buf.push_str(&escape(&v.to_string()));
+            x.buf.push_str(&escape(v.to_string()));
         })
     }
 
