@@ -294,6 +294,15 @@ def test_guest_poweroff_follows_shutdown_behaviour(cloud, tmp_path):
                           InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]
     ids = [a["InstanceId"], b["InstanceId"]]
     ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ec2.get_waiter("instance_status_ok").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    # `sudo reboot` inside: the instance comes back by itself and stays running.
+    wait_ssh(key, a["PrivateIpAddress"])
+    boot_id = ssh(key, a["PrivateIpAddress"], "cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveEnterTimestampMonotonic init.scope").stdout
+    ssh(key, a["PrivateIpAddress"], "sudo systemctl reboot", check=False)
+    time.sleep(3)
+    wait_ssh(key, a["PrivateIpAddress"])
+    assert _state(ec2, a["InstanceId"]) == "running"
+    assert ssh(key, a["PrivateIpAddress"], "cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveEnterTimestampMonotonic init.scope").stdout != boot_id
     for inst in (a, b):
         wait_ssh(key, inst["PrivateIpAddress"])
         ssh(key, inst["PrivateIpAddress"], "sudo systemctl poweroff", check=False)

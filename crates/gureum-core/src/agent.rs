@@ -351,6 +351,19 @@ impl Cloud {
                             self.clear_reboot(&r.id).await?;
                         }
                     }
+                    GuestState::Stopped | GuestState::Absent
+                        if guest_rebooted(&*host.compute, &r.id) =>
+                    {
+                        // `sudo reboot` inside: systemd in a container exits instead of
+                        // rebooting, so the host boots it again; the instance stays running.
+                        tracing::info!(instance = %r.id, "guest rebooted itself");
+                        let nic = self.nic(&r)?;
+                        let netns = host.network.attach(&nic).await.map_err(herr)?;
+                        host.compute
+                            .start(&self.guest_spec(&r, netns))
+                            .await
+                            .map_err(herr)?;
+                    }
                     GuestState::Stopped | GuestState::Absent => {
                         // The guest shut itself down (`sudo poweroff`) or was killed from outside.
                         let reason = (
@@ -442,6 +455,20 @@ impl Cloud {
         })
         .await
     }
+}
+
+/// Whether a guest that is no longer running ended with a reboot (systemd's last console
+/// words) rather than a power-off or a kill.
+fn guest_rebooted(compute: &dyn crate::host::Compute, id: &str) -> bool {
+    let tail = compute.console_output(id, 4096).unwrap_or_default();
+    let text = String::from_utf8_lossy(&tail);
+    let last = text
+        .rfind("Reached target")
+        .map(|i| &text[i..])
+        .unwrap_or("");
+    last.contains("System Reboot")
+        || last.contains("reboot.target")
+        || text.trim_end().ends_with("Rebooting.")
 }
 
 /// Real drivers plus what the agent injects into every guest.
