@@ -16,6 +16,7 @@ pub mod host;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;
+pub mod metadata;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod tags;

@@ -266,3 +266,12 @@ pub fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<
     }
     Ok(ids)
 }
+
+/// The live (not terminated) instance with this private address, if any.
+pub fn by_private_ip(c: &Connection, ip: &str) -> rusqlite::Result<Option<InstanceRow>> {
+    c.prepare_cached(&format!(
+        "SELECT {COLS} FROM instances WHERE private_ip = ?1 AND state != 'terminated'"
+    ))?
+    .query_row([ip], row)
+    .optional()
+}

@@ -76,7 +76,9 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         setup::PROFILE,
         files.env.display(),
     );
-    cloud.spawn_agent();
+    if cloud.spawn_agent().is_some() {
+        crate::imds::spawn(cloud.clone());
+    }
     if !args.no_default_image {
         crate::host::spawn_default_image(cloud.clone(), args.cache_dir.clone());
     }

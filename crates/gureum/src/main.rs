@@ -8,6 +8,7 @@ mod client;
 mod friendly;
 mod host;
 mod images;
+mod imds;
 mod setup;
 
 use clap::Parser;
