@@ -156,8 +156,17 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         metadata_http_tokens: r.md_http_tokens.clone(),
         metadata_http_endpoint: r.md_http_endpoint.clone(),
         metadata_hop_limit: r.md_hop_limit,
+        security_groups: vec![],
         tags,
     }
+}
+
+fn with_groups(mut i: Instance, groups: &[(String, String)]) -> Instance {
+    // Terminated instances leave their groups, as on AWS.
+    if !i.state.is_gone() {
+        i.security_groups = groups.to_vec();
+    }
+    i
 }
 
 fn check_instance_id(id: &str) -> CoreResult<()> {
@@ -194,15 +203,30 @@ impl Cloud {
         &self,
         account: &str,
     ) -> CoreResult<Vec<(InstanceRow, Vec<Tag>)>> {
+        Ok(self
+            .instance_rows_with_groups(account)
+            .await?
+            .into_iter()
+            .map(|(r, t, _)| (r, t))
+            .collect())
+    }
+
+    /// The account's instances with their tags and security groups.
+    pub(crate) async fn instance_rows_with_groups(
+        &self,
+        account: &str,
+    ) -> CoreResult<Vec<(InstanceRow, Vec<Tag>, Vec<(String, String)>)>> {
         let account = account.to_string();
         self.blocking(move |s| {
             s.read(|c| {
+                let mut groups = Cloud::instance_groups_tx(c, &account)?;
                 let mut tags = tag_db::all_by_resource(c, &account)?;
                 Ok(db::of_account(c, &account)?
                     .into_iter()
                     .map(|r| {
                         let t = tags.remove(&r.id).unwrap_or_default();
-                        (r, t)
+                        let g = groups.remove(&r.id).unwrap_or_default();
+                        (r, t, g)
                     })
                     .collect())
             })
@@ -300,17 +324,6 @@ impl Cloud {
         }
         tags::validate(&instance_tags)?;
         tags::validate(&volume_tags)?;
-        for g in req.security_groups.iter().chain(&req.security_group_ids) {
-            // Security groups arrive with the networking issue; only the implicit default
-            // group exists until then.
-            if g != "default" {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidGroupNotFound,
-                    format!("The security group '{g}' does not exist"),
-                )
-                .into());
-            }
-        }
         let shutdown_behavior = req
             .shutdown_behavior
             .clone()
@@ -436,6 +449,12 @@ impl Cloud {
                         .into());
                     }
                 }
+                let groups = Cloud::launch_groups_tx(
+                    tx,
+                    &acct,
+                    &req.security_group_ids,
+                    &req.security_groups,
+                )?;
                 let cidr: Ipv4Net = subnet
                     .cidr
                     .parse()
@@ -565,6 +584,7 @@ impl Cloud {
                     )?;
                     tag_db::put(tx, &acct, &id, &instance_tags)?;
                     tag_db::put(tx, &acct, &vol, &volume_tags)?;
+                    gureum_store::security_groups::set_instance_groups(tx, &id, &groups)?;
                 }
                 Ok(())
             })
@@ -579,11 +599,11 @@ impl Cloud {
         account: &str,
         reservation_id: &str,
     ) -> CoreResult<Response> {
-        let rows = self.instance_rows(account).await?;
+        let rows = self.instance_rows_with_groups(account).await?;
         let instances = rows
             .iter()
-            .filter(|(r, _)| r.reservation_id == reservation_id)
-            .map(|(r, t)| instance_model(r, t.clone()))
+            .filter(|(r, _, _)| r.reservation_id == reservation_id)
+            .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
             .collect();
         Ok(Response::RunInstances {
             reservation: Reservation {
@@ -606,12 +626,12 @@ impl Cloud {
         if !ids.is_empty() {
             self.resolve(&account, &ids).await?;
         }
-        let rows = self.instance_rows(&account).await?;
+        let rows = self.instance_rows_with_groups(&account).await?;
         let region = self.region.name.clone();
         let items: Vec<Instance> = rows
             .iter()
-            .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-            .map(|(r, t)| instance_model(r, t.clone()))
+            .filter(|(r, _, _)| ids.is_empty() || ids.contains(&r.id))
+            .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
             .filter(|i| describe::matches(&View(i, &region), &filters))
             .collect();
         let (page_items, next_token) = describe::paginate(items, |i| i.id.clone(), &page)?;
@@ -955,11 +975,15 @@ impl Cloud {
                 .await?;
             }
             InstanceAttributeChange::Groups(groups) => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidGroupNotFound,
-                    format!("The security group '{}' does not exist", groups.join(", ")),
-                )
-                .into());
+                let acct = account.clone();
+                self.blocking(move |s| {
+                    s.write(|tx| {
+                        let ids = Cloud::launch_groups_tx(tx, &acct, &groups, &[])?;
+                        gureum_store::security_groups::set_instance_groups(tx, &id, &ids)?;
+                        Ok(())
+                    })
+                })
+                .await?;
             }
         }
         self.wake_agent();
@@ -988,7 +1012,15 @@ impl Cloud {
             "rootDeviceName" => InstanceAttributeValue::Value(Some("/dev/xvda".into())),
             "sourceDestCheck" | "enaSupport" => InstanceAttributeValue::Bool(true),
             "ebsOptimized" | "disableApiStop" => InstanceAttributeValue::Bool(false),
-            "groupSet" => InstanceAttributeValue::Groups(vec![]),
+            "groupSet" => {
+                let rows = self.instance_rows_with_groups(&account).await?;
+                InstanceAttributeValue::Groups(
+                    rows.into_iter()
+                        .find(|(x, _, _)| x.id == r.id)
+                        .map(|(_, _, g)| g)
+                        .unwrap_or_default(),
+                )
+            }
             "blockDeviceMapping" => InstanceAttributeValue::BlockDevices(instance_model(r, vec![])),
             _ => InstanceAttributeValue::Value(None),
         };

@@ -16,9 +16,10 @@ pub mod host;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;
-pub mod metadata;
 #[cfg(test)]
 mod lifecycle_tests;
+pub mod metadata;
+pub mod security_groups;
 pub mod tags;
 pub mod vpcs;
 
@@ -362,6 +363,79 @@ impl Cloud {
                 page,
             } => {
                 self.describe_subnets(acct, subnet_ids, filters, page)
+                    .await?
+            }
+            Action::CreateSecurityGroup {
+                group_name,
+                description,
+                vpc_id,
+                tag_specifications,
+            } => {
+                self.create_security_group(
+                    acct,
+                    group_name,
+                    description,
+                    vpc_id,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::DeleteSecurityGroup {
+                group_id,
+                group_name,
+            } => {
+                self.delete_security_group(acct, group_id, group_name)
+                    .await?
+            }
+            Action::DescribeSecurityGroups {
+                group_ids,
+                group_names,
+                filters,
+                page,
+            } => {
+                self.describe_security_groups(acct, group_ids, group_names, filters, page)
+                    .await?
+            }
+            Action::AuthorizeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                tag_specifications,
+            } => {
+                self.authorize_security_group(
+                    acct,
+                    egress,
+                    group_id,
+                    group_name,
+                    permissions,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::RevokeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                rule_ids,
+            } => {
+                self.revoke_security_group(
+                    acct,
+                    egress,
+                    group_id,
+                    group_name,
+                    permissions,
+                    rule_ids,
+                )
+                .await?
+            }
+            Action::DescribeSecurityGroupRules {
+                rule_ids,
+                filters,
+                page,
+            } => {
+                self.describe_security_group_rules(acct, rule_ids, filters, page)
                     .await?
             }
         })

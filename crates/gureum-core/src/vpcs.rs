@@ -136,6 +136,7 @@ impl Cloud {
                 created_at: now,
             },
         )?;
+        crate::security_groups::create_default_group_tx(c, account, &vpc_id, now)?;
         for (i, zone) in self.region.zones.iter().enumerate() {
             let id = ResourceId::generate(ResourceKind::Subnet).to_string();
             resources::insert(c, &id, account, "subnet", now)?;

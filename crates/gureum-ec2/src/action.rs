@@ -172,8 +172,66 @@ pub enum Action {
         filters: Vec<Filter>,
         page: Page,
     },
+    CreateSecurityGroup {
+        group_name: String,
+        description: String,
+        vpc_id: Option<String>,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    /// By id or name (a name means the default VPC's group of that name).
+    DeleteSecurityGroup {
+        group_id: Option<String>,
+        group_name: Option<String>,
+    },
+    DescribeSecurityGroups {
+        group_ids: Vec<String>,
+        group_names: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    /// `AuthorizeSecurityGroupIngress` / `AuthorizeSecurityGroupEgress`.
+    AuthorizeSecurityGroup {
+        egress: bool,
+        group_id: Option<String>,
+        group_name: Option<String>,
+        permissions: Vec<Permission>,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    /// `RevokeSecurityGroupIngress` / `RevokeSecurityGroupEgress`.
+    RevokeSecurityGroup {
+        egress: bool,
+        group_id: Option<String>,
+        group_name: Option<String>,
+        permissions: Vec<Permission>,
+        rule_ids: Vec<String>,
+    },
+    DescribeSecurityGroupRules {
+        rule_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
 }
 
+/// One IP permission of an authorize or revoke call, normalised: the protocol is `tcp`,
+/// `udp`, `icmp` or `-1`; ports are absent for `-1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Permission {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    /// (CIDR, description)
+    pub ipv4_ranges: Vec<(String, Option<String>)>,
+    pub ipv6_ranges: Vec<(String, Option<String>)>,
+    pub groups: Vec<GroupRef>,
+}
+
+/// A security group named by a rule, by id or (in the default VPC) by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupRef {
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub description: Option<String>,
+}
 /// `ModifyImageAttribute`'s change: launch permissions or the description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageAttributeChange {
@@ -276,6 +334,14 @@ impl Action {
             Action::DescribeInstanceAttribute { .. } => "DescribeInstanceAttribute",
             Action::DescribeVpcs { .. } => "DescribeVpcs",
             Action::DescribeSubnets { .. } => "DescribeSubnets",
+            Action::CreateSecurityGroup { .. } => "CreateSecurityGroup",
+            Action::DeleteSecurityGroup { .. } => "DeleteSecurityGroup",
+            Action::DescribeSecurityGroups { .. } => "DescribeSecurityGroups",
+            Action::AuthorizeSecurityGroup { egress: false, .. } => "AuthorizeSecurityGroupIngress",
+            Action::AuthorizeSecurityGroup { egress: true, .. } => "AuthorizeSecurityGroupEgress",
+            Action::RevokeSecurityGroup { egress: false, .. } => "RevokeSecurityGroupIngress",
+            Action::RevokeSecurityGroup { egress: true, .. } => "RevokeSecurityGroupEgress",
+            Action::DescribeSecurityGroupRules { .. } => "DescribeSecurityGroupRules",
         }
     }
 
@@ -299,17 +365,25 @@ impl Action {
                 | Action::RebootInstances { .. }
                 | Action::TerminateInstances { .. }
                 | Action::ModifyInstanceAttribute { .. }
+                | Action::CreateSecurityGroup { .. }
+                | Action::DeleteSecurityGroup { .. }
+                | Action::AuthorizeSecurityGroup { .. }
+                | Action::RevokeSecurityGroup { .. }
         )
     }
 }
 
 /// Every action name gureum implements, for `docs/COMPATIBILITY.md` and its test.
 pub const SUPPORTED_ACTIONS: &[&str] = &[
+    "AuthorizeSecurityGroupEgress",
+    "AuthorizeSecurityGroupIngress",
     "CopyImage",
     "CreateImage",
     "CreateKeyPair",
+    "CreateSecurityGroup",
     "CreateTags",
     "DeleteKeyPair",
+    "DeleteSecurityGroup",
     "DeleteTags",
     "DeregisterImage",
     "DescribeAccountAttributes",
@@ -323,6 +397,8 @@ pub const SUPPORTED_ACTIONS: &[&str] = &[
     "DescribeInstances",
     "DescribeKeyPairs",
     "DescribeRegions",
+    "DescribeSecurityGroupRules",
+    "DescribeSecurityGroups",
     "DescribeSubnets",
     "DescribeTags",
     "DescribeVpcs",
@@ -332,6 +408,8 @@ pub const SUPPORTED_ACTIONS: &[&str] = &[
     "ModifyInstanceAttribute",
     "RebootInstances",
     "ResetImageAttribute",
+    "RevokeSecurityGroupEgress",
+    "RevokeSecurityGroupIngress",
     "RunInstances",
     "StartInstances",
     "StopInstances",
@@ -709,6 +787,157 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
     }
 }
 
+fn take_group(p: &mut Params, egress: bool) -> Result<(Option<String>, Option<String>), ApiError> {
+    let id = p.take("GroupId").filter(|v| !v.is_empty());
+    // Egress rules exist only in VPCs, where groups are named by id.
+    let name = if egress {
+        None
+    } else {
+        p.take("GroupName").filter(|v| !v.is_empty())
+    };
+    if id.is_none() && name.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain the parameter groupName or groupId",
+        ));
+    }
+    Ok((id, name))
+}
+
+/// The protocol as AWS stores it: names for tcp/udp/icmp (numbers accepted), `-1` for all.
+fn normalize_protocol(raw: &str) -> Result<String, ApiError> {
+    Ok(match raw.to_ascii_lowercase().as_str() {
+        "tcp" | "6" => "tcp".into(),
+        "udp" | "17" => "udp".into(),
+        "icmp" | "1" => "icmp".into(),
+        "-1" | "all" => "-1".into(),
+        "icmpv6" | "58" => "icmpv6".into(),
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!("Invalid value '{other}' for IP protocol. Unknown protocol."),
+            ))
+        }
+    })
+}
+
+fn port(name: &str, v: Option<i64>) -> Result<Option<i32>, ApiError> {
+    match v {
+        None => Ok(None),
+        Some(n) if (-1..=65535).contains(&n) => Ok(Some(n as i32)),
+        Some(n) => Err(ApiError::invalid_value(
+            name,
+            &n.to_string(),
+            "Ports must be between -1 and 65535.",
+        )),
+    }
+}
+
+fn finish_permission(
+    protocol: &str,
+    from: Option<i32>,
+    to: Option<i32>,
+) -> Result<(String, Option<i32>, Option<i32>), ApiError> {
+    let protocol = normalize_protocol(protocol)?;
+    match protocol.as_str() {
+        "-1" => Ok((protocol, None, None)),
+        "tcp" | "udp" => match (from, to) {
+            (Some(f), Some(t)) if f >= 0 && t >= f => Ok((protocol, Some(f), Some(t))),
+            (Some(-1), Some(-1)) => Ok((protocol, Some(0), Some(65535))),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!(
+                    "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange"
+                ),
+            )),
+        },
+        _ => Ok((protocol, Some(from.unwrap_or(-1)), Some(to.unwrap_or(-1)))),
+    }
+}
+
+/// Both forms of an authorize/revoke call: `IpPermissions.N.*`, and the shorthand
+/// (`IpProtocol`, `FromPort`, `ToPort`, `CidrIp`, `SourceSecurityGroupName`).
+fn take_permissions(p: &mut Params) -> Result<Vec<Permission>, ApiError> {
+    let mut out = Vec::new();
+    for mut perm in p.take_struct_list("IpPermissions")? {
+        let raw = perm
+            .take("IpProtocol")
+            .ok_or_else(|| ApiError::missing_parameter("IpProtocol"))?;
+        let from = port("FromPort", perm.take_i64("FromPort")?)?;
+        let to = port("ToPort", perm.take_i64("ToPort")?)?;
+        let (protocol, from_port, to_port) = finish_permission(&raw, from, to)?;
+        let mut ipv4_ranges = Vec::new();
+        for mut r in perm.take_struct_list("IpRanges")? {
+            let cidr = r
+                .take("CidrIp")
+                .ok_or_else(|| ApiError::missing_parameter("CidrIp"))?;
+            ipv4_ranges.push((cidr, r.take("Description")));
+            r.finish()?;
+        }
+        let mut ipv6_ranges = Vec::new();
+        for mut r in perm.take_struct_list("Ipv6Ranges")? {
+            let cidr = r
+                .take("CidrIpv6")
+                .ok_or_else(|| ApiError::missing_parameter("CidrIpv6"))?;
+            ipv6_ranges.push((cidr, r.take("Description")));
+            r.finish()?;
+        }
+        let mut groups = Vec::new();
+        for mut g in perm.take_struct_list("Groups")? {
+            groups.push(GroupRef {
+                group_id: g.take("GroupId"),
+                group_name: g.take("GroupName"),
+                description: g.take("Description"),
+            });
+            g.take("UserId");
+            g.take("VpcId");
+            g.finish()?;
+        }
+        perm.take_struct_list("PrefixListIds")?;
+        perm.finish()?;
+        out.push(Permission {
+            protocol,
+            from_port,
+            to_port,
+            ipv4_ranges,
+            ipv6_ranges,
+            groups,
+        });
+    }
+    let proto = p.take("IpProtocol");
+    let cidr = p.take("CidrIp");
+    let source = p.take("SourceSecurityGroupName");
+    p.take("SourceSecurityGroupOwnerId");
+    let from = port("FromPort", p.take_i64("FromPort")?)?;
+    let to = port("ToPort", p.take_i64("ToPort")?)?;
+    if proto.is_some() || cidr.is_some() || source.is_some() {
+        if !out.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterCombination,
+                "The parameter 'ipPermissions' may not be used in combination with 'ipProtocol'",
+            ));
+        }
+        // The shorthand: a group name alone means all traffic from that group.
+        let raw = proto.unwrap_or_else(|| "-1".into());
+        let (protocol, from_port, to_port) = finish_permission(&raw, from, to)?;
+        out.push(Permission {
+            protocol,
+            from_port,
+            to_port,
+            ipv4_ranges: cidr.into_iter().map(|c| (c, None)).collect(),
+            ipv6_ranges: vec![],
+            groups: source
+                .into_iter()
+                .map(|n| GroupRef {
+                    group_name: Some(n),
+                    ..Default::default()
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
 /// Parse a request's parameters (without `Action` and `Version`) into a typed [`Request`].
 pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
     let dry_run = p.take_dry_run()?;
@@ -992,6 +1221,65 @@ pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
         },
         "DescribeSubnets" => Action::DescribeSubnets {
             subnet_ids: p.take_list("SubnetId")?,
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "CreateSecurityGroup" => Action::CreateSecurityGroup {
+            group_name: p.required("GroupName")?,
+            description: p.required("GroupDescription")?,
+            vpc_id: p.take("VpcId").filter(|v| !v.is_empty()),
+            tag_specifications: p.take_tag_specifications()?,
+        },
+        "DeleteSecurityGroup" => {
+            let group_id = p.take("GroupId").filter(|v| !v.is_empty());
+            let group_name = p.take("GroupName").filter(|v| !v.is_empty());
+            if group_id.is_none() && group_name.is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "The request must contain the parameter groupName or groupId",
+                ));
+            }
+            Action::DeleteSecurityGroup {
+                group_id,
+                group_name,
+            }
+        }
+        "DescribeSecurityGroups" => Action::DescribeSecurityGroups {
+            group_ids: p.take_list("GroupId")?,
+            group_names: p.take_list("GroupName")?,
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "AuthorizeSecurityGroupIngress" | "AuthorizeSecurityGroupEgress" => {
+            let egress = action.ends_with("Egress");
+            let (group_id, group_name) = take_group(&mut p, egress)?;
+            let permissions = take_permissions(&mut p)?;
+            Action::AuthorizeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                tag_specifications: p.take_tag_specifications()?,
+            }
+        }
+        "RevokeSecurityGroupIngress" | "RevokeSecurityGroupEgress" => {
+            let egress = action.ends_with("Egress");
+            let (group_id, group_name) = take_group(&mut p, egress)?;
+            let rule_ids = p.take_list("SecurityGroupRuleId")?;
+            let permissions = take_permissions(&mut p)?;
+            if permissions.is_empty() && rule_ids.is_empty() {
+                return Err(ApiError::missing_parameter("IpPermissions"));
+            }
+            Action::RevokeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                rule_ids,
+            }
+        }
+        "DescribeSecurityGroupRules" => Action::DescribeSecurityGroupRules {
+            rule_ids: p.take_list("SecurityGroupRuleId")?,
             filters: p.take_filters()?,
             page: take_page(&mut p, 5, 1000)?,
         },

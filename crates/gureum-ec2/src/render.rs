@@ -3,7 +3,9 @@
 //! `requestId` first as AWS writes it.
 
 use gureum_types::instance_types::InstanceTypeInfo;
-use gureum_types::model::{Image, Instance, KeyPair, Subnet, Tag, TagDescription, Vpc};
+use gureum_types::model::{
+    Image, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Tag, TagDescription, Vpc,
+};
 use gureum_types::region::{Region, Zone};
 use gureum_types::ApiError;
 use gureum_types::InstanceState;
@@ -99,6 +101,97 @@ pub enum Response {
         subnets: Vec<Subnet>,
         next_token: Option<String>,
     },
+    CreateSecurityGroup {
+        group_id: String,
+        owner_id: String,
+        region: String,
+        tags: Vec<Tag>,
+    },
+    DeleteSecurityGroup {
+        group_id: String,
+    },
+    DescribeSecurityGroups {
+        groups: Vec<SecurityGroup>,
+        region: String,
+        next_token: Option<String>,
+    },
+    /// `AuthorizeSecurityGroup*`: the rules added.
+    RulesAdded(Vec<SecurityGroupRule>),
+    DescribeSecurityGroupRules {
+        rules: Vec<SecurityGroupRule>,
+        next_token: Option<String>,
+    },
+}
+
+fn sg_arn(region: &str, owner: &str, id: &str) -> String {
+    format!("arn:aws:ec2:{region}:{owner}:security-group/{id}")
+}
+
+fn rule_xml(x: &mut Xml, r: &SecurityGroupRule) {
+    x.leaf("securityGroupRuleId", &r.id)
+        .leaf("groupId", &r.group_id)
+        .leaf("groupOwnerId", &r.owner_id)
+        .bool("isEgress", r.is_egress)
+        .leaf("ipProtocol", &r.protocol)
+        .leaf_display("fromPort", r.from_port.unwrap_or(-1))
+        .leaf_display("toPort", r.to_port.unwrap_or(-1));
+    x.leaf_opt("cidrIpv4", r.cidr_ipv4.as_deref())
+        .leaf_opt("cidrIpv6", r.cidr_ipv6.as_deref());
+    if let Some(g) = &r.referenced_group_id {
+        x.open("referencedGroupInfo")
+            .leaf("groupId", g)
+            .leaf("userId", &r.owner_id)
+            .close("referencedGroupInfo");
+    }
+    x.leaf_opt("description", r.description.as_deref());
+    x.open("tagSet").close("tagSet");
+}
+
+/// `ipPermissions` / `ipPermissionsEgress`: rules grouped by protocol and ports, as AWS
+/// shows them.
+fn permissions_xml(x: &mut Xml, tag: &str, rules: &[&SecurityGroupRule]) {
+    let mut keys: Vec<(&str, Option<i32>, Option<i32>)> = Vec::new();
+    for r in rules {
+        let k = (r.protocol.as_str(), r.from_port, r.to_port);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    x.set(tag, &keys, |x, (proto, from, to)| {
+        let same: Vec<&&SecurityGroupRule> = rules
+            .iter()
+            .filter(|r| r.protocol == *proto && r.from_port == *from && r.to_port == *to)
+            .collect();
+        x.leaf("ipProtocol", proto);
+        if let (Some(f), Some(t)) = (from, to) {
+            x.leaf_display("fromPort", f).leaf_display("toPort", t);
+        }
+        x.open("groups");
+        for r in same.iter().filter(|r| r.referenced_group_id.is_some()) {
+            x.open("item")
+                .leaf("userId", &r.owner_id)
+                .leaf("groupId", r.referenced_group_id.as_deref().unwrap_or(""));
+            x.leaf_opt("description", r.description.as_deref());
+            x.close("item");
+        }
+        x.close("groups").open("ipRanges");
+        for r in same.iter().filter(|r| r.cidr_ipv4.is_some()) {
+            x.open("item")
+                .leaf("cidrIp", r.cidr_ipv4.as_deref().unwrap_or(""));
+            x.leaf_opt("description", r.description.as_deref());
+            x.close("item");
+        }
+        x.close("ipRanges").open("ipv6Ranges");
+        for r in same.iter().filter(|r| r.cidr_ipv6.is_some()) {
+            x.open("item")
+                .leaf("cidrIpv6", r.cidr_ipv6.as_deref().unwrap_or(""));
+            x.leaf_opt("description", r.description.as_deref());
+            x.close("item");
+        }
+        x.close("ipv6Ranges")
+            .open("prefixListIds")
+            .close("prefixListIds");
+    });
 }
 
 #[derive(Debug, Clone)]
@@ -172,9 +265,8 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .leaf("privateIpAddress", &i.private_ip);
     }
     x.leaf_opt("ipAddress", i.public_ip.as_deref())
-        .bool("sourceDestCheck", true)
-        .open("groupSet")
-        .close("groupSet");
+        .bool("sourceDestCheck", true);
+    group_set(x, &i.security_groups);
     if let Some((code, message)) = &i.state_reason {
         x.open("stateReason")
             .leaf("code", code)
@@ -213,10 +305,9 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .leaf("macAddress", &i.mac)
             .leaf("privateIpAddress", &i.private_ip)
             .leaf("privateDnsName", &dns)
-            .bool("sourceDestCheck", true)
-            .open("groupSet")
-            .close("groupSet")
-            .open("attachment")
+            .bool("sourceDestCheck", true);
+        group_set(x, &i.security_groups);
+        x.open("attachment")
             .leaf(
                 "attachmentId",
                 &i.network_interface_id.replacen("eni-", "eni-attach-", 1),
@@ -275,6 +366,12 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
         .leaf("autoRecovery", "default")
         .close("maintenanceOptions")
         .leaf("currentInstanceBootMode", "legacy-bios");
+}
+
+fn group_set(x: &mut Xml, groups: &[(String, String)]) {
+    x.set("groupSet", groups, |x, (id, name)| {
+        x.leaf("groupId", id).leaf("groupName", name);
+    });
 }
 
 fn reservation_xml(x: &mut Xml, r: &Reservation, region: &str) {
@@ -705,6 +802,49 @@ impl Response {
                         .close("privateDnsNameOptionsOnLaunch");
                     tag_set(x, &s.tags);
                 });
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::CreateSecurityGroup {
+                group_id,
+                owner_id,
+                region,
+                tags,
+            } => {
+                x.bool("return", true).leaf("groupId", group_id);
+                tag_set(&mut x, tags);
+                x.leaf("securityGroupArn", &sg_arn(region, owner_id, group_id));
+            }
+            Response::DeleteSecurityGroup { group_id } => {
+                x.bool("return", true).leaf("groupId", group_id);
+            }
+            Response::DescribeSecurityGroups {
+                groups,
+                region,
+                next_token,
+            } => {
+                x.set("securityGroupInfo", groups, |x, g| {
+                    x.leaf("ownerId", &g.owner_id)
+                        .leaf("groupId", &g.id)
+                        .leaf("groupName", &g.name)
+                        .leaf("groupDescription", &g.description)
+                        .leaf("vpcId", &g.vpc_id);
+                    let ingress: Vec<&SecurityGroupRule> =
+                        g.rules.iter().filter(|r| !r.is_egress).collect();
+                    let egress: Vec<&SecurityGroupRule> =
+                        g.rules.iter().filter(|r| r.is_egress).collect();
+                    permissions_xml(x, "ipPermissions", &ingress);
+                    permissions_xml(x, "ipPermissionsEgress", &egress);
+                    tag_set(x, &g.tags);
+                    x.leaf("securityGroupArn", &sg_arn(region, &g.owner_id, &g.id));
+                });
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::RulesAdded(rules) => {
+                x.bool("return", true);
+                x.set("securityGroupRuleSet", rules, rule_xml);
+            }
+            Response::DescribeSecurityGroupRules { rules, next_token } => {
+                x.set("securityGroupRuleSet", rules, rule_xml);
                 x.leaf_opt("nextToken", next_token.as_deref());
             }
             Response::DescribeTags { tags, next_token } => {

@@ -13,6 +13,7 @@ pub mod instances;
 pub mod key_pairs;
 mod migrations;
 pub mod resources;
+pub mod security_groups;
 pub mod tags;
 pub mod vpcs;
 

@@ -145,6 +145,40 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX instances_client_token
         ON instances(account_id, client_token, launch_index) WHERE client_token IS NOT NULL;
     "#,
+    // 3: security groups, their rules, and which instances are in which groups.
+    r#"
+    CREATE TABLE security_groups (
+        id          TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        vpc_id      TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        description TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        UNIQUE (vpc_id, name)
+    );
+    CREATE TABLE security_group_rules (
+        id              TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        group_id        TEXT NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE,
+        account_id      TEXT NOT NULL,
+        is_egress       INTEGER NOT NULL,
+        protocol        TEXT NOT NULL,
+        from_port       INTEGER,
+        to_port         INTEGER,
+        cidr_ipv4       TEXT,
+        cidr_ipv6       TEXT,
+        ref_group_id    TEXT,
+        description     TEXT,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE INDEX sg_rules_by_group ON security_group_rules(group_id);
+    CREATE TABLE instance_security_groups (
+        instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+        group_id    TEXT NOT NULL,
+        position    INTEGER NOT NULL,
+        PRIMARY KEY (instance_id, group_id)
+    );
+    CREATE INDEX instance_sg_by_group ON instance_security_groups(group_id);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

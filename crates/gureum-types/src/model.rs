@@ -151,6 +151,8 @@ pub struct Instance {
     pub metadata_http_tokens: String,
     pub metadata_http_endpoint: String,
     pub metadata_hop_limit: u32,
+    /// (group id, group name), in launch order.
+    pub security_groups: Vec<(String, String)>,
     pub tags: Vec<Tag>,
 }
 
@@ -166,5 +168,50 @@ impl Instance {
         } else {
             format!("{host}.{region}.compute.internal")
         }
+    }
+}
+
+/// A security group as `DescribeSecurityGroups` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub vpc_id: String,
+    pub name: String,
+    pub description: String,
+    pub rules: Vec<SecurityGroupRule>,
+    pub tags: Vec<Tag>,
+}
+
+/// One rule of a security group (`DescribeSecurityGroupRules`' shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub group_id: String,
+    pub owner_id: AccountId,
+    pub is_egress: bool,
+    /// `tcp`, `udp`, `icmp` or `-1` (all).
+    pub protocol: String,
+    /// For tcp/udp the port range; for icmp the type and code (-1 = all); absent for `-1`.
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr_ipv4: Option<String>,
+    pub cidr_ipv6: Option<String>,
+    /// Another group of the same account whose members the rule admits.
+    pub referenced_group_id: Option<String>,
+    pub description: Option<String>,
+}
+
+impl SecurityGroupRule {
+    /// Two rules are the same permission (AWS's duplicate test) when everything but the id
+    /// and the description matches.
+    pub fn same_permission(&self, o: &SecurityGroupRule) -> bool {
+        self.is_egress == o.is_egress
+            && self.protocol == o.protocol
+            && self.from_port == o.from_port
+            && self.to_port == o.to_port
+            && self.cidr_ipv4 == o.cidr_ipv4
+            && self.cidr_ipv6 == o.cidr_ipv6
+            && self.referenced_group_id == o.referenced_group_id
     }
 }
