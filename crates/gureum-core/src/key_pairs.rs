@@ -72,36 +72,40 @@ impl Cloud {
     async fn insert_key_pair(&self, account: String, k: NewKey) -> CoreResult<KeyPair> {
         let now = self.clock.now_millis();
         let id = ResourceId::generate(ResourceKind::KeyPair).to_string();
-        self.blocking(move |s| {
-            s.write(|tx| {
-                if db::name_taken(tx, &account, &k.name)? {
-                    return Err(duplicate(&k.name));
-                }
-                resources::insert(tx, &id, &account, "key-pair", now)?;
-                let row = db::KeyPairRow {
-                    id: id.clone(),
-                    name: k.name.clone(),
-                    fingerprint: k.fingerprint.clone(),
-                    key_type: k.key_type.clone(),
-                    public_key: k.public_key.clone(),
-                    created_at: now,
-                };
-                if !db::insert(tx, &account, &row)? {
-                    return Err(duplicate(&k.name));
-                }
-                tag_db::put(tx, &account, &id, &k.tags)?;
-                Ok(KeyPair {
-                    id,
-                    name: k.name,
-                    fingerprint: k.fingerprint,
-                    key_type: k.key_type,
-                    public_key: k.public_key,
-                    create_time: aws_time(now),
-                    tags: k.tags,
+        let acct = account.clone();
+        let out = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    if db::name_taken(tx, &account, &k.name)? {
+                        return Err(duplicate(&k.name));
+                    }
+                    resources::insert(tx, &id, &account, "key-pair", now)?;
+                    let row = db::KeyPairRow {
+                        id: id.clone(),
+                        name: k.name.clone(),
+                        fingerprint: k.fingerprint.clone(),
+                        key_type: k.key_type.clone(),
+                        public_key: k.public_key.clone(),
+                        created_at: now,
+                    };
+                    if !db::insert(tx, &account, &row)? {
+                        return Err(duplicate(&k.name));
+                    }
+                    tag_db::put(tx, &account, &id, &k.tags)?;
+                    Ok(KeyPair {
+                        id,
+                        name: k.name,
+                        fingerprint: k.fingerprint,
+                        key_type: k.key_type,
+                        public_key: k.public_key,
+                        create_time: aws_time(now),
+                        tags: k.tags,
+                    })
                 })
             })
-        })
-        .await
+            .await;
+        self.key_cache.invalidate(&acct);
+        out
     }
 
     async fn ensure_name_free(&self, account: &str, name: &str) -> CoreResult<()> {
@@ -188,8 +192,20 @@ impl Cloud {
         Ok(Response::ImportKeyPair(key))
     }
 
-    /// Every key pair of the account with its tags, ordered by id.
+    /// Every key pair of the account with its tags, ordered by id. Served from memory:
+    /// `DescribeKeyPairs` is the hottest read of scripts and SDKs, and key pairs change only
+    /// through this process's API, which invalidates the cache on every key pair or tag write.
     pub async fn key_pairs(&self, account: &str) -> CoreResult<Vec<KeyPair>> {
+        let (cached, epoch) = self.key_cache.get(account);
+        if let Some(list) = cached {
+            return Ok(list.as_ref().clone());
+        }
+        let fresh = self.key_pairs_from_store(account).await?;
+        self.key_cache.put(account, epoch, fresh.clone());
+        Ok(fresh)
+    }
+
+    async fn key_pairs_from_store(&self, account: &str) -> CoreResult<Vec<KeyPair>> {
         let account = account.to_string();
         self.blocking(move |s| {
             s.read(|c| {
@@ -258,8 +274,10 @@ impl Cloud {
         };
         if let Some(kid) = &target {
             let kid = kid.clone();
-            self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &account, &kid)?)))
+            let acct = account.clone();
+            self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &acct, &kid)?)))
                 .await?;
+            self.key_cache.invalidate(&account);
         }
         Ok(Response::DeleteKeyPair {
             key_pair_id: target,

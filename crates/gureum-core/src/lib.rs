@@ -118,6 +118,48 @@ pub struct Cloud {
     pub(crate) in_flight: Arc<agent::InFlight>,
     pub(crate) limits: Limits,
     pub(crate) default_hypervisor: String,
+    pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
+}
+
+/// A per-account cache of a derived view, invalidated by writes. A reader that computed its
+/// value before an invalidation does not store it (the epoch moved on), so a stale view is
+/// never cached.
+pub struct AccountCache<T> {
+    inner: std::sync::Mutex<std::collections::HashMap<String, (u64, Option<Arc<T>>)>>,
+}
+
+impl<T> Default for AccountCache<T> {
+    fn default() -> Self {
+        AccountCache {
+            inner: Default::default(),
+        }
+    }
+}
+
+impl<T> AccountCache<T> {
+    /// The cached value, if any, and the epoch to store a fresh one under.
+    pub fn get(&self, account: &str) -> (Option<Arc<T>>, u64) {
+        let m = self.inner.lock().expect("cache poisoned");
+        match m.get(account) {
+            Some((epoch, v)) => (v.clone(), *epoch),
+            None => (None, 0),
+        }
+    }
+
+    pub fn put(&self, account: &str, epoch: u64, value: T) {
+        let mut m = self.inner.lock().expect("cache poisoned");
+        let e = m.entry(account.to_string()).or_insert((0, None));
+        if e.0 == epoch {
+            e.1 = Some(Arc::new(value));
+        }
+    }
+
+    pub fn invalidate(&self, account: &str) {
+        let mut m = self.inner.lock().expect("cache poisoned");
+        let e = m.entry(account.to_string()).or_insert((0, None));
+        e.0 += 1;
+        e.1 = None;
+    }
 }
 
 impl Cloud {
@@ -132,6 +174,7 @@ impl Cloud {
             in_flight: Arc::default(),
             limits: Limits::default(),
             default_hypervisor: "container".into(),
+            key_cache: Arc::default(),
         }
     }
 

@@ -156,22 +156,27 @@ impl Cloud {
         tags: Vec<Tag>,
     ) -> CoreResult<Response> {
         validate(&tags)?;
-        self.blocking(move |s| {
-            s.write(|tx| {
-                check_resources(tx, &account, &ids)?;
-                for id in &ids {
-                    let mut keys: HashSet<String> =
-                        db::keys_of(tx, &account, id)?.into_iter().collect();
-                    keys.extend(tags.iter().map(|t| t.key.clone()));
-                    if keys.len() > MAX_TAGS_PER_RESOURCE {
-                        return Err(CoreError::Api(tag_limit()));
+        let acct = account.clone();
+        let out = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    check_resources(tx, &account, &ids)?;
+                    for id in &ids {
+                        let mut keys: HashSet<String> =
+                            db::keys_of(tx, &account, id)?.into_iter().collect();
+                        keys.extend(tags.iter().map(|t| t.key.clone()));
+                        if keys.len() > MAX_TAGS_PER_RESOURCE {
+                            return Err(CoreError::Api(tag_limit()));
+                        }
+                        db::put(tx, &account, id, &tags)?;
                     }
-                    db::put(tx, &account, id, &tags)?;
-                }
-                Ok(())
+                    Ok(())
+                })
             })
-        })
-        .await?;
+            .await;
+        // Key pairs show their tags: their cached view is stale now (even on failure, to be safe).
+        self.key_cache.invalidate(&acct);
+        out?;
         Ok(Response::CreateTags)
     }
 
@@ -181,22 +186,26 @@ impl Cloud {
         ids: Vec<String>,
         tags: Vec<DeleteTag>,
     ) -> CoreResult<Response> {
-        self.blocking(move |s| {
-            s.write(|tx| {
-                check_resources(tx, &account, &ids)?;
-                for id in &ids {
-                    if tags.is_empty() {
-                        // No Tag.N at all deletes every tag of the resource, as on AWS.
-                        db::delete_all(tx, &account, id)?;
+        let acct = account.clone();
+        let out = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    check_resources(tx, &account, &ids)?;
+                    for id in &ids {
+                        if tags.is_empty() {
+                            // No Tag.N at all deletes every tag of the resource, as on AWS.
+                            db::delete_all(tx, &account, id)?;
+                        }
+                        for t in &tags {
+                            db::delete(tx, &account, id, &t.key, t.value.as_deref())?;
+                        }
                     }
-                    for t in &tags {
-                        db::delete(tx, &account, id, &t.key, t.value.as_deref())?;
-                    }
-                }
-                Ok(())
+                    Ok(())
+                })
             })
-        })
-        .await?;
+            .await;
+        self.key_cache.invalidate(&acct);
+        out?;
         Ok(Response::DeleteTags)
     }
 

@@ -178,6 +178,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (instance_id, group_id)
     );
     CREATE INDEX instance_sg_by_group ON instance_security_groups(group_id);
+    CREATE INDEX key_pairs_by_account ON key_pairs(account_id, id);
     "#,
 ];
 
