@@ -68,6 +68,10 @@ def cloud():
             ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     finally:
         s.stop()
+        # Keep the server's log as a test artefact.
+        art = os.path.join(os.path.dirname(__file__), "..", "artifacts")
+        os.makedirs(art, exist_ok=True)
+        shutil.copy(s.log_path, os.path.join(art, "test_instances-gureum.log"))
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -304,8 +308,18 @@ def test_guest_poweroff_follows_shutdown_behaviour(cloud, tmp_path):
     assert _state(ec2, a["InstanceId"]) == "running"
     assert ssh(key, a["PrivateIpAddress"], "cat /proc/sys/kernel/random/boot_id; systemctl show -p ActiveEnterTimestampMonotonic init.scope").stdout != boot_id
     for inst in (a, b):
-        wait_ssh(key, inst["PrivateIpAddress"])
-        ssh(key, inst["PrivateIpAddress"], "sudo systemctl poweroff", check=False)
+        # A command sent while sshd reloads (the RSA host key arrives after boot) can be lost:
+        # ask again until the guest is really going down.
+        def gone():
+            return _state(ec2, inst["InstanceId"]) != "running"
+        for _ in range(5):
+            wait_ssh(key, inst["PrivateIpAddress"])
+            ssh(key, inst["PrivateIpAddress"], "sudo systemctl poweroff", check=False)
+            try:
+                wait_for(gone, 10, "the guest to power off")
+                break
+            except AssertionError:
+                continue
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[a["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[b["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     d = ec2.describe_instances(InstanceIds=[a["InstanceId"]])["Reservations"][0]["Instances"][0]
