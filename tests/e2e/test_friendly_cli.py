@@ -156,13 +156,16 @@ def test_the_friendly_tutorial(cloud, tmp_path):
     pem = tmp_path / "demo.pem"
     assert stat.S_IMODE(pem.stat().st_mode) == 0o600
     assert pem.read_text().startswith("-----BEGIN RSA PRIVATE KEY-----")
-    m = re.fullmatch(r"ssh -i demo\.pem admin@(172\.31\.\d+\.\d+)", lines[1])
+    # The printed command uses the public IP (the default subnet maps one on launch).
+    m = re.fullmatch(r"ssh -i demo\.pem admin@(127\.100\.\d+\.\d+)", lines[1])
     assert m, r.stdout
-    ip = m.group(1)
+    public = m.group(1)
 
     row = ls_row(cloud, "web")
+    ip = row["PRIVATE IP"]
+    assert ip.startswith("172.31.")
     assert row == {"NAME": "web", "ID": iid, "STATE": "running", "TYPE": "t2.micro",
-                   "PRIVATE IP": ip, "PUBLIC IP": "-", "KEY": "demo",
+                   "PRIVATE IP": ip, "PUBLIC IP": public, "KEY": "demo",
                    "LAUNCHED": row["LAUNCHED"]}
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["LAUNCHED"])
 

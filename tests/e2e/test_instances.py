@@ -58,6 +58,9 @@ def cloud():
         return avail[0] if avail else None
 
     s.image = wait_for(default_image, 600, "the default image", every=1)
+    # The default group admits only its own members; these tests SSH in from the host.
+    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                         CidrIp="0.0.0.0/0")
     yield s
     # Terminate whatever a failed test left, then stop the server.
     try:
@@ -117,16 +120,25 @@ def test_the_tutorial(cloud, tmp_path):
     key.write_text(ec2.create_key_pair(KeyName="demo")["KeyMaterial"])
     os.chmod(key, 0o600)
     user_data = "#!/bin/bash\necho user-data-ran >> /root/user-data-count\necho HELLO-FROM-USER-DATA\n"
+    # The tutorial's security group: SSH from anywhere, nothing else yet.
+    ec2.create_security_group(GroupName="web", Description="tutorial web server")
+    cloud.aws("ec2", "authorize-security-group-ingress", "--group-name", "web", "--protocol", "tcp",
+              "--port", "22", "--cidr", "0.0.0.0/0")
     t0 = time.time()
     r = ec2.run_instances(ImageId=cloud.image["ImageId"], InstanceType="t2.micro", KeyName="demo",
-                          MinCount=1, MaxCount=1, UserData=user_data,
+                          MinCount=1, MaxCount=1, UserData=user_data, SecurityGroups=["web"],
                           TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]}])
     inst = r["Instances"][0]
     iid, ip = inst["InstanceId"], inst["PrivateIpAddress"]
     assert inst["State"]["Name"] == "pending"
     assert inst["PrivateDnsName"] == f"ip-{ip.replace('.', '-')}.ec2.internal"
     ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    wait_ssh(key, ip)
+    d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    public = d["PublicIpAddress"]
+    assert public.startswith("127.100.") and d["PublicDnsName"] == f"ec2-{public.replace('.', '-')}.compute-1.amazonaws.com"
+    assert [g["GroupName"] for g in d["SecurityGroups"]] == ["web"]
+    # SSH at the public IP, on the real port, as the tutorial does.
+    wait_ssh(key, public)
     print(f"launch to SSH ready: {time.time() - t0:.2f} s")
 
     out = ssh(key, ip, "sudo systemctl is-system-running --wait; nproc; free -m | awk '/Mem:/{print $2}'; "
@@ -147,8 +159,25 @@ def test_the_tutorial(cloud, tmp_path):
     subprocess.run(["scp", *SSH_OPTS, "-i", str(key), str(server_py), f"admin@{ip}:server.py"], check=True,
                    capture_output=True, timeout=30)
     ssh(key, ip, "nohup python3 server.py >/dev/null 2>&1 &")
-    body = wait_for(lambda: _get(f"http://{ip}:8080/"), 15, "the deployed server")
+    # Listening inside, but the security group does not open 8080 yet.
+    wait_for(lambda: ssh(key, ip, "curl -s -m 1 http://127.0.0.1:8080/", check=False).stdout, 15, "the server inside")
+    assert _get(f"http://{public}:8080/") is None
+    assert _get(f"http://{ip}:8080/") is None
+    ec2.authorize_security_group_ingress(GroupName="web", IpProtocol="tcp", FromPort=8080, ToPort=8080,
+                                         CidrIp="0.0.0.0/0")
+    body = wait_for(lambda: _get(f"http://{public}:8080/"), 5, "port 8080 to open")
     assert body == b"hello from gureum"
+    ec2.revoke_security_group_ingress(GroupName="web", IpProtocol="tcp", FromPort=8080, ToPort=8080,
+                                      CidrIp="0.0.0.0/0")
+    wait_for(lambda: _get(f"http://{public}:8080/") is None, 5, "port 8080 to close")
+    # The metadata service answers from inside (IMDSv2), and host services do not.
+    meta = ssh(key, ip, "T=$(curl -s -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' "
+                        "http://169.254.169.254/latest/api/token); curl -s -H \"X-aws-ec2-metadata-token: $T\" "
+                        "http://169.254.169.254/latest/meta-data/instance-id").stdout
+    assert meta == iid
+    port = cloud.endpoint.rsplit(":", 1)[1]
+    blocked = ssh(key, ip, f"curl -s -m 2 -o /dev/null -w '%{{http_code}}' http://172.31.0.1:{port}/healthz", check=False)
+    assert blocked.stdout in ("000", ""), "guests must not reach the API"
 
     # User data ran once, as root, with its output logged.
     assert ssh(key, ip, "sudo cat /root/user-data-count").stdout.count("user-data-ran") == 1
@@ -166,6 +195,8 @@ def test_the_tutorial(cloud, tmp_path):
     ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t2.small"})
     ec2.start_instances(InstanceIds=[iid])
     ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    # As on AWS, the auto-assigned public IP was released on stop; a new one came with start.
+    assert ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["PublicIpAddress"].startswith("127.100.")
     wait_ssh(key, ip)
     out = ssh(key, ip, "cat ~/note.txt; free -m | awk '/Mem:/{print $2}'; sudo cat /root/user-data-count").stdout.split()
     assert out[0] == "kept"

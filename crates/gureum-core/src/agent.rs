@@ -118,6 +118,9 @@ impl Cloud {
                 cloud.in_flight.release(&id);
             });
         }
+        if let Err(e) = self.sync_firewalls().await {
+            tracing::warn!(error = %e, "pushing security groups failed");
+        }
         if purge {
             self.blocking(move |s| {
                 s.write(|tx| Ok(db::purge_terminated(tx, now - TERMINATED_VISIBLE_MS)?))
@@ -300,13 +303,81 @@ impl Cloud {
         Ok(ok)
     }
 
+    /// Every running or pending instance's security groups, pushed where they changed.
+    pub async fn sync_firewalls(&self) -> CoreResult<()> {
+        let Some(host) = self.host.clone() else {
+            return Ok(());
+        };
+        let wanted = self
+            .blocking(|s| {
+                s.read(|c| {
+                    let rows = db::all(c)?;
+                    let rules = gureum_store::security_groups::all_rules(c)?;
+                    let members = gureum_store::security_groups::memberships(c)?;
+                    Ok(crate::firewall::firewalls(&rows, &rules, &members))
+                })
+            })
+            .await?;
+        let changed: Vec<(String, crate::host::Firewall)> = {
+            let mut applied = self.applied_firewalls.lock().expect("poisoned");
+            applied.retain(|id, _| wanted.contains_key(id));
+            wanted
+                .into_iter()
+                .filter(|(id, fw)| applied.get(id) != Some(fw))
+                .collect()
+        };
+        for (id, fw) in changed {
+            host.network
+                .set_firewall(&id, &fw)
+                .await
+                .map_err(|e| CoreError::Internal(e.0))?;
+            self.applied_firewalls
+                .lock()
+                .expect("poisoned")
+                .insert(id, fw);
+        }
+        Ok(())
+    }
+
+    /// The instance's firewall as the records say now (for its first push, before the boot).
+    async fn firewall_of(&self, id: &str) -> CoreResult<crate::host::Firewall> {
+        let id = id.to_string();
+        self.blocking(move |s| {
+            s.read(|c| {
+                let rows = db::all(c)?;
+                let rules = gureum_store::security_groups::all_rules(c)?;
+                let members = gureum_store::security_groups::memberships(c)?;
+                Ok(crate::firewall::firewalls(&rows, &rules, &members)
+                    .remove(&id)
+                    .unwrap_or_default())
+            })
+        })
+        .await
+    }
+
     async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
         let host = self.host.clone().expect("agent runs with a host");
+        let herr = |e: CoreError| crate::host::HostError(e.to_string());
         host.network.ensure_net(&default_host_net()).await?;
-        let nic = self
-            .nic(r)
-            .map_err(|e| crate::host::HostError(e.to_string()))?;
+        let nic = self.nic(r).map_err(herr)?;
         let netns = host.network.attach(&nic).await?;
+        // Security groups apply before the guest runs.
+        let fw = self.firewall_of(&r.id).await.map_err(herr)?;
+        host.network.set_firewall(&r.id, &fw).await?;
+        self.applied_firewalls
+            .lock()
+            .expect("poisoned")
+            .insert(r.id.clone(), fw);
+        // A public address from the pool (the default subnets map one on launch), recorded
+        // before the kernel maps it.
+        let (id, pool) = (r.id.clone(), self.public_pool);
+        let public = self
+            .blocking(move |s| s.write(|tx| Ok(db::assign_public_ip(tx, &id, pool)?)))
+            .await
+            .map_err(herr)?;
+        if let Some(p) = public.and_then(|p| p.parse().ok()) {
+            host.network.map_public_ip(&r.id, p, nic.ip).await?;
+        }
         let spec = self.guest_spec(r, netns);
         host.compute.prepare(&spec).await?;
         host.compute.start(&spec).await?;
@@ -383,6 +454,8 @@ impl Cloud {
             InstanceState::Stopping => {
                 host.compute.stop(&r.id, r.force_stop).await.map_err(herr)?;
                 host.network.detach(&r.id).await.map_err(herr)?;
+                // As on AWS, an auto-assigned public address is released on stop.
+                self.release_public_ip(&r.id).await?;
                 let reason = r.reason_code.clone().map(|c| {
                     let m = r.reason_message.clone().unwrap_or_default();
                     (
@@ -399,6 +472,7 @@ impl Cloud {
             InstanceState::ShuttingDown => {
                 host.compute.destroy(&r.id).await.map_err(herr)?;
                 host.network.detach(&r.id).await.map_err(herr)?;
+                self.release_public_ip(&r.id).await?;
                 let reason = r.reason_code.clone().map(|c| {
                     let m = r.reason_message.clone().unwrap_or_default();
                     (
@@ -446,6 +520,13 @@ impl Cloud {
             .await
             .map_err(|e| CoreError::Internal(e.0))?;
         Ok(true)
+    }
+
+    async fn release_public_ip(&self, id: &str) -> CoreResult<()> {
+        let id = id.to_string();
+        self.applied_firewalls.lock().expect("poisoned").remove(&id);
+        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id)?)))
+            .await
     }
 
     async fn clear_reboot(&self, id: &str) -> CoreResult<()> {

@@ -95,6 +95,8 @@ impl Compute for FakeCompute {
 pub struct FakeNetwork {
     pub attached: Mutex<HashMap<String, Nic>>,
     pub nets: Mutex<Vec<HostNet>>,
+    pub firewalls: Mutex<HashMap<String, crate::host::Firewall>>,
+    pub public: Mutex<HashMap<String, (std::net::Ipv4Addr, std::net::Ipv4Addr)>>,
 }
 
 #[async_trait]
@@ -115,10 +117,35 @@ impl Network for FakeNetwork {
     }
     async fn detach(&self, id: &str) -> HostResult<()> {
         self.attached.lock().unwrap().remove(id);
+        self.firewalls.lock().unwrap().remove(id);
+        self.public.lock().unwrap().remove(id);
         Ok(())
     }
     async fn list(&self) -> HostResult<Vec<String>> {
         Ok(self.attached.lock().unwrap().keys().cloned().collect())
+    }
+    async fn set_firewall(&self, id: &str, fw: &crate::host::Firewall) -> HostResult<()> {
+        self.firewalls
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), fw.clone());
+        Ok(())
+    }
+    async fn map_public_ip(
+        &self,
+        id: &str,
+        public: std::net::Ipv4Addr,
+        private: std::net::Ipv4Addr,
+    ) -> HostResult<()> {
+        self.public
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), (public, private));
+        Ok(())
+    }
+    async fn unmap_public_ip(&self, id: &str) -> HostResult<()> {
+        self.public.lock().unwrap().remove(id);
+        Ok(())
     }
     async fn teardown(&self) -> HostResult<()> {
         self.nets.lock().unwrap().clear();

@@ -68,6 +68,30 @@ pub trait Compute: Send + Sync + 'static {
     async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<PathBuf>;
 }
 
+/// An instance's effective security-group rules: the union of its groups', with group
+/// references resolved to their members' private addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Firewall {
+    pub ingress: Vec<FirewallRule>,
+    pub egress: Vec<FirewallRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallRule {
+    /// `tcp`, `udp`, `icmp` or `all`.
+    pub protocol: String,
+    /// tcp/udp: the port range; icmp: (type, code), `u16::MAX` as the code for every code;
+    /// `None`: every port (or every ICMP type).
+    pub ports: Option<(u16, u16)>,
+    pub peer: FirewallPeer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirewallPeer {
+    Cidr(ipnet::Ipv4Net),
+    Members(Vec<Ipv4Addr>),
+}
+
 /// One L2 network on the host (all default VPCs share one, see ARCHITECTURE.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostNet {
@@ -94,6 +118,16 @@ pub trait Network: Send + Sync + 'static {
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>>;
     async fn detach(&self, instance_id: &str) -> HostResult<()>;
     async fn list(&self) -> HostResult<Vec<String>>;
+    /// Replace the instance's effective security-group rules, live.
+    async fn set_firewall(&self, instance_id: &str, firewall: &Firewall) -> HostResult<()>;
+    /// Make `public` reach the instance's `private` address on every port (in the kernel).
+    async fn map_public_ip(
+        &self,
+        instance_id: &str,
+        public: Ipv4Addr,
+        private: Ipv4Addr,
+    ) -> HostResult<()>;
+    async fn unmap_public_ip(&self, instance_id: &str) -> HostResult<()>;
     /// Remove the host networks and firewall table (when no guest is left).
     async fn teardown(&self) -> HostResult<()>;
 }

@@ -142,7 +142,7 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         private_ip: r.private_ip.clone(),
         mac: mac_string(&r.mac),
         network_interface_id: r.eni_id.clone(),
-        public_ip: None,
+        public_ip: r.public_ip.clone(),
         root_volume_id: r.root_volume_id.clone(),
         root_volume_gib: r.root_volume_gib,
         delete_on_termination: r.delete_on_termination,
@@ -580,6 +580,7 @@ impl Cloud {
                             force_stop: false,
                             first_boot_done: false,
                             ended_at: None,
+                            public_ip: None,
                         },
                     )?;
                     tag_db::put(tx, &acct, &id, &instance_tags)?;

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod describe;
 #[cfg(test)]
 pub(crate) mod fake;
+pub mod firewall;
 pub mod host;
 pub mod images;
 pub mod instances;
@@ -31,6 +32,21 @@ use gureum_types::{ApiError, Region};
 
 pub use agent::Host;
 pub use clock::{Clock, SystemClock};
+
+/// The default public pool: loopback addresses of this host, so public IPs work anywhere and
+/// nothing leaves the machine.
+pub const DEFAULT_PUBLIC_POOL: &str = "127.100.0.0/16";
+
+/// The usable addresses of a pool (network and broadcast addresses excluded for pools larger
+/// than a /31).
+pub fn pool_bounds(pool: &ipnet::Ipv4Net) -> (u32, u32) {
+    let (lo, hi) = (u32::from(pool.network()), u32::from(pool.broadcast()));
+    if pool.prefix_len() >= 31 {
+        (lo, hi)
+    } else {
+        (lo + 1, hi - 1)
+    }
+}
 
 /// Quotas.
 #[derive(Debug, Clone)]
@@ -119,13 +135,21 @@ pub struct Cloud {
     pub(crate) limits: Limits,
     pub(crate) default_hypervisor: String,
     pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
+    /// The public IPv4 pool, as inclusive `u32` bounds.
+    pub(crate) public_pool: (u32, u32),
+    /// The firewall last pushed to the network driver per instance.
+    pub(crate) applied_firewalls:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, host::Firewall>>>,
 }
+
+/// An account's cached view and the epoch it belongs to.
+type CacheSlot<T> = (u64, Option<Arc<T>>);
 
 /// A per-account cache of a derived view, invalidated by writes. A reader that computed its
 /// value before an invalidation does not store it (the epoch moved on), so a stale view is
 /// never cached.
 pub struct AccountCache<T> {
-    inner: std::sync::Mutex<std::collections::HashMap<String, (u64, Option<Arc<T>>)>>,
+    inner: std::sync::Mutex<std::collections::HashMap<String, CacheSlot<T>>>,
 }
 
 impl<T> Default for AccountCache<T> {
@@ -175,12 +199,20 @@ impl Cloud {
             limits: Limits::default(),
             default_hypervisor: "container".into(),
             key_cache: Arc::default(),
+            public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
+            applied_firewalls: Arc::default(),
         }
     }
 
     /// Attach the host drivers (without them, instances stay `pending`).
     pub fn with_host(mut self, host: Host) -> Cloud {
         self.host = Some(Arc::new(host));
+        self
+    }
+
+    /// Where auto-assigned public IPv4 addresses come from.
+    pub fn with_public_pool(mut self, pool: ipnet::Ipv4Net) -> Cloud {
+        self.public_pool = pool_bounds(&pool);
         self
     }
 

@@ -154,8 +154,27 @@ async fn launch_stop_start_terminate() {
     assert_eq!(i.availability_zone, "us-east-1a");
 
     w.settle().await;
-    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    let running = w.describe(&i.id).await;
+    assert_eq!(running.state, InstanceState::Running);
     assert_eq!(w.compute.state_of(&i.id), GuestState::Running);
+    // A public address from the pool, mapped in the kernel; the default group's rules applied.
+    assert_eq!(running.public_ip.as_deref(), Some("127.100.0.1"));
+    assert_eq!(
+        running.public_dns_name("us-east-1"),
+        "ec2-127-100-0-1.compute-1.amazonaws.com"
+    );
+    assert_eq!(running.security_groups[0].1, "default");
+    assert!(w.network.public.lock().unwrap().contains_key(&i.id));
+    let fw = w
+        .network
+        .firewalls
+        .lock()
+        .unwrap()
+        .get(&i.id)
+        .cloned()
+        .unwrap();
+    assert_eq!(fw.egress.len(), 1, "all egress");
+    assert!(matches!(&fw.ingress[0].peer, crate::host::FirewallPeer::Members(m) if m.len() == 1));
     let spec = w.compute.spec_of(&i.id).unwrap();
     assert_eq!((spec.vcpus, spec.memory_mib, spec.volume_gib), (1, 1024, 8));
     assert_eq!(spec.hostname, "ip-172-31-0-4");
@@ -187,6 +206,7 @@ async fn launch_stop_start_terminate() {
     assert!(d.state_transition_reason.starts_with("User initiated ("));
     assert!(!w.network.attached.lock().unwrap().contains_key(&i.id));
     assert_eq!(w.compute.state_of(&i.id), GuestState::Stopped);
+    assert_eq!(d.public_ip, None, "released on stop");
 
     // Resize while stopped, then start.
     assert_eq!(

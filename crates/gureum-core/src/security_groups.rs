@@ -22,6 +22,7 @@ pub const MAX_RULES_PER_DIRECTION: usize = 60;
 pub const DEFAULT_GROUP: &str = "default";
 
 type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
+type TagsById = HashMap<String, Vec<Tag>>;
 
 fn group_not_found(what: &str) -> CoreError {
     ApiError::new(
@@ -301,7 +302,7 @@ impl Cloud {
     fn models_tx(
         c: &gureum_store::rusqlite::Connection,
         account: &str,
-    ) -> CoreResult<(Vec<SecurityGroup>, HashMap<String, Vec<Tag>>)> {
+    ) -> CoreResult<(Vec<SecurityGroup>, TagsById)> {
         let mut tags = tag_db::all_by_resource(c, account)?;
         let mut rules: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
         for r in db::rules_of_account(c, account)? {

@@ -846,9 +846,7 @@ fn finish_permission(
             (Some(-1), Some(-1)) => Ok((protocol, Some(0), Some(65535))),
             _ => Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,
-                format!(
-                    "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange"
-                ),
+                "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange",
             )),
         },
         _ => Ok((protocol, Some(from.unwrap_or(-1)), Some(to.unwrap_or(-1)))),

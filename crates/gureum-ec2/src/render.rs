@@ -243,7 +243,7 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     x.leaf("instanceId", &i.id).leaf("imageId", &i.image_id);
     state_xml(x, "instanceState", i.state);
     x.leaf("privateDnsName", &dns)
-        .leaf("dnsName", "")
+        .leaf("dnsName", &i.public_dns_name(region))
         .leaf("reason", &i.state_transition_reason);
     x.leaf_opt("keyName", i.key_name.as_deref())
         .leaf_display("amiLaunchIndex", i.launch_index)
@@ -306,6 +306,13 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .leaf("privateIpAddress", &i.private_ip)
             .leaf("privateDnsName", &dns)
             .bool("sourceDestCheck", true);
+        if let Some(ip) = &i.public_ip {
+            x.open("association")
+                .leaf("publicIp", ip)
+                .leaf("publicDnsName", &i.public_dns_name(region))
+                .leaf("ipOwnerId", "amazon")
+                .close("association");
+        }
         group_set(x, &i.security_groups);
         x.open("attachment")
             .leaf(

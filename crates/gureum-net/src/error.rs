@@ -45,6 +45,10 @@ pub enum NetError {
         found: String,
     },
 
+    /// `map_public_ip` with an address another instance's interface already has.
+    #[error("public address {public} is already mapped to the instance on {holder}")]
+    PublicIpInUse { public: Ipv4Addr, holder: String },
+
     /// The instance has no host-side veth (for `counters`).
     #[error("instance {instance_id} is not attached")]
     NotAttached { instance_id: String },

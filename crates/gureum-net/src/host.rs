@@ -61,6 +61,18 @@ pub(crate) fn is_up(ifname: &str) -> bool {
         .is_some_and(|flags| flags & 1 != 0)
 }
 
+/// Whether the bridge passes IPv4 through the inet hooks by its own option (`nf_call_iptables`;
+/// the host-wide sysctl is not consulted).
+pub(crate) fn bridge_calls_iptables(bridge: &str) -> bool {
+    std::fs::read_to_string(
+        Path::new(SYS_NET)
+            .join(bridge)
+            .join("bridge")
+            .join("nf_call_iptables"),
+    )
+    .is_ok_and(|s| s.trim() == "1")
+}
+
 /// Interfaces enslaved to a bridge.
 pub(crate) fn bridge_ports(bridge: &str) -> Result<Vec<String>, NetError> {
     read_dir_names(&Path::new(SYS_NET).join(bridge).join("brif"))

@@ -8,8 +8,28 @@
 //!   `ip netns add`) holding `eth0`, one end of a veth pair whose other end is a port of the
 //!   VPC's bridge; `eth0` has the instance's MAC, private IP and a default route via the
 //!   subnet's gateway; the container runtime joins that namespace;
-//! - gureum's own nftables table ([`nft`]), whose `forward` chain keeps each VPC on its bridge:
-//!   no forwarding between VPCs, nothing routed off the host, nothing routed in.
+//! - gureum's own nftables tables ([`nft`], `inet` and `bridge`): each VPC confined to its
+//!   bridge (no forwarding between VPCs, nothing routed off the host, nothing routed in except
+//!   to a public address), stateful security groups per instance ([`NetDriver::set_instance_firewall`]),
+//!   anti-spoofing per bridge port, public addresses mapped to private ones in the kernel
+//!   ([`NetDriver::map_public_ip`]), and guests kept away from every host service except the
+//!   instance metadata address ([`METADATA_ADDRESS`], on every VPC bridge).
+//!
+//! # Public addresses
+//!
+//! The pool is the caller's: it hands [`NetDriver::map_public_ip`] an address and the driver
+//! maps it. The default pool is loopback addresses of this host ([`default_public_pool`],
+//! 127.100.0.0/16): `ssh admin@127.100.0.5` from the host reaches the instance's port 22, and
+//! nothing is reachable from elsewhere. An operator can give routable addresses instead; they
+//! are configured on no interface and the deployment routes them to this host (see [`nft`],
+//! "Public addresses").
+//!
+//! # Security groups
+//!
+//! An attached instance has no security group (everything allowed, as before security groups
+//! existed) until [`NetDriver::set_instance_firewall`] gives it one; the caller sets it between
+//! `attach` and starting the guest. `attach` never resets it (a reboot re-attaches), `detach`
+//! removes it with the rest of the instance's rules.
 //!
 //! Host changes are confined to these resources: the only host-wide effects are the connected
 //! routes of the gateway addresses (refused when they would overlap an existing route on
@@ -22,9 +42,11 @@
 
 mod cmd;
 mod error;
+pub mod firewall;
 mod host;
 pub mod names;
 pub mod nft;
+mod state;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -36,7 +58,28 @@ use ipnet::Ipv4Net;
 use tokio::sync::{Mutex, RwLock};
 
 pub use error::NetError;
+pub use firewall::{Firewall, Peer, Proto, Rule, ICMP_ANY_CODE};
 pub use names::{Names, DEFAULT_PREFIX, DEFAULT_TABLE};
+
+/// The instance metadata service's address (IMDS): on every VPC bridge as a /32, the one host
+/// address guests may reach (TCP port 80). The metadata server listens here; the source address
+/// of a request identifies the instance (anti-spoofing pins every port's address).
+///
+/// Note that the address is then local to this host: the host's own requests to
+/// 169.254.169.254 (say, a cloud agent of the machine gureum runs on) reach gureum's metadata
+/// server, not the provider's.
+pub const METADATA_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+
+/// [`METADATA_ADDRESS`].
+pub fn metadata_address() -> Ipv4Addr {
+    METADATA_ADDRESS
+}
+
+/// The default pool of public addresses: loopback addresses of this host, so nothing leaves
+/// the machine and nothing from outside reaches an instance.
+pub fn default_public_pool() -> Ipv4Net {
+    Ipv4Net::new(Ipv4Addr::new(127, 100, 0, 0), 16).expect("valid")
+}
 
 /// A VPC as the host needs it: its bridge carries one gateway address per subnet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +133,16 @@ pub fn preflight() -> Result<(), String> {
             return Err(format!("{tool} is not installed"));
         }
     }
+    if !std::path::Path::new("/proc/sys/net/bridge").exists() {
+        // The driver switches br_netfilter on per bridge and never loads the module itself:
+        // loading it turns `net.bridge.bridge-nf-call-iptables` on for every bridge of the host.
+        return Err(
+            "br_netfilter is not loaded (`modprobe br_netfilter`; note that loading it \
+             makes the host's firewall see the traffic of every bridge by default): security \
+             groups need it to track connections of bridged traffic"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -106,13 +159,19 @@ struct Inner {
     vpcs: RwLock<()>,
     /// One lock per instance id; weak so that finished instances' entries can be pruned.
     instances: StdMutex<HashMap<String, Weak<Mutex<()>>>>,
+    /// The elements of the instance-owned nftables sets and maps (see [`state`]); `None`
+    /// until loaded. Held for the whole of every per-instance transaction.
+    tracked: Mutex<Option<state::Tracked>>,
 }
 
 /// Per-interface sysctls of our bridges: no IPv6 on the host side at all (so no autoconf,
 /// router advertisements or link-local chatter); IPv4 forwarding on this interface only, for
 /// routing between the VPC's subnets (the nft `forward` chain confines it to the bridge);
 /// strict reverse-path filtering so an instance cannot send with another network's source
-/// address; ARP answered only for addresses of this bridge, not for the host's other ones.
+/// address; ARP answered only for addresses of this bridge, not for the host's other ones;
+/// `route_localnet`, so the host's own connections to a loopback public address can be
+/// DNATed out of this bridge (the nft `guard` chain drops guests' packets to 127/8, which this
+/// would otherwise let in).
 fn bridge_sysctls(bridge: &str) -> Vec<(String, &'static str)> {
     vec![
         (format!("ipv6/conf/{bridge}/accept_ra"), "0"),
@@ -121,6 +180,7 @@ fn bridge_sysctls(bridge: &str) -> Vec<(String, &'static str)> {
         (format!("ipv4/conf/{bridge}/forwarding"), "1"),
         (format!("ipv4/conf/{bridge}/rp_filter"), "1"),
         (format!("ipv4/conf/{bridge}/arp_ignore"), "1"),
+        (format!("ipv4/conf/{bridge}/route_localnet"), "1"),
     ]
 }
 
@@ -150,6 +210,7 @@ impl NetDriver {
                 names: Names::new(prefix)?,
                 vpcs: RwLock::new(()),
                 instances: StdMutex::new(HashMap::new()),
+                tracked: Mutex::new(None),
             }),
         })
     }
@@ -158,7 +219,7 @@ impl NetDriver {
         &self.inner.names
     }
 
-    /// The nftables table (family `inet`) this driver owns.
+    /// The name of the nftables tables this driver owns (`inet <name>` and `bridge <name>`).
     pub fn table(&self) -> String {
         self.inner.names.table()
     }
@@ -168,9 +229,10 @@ impl NetDriver {
         host::netns_path(&self.inner.names.netns(instance_id))
     }
 
-    /// Bridge for the VPC up, with the host's gateway address of every subnet on it (and no
-    /// other address); idempotent. Also (re)writes the nftables table, before the bridge can
-    /// forward anything.
+    /// Bridge for the VPC up, with the host's gateway address of every subnet on it and the
+    /// metadata address (and no other address); idempotent. Also (re)writes the shared part of
+    /// the nftables tables, before the bridge can forward anything, and switches br_netfilter
+    /// on for this bridge (see [`nft`]).
     pub async fn ensure_vpc(&self, vpc: &VpcNet) -> Result<(), NetError> {
         names::validate_id("vpc id", &vpc.vpc_id)?;
         let desired = desired_gateways(vpc)?;
@@ -225,12 +287,14 @@ impl NetDriver {
     ) -> Result<(), NetError> {
         if !existed {
             // STP off: a bridge of veths has no loops, and STP would hold new ports in
-            // listening/learning for seconds.
+            // listening/learning for seconds. nf_call_iptables: IPv4 crossing the bridge goes
+            // through the inet hooks (conntrack, security groups), whatever the host-wide
+            // default.
             let mac = host::format_mac(self.inner.names.bridge_mac(&vpc.vpc_id));
             cmd::ip_batch(
                 &[],
                 &[
-                    format!("link add name {bridge} type bridge stp_state 0"),
+                    format!("link add name {bridge} type bridge stp_state 0 nf_call_iptables 1"),
                     format!("link set dev {bridge} addrgenmode none"),
                     format!("link set dev {bridge} address {mac} alias {}", vpc.vpc_id),
                 ],
@@ -239,7 +303,19 @@ impl NetDriver {
         }
         // The drop rules must be in place before the bridge forwards (sysctl below) or is up.
         self.apply_ruleset().await?;
+        if existed && !host::bridge_calls_iptables(bridge) {
+            cmd::ip_batch(
+                &[],
+                &[format!(
+                    "link set dev {bridge} type bridge nf_call_iptables 1"
+                )],
+            )
+            .await?;
+        }
         host::host_sysctls(&bridge_sysctls(bridge))?;
+        let mut desired = desired.clone();
+        desired.insert(Ipv4Net::from(METADATA_ADDRESS));
+        let desired = &desired;
 
         let current = if existed {
             host::parse_link_addrs(
@@ -252,8 +328,16 @@ impl NetDriver {
         for stale in current.difference(desired) {
             lines.push(format!("addr del {stale} dev {bridge}"));
         }
-        for missing in desired.difference(&current) {
+        // The metadata address last: the kernel picks the first address of the bridge as the
+        // source where no route names one, and that must be a gateway.
+        let (imds, gateways): (Vec<&Ipv4Net>, Vec<&Ipv4Net>) = desired
+            .difference(&current)
+            .partition(|net| net.addr() == METADATA_ADDRESS);
+        for missing in gateways {
             lines.push(format!("addr add {missing} brd + dev {bridge}"));
+        }
+        for missing in imds {
+            lines.push(format!("addr add {missing} dev {bridge}"));
         }
         if !host::is_up(bridge) {
             lines.push(format!("link set dev {bridge} up"));
@@ -263,7 +347,7 @@ impl NetDriver {
     }
 
     /// Remove the VPC's bridge (and with it its gateway addresses and routes) and drop it from
-    /// the nftables table. Idempotent; refused while instances are still attached to it.
+    /// the nftables tables. Idempotent; refused while instances are still attached to it.
     pub async fn remove_vpc(&self, vpc_id: &str) -> Result<(), NetError> {
         names::validate_id("vpc id", vpc_id)?;
         let _vpcs = self.inner.vpcs.write().await;
@@ -284,11 +368,18 @@ impl NetDriver {
     }
 
     /// A network namespace for the instance with `eth0` configured per `nic`, its veth peer on
-    /// the VPC's bridge; returns the namespace path for the container runtime.
+    /// the VPC's bridge; returns the namespace path for the container runtime. The port's
+    /// anti-spoofing elements (its MAC and IP) are in place before the veth exists; its
+    /// security groups and public address are left as they are (none for a new instance); the
+    /// security groups follow a changed address by themselves.
     ///
     /// Idempotent: with the same spec it only reads state (one `ip` process); with a changed
     /// spec (IP, MAC, gateway, VPC) it changes what differs in place, so the namespace and any
-    /// container in it survive. A fresh attach is two `ip` processes.
+    /// container in it survive. A fresh attach is two `ip` processes and one `nft` transaction
+    /// that only adds elements (about 7 ms).
+    ///
+    /// The public address is the caller's: after changing an instance's private IP, map its
+    /// public address to the new one.
     pub async fn attach(&self, nic: &NicSpec) -> Result<PathBuf, NetError> {
         validate_nic(nic)?;
         let _vpcs = self.inner.vpcs.read().await;
@@ -312,6 +403,21 @@ impl NetDriver {
         if veth_exists {
             self.check_owner(&veth, &nic.instance_id)?;
         }
+        // The port's elements first: its first frame already meets anti-spoofing.
+        let port = state::PortFacts {
+            bridge: bridge.clone(),
+            mac: nic.mac,
+            ip: nic.ip,
+        };
+        let table = names.table();
+        self.transact(|tracked| {
+            let facts = state::Facts {
+                port: Some(port.clone()),
+                ..tracked.facts_of(&veth)
+            };
+            tracked.plan(&table, &veth, &facts, "", "")
+        })
+        .await?;
 
         if netns_existed && veth_exists {
             match self.reconcile(nic, &netns, &veth, &bridge).await {
@@ -451,7 +557,8 @@ impl NetDriver {
         Ok(changed)
     }
 
-    /// Remove the instance's veth pair and namespace. Idempotent.
+    /// Remove the instance's veth pair and namespace, then all its rules (anti-spoofing,
+    /// security groups, public address). Idempotent.
     pub async fn detach(&self, instance_id: &str) -> Result<(), NetError> {
         names::validate_id("instance id", instance_id)?;
         let _vpcs = self.inner.vpcs.read().await;
@@ -472,6 +579,19 @@ impl NetDriver {
             lines.push(format!("netns del {netns}"));
         }
         cmd::ip_batch(&[], &lines).await?;
+        let table = names.table();
+        self.transact(|tracked| {
+            if !tracked.exists {
+                return Ok(None);
+            }
+            let post = if tracked.facts_of(&veth).firewalled {
+                nft::render_remove_firewall(&table, &veth)
+            } else {
+                String::new()
+            };
+            tracked.plan(&table, &veth, &state::Facts::default(), "", &post)
+        })
+        .await?;
         tracing::debug!(instance = %instance_id, elapsed = ?started.elapsed(), "detach");
         Ok(())
     }
@@ -498,10 +618,12 @@ impl NetDriver {
         Ok(ids.into_iter().collect())
     }
 
-    /// Remove everything under this prefix: namespaces, veths, bridges and the nftables table.
-    /// For tests and `gureum down`.
+    /// Remove everything under this prefix: namespaces, veths, bridges and both nftables
+    /// tables. For tests and `gureum down`.
     pub async fn teardown_all(&self) -> Result<(), NetError> {
         let _vpcs = self.inner.vpcs.write().await;
+        let mut tracked = self.inner.tracked.lock().await;
+        *tracked = None;
         let names = &self.inner.names;
         let scratch = format!("{}_scratch", names.prefix());
         let links = host::links()?;
@@ -552,18 +674,186 @@ impl NetDriver {
         host::counters(&veth)
     }
 
-    /// Rewrite the whole nftables table from the bridges that exist now.
+    /// Map `public` to the instance's `private` address in the kernel (DNAT for this host's own
+    /// connections and for traffic arriving from anywhere else, including other instances);
+    /// replaces the instance's previous public address. Idempotent, and cheap when nothing
+    /// changes (no process at all). Refused if another instance has `public`, and for
+    /// addresses that would hijack this host's own traffic: 127.0.0.0/16 (localhost, Debian's
+    /// 127.0.1.1), addresses of this host's interfaces other than `lo`, and non-unicast ones.
+    ///
+    /// The instance need not be attached yet; `detach` removes the mapping.
+    pub async fn map_public_ip(
+        &self,
+        instance_id: &str,
+        public: Ipv4Addr,
+        private: Ipv4Addr,
+    ) -> Result<(), NetError> {
+        names::validate_id("instance id", instance_id)?;
+        validate_public(public, private)?;
+        let _vpcs = self.inner.vpcs.read().await;
+        let lock = self.instance_lock(instance_id);
+        let _instance = lock.lock().await;
+        let veth = self.inner.names.veth(instance_id);
+        let mapping = nft::Mapping { public, private };
+        if self.public_of(&veth).await? == Some(mapping) {
+            return Ok(());
+        }
+        if !public.is_loopback() {
+            // A routable public must be configured on no interface (but `lo`, see `nft`).
+            let routes = host::parse_routes(
+                &cmd::run("ip", &["-4", "-j", "route", "show", "table", "local"], None).await?,
+            )?;
+            if let Some(route) = routes
+                .iter()
+                .find(|r| r.dev != "lo" && r.dst.contains(&public))
+            {
+                return Err(NetError::invalid(
+                    format!("public address {public}"),
+                    format!(
+                        "it is an address of this host ({} on {})",
+                        route.dst, route.dev
+                    ),
+                ));
+            }
+        }
+        self.set_public(&veth, Some(mapping)).await
+    }
+
+    async fn set_public(&self, veth: &str, public: Option<nft::Mapping>) -> Result<(), NetError> {
+        let table = self.inner.names.table();
+        self.transact(|tracked| {
+            let facts = state::Facts {
+                public,
+                ..tracked.facts_of(veth)
+            };
+            tracked.plan(&table, veth, &facts, "", "")
+        })
+        .await
+    }
+
+    /// Remove the instance's public address, if it has one. Idempotent. Connections already
+    /// established through it live on until conntrack forgets them.
+    pub async fn unmap_public_ip(&self, instance_id: &str) -> Result<(), NetError> {
+        names::validate_id("instance id", instance_id)?;
+        let _vpcs = self.inner.vpcs.read().await;
+        let lock = self.instance_lock(instance_id);
+        let _instance = lock.lock().await;
+        let veth = self.inner.names.veth(instance_id);
+        self.set_public(&veth, None).await
+    }
+
+    /// The instance's public address, if it has one.
+    pub async fn public_ip(&self, instance_id: &str) -> Result<Option<Ipv4Addr>, NetError> {
+        names::validate_id("instance id", instance_id)?;
+        let veth = self.inner.names.veth(instance_id);
+        Ok(self.public_of(&veth).await?.map(|m| m.public))
+    }
+
+    async fn public_of(&self, veth: &str) -> Result<Option<nft::Mapping>, NetError> {
+        let mut guard = self.inner.tracked.lock().await;
+        if guard.is_none() {
+            *guard = Some(state::Tracked::load(&self.inner.names.table()).await?);
+        }
+        Ok(guard.as_ref().expect("loaded").facts_of(veth).public)
+    }
+
+    /// Replace the instance's security groups (the union of its groups' rules) in one
+    /// transaction that touches only the instance's own chains and sets: live for the next new
+    /// connection, established ones are left alone. The instance need not be attached yet;
+    /// `detach` removes them.
+    pub async fn set_instance_firewall(
+        &self,
+        instance_id: &str,
+        firewall: &Firewall,
+    ) -> Result<(), NetError> {
+        names::validate_id("instance id", instance_id)?;
+        firewall::validate(firewall)?;
+        let ingress = firewall::compile(&firewall.ingress);
+        let egress = firewall::compile(&firewall.egress);
+        let _vpcs = self.inner.vpcs.read().await;
+        let lock = self.instance_lock(instance_id);
+        let _instance = lock.lock().await;
+        let started = Instant::now();
+        let veth = self.inner.names.veth(instance_id);
+        let table = self.inner.names.table();
+        let chains = nft::render_firewall(&table, instance_id, &veth, &ingress, &egress);
+        self.transact(|tracked| {
+            let facts = state::Facts {
+                firewalled: true,
+                ..tracked.facts_of(&veth)
+            };
+            tracked.plan(&table, &veth, &facts, &chains, "")
+        })
+        .await?;
+        tracing::debug!(
+            instance = %instance_id,
+            rules = firewall.ingress.len() + firewall.egress.len(),
+            elements = ingress.len() + egress.len(),
+            elapsed = ?started.elapsed(),
+            "set_instance_firewall"
+        );
+        Ok(())
+    }
+
+    /// Rewrite the shared part of the nftables tables from the bridges that exist now.
     async fn apply_ruleset(&self) -> Result<(), NetError> {
         let names = &self.inner.names;
         let bridges = host::links()?
             .into_iter()
             .filter(|l| names.is_bridge(l))
             .collect();
-        nft::apply(&nft::render(&nft::Ruleset {
+        let mut tracked = self.inner.tracked.lock().await;
+        let result = nft::apply(&nft::render(&nft::Ruleset {
             table: names.table(),
             bridges,
         }))
-        .await
+        .await;
+        match (&result, tracked.as_mut()) {
+            (Ok(()), Some(tracked)) => tracked.exists = true,
+            (Err(_), _) => *tracked = None,
+            _ => {}
+        }
+        result
+    }
+
+    /// Run one transaction planned from the mirror of the shared maps (see [`state`]): load
+    /// the mirror if needed, plan, apply, keep the planned mirror. On failure the mirror is
+    /// reloaded and the plan retried once (the tables may have changed under us).
+    async fn transact<F>(&self, plan: F) -> Result<(), NetError>
+    where
+        F: Fn(&state::Tracked) -> Result<Option<(String, state::Tracked)>, NetError>,
+    {
+        let table = self.inner.names.table();
+        let mut guard = self.inner.tracked.lock().await;
+        let mut retried = false;
+        loop {
+            let current = match guard.take() {
+                Some(current) if !retried => current,
+                _ => state::Tracked::load(&table).await?,
+            };
+            let planned = match plan(&current) {
+                Ok(planned) => planned,
+                Err(error) => {
+                    *guard = Some(current);
+                    return Err(error);
+                }
+            };
+            let Some((text, next)) = planned else {
+                *guard = Some(current);
+                return Ok(());
+            };
+            match nft::apply(&text).await {
+                Ok(()) => {
+                    *guard = Some(next);
+                    return Ok(());
+                }
+                Err(error) if !retried => {
+                    tracing::warn!(%error, "nft transaction failed; reloading the tables' state and retrying");
+                    retried = true;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 
     /// A name is ours for `owner` if its alias says so (or is empty: created, not yet named).
@@ -638,6 +928,40 @@ fn validate_nic(nic: &NicSpec) -> Result<(), NetError> {
         return Err(NetError::invalid(
             &what,
             "the MAC must be unicast and non-zero",
+        ));
+    }
+    Ok(())
+}
+
+/// A public address must be unicast, not one the host itself uses for loopback traffic, and
+/// differ from the private one.
+fn validate_public(public: Ipv4Addr, private: Ipv4Addr) -> Result<(), NetError> {
+    let what = format!("public address {public}");
+    let localhost = Ipv4Net::new(Ipv4Addr::new(127, 0, 0, 0), 16).expect("valid");
+    let this_network = Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 8).expect("valid");
+    let reserved = Ipv4Net::new(Ipv4Addr::new(240, 0, 0, 0), 4).expect("valid");
+    if localhost.contains(&public) {
+        return Err(NetError::invalid(
+            what,
+            "127.0.0.0/16 is this host's own loopback traffic (127.0.0.1, 127.0.1.1, …)",
+        ));
+    }
+    if this_network.contains(&public)
+        || public.is_multicast()
+        || public.is_link_local()
+        || reserved.contains(&public)
+    {
+        return Err(NetError::invalid(what, "not a unicast address"));
+    }
+    if private.is_loopback()
+        || private.is_unspecified()
+        || private.is_multicast()
+        || private.is_broadcast()
+        || private == public
+    {
+        return Err(NetError::invalid(
+            what,
+            format!("{private} is not a usable private address"),
         ));
     }
     Ok(())

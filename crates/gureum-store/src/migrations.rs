@@ -179,6 +179,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX instance_sg_by_group ON instance_security_groups(group_id);
     CREATE INDEX key_pairs_by_account ON key_pairs(account_id, id);
+    -- The auto-assigned public address, while the instance has one (released on stop).
+    ALTER TABLE instances ADD COLUMN public_ip TEXT;
+    CREATE UNIQUE INDEX instances_public_ip ON instances(public_ip) WHERE public_ip IS NOT NULL;
     "#,
 ];
 

@@ -157,6 +157,20 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// `ec2-127-100-0-5.compute-1.amazonaws.com` (us-east-1) or
+    /// `ec2-….<region>.compute.amazonaws.com`, as AWS names public addresses; empty without one.
+    pub fn public_dns_name(&self, region: &str) -> String {
+        let Some(ip) = &self.public_ip else {
+            return String::new();
+        };
+        let host = format!("ec2-{}", ip.replace('.', "-"));
+        if region == "us-east-1" {
+            format!("{host}.compute-1.amazonaws.com")
+        } else {
+            format!("{host}.{region}.compute.amazonaws.com")
+        }
+    }
+
     /// `ip-172-31-5-10.ec2.internal` (us-east-1) or `ip-….<region>.compute.internal`.
     pub fn private_dns_name(&self, region: &str) -> String {
         if self.private_ip.is_empty() {

@@ -42,10 +42,12 @@ fn init_logging() {
 pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     init_logging();
     let started = Instant::now();
-    let cloud = setup::open_cloud(&data_dir, &args.region)?.with_limits(gureum_core::Limits {
-        instances_per_account: args.instance_limit,
-        instances_per_host: args.host_capacity,
-    });
+    let cloud = setup::open_cloud(&data_dir, &args.region)?
+        .with_limits(gureum_core::Limits {
+            instances_per_account: args.instance_limit,
+            instances_per_host: args.host_capacity,
+        })
+        .with_public_pool(args.public_ips);
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
     let cloud = match crate::host::host(&data_dir) {
         Ok(h) => cloud.with_host(h),

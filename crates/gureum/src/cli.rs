@@ -64,6 +64,10 @@ pub struct UpArgs {
     /// Live instances allowed per account (AWS's classic default is 20).
     #[arg(long, env = "GUREUM_INSTANCE_LIMIT", default_value_t = 20)]
     pub instance_limit: usize,
+    /// Where auto-assigned public IPv4 addresses come from: loopback addresses of this host by
+    /// default (nothing leaves the machine); a real range routed to this host in a deployment.
+    #[arg(long, env = "GUREUM_PUBLIC_IPS", default_value = gureum_core::DEFAULT_PUBLIC_POOL)]
+    pub public_ips: ipnet::Ipv4Net,
     /// Live instances allowed on this host.
     #[arg(long, env = "GUREUM_HOST_CAPACITY", default_value_t = 200)]
     pub host_capacity: usize,

@@ -93,6 +93,10 @@ pub struct LaunchArgs {
     /// How many instances to launch.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     count: u32,
+    /// Security groups (ids or names). Default: `launch-wizard`, made on first use with SSH
+    /// open to anywhere, as the console's launch wizard does.
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<String>,
     #[command(flatten)]
     wait: WaitArgs,
     #[command(flatten)]
@@ -495,6 +499,39 @@ fn login_user(client: &Client, image_id: &str) -> anyhow::Result<String> {
 
 // ---------------------------------------------------------------- launch
 
+/// The group `gureum launch` uses by default: SSH from anywhere, like the EC2 console's
+/// `launch-wizard-N` groups, so `gureum ssh` works right after a launch.
+const LAUNCH_GROUP: &str = "launch-wizard";
+
+fn ensure_launch_wizard_group(client: &Client) -> anyhow::Result<String> {
+    let ignore_dup = |r: anyhow::Result<_>| match r {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains(".Duplicate") => Ok(()),
+        Err(e) => Err(e),
+    };
+    ignore_dup(client.call(
+        "CreateSecurityGroup",
+        &[
+            param("GroupName", LAUNCH_GROUP),
+            param(
+                "GroupDescription",
+                "made by gureum launch: SSH from anywhere",
+            ),
+        ],
+    ))?;
+    ignore_dup(client.call(
+        "AuthorizeSecurityGroupIngress",
+        &[
+            param("GroupName", LAUNCH_GROUP),
+            param("IpProtocol", "tcp"),
+            param("FromPort", "22"),
+            param("ToPort", "22"),
+            param("CidrIp", "0.0.0.0/0"),
+        ],
+    ))?;
+    Ok(LAUNCH_GROUP.to_string())
+}
+
 fn launch(client: &Client, a: &LaunchArgs) -> anyhow::Result<()> {
     // Everything that can fail locally or read-only comes first, so a mistake does not
     // leave a key pair behind.
@@ -525,6 +562,19 @@ fn launch(client: &Client, a: &LaunchArgs) -> anyhow::Result<()> {
     }
     if let Some(u) = user_data {
         p.push(param("UserData", u));
+    }
+    let groups = if a.groups.is_empty() {
+        vec![ensure_launch_wizard_group(client)?]
+    } else {
+        a.groups.clone()
+    };
+    for (i, g) in groups.iter().enumerate() {
+        let key = if g.starts_with("sg-") {
+            "SecurityGroupId"
+        } else {
+            "SecurityGroup"
+        };
+        p.push(param(format!("{key}.{}", i + 1), g));
     }
     if let Some(n) = &a.name {
         p.push(param("TagSpecification.1.ResourceType", "instance"));

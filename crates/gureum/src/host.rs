@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use gureum_core::host::{
-    Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic,
+    Compute, Firewall, FirewallPeer, FirewallRule, GuestSpec, GuestState, HostError, HostNet,
+    HostResult, Network, Nic,
 };
 use gureum_core::images::{NewImage, BUILTIN_ALIAS};
 use gureum_core::{Cloud, Host};
@@ -156,6 +157,48 @@ impl Network for BridgeNetwork {
     }
     async fn teardown(&self) -> HostResult<()> {
         self.0.teardown_all().await.map_err(herr)
+    }
+    async fn set_firewall(&self, id: &str, fw: &Firewall) -> HostResult<()> {
+        self.0
+            .set_instance_firewall(id, &net_firewall(fw))
+            .await
+            .map_err(herr)
+    }
+    async fn map_public_ip(
+        &self,
+        id: &str,
+        public: std::net::Ipv4Addr,
+        private: std::net::Ipv4Addr,
+    ) -> HostResult<()> {
+        self.0
+            .map_public_ip(id, public, private)
+            .await
+            .map_err(herr)
+    }
+    async fn unmap_public_ip(&self, id: &str) -> HostResult<()> {
+        self.0.unmap_public_ip(id).await.map_err(herr)
+    }
+}
+
+/// The core's effective rules in the network driver's terms.
+fn net_firewall(fw: &Firewall) -> gureum_net::Firewall {
+    use gureum_net::{Peer, Proto, Rule};
+    let conv = |r: &FirewallRule| Rule {
+        proto: match r.protocol.as_str() {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            "icmp" => Proto::Icmp,
+            _ => Proto::All,
+        },
+        ports: if r.protocol == "all" { None } else { r.ports },
+        peer: match &r.peer {
+            FirewallPeer::Cidr(net) => Peer::Cidr(*net),
+            FirewallPeer::Members(ips) => Peer::Group(ips.clone()),
+        },
+    };
+    gureum_net::Firewall {
+        ingress: fw.ingress.iter().map(conv).collect(),
+        egress: fw.egress.iter().map(conv).collect(),
     }
 }
 

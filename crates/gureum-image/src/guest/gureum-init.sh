@@ -205,13 +205,15 @@ host_keys() {
 	done
 }
 
-# The RSA host key, made late and at low priority, then handed to the running sshd.
+# The RSA host key, made late and at low priority.
 rsa_host_key() {
 	command -v ssh-keygen >/dev/null 2>&1 || return 0
 	[ -f /etc/ssh/ssh_host_rsa_key ] && return 0
 	nice -n 19 ssh-keygen -q -t rsa -b 3072 -N '' -f /etc/ssh/ssh_host_rsa_key >/dev/null 2>&1 ||
-		{ log "ssh-keygen -t rsa failed"; return 0; }
-	systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service 2>/dev/null || true
+		log "ssh-keygen -t rsa failed"
+	# sshd is not reloaded for it: a reload re-executes sshd and can drop a connection being
+	# set up at that moment. The running sshd offers the ed25519 and ECDSA keys (what every
+	# current client prefers); the RSA key is served from the next boot on.
 }
 
 # The console block EC2 instances print, which tools read back from GetConsoleOutput to verify
