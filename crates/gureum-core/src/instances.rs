@@ -487,7 +487,12 @@ impl Cloud {
                 let count = (req.max_count as usize).min(room).min(host_room);
 
                 // Addresses: the one asked for, or the lowest free ones of the subnet.
-                let mut used: HashSet<u32> = db::ips_in_use(tx)?
+                let in_use: HashSet<u32> = db::ips_in_use(tx)?
+                    .iter()
+                    .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
+                    .map(u32::from)
+                    .collect();
+                let mut used: HashSet<u32> = db::ips_recently_used(tx)?
                     .iter()
                     .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
                     .map(u32::from)
@@ -506,7 +511,7 @@ impl Cloud {
                         )
                         .into());
                     }
-                    if used.contains(&n) {
+                    if in_use.contains(&n) {
                         return Err(ApiError::new(
                             ErrorCode::InvalidIPAddressInUse,
                             format!("Address {ip} is in use."),
@@ -519,6 +524,16 @@ impl Cloud {
                     while ips.len() < count && n <= hi {
                         if used.insert(n) {
                             ips.push(Ipv4Addr::from(n));
+                        }
+                        n += 1;
+                    }
+                    // A subnet that has been through all its addresses: reuse the ones only
+                    // terminated instances still list.
+                    let mut n = lo;
+                    while ips.len() < count && n <= hi {
+                        let ip = Ipv4Addr::from(n);
+                        if !in_use.contains(&n) && !ips.contains(&ip) {
+                            ips.push(ip);
                         }
                         n += 1;
                     }

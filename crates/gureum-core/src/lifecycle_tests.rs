@@ -268,9 +268,9 @@ async fn launch_stop_start_terminate() {
         .unwrap_err(),
         ErrorCode::IncorrectInstanceState
     );
-    // Its address is free again.
+    // Its address is not handed out again while the terminated instance is still listed.
     let again = w.launch(run(&w.image, 1)).await;
-    assert_eq!(again[0].private_ip, "172.31.0.4");
+    assert_eq!(again[0].private_ip, "172.31.0.5");
 }
 
 #[tokio::test]

@@ -192,6 +192,15 @@ pub fn by_client_token(
     rows.collect()
 }
 
+/// Private addresses of every instance still on record, terminated ones included (they stay
+/// listed for an hour): new launches avoid them, so an address is not handed out again while
+/// the host's neighbour and connection-tracking tables may still remember its previous owner.
+pub fn ips_recently_used(c: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached("SELECT private_ip FROM instances")?;
+    let rows = st.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Private addresses in use by live instances.
 pub fn ips_in_use(c: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut st =
