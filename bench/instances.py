@@ -120,6 +120,9 @@ def main():
                 ami = imgs[0]["ImageId"]
                 break
             time.sleep(0.5)
+        # The default group admits only its members: open SSH for the probe from the host.
+        ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                             CidrIp="0.0.0.0/0")
         key = os.path.join(tmp, "bench.pem")
         with open(key, "w") as f:
             f.write(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])

@@ -59,7 +59,8 @@ pub struct UpArgs {
     #[arg(long, env = "GUREUM_CACHE_DIR", default_value = gureum_image::DEFAULT_CACHE_DIR)]
     pub cache_dir: PathBuf,
     /// Do not build the default debian-12 image on first start.
-    #[arg(long, env = "GUREUM_NO_DEFAULT_IMAGE")]
+    #[arg(long, env = "GUREUM_NO_DEFAULT_IMAGE", value_parser = clap::builder::BoolishValueParser::new(),
+          num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_default_image: bool,
     /// Live instances allowed per account (AWS's classic default is 20).
     #[arg(long, env = "GUREUM_INSTANCE_LIMIT", default_value_t = 20)]
