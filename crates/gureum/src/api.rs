@@ -78,6 +78,13 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         setup::PROFILE,
         files.env.display(),
     );
+    // A host network left by a server that died with no guest running (its firewall table,
+    // public mappings) belongs to nobody: start from a clean one.
+    match cloud.release_idle_host().await {
+        Ok(true) => tracing::info!("removed a host network no guest uses"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "checking for a stale host network"),
+    }
     if cloud.spawn_agent().is_some() {
         crate::imds::spawn(cloud.clone());
     }
