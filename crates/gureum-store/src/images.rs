@@ -71,15 +71,7 @@ pub fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
             i.created_at
         ],
     );
-    match res {
-        Ok(_) => Ok(true),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    crate::inserted(res)
 }
 
 /// Images `account_id` may see: its own, public ones, and those shared with it; ordered by id.

@@ -21,15 +21,7 @@ pub fn insert(c: &Connection, account_id: &str, k: &KeyPairRow) -> rusqlite::Res
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![k.id, account_id, k.name, k.fingerprint, k.key_type, k.public_key, k.created_at],
     );
-    match res {
-        Ok(_) => Ok(true),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    crate::inserted(res)
 }
 
 /// Every key pair of the account, ordered by id.

@@ -129,6 +129,20 @@ impl Store {
     }
 }
 
+/// The outcome of an `INSERT` into a table with a uniqueness constraint: `Ok(false)` when the
+/// constraint refused the row (a taken name), other errors as they are.
+pub(crate) fn inserted(result: rusqlite::Result<usize>) -> rusqlite::Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
 pub type Millis = i64;
 

@@ -31,15 +31,7 @@ pub fn insert(c: &Connection, g: &GroupRow, now: Millis) -> rusqlite::Result<boo
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![g.id, g.account_id, g.vpc_id, g.name, g.description, now],
     );
-    match res {
-        Ok(_) => Ok(true),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    crate::inserted(res)
 }
 
 pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<GroupRow>> {
