@@ -230,28 +230,13 @@ impl Cloud {
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, VPC_FILTERS, true)?;
         let (vpcs, _) = self.vpc_models(&account).await?;
-        for id in &ids {
-            if ResourceId::parse(ResourceKind::Vpc, id).is_none() {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidVpcIDMalformed,
-                    format!("Invalid id: \"{id}\""),
-                )
-                .into());
-            }
-            if !vpcs.iter().any(|v| &v.id == id) {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidVpcIDNotFound,
-                    format!("The vpc ID '{id}' does not exist"),
-                )
-                .into());
-            }
-        }
-        let items: Vec<Vpc> = vpcs
-            .into_iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
-            .filter(|v| describe::matches(v, &filters))
-            .collect();
-        let (vpcs, next_token) = describe::paginate(items, |v| v.id.clone(), &page)?;
+        let ids_of = IdErrors {
+            kind: ResourceKind::Vpc,
+            malformed: ErrorCode::InvalidVpcIDMalformed,
+            not_found: ErrorCode::InvalidVpcIDNotFound,
+            noun: "vpc",
+        };
+        let (vpcs, next_token) = select(vpcs, |v| &v.id, &ids, &filters, &page, ids_of)?;
         Ok(Response::DescribeVpcs { vpcs, next_token })
     }
 
@@ -264,31 +249,54 @@ impl Cloud {
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, SUBNET_FILTERS, true)?;
         let (_, subnets) = self.vpc_models(&account).await?;
-        for id in &ids {
-            if ResourceId::parse(ResourceKind::Subnet, id).is_none() {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidSubnetIDMalformed,
-                    format!("Invalid id: \"{id}\""),
-                )
-                .into());
-            }
-            if !subnets.iter().any(|s| &s.id == id) {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidSubnetIDNotFound,
-                    format!("The subnet ID '{id}' does not exist"),
-                )
-                .into());
-            }
-        }
-        let items: Vec<Subnet> = subnets
-            .into_iter()
-            .filter(|s| ids.is_empty() || ids.contains(&s.id))
-            .filter(|s| describe::matches(s, &filters))
-            .collect();
-        let (subnets, next_token) = describe::paginate(items, |s| s.id.clone(), &page)?;
+        let ids_of = IdErrors {
+            kind: ResourceKind::Subnet,
+            malformed: ErrorCode::InvalidSubnetIDMalformed,
+            not_found: ErrorCode::InvalidSubnetIDNotFound,
+            noun: "subnet",
+        };
+        let (subnets, next_token) = select(subnets, |s| &s.id, &ids, &filters, &page, ids_of)?;
         Ok(Response::DescribeSubnets {
             subnets,
             next_token,
         })
     }
+}
+
+/// The errors a Describe call answers for requested ids of one kind.
+struct IdErrors {
+    kind: ResourceKind,
+    malformed: ErrorCode,
+    not_found: ErrorCode,
+    noun: &'static str,
+}
+
+/// The requested ids (each well-formed and existing, else AWS's error), then the filters, then
+/// one page.
+fn select<T: Describable>(
+    items: Vec<T>,
+    id_of: impl Fn(&T) -> &String,
+    ids: &[String],
+    filters: &[Filter],
+    page: &Page,
+    e: IdErrors,
+) -> CoreResult<(Vec<T>, Option<String>)> {
+    for id in ids {
+        if ResourceId::parse(e.kind, id).is_none() {
+            return Err(ApiError::new(e.malformed, format!("Invalid id: \"{id}\"")).into());
+        }
+        if !items.iter().any(|i| id_of(i) == id) {
+            return Err(ApiError::new(
+                e.not_found,
+                format!("The {} ID '{id}' does not exist", e.noun),
+            )
+            .into());
+        }
+    }
+    let items: Vec<T> = items
+        .into_iter()
+        .filter(|i| ids.is_empty() || ids.contains(id_of(i)))
+        .filter(|i| describe::matches(i, filters))
+        .collect();
+    Ok(describe::paginate(items, |i| id_of(i).clone(), page)?)
 }
