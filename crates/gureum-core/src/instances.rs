@@ -596,6 +596,7 @@ impl Cloud {
                             first_boot_done: false,
                             ended_at: None,
                             public_ip: None,
+                            auto_public_ip: req.associate_public_ip.unwrap_or(subnet.map_public_ip),
                         },
                     )?;
                     tag_db::put(tx, &acct, &id, &instance_tags)?;

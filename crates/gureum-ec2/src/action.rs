@@ -288,6 +288,9 @@ pub struct RunInstances {
     pub metadata_http_tokens: Option<String>,
     pub metadata_http_endpoint: Option<String>,
     pub metadata_hop_limit: Option<u32>,
+    /// `NetworkInterface.1.AssociatePublicIpAddress`: overrides the subnet's
+    /// `MapPublicIpOnLaunch`.
+    pub associate_public_ip: Option<bool>,
     /// A canonical rendering of every parameter, to detect `ClientToken` reuse with other
     /// parameters (`IdempotentParameterMismatch`).
     pub fingerprint: String,
@@ -586,6 +589,31 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
         }
         other => other,
     };
+    // The primary interface, as the console wizard and Terraform send it: device 0 only.
+    let mut subnet_id = p.take("SubnetId");
+    let mut private_ip_address = p.take("PrivateIpAddress");
+    let mut security_group_ids = p.take_list("SecurityGroupId")?;
+    let mut associate_public_ip = None;
+    for mut n in p.take_struct_list("NetworkInterface")? {
+        let index = n.take_i64("DeviceIndex")?.unwrap_or(0);
+        if index != 0 {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "gureum instances have one network interface (DeviceIndex 0)",
+            ));
+        }
+        subnet_id = n.take("SubnetId").or(subnet_id);
+        private_ip_address = n.take("PrivateIpAddress").or(private_ip_address);
+        let groups = n.take_list("SecurityGroupId")?;
+        if !groups.is_empty() {
+            security_group_ids = groups;
+        }
+        associate_public_ip = n.take_bool("AssociatePublicIpAddress")?;
+        for k in ["DeleteOnTermination", "Description", "InterfaceType"] {
+            n.take(k);
+        }
+        n.finish()?;
+    }
     for k in [
         "MetadataOptions.HttpProtocolIpv6",
         "MetadataOptions.InstanceMetadataTags",
@@ -605,16 +633,17 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
         tag_specifications: p.take_tag_specifications()?,
         client_token: p.take("ClientToken").filter(|t| !t.is_empty()),
         availability_zone: p.take("Placement.AvailabilityZone"),
-        subnet_id: p.take("SubnetId"),
-        private_ip_address: p.take("PrivateIpAddress"),
+        subnet_id,
+        private_ip_address,
         block_devices,
         shutdown_behavior,
         disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),
-        security_group_ids: p.take_list("SecurityGroupId")?,
+        security_group_ids,
         security_groups: p.take_list("SecurityGroup")?,
         metadata_http_tokens,
         metadata_http_endpoint,
         metadata_hop_limit,
+        associate_public_ip,
         fingerprint: fp.join("&"),
     })
 }

@@ -49,8 +49,11 @@ pub struct InstanceRow {
     pub force_stop: bool,
     pub first_boot_done: bool,
     pub ended_at: Option<Millis>,
-    /// The auto-assigned public IPv4 address, while the instance has one.
+    /// The public IPv4 address, while the instance has one: an associated Elastic IP's, else
+    /// an auto-assigned one.
     pub public_ip: Option<String>,
+    /// Whether the instance gets an auto-assigned public address when it runs.
+    pub auto_public_ip: bool,
 }
 
 const COLS: &str = "id, account_id, reservation_id, image_id, rootfs, instance_type, key_name, public_key, \
@@ -58,7 +61,7 @@ const COLS: &str = "id, account_id, reservation_id, image_id, rootfs, instance_t
     launch_index, subnet_id, vpc_id, az, private_ip, mac, eni_id, root_volume_id, root_volume_gib, \
     delete_on_termination, shutdown_behavior, disable_api_termination, user_data, client_token, \
     request_hash, hypervisor, md_http_tokens, md_http_endpoint, md_hop_limit, reboot_requested, \
-    force_stop, first_boot_done, ended_at, public_ip";
+    force_stop, first_boot_done, ended_at, public_ip, auto_public_ip";
 
 fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
@@ -102,11 +105,12 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         first_boot_done: r.get(37)?,
         ended_at: r.get(38)?,
         public_ip: r.get(39)?,
+        auto_public_ip: r.get(40)?,
     })
 }
 
 pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
-    let placeholders: Vec<String> = (1..=40).map(|n| format!("?{n}")).collect();
+    let placeholders: Vec<String> = (1..=41).map(|n| format!("?{n}")).collect();
     c.execute(
         &format!(
             "INSERT INTO instances ({COLS}) VALUES ({})",
@@ -152,7 +156,8 @@ pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.force_stop,
             i.first_boot_done,
             i.ended_at,
-            i.public_ip
+            i.public_ip,
+            i.auto_public_ip
         ],
     )?;
     Ok(())
@@ -289,38 +294,43 @@ pub fn by_private_ip(c: &Connection, ip: &str) -> rusqlite::Result<Option<Instan
     .optional()
 }
 
-/// Give the instance a public address if it has none: the lowest free one of `pool` (as
-/// `u32` bounds, inclusive). Returns the address it has now.
+/// Give the instance the public address it should have while it runs: its Elastic IP's if
+/// one is associated, else (when it takes one) the lowest free address of `pool` (as `u32`
+/// bounds, inclusive), else none. Returns the address it has now.
 pub fn assign_public_ip(
     c: &Connection,
     id: &str,
     pool: (u32, u32),
 ) -> rusqlite::Result<Option<String>> {
-    if let Some(ip) = get(c, id)?.and_then(|r| r.public_ip) {
-        return Ok(Some(ip));
-    }
-    let used: std::collections::HashSet<u32> = {
-        let mut st =
-            c.prepare_cached("SELECT public_ip FROM instances WHERE public_ip IS NOT NULL")?;
-        let rows = st.query_map([], |r| r.get::<_, String>(0))?;
-        rows.filter_map(|r| r.ok())
-            .filter_map(|s| s.parse::<std::net::Ipv4Addr>().ok())
-            .map(u32::from)
-            .collect()
-    };
-    let Some(n) = (pool.0..=pool.1).find(|n| !used.contains(n)) else {
+    let Some(inst) = get(c, id)? else {
         return Ok(None);
     };
-    let ip = std::net::Ipv4Addr::from(n).to_string();
-    c.execute(
-        "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
-        params![id, ip],
-    )?;
-    Ok(Some(ip))
+    let wanted = match crate::addresses::of_instance(c, id)? {
+        Some(eip) => Some(eip.public_ip),
+        None if inst.public_ip.is_some() => return Ok(inst.public_ip),
+        None if !inst.auto_public_ip => None,
+        None => {
+            let used = crate::addresses::public_ips_in_use(c)?;
+            (pool.0..=pool.1)
+                .find(|n| !used.contains(n))
+                .map(|n| std::net::Ipv4Addr::from(n).to_string())
+        }
+    };
+    if wanted != inst.public_ip {
+        c.execute(
+            "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
+            params![id, wanted],
+        )?;
+    }
+    Ok(wanted)
 }
 
-/// Release the instance's public address.
+/// Release the instance's auto-assigned public address (an associated Elastic IP stays).
 pub fn release_public_ip(c: &Connection, id: &str) -> rusqlite::Result<()> {
-    c.execute("UPDATE instances SET public_ip = NULL WHERE id = ?1", [id])?;
+    c.execute(
+        "UPDATE instances SET public_ip = NULL WHERE id = ?1 \
+         AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = ?1)",
+        [id],
+    )?;
     Ok(())
 }

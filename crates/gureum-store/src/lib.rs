@@ -8,11 +8,13 @@
 //! resources cannot be read by mistake.
 
 pub mod accounts;
+pub mod addresses;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;
 mod migrations;
 pub mod resources;
+pub mod routing;
 pub mod security_groups;
 pub mod tags;
 pub mod vpcs;

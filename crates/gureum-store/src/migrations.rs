@@ -183,6 +183,61 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE instances ADD COLUMN public_ip TEXT;
     CREATE UNIQUE INDEX instances_public_ip ON instances(public_ip) WHERE public_ip IS NOT NULL;
     "#,
+    // 4: Elastic IPs, internet gateways, route tables; per-instance public-IP choice.
+    r#"
+    -- Whether the instance gets an auto-assigned public address (subnet's MapPublicIpOnLaunch
+    -- or the launch's AssociatePublicIpAddress).
+    ALTER TABLE instances ADD COLUMN auto_public_ip INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE subnets ADD COLUMN state TEXT NOT NULL DEFAULT 'available';
+    ALTER TABLE vpcs ADD COLUMN dns_support INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE vpcs ADD COLUMN dns_hostnames INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE addresses (
+        allocation_id   TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id      TEXT NOT NULL,
+        public_ip       TEXT NOT NULL UNIQUE,
+        instance_id     TEXT,
+        association_id  TEXT UNIQUE,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE INDEX addresses_by_account ON addresses(account_id, allocation_id);
+    CREATE UNIQUE INDEX addresses_by_instance ON addresses(instance_id) WHERE instance_id IS NOT NULL;
+    CREATE TABLE internet_gateways (
+        id          TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        vpc_id      TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX igw_by_vpc ON internet_gateways(vpc_id) WHERE vpc_id IS NOT NULL;
+    CREATE TABLE route_tables (
+        id          TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL,
+        vpc_id      TEXT NOT NULL,
+        is_main     INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX main_route_table ON route_tables(vpc_id) WHERE is_main;
+    -- The non-local routes (the local route of the VPC's CIDR is implied).
+    CREATE TABLE routes (
+        route_table_id  TEXT NOT NULL REFERENCES route_tables(id) ON DELETE CASCADE,
+        destination     TEXT NOT NULL,
+        gateway_id      TEXT NOT NULL,
+        PRIMARY KEY (route_table_id, destination)
+    );
+    -- Explicit subnet associations (a subnet without one uses its VPC's main table).
+    CREATE TABLE route_table_associations (
+        id              TEXT PRIMARY KEY,
+        route_table_id  TEXT NOT NULL REFERENCES route_tables(id) ON DELETE CASCADE,
+        subnet_id       TEXT NOT NULL UNIQUE
+    );
+    "#,
+    // console: console sign-in passwords (argon2 PHC strings), one per account.
+    r#"
+    CREATE TABLE console_passwords (
+        account_id  TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        hash        TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

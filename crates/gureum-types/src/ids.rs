@@ -19,12 +19,13 @@ pub enum ResourceKind {
     NetworkInterface,
     ElasticIp,
     ElasticIpAssociation,
+    RouteTableAssociation,
     Volume,
     Snapshot,
 }
 
 impl ResourceKind {
-    pub const ALL: [ResourceKind; 15] = [
+    pub const ALL: [ResourceKind; 16] = [
         ResourceKind::KeyPair,
         ResourceKind::Image,
         ResourceKind::Instance,
@@ -38,6 +39,7 @@ impl ResourceKind {
         ResourceKind::NetworkInterface,
         ResourceKind::ElasticIp,
         ResourceKind::ElasticIpAssociation,
+        ResourceKind::RouteTableAssociation,
         ResourceKind::Volume,
         ResourceKind::Snapshot,
     ];
@@ -59,6 +61,7 @@ impl ResourceKind {
             NetworkInterface => "eni",
             ElasticIp => "eipalloc",
             ElasticIpAssociation => "eipassoc",
+            RouteTableAssociation => "rtbassoc",
             Volume => "vol",
             Snapshot => "snap",
         }
@@ -81,6 +84,7 @@ impl ResourceKind {
             NetworkInterface => "network-interface",
             ElasticIp => "elastic-ip",
             ElasticIpAssociation => "elastic-ip-association",
+            RouteTableAssociation => "route-table-association",
             Volume => "volume",
             Snapshot => "snapshot",
         }
