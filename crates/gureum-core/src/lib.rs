@@ -20,8 +20,11 @@ pub mod key_pairs;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod metadata;
+pub mod routing;
 pub mod security_groups;
 pub mod tags;
+#[cfg(test)]
+mod vpc_tests;
 pub mod vpcs;
 
 use std::sync::Arc;
@@ -438,6 +441,142 @@ impl Cloud {
                 page,
             } => {
                 self.describe_subnets(acct, subnet_ids, filters, page)
+                    .await?
+            }
+            // VPCs, subnets, internet gateways and route tables.
+            Action::CreateVpc {
+                cidr_block,
+                instance_tenancy,
+                tag_specifications,
+            } => {
+                self.create_vpc(acct, cidr_block, instance_tenancy, tag_specifications)
+                    .await?
+            }
+            Action::DeleteVpc { vpc_id } => self.delete_vpc(acct, vpc_id).await?,
+            Action::ModifyVpcAttribute {
+                vpc_id,
+                attribute,
+                value,
+            } => {
+                self.modify_vpc_attribute(acct, vpc_id, attribute, value)
+                    .await?
+            }
+            Action::DescribeVpcAttribute { vpc_id, attribute } => {
+                self.describe_vpc_attribute(acct, vpc_id, attribute).await?
+            }
+            Action::CreateSubnet {
+                vpc_id,
+                cidr_block,
+                availability_zone,
+                availability_zone_id,
+                tag_specifications,
+            } => {
+                self.create_subnet(
+                    acct,
+                    vpc_id,
+                    cidr_block,
+                    availability_zone,
+                    availability_zone_id,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::DeleteSubnet { subnet_id } => self.delete_subnet(acct, subnet_id).await?,
+            Action::ModifySubnetAttribute {
+                subnet_id,
+                map_public_ip_on_launch,
+            } => {
+                self.modify_subnet_attribute(acct, subnet_id, map_public_ip_on_launch)
+                    .await?
+            }
+            Action::CreateInternetGateway { tag_specifications } => {
+                self.create_internet_gateway(acct, tag_specifications)
+                    .await?
+            }
+            Action::DeleteInternetGateway {
+                internet_gateway_id,
+            } => {
+                self.delete_internet_gateway(acct, internet_gateway_id)
+                    .await?
+            }
+            Action::AttachInternetGateway {
+                internet_gateway_id,
+                vpc_id,
+            } => {
+                self.attach_internet_gateway(acct, internet_gateway_id, vpc_id)
+                    .await?
+            }
+            Action::DetachInternetGateway {
+                internet_gateway_id,
+                vpc_id,
+            } => {
+                self.detach_internet_gateway(acct, internet_gateway_id, vpc_id)
+                    .await?
+            }
+            Action::DescribeInternetGateways {
+                internet_gateway_ids,
+                filters,
+                page,
+            } => {
+                self.describe_internet_gateways(acct, internet_gateway_ids, filters, page)
+                    .await?
+            }
+            Action::CreateRouteTable {
+                vpc_id,
+                client_token,
+                tag_specifications,
+            } => {
+                self.create_route_table(acct, vpc_id, client_token, tag_specifications)
+                    .await?
+            }
+            Action::DeleteRouteTable { route_table_id } => {
+                self.delete_route_table(acct, route_table_id).await?
+            }
+            Action::DescribeRouteTables {
+                route_table_ids,
+                filters,
+                page,
+            } => {
+                self.describe_route_tables(acct, route_table_ids, filters, page)
+                    .await?
+            }
+            Action::PutRoute {
+                replace,
+                route_table_id,
+                destination_cidr_block,
+                gateway_id,
+            } => {
+                self.put_route(
+                    acct,
+                    replace,
+                    route_table_id,
+                    destination_cidr_block,
+                    gateway_id,
+                )
+                .await?
+            }
+            Action::DeleteRoute {
+                route_table_id,
+                destination_cidr_block,
+            } => {
+                self.delete_route(acct, route_table_id, destination_cidr_block)
+                    .await?
+            }
+            Action::AssociateRouteTable {
+                route_table_id,
+                subnet_id,
+            } => {
+                self.associate_route_table(acct, route_table_id, subnet_id)
+                    .await?
+            }
+            Action::DisassociateRouteTable { association_id } => {
+                self.disassociate_route_table(acct, association_id).await?
+            }
+            Action::ReplaceRouteTableAssociation {
+                association_id,
+                route_table_id,
+            } => {
+                self.replace_route_table_association(acct, association_id, route_table_id)
                     .await?
             }
             Action::CreateSecurityGroup {

@@ -1,6 +1,14 @@
 //! VPCs and subnets. Every account has a default VPC (`172.31.0.0/16`) with a default
-//! subnet per availability zone (`172.31.0.0/20`, `172.31.16.0/20`, `172.31.32.0/20`), made
-//! the first time the account needs it, as AWS makes them when an account is created.
+//! subnet per availability zone (`172.31.0.0/20`, `172.31.16.0/20`, `172.31.32.0/20`), an
+//! attached internet gateway and a main route table sending `0.0.0.0/0` to it, made the first
+//! time the account needs it, as AWS makes them when an account is created. Default VPCs made
+//! before gureum had internet gateways are given theirs once (`internet_ready`).
+//!
+//! `CreateVpc` makes a VPC with its main route table (the local route implied) and its
+//! `default` security group; `DeleteVpc` removes those two with it once nothing else is left.
+//! The default VPC and its default subnets cannot be deleted here (AWS allows it): their
+//! addresses are the host network every account's default VPC shares, and launches without a
+//! subnet need them.
 //!
 //! On the host, all default VPCs share one L2 network ([`DEFAULT_NET`]) and one address
 //! space, so every private IP is unique host-wide and the host can reach each of them; the
@@ -8,15 +16,26 @@
 
 use std::net::Ipv4Addr;
 
+use gureum_ec2::action::VpcAttribute;
 use gureum_ec2::{Page, Response};
-use gureum_store::{resources, tags as tag_db, vpcs as db};
-use gureum_types::model::{Filter, Subnet, Tag, Vpc};
+use gureum_store::rusqlite::Connection;
+use gureum_store::vpcs as db;
+use gureum_store::vpcs::{SubnetRow, VpcFlag, VpcRow};
+use gureum_store::{resources, routing as rt_db, security_groups as sg_db, tags as tag_db};
+use gureum_types::model::{Filter, Subnet, Tag, TagSpecification, Vpc};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 use ipnet::Ipv4Net;
 
 use crate::describe::{self, Describable};
 use crate::host::HostNet;
-use crate::{Cloud, CoreResult};
+use crate::routing::{create_main_route_table_tx, default_vpc_internet_tx};
+use crate::{tags, Cloud, CoreError, CoreResult};
+
+type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
+
+/// AWS's default quotas: VPCs per region (the default VPC included), subnets per VPC.
+pub const MAX_VPCS: usize = 5;
+pub const MAX_SUBNETS_PER_VPC: usize = 200;
 
 pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
 /// The host network id shared by every account's default VPC.
@@ -55,6 +74,7 @@ impl Describable for Vpc {
             "owner-id" => self.owner_id.clone(),
             "state" => self.state.clone(),
             "dhcp-options-id" => "default".into(),
+            "instance-tenancy" => self.instance_tenancy.clone(),
             _ => return None,
         }])
     }
@@ -74,7 +94,7 @@ impl Describable for Subnet {
             "default-for-az" | "defaultForAz" => self.default_for_az.to_string(),
             "map-public-ip-on-launch" => self.map_public_ip_on_launch.to_string(),
             "owner-id" => self.owner_id.clone(),
-            "state" => "available".into(),
+            "state" => self.state.clone(),
             "available-ip-address-count" => self.available_ip_address_count.to_string(),
             _ => return None,
         }])
@@ -94,6 +114,7 @@ const VPC_FILTERS: &[&str] = &[
     "owner-id",
     "state",
     "dhcp-options-id",
+    "instance-tenancy",
 ];
 const SUBNET_FILTERS: &[&str] = &[
     "subnet-id",
@@ -114,16 +135,20 @@ const SUBNET_FILTERS: &[&str] = &[
 ];
 
 impl Cloud {
-    /// Create the account's default VPC and subnets if it has none. Blocking.
-    pub(crate) fn ensure_default_vpc_sync(
-        &self,
-        c: &gureum_store::rusqlite::Transaction,
-        account: &str,
-    ) -> CoreResult<()> {
-        if db::vpcs(c, account)?.iter().any(|v| v.is_default) {
+    /// Create the account's default VPC, its subnets, internet gateway and main route table
+    /// if it has none; give an existing default VPC that predates internet gateways its
+    /// gateway and default route. Blocking.
+    pub(crate) fn ensure_default_vpc_sync(&self, c: &Tx, account: &str) -> CoreResult<()> {
+        let now = self.clock.now_millis();
+        if let Some(v) = db::vpcs(c, account)?.into_iter().find(|v| v.is_default) {
+            let ready = db::vpc_attributes(c, account)?
+                .get(&v.id)
+                .is_some_and(|a| a.internet_ready);
+            if !ready {
+                default_vpc_internet_tx(c, account, &v.id, now)?;
+            }
             return Ok(());
         }
-        let now = self.clock.now_millis();
         let vpc_id = ResourceId::generate(ResourceKind::Vpc).to_string();
         resources::insert(c, &vpc_id, account, "vpc", now)?;
         db::insert_vpc(
@@ -155,7 +180,23 @@ impl Cloud {
                 },
             )?;
         }
+        default_vpc_internet_tx(c, account, &vpc_id, now)?;
         Ok(())
+    }
+
+    /// Give every account's default VPC that predates internet gateways its gateway, main
+    /// route table and default route (what [`Cloud::ensure_default_vpc`] does lazily per
+    /// account), so the host agent maps their public addresses from the first sweep. Run once
+    /// when the store is opened. Blocking.
+    pub fn repair_default_vpcs_sync(&self) -> CoreResult<usize> {
+        let now = self.clock.now_millis();
+        self.store.write(|tx| {
+            let todo = db::default_vpcs_not_internet_ready(tx)?;
+            for (account, vpc) in &todo {
+                default_vpc_internet_tx(tx, account, vpc, now)?;
+            }
+            Ok(todo.len())
+        })
     }
 
     pub(crate) async fn ensure_default_vpc(&self, account: &str) -> CoreResult<()> {
@@ -172,10 +213,16 @@ impl Cloud {
             s.read(|c| {
                 let mut tags = tag_db::all_by_resource(c, &account)?;
                 let in_use = gureum_store::instances::ips_in_use(c)?;
+                let attrs = db::vpc_attributes(c, &account)?;
+                let mut states = db::subnet_states(c, &account)?;
                 let vpcs = db::vpcs(c, &account)?
                     .into_iter()
                     .map(|v| Vpc {
                         tags: tags.remove(&v.id).unwrap_or_default(),
+                        instance_tenancy: attrs
+                            .get(&v.id)
+                            .map(|a| a.instance_tenancy.clone())
+                            .unwrap_or_else(|| "default".into()),
                         id: v.id,
                         owner_id: v.account_id,
                         cidr: v.cidr,
@@ -198,6 +245,7 @@ impl Cloud {
                             .count() as u32;
                         Subnet {
                             tags: tags.remove(&s.id).unwrap_or_default(),
+                            state: states.remove(&s.id).unwrap_or_else(|| "available".into()),
                             available_ip_address_count: (hi + 1 - lo).saturating_sub(used),
                             id: s.id,
                             owner_id: s.account_id,
@@ -230,13 +278,7 @@ impl Cloud {
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, VPC_FILTERS, true)?;
         let (vpcs, _) = self.vpc_models(&account).await?;
-        let ids_of = IdErrors {
-            kind: ResourceKind::Vpc,
-            malformed: ErrorCode::InvalidVpcIDMalformed,
-            not_found: ErrorCode::InvalidVpcIDNotFound,
-            noun: "vpc",
-        };
-        let (vpcs, next_token) = select(vpcs, |v| &v.id, &ids, &filters, &page, ids_of)?;
+        let (vpcs, next_token) = select(vpcs, |v| &v.id, &ids, &filters, &page, VPC_IDS)?;
         Ok(Response::DescribeVpcs { vpcs, next_token })
     }
 
@@ -249,13 +291,7 @@ impl Cloud {
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, SUBNET_FILTERS, true)?;
         let (_, subnets) = self.vpc_models(&account).await?;
-        let ids_of = IdErrors {
-            kind: ResourceKind::Subnet,
-            malformed: ErrorCode::InvalidSubnetIDMalformed,
-            not_found: ErrorCode::InvalidSubnetIDNotFound,
-            noun: "subnet",
-        };
-        let (subnets, next_token) = select(subnets, |s| &s.id, &ids, &filters, &page, ids_of)?;
+        let (subnets, next_token) = select(subnets, |s| &s.id, &ids, &filters, &page, SUBNET_IDS)?;
         Ok(Response::DescribeSubnets {
             subnets,
             next_token,
@@ -263,17 +299,460 @@ impl Cloud {
     }
 }
 
+/// An id of `kind` must be well formed (else `malformed`) and name one of the account's
+/// resources of that kind (else `not_found`; another account's resource looks the same).
+pub(crate) fn check_id(c: &Connection, account: &str, id: &str, e: &IdErrors) -> CoreResult<()> {
+    if ResourceId::parse(e.kind, id).is_none() {
+        return Err(ApiError::new(e.malformed, format!("Invalid id: \"{id}\"")).into());
+    }
+    if resources::kind_of(c, account, id)?.as_deref() != Some(e.kind.tag_resource_type()) {
+        return Err(ApiError::new(
+            e.not_found,
+            format!("The {} ID '{id}' does not exist", e.noun),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+pub(crate) const VPC_IDS: IdErrors = IdErrors {
+    kind: ResourceKind::Vpc,
+    malformed: ErrorCode::InvalidVpcIDMalformed,
+    not_found: ErrorCode::InvalidVpcIDNotFound,
+    noun: "vpc",
+};
+pub(crate) const SUBNET_IDS: IdErrors = IdErrors {
+    kind: ResourceKind::Subnet,
+    malformed: ErrorCode::InvalidSubnetIDMalformed,
+    not_found: ErrorCode::InvalidSubnetIDNotFound,
+    noun: "subnet",
+};
+
+/// One of the account's VPCs, by id, with AWS's malformed and not-found errors.
+pub(crate) fn find_vpc(c: &Connection, account: &str, id: &str) -> CoreResult<VpcRow> {
+    check_id(c, account, id, &VPC_IDS)?;
+    db::vpcs(c, account)?
+        .into_iter()
+        .find(|v| v.id == id)
+        .ok_or_else(|| CoreError::Internal(format!("vpc {id} registered without a row")))
+}
+
+/// One of the account's subnets, by id, with AWS's malformed and not-found errors.
+pub(crate) fn find_subnet(c: &Connection, account: &str, id: &str) -> CoreResult<SubnetRow> {
+    check_id(c, account, id, &SUBNET_IDS)?;
+    db::subnets(c, account)?
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| CoreError::Internal(format!("subnet {id} registered without a row")))
+}
+
+/// An IPv4 CIDR parameter, truncated to its network (`10.0.0.5/16` is `10.0.0.0/16`).
+pub(crate) fn parse_cidr(param: &str, value: &str) -> CoreResult<Ipv4Net> {
+    value.parse::<Ipv4Net>().map(|n| n.trunc()).map_err(|_| {
+        ApiError::invalid_value(param, value, "This is not a valid CIDR block.").into()
+    })
+}
+
+fn dependency(noun: &str, id: &str) -> CoreError {
+    ApiError::new(
+        ErrorCode::DependencyViolation,
+        format!("The {noun} '{id}' has dependencies and cannot be deleted."),
+    )
+    .into()
+}
+
+/// Address ranges AWS refuses as VPC CIDRs.
+const RESTRICTED: &[&str] = &["0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/3"];
+
+fn subnet_model(s: SubnetRow, tags: Vec<Tag>) -> Subnet {
+    let cidr: Ipv4Net = s
+        .cidr
+        .parse()
+        .unwrap_or_else(|_| "0.0.0.0/32".parse().expect("valid"));
+    let (lo, hi) = usable_range(&cidr);
+    Subnet {
+        tags,
+        available_ip_address_count: hi + 1 - lo,
+        state: "available".into(),
+        id: s.id,
+        owner_id: s.account_id,
+        vpc_id: s.vpc_id,
+        cidr: s.cidr,
+        availability_zone: s.az,
+        availability_zone_id: s.az_id,
+        default_for_az: s.default_for_az,
+        map_public_ip_on_launch: s.map_public_ip,
+    }
+}
+
+impl Cloud {
+    pub(crate) async fn create_vpc(
+        &self,
+        account: String,
+        cidr_block: String,
+        tenancy: String,
+        specs: Vec<TagSpecification>,
+    ) -> CoreResult<Response> {
+        let net = parse_cidr("cidrBlock", &cidr_block)?;
+        if !(16..=28).contains(&net.prefix_len())
+            || RESTRICTED.iter().any(|r| {
+                r.parse::<Ipv4Net>()
+                    .expect("valid")
+                    .contains(&net.network())
+            })
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVpcRange,
+                format!("The CIDR '{cidr_block}' is invalid."),
+            )
+            .into());
+        }
+        let tags = tags::from_specifications(&specs, ResourceKind::Vpc)?;
+        self.ensure_default_vpc(&account).await?;
+        let now = self.clock.now_millis();
+        let vpc = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    if db::vpcs(tx, &account)?.len() >= MAX_VPCS {
+                        return Err(ApiError::new(
+                            ErrorCode::VpcLimitExceeded,
+                            "The maximum number of VPCs has been reached.",
+                        )
+                        .into());
+                    }
+                    let id = ResourceId::generate(ResourceKind::Vpc).to_string();
+                    resources::insert(tx, &id, &account, "vpc", now)?;
+                    db::insert_vpc(
+                        tx,
+                        &VpcRow {
+                            id: id.clone(),
+                            account_id: account.clone(),
+                            cidr: net.to_string(),
+                            is_default: false,
+                            created_at: now,
+                        },
+                    )?;
+                    db::set_vpc_tenancy(tx, &id, &tenancy)?;
+                    db::set_vpc_flag(tx, &id, VpcFlag::InternetReady, true)?;
+                    crate::security_groups::create_default_group_tx(tx, &account, &id, now)?;
+                    create_main_route_table_tx(tx, &account, &id, now)?;
+                    tag_db::put(tx, &account, &id, &tags)?;
+                    Ok::<_, CoreError>(Vpc {
+                        id,
+                        owner_id: account.clone(),
+                        cidr: net.to_string(),
+                        is_default: false,
+                        state: "available".into(),
+                        instance_tenancy: tenancy,
+                        tags,
+                    })
+                })
+            })
+            .await?;
+        Ok(Response::CreateVpc(vpc))
+    }
+
+    pub(crate) async fn delete_vpc(&self, account: String, vpc_id: String) -> CoreResult<Response> {
+        self.ensure_default_vpc(&account).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let vpc = find_vpc(tx, &account, &vpc_id)?;
+                if vpc.is_default {
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotPermitted,
+                        format!(
+                            "The default VPC '{vpc_id}' cannot be deleted in gureum: every account's default VPC shares one host network"
+                        ),
+                    )
+                    .into());
+                }
+                let groups: Vec<_> = sg_db::of_account(tx, &account)?
+                    .into_iter()
+                    .filter(|g| g.vpc_id == vpc_id)
+                    .collect();
+                let tables: Vec<_> = rt_db::route_tables(tx, &account)?
+                    .into_iter()
+                    .filter(|t| t.table.vpc_id == vpc_id)
+                    .collect();
+                if db::subnets(tx, &account)?.iter().any(|s| s.vpc_id == vpc_id)
+                    || rt_db::gateway_of_vpc(tx, &vpc_id)?.is_some()
+                    || groups.iter().any(|g| g.name != crate::security_groups::DEFAULT_GROUP)
+                    || tables.iter().any(|t| !t.table.is_main)
+                    || !db::live_instances_in_vpc(tx, &vpc_id)?.is_empty()
+                {
+                    return Err(dependency("vpc", &vpc_id));
+                }
+                // The default group (and its rules' registry rows), the main route table
+                // (and its main association's), then the VPC.
+                let rules = sg_db::rules_of_account(tx, &account)?;
+                for g in &groups {
+                    for r in rules.iter().filter(|r| r.group_id == g.id) {
+                        resources::delete(tx, &account, &r.id)?;
+                    }
+                    resources::delete(tx, &account, &g.id)?;
+                }
+                for t in &tables {
+                    if let Some(a) = &t.main_association_id {
+                        resources::delete(tx, &account, a)?;
+                    }
+                    resources::delete(tx, &account, &t.table.id)?;
+                }
+                resources::delete(tx, &account, &vpc_id)?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn describe_vpc_attribute(
+        &self,
+        account: String,
+        vpc_id: String,
+        attribute: VpcAttribute,
+    ) -> CoreResult<Response> {
+        self.ensure_default_vpc(&account).await?;
+        let id = vpc_id.clone();
+        let value = self
+            .blocking(move |s| {
+                s.read(|c| {
+                    let vpc = find_vpc(c, &account, &vpc_id)?;
+                    let attrs = db::vpc_attributes(c, &account)?;
+                    let a = attrs.get(&vpc.id).ok_or_else(|| {
+                        CoreError::Internal(format!("no attributes for {vpc_id}"))
+                    })?;
+                    Ok::<_, CoreError>(match attribute {
+                        VpcAttribute::EnableDnsSupport => a.dns_support,
+                        VpcAttribute::EnableDnsHostnames => a.dns_hostnames,
+                        VpcAttribute::EnableNetworkAddressUsageMetrics => false,
+                    })
+                })
+            })
+            .await?;
+        Ok(Response::DescribeVpcAttribute {
+            vpc_id: id,
+            attribute: attribute.as_str(),
+            value,
+        })
+    }
+
+    pub(crate) async fn modify_vpc_attribute(
+        &self,
+        account: String,
+        vpc_id: String,
+        attribute: VpcAttribute,
+        value: bool,
+    ) -> CoreResult<Response> {
+        if attribute == VpcAttribute::EnableNetworkAddressUsageMetrics && value {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "gureum does not publish network address usage metrics",
+            )
+            .into());
+        }
+        self.ensure_default_vpc(&account).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                find_vpc(tx, &account, &vpc_id)?;
+                match attribute {
+                    VpcAttribute::EnableDnsSupport => {
+                        db::set_vpc_flag(tx, &vpc_id, VpcFlag::DnsSupport, value)?
+                    }
+                    VpcAttribute::EnableDnsHostnames => {
+                        db::set_vpc_flag(tx, &vpc_id, VpcFlag::DnsHostnames, value)?
+                    }
+                    VpcAttribute::EnableNetworkAddressUsageMetrics => {}
+                }
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn create_subnet(
+        &self,
+        account: String,
+        vpc_id: String,
+        cidr_block: String,
+        az: Option<String>,
+        az_id: Option<String>,
+        specs: Vec<TagSpecification>,
+    ) -> CoreResult<Response> {
+        let net = parse_cidr("cidrBlock", &cidr_block)?;
+        let range_error = move || -> CoreError {
+            ApiError::new(
+                ErrorCode::InvalidSubnetRange,
+                format!("The CIDR '{net}' is invalid."),
+            )
+            .into()
+        };
+        if !(16..=28).contains(&net.prefix_len()) {
+            return Err(range_error());
+        }
+        let zones = &self.region.zones;
+        let names = || {
+            zones
+                .iter()
+                .map(|z| z.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let zone = match (&az, &az_id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterCombination,
+                    "Only one of availabilityZone or availabilityZoneId may be specified",
+                )
+                .into())
+            }
+            (Some(n), None) => zones.iter().find(|z| &z.name == n).ok_or_else(|| {
+                ApiError::invalid_value(
+                    "availabilityZone",
+                    n,
+                    &format!("Subnets can currently only be created in the following availability zones: {}.", names()),
+                )
+            })?,
+            (None, Some(i)) => zones.iter().find(|z| &z.id == i).ok_or_else(|| {
+                ApiError::invalid_value(
+                    "availabilityZoneId",
+                    i,
+                    &format!("Subnets can currently only be created in the following availability zones: {}.", names()),
+                )
+            })?,
+            (None, None) => zones
+                .first()
+                .ok_or_else(|| CoreError::Internal("region without zones".into()))?,
+        }
+        .clone();
+        let tags = tags::from_specifications(&specs, ResourceKind::Subnet)?;
+        self.ensure_default_vpc(&account).await?;
+        let now = self.clock.now_millis();
+        let subnet = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    let vpc = find_vpc(tx, &account, &vpc_id)?;
+                    let vpc_net: Ipv4Net = vpc
+                        .cidr
+                        .parse()
+                        .map_err(|_| CoreError::Internal(format!("bad vpc cidr {}", vpc.cidr)))?;
+                    if !vpc_net.contains(&net) {
+                        return Err(range_error());
+                    }
+                    let siblings: Vec<SubnetRow> = db::subnets(tx, &account)?
+                        .into_iter()
+                        .filter(|s| s.vpc_id == vpc_id)
+                        .collect();
+                    let overlaps = |s: &SubnetRow| {
+                        s.cidr
+                            .parse::<Ipv4Net>()
+                            .is_ok_and(|o| o.contains(&net) || net.contains(&o))
+                    };
+                    if siblings.iter().any(overlaps) {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidSubnetConflict,
+                            format!("The CIDR '{cidr_block}' conflicts with another subnet"),
+                        )
+                        .into());
+                    }
+                    if siblings.len() >= MAX_SUBNETS_PER_VPC {
+                        return Err(ApiError::new(
+                            ErrorCode::SubnetLimitExceeded,
+                            "The maximum number of subnets has been reached.",
+                        )
+                        .into());
+                    }
+                    let row = SubnetRow {
+                        id: ResourceId::generate(ResourceKind::Subnet).to_string(),
+                        account_id: account.clone(),
+                        vpc_id: vpc_id.clone(),
+                        cidr: net.to_string(),
+                        az: zone.name.clone(),
+                        az_id: zone.id.clone(),
+                        default_for_az: false,
+                        map_public_ip: false,
+                        created_at: now,
+                    };
+                    resources::insert(tx, &row.id, &account, "subnet", now)?;
+                    db::insert_subnet(tx, &row)?;
+                    tag_db::put(tx, &account, &row.id, &tags)?;
+                    Ok(subnet_model(row, tags))
+                })
+            })
+            .await?;
+        Ok(Response::CreateSubnet(subnet))
+    }
+
+    pub(crate) async fn delete_subnet(
+        &self,
+        account: String,
+        subnet_id: String,
+    ) -> CoreResult<Response> {
+        self.ensure_default_vpc(&account).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let subnet = find_subnet(tx, &account, &subnet_id)?;
+                if subnet.default_for_az {
+                    return Err(ApiError::new(
+                        ErrorCode::OperationNotPermitted,
+                        format!(
+                            "The default subnet '{subnet_id}' cannot be deleted in gureum: launches without a subnet use it"
+                        ),
+                    )
+                    .into());
+                }
+                if !db::live_instances_in_subnet(tx, &subnet_id)?.is_empty() {
+                    return Err(dependency("subnet", &subnet_id));
+                }
+                // Its explicit route table association goes with it, as on AWS.
+                for a in rt_db::associations(tx, &account)?
+                    .into_iter()
+                    .filter(|a| a.subnet_id == subnet_id)
+                {
+                    rt_db::delete_association(tx, &a.id)?;
+                    resources::delete(tx, &account, &a.id)?;
+                }
+                resources::delete(tx, &account, &subnet_id)?;
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(Response::Return)
+    }
+
+    pub(crate) async fn modify_subnet_attribute(
+        &self,
+        account: String,
+        subnet_id: String,
+        map_public_ip: Option<bool>,
+    ) -> CoreResult<Response> {
+        self.ensure_default_vpc(&account).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                find_subnet(tx, &account, &subnet_id)?;
+                if let Some(on) = map_public_ip {
+                    db::set_map_public_ip(tx, &subnet_id, on)?;
+                }
+                Ok::<_, CoreError>(())
+            })
+        })
+        .await?;
+        Ok(Response::Return)
+    }
+}
+
 /// The errors a Describe call answers for requested ids of one kind.
-struct IdErrors {
-    kind: ResourceKind,
-    malformed: ErrorCode,
-    not_found: ErrorCode,
-    noun: &'static str,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdErrors {
+    pub kind: ResourceKind,
+    pub malformed: ErrorCode,
+    pub not_found: ErrorCode,
+    pub noun: &'static str,
 }
 
 /// The requested ids (each well-formed and existing, else AWS's error), then the filters, then
 /// one page.
-fn select<T: Describable>(
+pub(crate) fn select<T: Describable>(
     items: Vec<T>,
     id_of: impl Fn(&T) -> &String,
     ids: &[String],

@@ -172,6 +172,96 @@ pub enum Action {
         filters: Vec<Filter>,
         page: Page,
     },
+    // VPCs, subnets, internet gateways and route tables.
+    CreateVpc {
+        cidr_block: String,
+        /// `default` or `dedicated`.
+        instance_tenancy: String,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    DeleteVpc {
+        vpc_id: String,
+    },
+    /// Exactly one attribute per call, as AWS requires.
+    ModifyVpcAttribute {
+        vpc_id: String,
+        attribute: VpcAttribute,
+        value: bool,
+    },
+    DescribeVpcAttribute {
+        vpc_id: String,
+        attribute: VpcAttribute,
+    },
+    CreateSubnet {
+        vpc_id: String,
+        cidr_block: String,
+        availability_zone: Option<String>,
+        availability_zone_id: Option<String>,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    DeleteSubnet {
+        subnet_id: String,
+    },
+    ModifySubnetAttribute {
+        subnet_id: String,
+        /// `None` when the call only set other attributes to their (only supported) defaults.
+        map_public_ip_on_launch: Option<bool>,
+    },
+    CreateInternetGateway {
+        tag_specifications: Vec<TagSpecification>,
+    },
+    DeleteInternetGateway {
+        internet_gateway_id: String,
+    },
+    AttachInternetGateway {
+        internet_gateway_id: String,
+        vpc_id: String,
+    },
+    DetachInternetGateway {
+        internet_gateway_id: String,
+        vpc_id: String,
+    },
+    DescribeInternetGateways {
+        internet_gateway_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    CreateRouteTable {
+        vpc_id: String,
+        client_token: Option<String>,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    DeleteRouteTable {
+        route_table_id: String,
+    },
+    DescribeRouteTables {
+        route_table_ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    /// `CreateRoute` and `ReplaceRoute`: an IPv4 destination to an internet gateway (the only
+    /// target gureum routes to).
+    PutRoute {
+        replace: bool,
+        route_table_id: String,
+        destination_cidr_block: String,
+        gateway_id: String,
+    },
+    DeleteRoute {
+        route_table_id: String,
+        destination_cidr_block: String,
+    },
+    AssociateRouteTable {
+        route_table_id: String,
+        subnet_id: String,
+    },
+    DisassociateRouteTable {
+        association_id: String,
+    },
+    ReplaceRouteTableAssociation {
+        association_id: String,
+        route_table_id: String,
+    },
     CreateSecurityGroup {
         group_name: String,
         description: String,
@@ -232,6 +322,25 @@ pub struct GroupRef {
     pub group_name: Option<String>,
     pub description: Option<String>,
 }
+/// The attributes of `ModifyVpcAttribute` / `DescribeVpcAttribute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcAttribute {
+    EnableDnsSupport,
+    EnableDnsHostnames,
+    EnableNetworkAddressUsageMetrics,
+}
+
+impl VpcAttribute {
+    /// The name as the API spells it (`enableDnsSupport`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VpcAttribute::EnableDnsSupport => "enableDnsSupport",
+            VpcAttribute::EnableDnsHostnames => "enableDnsHostnames",
+            VpcAttribute::EnableNetworkAddressUsageMetrics => "enableNetworkAddressUsageMetrics",
+        }
+    }
+}
+
 /// `ModifyImageAttribute`'s change: launch permissions or the description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageAttributeChange {
@@ -337,6 +446,27 @@ impl Action {
             Action::DescribeInstanceAttribute { .. } => "DescribeInstanceAttribute",
             Action::DescribeVpcs { .. } => "DescribeVpcs",
             Action::DescribeSubnets { .. } => "DescribeSubnets",
+            Action::CreateVpc { .. } => "CreateVpc",
+            Action::DeleteVpc { .. } => "DeleteVpc",
+            Action::ModifyVpcAttribute { .. } => "ModifyVpcAttribute",
+            Action::DescribeVpcAttribute { .. } => "DescribeVpcAttribute",
+            Action::CreateSubnet { .. } => "CreateSubnet",
+            Action::DeleteSubnet { .. } => "DeleteSubnet",
+            Action::ModifySubnetAttribute { .. } => "ModifySubnetAttribute",
+            Action::CreateInternetGateway { .. } => "CreateInternetGateway",
+            Action::DeleteInternetGateway { .. } => "DeleteInternetGateway",
+            Action::AttachInternetGateway { .. } => "AttachInternetGateway",
+            Action::DetachInternetGateway { .. } => "DetachInternetGateway",
+            Action::DescribeInternetGateways { .. } => "DescribeInternetGateways",
+            Action::CreateRouteTable { .. } => "CreateRouteTable",
+            Action::DeleteRouteTable { .. } => "DeleteRouteTable",
+            Action::DescribeRouteTables { .. } => "DescribeRouteTables",
+            Action::PutRoute { replace: false, .. } => "CreateRoute",
+            Action::PutRoute { replace: true, .. } => "ReplaceRoute",
+            Action::DeleteRoute { .. } => "DeleteRoute",
+            Action::AssociateRouteTable { .. } => "AssociateRouteTable",
+            Action::DisassociateRouteTable { .. } => "DisassociateRouteTable",
+            Action::ReplaceRouteTableAssociation { .. } => "ReplaceRouteTableAssociation",
             Action::CreateSecurityGroup { .. } => "CreateSecurityGroup",
             Action::DeleteSecurityGroup { .. } => "DeleteSecurityGroup",
             Action::DescribeSecurityGroups { .. } => "DescribeSecurityGroups",
@@ -368,6 +498,23 @@ impl Action {
                 | Action::RebootInstances { .. }
                 | Action::TerminateInstances { .. }
                 | Action::ModifyInstanceAttribute { .. }
+                | Action::CreateVpc { .. }
+                | Action::DeleteVpc { .. }
+                | Action::ModifyVpcAttribute { .. }
+                | Action::CreateSubnet { .. }
+                | Action::DeleteSubnet { .. }
+                | Action::ModifySubnetAttribute { .. }
+                | Action::CreateInternetGateway { .. }
+                | Action::DeleteInternetGateway { .. }
+                | Action::AttachInternetGateway { .. }
+                | Action::DetachInternetGateway { .. }
+                | Action::CreateRouteTable { .. }
+                | Action::DeleteRouteTable { .. }
+                | Action::PutRoute { .. }
+                | Action::DeleteRoute { .. }
+                | Action::AssociateRouteTable { .. }
+                | Action::DisassociateRouteTable { .. }
+                | Action::ReplaceRouteTableAssociation { .. }
                 | Action::CreateSecurityGroup { .. }
                 | Action::DeleteSecurityGroup { .. }
                 | Action::AuthorizeSecurityGroup { .. }
@@ -417,6 +564,28 @@ pub const SUPPORTED_ACTIONS: &[&str] = &[
     "StartInstances",
     "StopInstances",
     "TerminateInstances",
+    // VPCs, subnets, internet gateways and route tables.
+    "AssociateRouteTable",
+    "AttachInternetGateway",
+    "CreateInternetGateway",
+    "CreateRoute",
+    "CreateRouteTable",
+    "CreateSubnet",
+    "CreateVpc",
+    "DeleteInternetGateway",
+    "DeleteRoute",
+    "DeleteRouteTable",
+    "DeleteSubnet",
+    "DeleteVpc",
+    "DescribeInternetGateways",
+    "DescribeRouteTables",
+    "DescribeVpcAttribute",
+    "DetachInternetGateway",
+    "DisassociateRouteTable",
+    "ModifySubnetAttribute",
+    "ModifyVpcAttribute",
+    "ReplaceRoute",
+    "ReplaceRouteTableAssociation",
 ];
 
 fn take_page(p: &mut Params, min: i64, max: i64) -> Result<Page, ApiError> {
@@ -965,9 +1134,359 @@ fn take_permissions(p: &mut Params) -> Result<Vec<Permission>, ApiError> {
     Ok(out)
 }
 
+/// `Name.Value` of an `AttributeBooleanValue` parameter (`EnableDnsSupport.Value=true`).
+fn take_attribute_bool(p: &mut Params, name: &str) -> Result<Option<bool>, ApiError> {
+    let v = p.take_bool(&format!("{name}.Value"))?;
+    if let Some(k) = p.iter().map(|(k, _)| k.to_string()).find(|k| {
+        k.strip_prefix(name)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }) {
+        return Err(ApiError::unknown_parameter(&k));
+    }
+    Ok(v)
+}
+
+fn parse_modify_vpc_attribute(p: &mut Params) -> Result<Action, ApiError> {
+    let vpc_id = p.required("VpcId")?;
+    let mut given = Vec::new();
+    for attr in [
+        VpcAttribute::EnableDnsSupport,
+        VpcAttribute::EnableDnsHostnames,
+        VpcAttribute::EnableNetworkAddressUsageMetrics,
+    ] {
+        let mut name = attr.as_str().to_string();
+        name[..1].make_ascii_uppercase();
+        if let Some(v) = take_attribute_bool(p, &name)? {
+            given.push((attr, v));
+        }
+    }
+    match given.as_slice() {
+        [] => Err(ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain exactly one of the parameters enableDnsSupport, \
+             enableDnsHostnames or enableNetworkAddressUsageMetrics",
+        )),
+        [(attribute, value)] => Ok(Action::ModifyVpcAttribute {
+            vpc_id,
+            attribute: *attribute,
+            value: *value,
+        }),
+        many => Err(ApiError::new(
+            ErrorCode::InvalidParameterCombination,
+            format!(
+                "Fields for multiple attribute types specified: {}",
+                many.iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+fn parse_modify_subnet_attribute(p: &mut Params) -> Result<Action, ApiError> {
+    let subnet_id = p.required("SubnetId")?;
+    let map_public_ip_on_launch = take_attribute_bool(p, "MapPublicIpOnLaunch")?;
+    let mut any = map_public_ip_on_launch.is_some();
+    // Attributes of features gureum lacks (IPv6, DNS64, customer-owned IPs, resource-name
+    // DNS records): their defaults are accepted, anything else is unsupported.
+    for name in [
+        "AssignIpv6AddressOnCreation",
+        "MapCustomerOwnedIpOnLaunch",
+        "EnableDns64",
+        "EnableResourceNameDnsARecordOnLaunch",
+        "EnableResourceNameDnsAAAARecordOnLaunch",
+        "DisableLniAtDeviceIndex",
+    ] {
+        if let Some(v) = take_attribute_bool(p, name)? {
+            any = true;
+            if v {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    format!("gureum does not support {name}=true"),
+                ));
+            }
+        }
+    }
+    if let Some(t) = p.take("PrivateDnsHostnameTypeOnLaunch") {
+        any = true;
+        if t != "ip-name" {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("gureum supports only PrivateDnsHostnameTypeOnLaunch=ip-name, not {t}"),
+            ));
+        }
+    }
+    for name in ["CustomerOwnedIpv4Pool", "EnableLniAtDeviceIndex"] {
+        if p.take(name).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("gureum does not support {name}"),
+            ));
+        }
+    }
+    if !any {
+        return Err(ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain the parameter MapPublicIpOnLaunch",
+        ));
+    }
+    Ok(Action::ModifySubnetAttribute {
+        subnet_id,
+        map_public_ip_on_launch,
+    })
+}
+
+/// The route targets of `CreateRoute`/`ReplaceRoute` besides `GatewayId`, none of which gureum
+/// has.
+const OTHER_ROUTE_TARGETS: &[&str] = &[
+    "NatGatewayId",
+    "InstanceId",
+    "NetworkInterfaceId",
+    "VpcPeeringConnectionId",
+    "TransitGatewayId",
+    "EgressOnlyInternetGatewayId",
+    "LocalGatewayId",
+    "CarrierGatewayId",
+    "VpcEndpointId",
+    "CoreNetworkArn",
+    "OdbNetworkArn",
+];
+
+fn parse_put_route(p: &mut Params, replace: bool) -> Result<Action, ApiError> {
+    let route_table_id = p.required("RouteTableId")?;
+    for name in ["DestinationIpv6CidrBlock", "DestinationPrefixListId"] {
+        if p.take(name).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("gureum routes IPv4 CIDR destinations only ({name} is not supported)"),
+            ));
+        }
+    }
+    let destination_cidr_block = p.required("DestinationCidrBlock")?;
+    for name in OTHER_ROUTE_TARGETS {
+        if p.take(name).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "gureum routes only to internet gateways (GatewayId); {name} is not supported"
+                ),
+            ));
+        }
+    }
+    if replace && p.take_bool("LocalTarget")? == Some(true) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            "gureum does not support LocalTarget: the local route cannot be changed",
+        ));
+    }
+    let gateway_id = p
+        .take("GatewayId")
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+            ErrorCode::MissingParameter,
+            "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, \
+             vpcPeeringConnectionId, egressOnlyInternetGatewayId, transitGatewayId, \
+             localGatewayId, carrierGatewayId, coreNetworkArn or instanceId",
+        )
+        })?;
+    Ok(Action::PutRoute {
+        replace,
+        route_table_id,
+        destination_cidr_block,
+        gateway_id,
+    })
+}
+
+fn vpc_attribute(name: &str) -> Result<VpcAttribute, ApiError> {
+    match name {
+        "enableDnsSupport" => Ok(VpcAttribute::EnableDnsSupport),
+        "enableDnsHostnames" => Ok(VpcAttribute::EnableDnsHostnames),
+        "enableNetworkAddressUsageMetrics" => Ok(VpcAttribute::EnableNetworkAddressUsageMetrics),
+        other => Err(ApiError::invalid_value(
+            "Attribute",
+            other,
+            "Valid values: enableDnsSupport, enableDnsHostnames, enableNetworkAddressUsageMetrics",
+        )),
+    }
+}
+
+/// The VPC, subnet, internet gateway and route table actions (`None`: not one of them).
+fn parse_vpc_action(action: &str, p: &mut Params) -> Result<Option<Action>, ApiError> {
+    Ok(Some(match action {
+        "CreateVpc" => {
+            if p.take_bool("AmazonProvidedIpv6CidrBlock")? == Some(true) {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "gureum VPCs are IPv4 only (AmazonProvidedIpv6CidrBlock is not supported)",
+                ));
+            }
+            for name in [
+                "Ipv6Pool",
+                "Ipv6CidrBlock",
+                "Ipv4IpamPoolId",
+                "Ipv4NetmaskLength",
+                "Ipv6IpamPoolId",
+                "Ipv6NetmaskLength",
+                "Ipv6CidrBlockNetworkBorderGroup",
+            ] {
+                if p.take(name).is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!("gureum does not support {name}: give CidrBlock"),
+                    ));
+                }
+            }
+            let cidr_block = p.required("CidrBlock")?;
+            let instance_tenancy = match p.take("InstanceTenancy") {
+                None => "default".to_string(),
+                Some(t) if t == "default" || t == "dedicated" => t,
+                Some(t) => {
+                    return Err(ApiError::invalid_value(
+                        "InstanceTenancy",
+                        &t,
+                        "Valid values: default, dedicated",
+                    ))
+                }
+            };
+            Action::CreateVpc {
+                cidr_block,
+                instance_tenancy,
+                tag_specifications: p.take_tag_specifications()?,
+            }
+        }
+        "DeleteVpc" => Action::DeleteVpc {
+            vpc_id: p.required("VpcId")?,
+        },
+        "ModifyVpcAttribute" => parse_modify_vpc_attribute(p)?,
+        "DescribeVpcAttribute" => Action::DescribeVpcAttribute {
+            vpc_id: p.required("VpcId")?,
+            attribute: vpc_attribute(&p.required("Attribute")?)?,
+        },
+        "CreateSubnet" => {
+            for name in [
+                "Ipv6CidrBlock",
+                "Ipv4IpamPoolId",
+                "Ipv4NetmaskLength",
+                "Ipv6IpamPoolId",
+                "Ipv6NetmaskLength",
+                "OutpostArn",
+            ] {
+                if p.take(name).is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!("gureum does not support {name}: give CidrBlock"),
+                    ));
+                }
+            }
+            if p.take_bool("Ipv6Native")? == Some(true) {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "gureum subnets are IPv4 only (Ipv6Native is not supported)",
+                ));
+            }
+            Action::CreateSubnet {
+                vpc_id: p.required("VpcId")?,
+                cidr_block: p.required("CidrBlock")?,
+                availability_zone: p.take("AvailabilityZone").filter(|v| !v.is_empty()),
+                availability_zone_id: p.take("AvailabilityZoneId").filter(|v| !v.is_empty()),
+                tag_specifications: p.take_tag_specifications()?,
+            }
+        }
+        "DeleteSubnet" => Action::DeleteSubnet {
+            subnet_id: p.required("SubnetId")?,
+        },
+        "ModifySubnetAttribute" => parse_modify_subnet_attribute(p)?,
+        "CreateInternetGateway" => Action::CreateInternetGateway {
+            tag_specifications: p.take_tag_specifications()?,
+        },
+        "DeleteInternetGateway" => Action::DeleteInternetGateway {
+            internet_gateway_id: p.required("InternetGatewayId")?,
+        },
+        "AttachInternetGateway" | "DetachInternetGateway" => {
+            let internet_gateway_id = p.required("InternetGatewayId")?;
+            let vpc_id = p.required("VpcId")?;
+            if action == "AttachInternetGateway" {
+                Action::AttachInternetGateway {
+                    internet_gateway_id,
+                    vpc_id,
+                }
+            } else {
+                Action::DetachInternetGateway {
+                    internet_gateway_id,
+                    vpc_id,
+                }
+            }
+        }
+        "DescribeInternetGateways" => Action::DescribeInternetGateways {
+            internet_gateway_ids: p.take_list("InternetGatewayId")?,
+            filters: p.take_filters()?,
+            page: take_page(p, 5, 1000)?,
+        },
+        "CreateRouteTable" => Action::CreateRouteTable {
+            vpc_id: p.required("VpcId")?,
+            client_token: p.take("ClientToken"),
+            tag_specifications: p.take_tag_specifications()?,
+        },
+        "DeleteRouteTable" => Action::DeleteRouteTable {
+            route_table_id: p.required("RouteTableId")?,
+        },
+        "DescribeRouteTables" => Action::DescribeRouteTables {
+            route_table_ids: p.take_list("RouteTableId")?,
+            filters: p.take_filters()?,
+            page: take_page(p, 5, 100)?,
+        },
+        "CreateRoute" => parse_put_route(p, false)?,
+        "ReplaceRoute" => parse_put_route(p, true)?,
+        "DeleteRoute" => {
+            let route_table_id = p.required("RouteTableId")?;
+            for name in ["DestinationIpv6CidrBlock", "DestinationPrefixListId"] {
+                if p.take(name).is_some() {
+                    return Err(ApiError::new(
+                        ErrorCode::UnsupportedOperation,
+                        format!(
+                            "gureum routes IPv4 CIDR destinations only ({name} is not supported)"
+                        ),
+                    ));
+                }
+            }
+            Action::DeleteRoute {
+                route_table_id,
+                destination_cidr_block: p.required("DestinationCidrBlock")?,
+            }
+        }
+        "AssociateRouteTable" => {
+            let route_table_id = p.required("RouteTableId")?;
+            if p.take("GatewayId").is_some() || p.take("PublicIpv4Pool").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "gureum associates route tables with subnets only (no gateway route tables)",
+                ));
+            }
+            Action::AssociateRouteTable {
+                route_table_id,
+                subnet_id: p.required("SubnetId")?,
+            }
+        }
+        "DisassociateRouteTable" => Action::DisassociateRouteTable {
+            association_id: p.required("AssociationId")?,
+        },
+        "ReplaceRouteTableAssociation" => Action::ReplaceRouteTableAssociation {
+            association_id: p.required("AssociationId")?,
+            route_table_id: p.required("RouteTableId")?,
+        },
+        _ => return Ok(None),
+    }))
+}
+
 /// Parse a request's parameters (without `Action` and `Version`) into a typed [`Request`].
 pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
     let dry_run = p.take_dry_run()?;
+    if let Some(action) = parse_vpc_action(action, &mut p)? {
+        p.finish()?;
+        return Ok(Request { action, dry_run });
+    }
     let action = match action {
         "DescribeRegions" => {
             let region_names = p.take_list("RegionName")?;

@@ -4,7 +4,8 @@
 
 use gureum_types::instance_types::InstanceTypeInfo;
 use gureum_types::model::{
-    Image, Instance, KeyPair, SecurityGroup, SecurityGroupRule, Subnet, Tag, TagDescription, Vpc,
+    Image, Instance, InternetGateway, KeyPair, RouteTable, SecurityGroup, SecurityGroupRule,
+    Subnet, Tag, TagDescription, Vpc,
 };
 use gureum_types::region::{Region, Zone};
 use gureum_types::ApiError;
@@ -101,6 +102,36 @@ pub enum Response {
         subnets: Vec<Subnet>,
         next_token: Option<String>,
     },
+    // VPCs, subnets, internet gateways and route tables. Their deletes, attaches, detaches,
+    // modifies, `CreateRoute`, `ReplaceRoute`, `DeleteRoute` and `DisassociateRouteTable`
+    // answer [`Response::Return`].
+    CreateVpc(Vpc),
+    DescribeVpcAttribute {
+        vpc_id: String,
+        /// `enableDnsSupport`, `enableDnsHostnames` or `enableNetworkAddressUsageMetrics`.
+        attribute: &'static str,
+        value: bool,
+    },
+    CreateSubnet(Subnet),
+    CreateInternetGateway(InternetGateway),
+    DescribeInternetGateways {
+        gateways: Vec<InternetGateway>,
+        next_token: Option<String>,
+    },
+    CreateRouteTable {
+        table: RouteTable,
+        client_token: Option<String>,
+    },
+    DescribeRouteTables {
+        tables: Vec<RouteTable>,
+        next_token: Option<String>,
+    },
+    /// `AssociateRouteTable` (`associationId`) and `ReplaceRouteTableAssociation`
+    /// (`newAssociationId`).
+    RouteTableAssociated {
+        association_id: String,
+        replaced: bool,
+    },
     CreateSecurityGroup {
         group_id: String,
         owner_id: String,
@@ -121,6 +152,105 @@ pub enum Response {
         rules: Vec<SecurityGroupRule>,
         next_token: Option<String>,
     },
+}
+
+fn vpc_xml(x: &mut Xml, v: &Vpc) {
+    x.leaf("vpcId", &v.id)
+        .leaf("ownerId", &v.owner_id)
+        .leaf("state", &v.state)
+        .leaf("cidrBlock", &v.cidr)
+        .open("cidrBlockAssociationSet")
+        .open("item")
+        .leaf(
+            "associationId",
+            &v.id.replacen("vpc-", "vpc-cidr-assoc-", 1),
+        )
+        .leaf("cidrBlock", &v.cidr)
+        .open("cidrBlockState")
+        .leaf("state", "associated")
+        .close("cidrBlockState")
+        .close("item")
+        .close("cidrBlockAssociationSet")
+        .open("ipv6CidrBlockAssociationSet")
+        .close("ipv6CidrBlockAssociationSet")
+        .leaf("dhcpOptionsId", "default")
+        .leaf("instanceTenancy", &v.instance_tenancy)
+        .bool("isDefault", v.is_default);
+    tag_set(x, &v.tags);
+}
+
+fn subnet_xml(x: &mut Xml, s: &Subnet) {
+    x.leaf("subnetId", &s.id)
+        .leaf(
+            "subnetArn",
+            &format!(
+                "arn:aws:ec2:{}:{}:subnet/{}",
+                &s.availability_zone[..s.availability_zone.len().saturating_sub(1)],
+                s.owner_id,
+                s.id
+            ),
+        )
+        .leaf("state", &s.state)
+        .leaf("ownerId", &s.owner_id)
+        .leaf("vpcId", &s.vpc_id)
+        .leaf("cidrBlock", &s.cidr)
+        .open("ipv6CidrBlockAssociationSet")
+        .close("ipv6CidrBlockAssociationSet")
+        .leaf_display("availableIpAddressCount", s.available_ip_address_count)
+        .leaf("availabilityZone", &s.availability_zone)
+        .leaf("availabilityZoneId", &s.availability_zone_id)
+        .bool("defaultForAz", s.default_for_az)
+        .bool("mapPublicIpOnLaunch", s.map_public_ip_on_launch)
+        .bool("assignIpv6AddressOnCreation", false)
+        .bool("ipv6Native", false)
+        .bool("mapCustomerOwnedIpOnLaunch", false)
+        .bool("enableDns64", false)
+        .open("privateDnsNameOptionsOnLaunch")
+        .leaf("hostnameType", "ip-name")
+        .bool("enableResourceNameDnsARecord", false)
+        .bool("enableResourceNameDnsAAAARecord", false)
+        .close("privateDnsNameOptionsOnLaunch");
+    tag_set(x, &s.tags);
+}
+
+/// An internet gateway. An attachment's state is `available`, as AWS shows an attached
+/// gateway (not `attached`).
+fn internet_gateway_xml(x: &mut Xml, g: &InternetGateway) {
+    x.leaf("internetGatewayId", &g.id)
+        .leaf("ownerId", &g.owner_id)
+        .open("attachmentSet");
+    if let Some(v) = &g.vpc_id {
+        x.open("item")
+            .leaf("vpcId", v)
+            .leaf("state", "available")
+            .close("item");
+    }
+    x.close("attachmentSet");
+    tag_set(x, &g.tags);
+}
+
+fn route_table_xml(x: &mut Xml, t: &RouteTable) {
+    x.leaf("routeTableId", &t.id)
+        .leaf("vpcId", &t.vpc_id)
+        .leaf("ownerId", &t.owner_id)
+        .set("routeSet", &t.routes, |x, r| {
+            x.leaf("destinationCidrBlock", &r.destination_cidr_block)
+                .leaf("gatewayId", &r.gateway_id)
+                .leaf("state", &r.state)
+                .leaf("origin", &r.origin);
+        })
+        .set("associationSet", &t.associations, |x, a| {
+            x.bool("main", a.main)
+                .leaf("routeTableAssociationId", &a.id)
+                .leaf("routeTableId", &a.route_table_id)
+                .leaf_opt("subnetId", a.subnet_id.as_deref())
+                .open("associationState")
+                .leaf("state", "associated")
+                .close("associationState");
+        })
+        .open("propagatingVgwSet")
+        .close("propagatingVgwSet");
+    tag_set(x, &t.tags);
 }
 
 fn sg_arn(region: &str, owner: &str, id: &str) -> String {
@@ -748,68 +878,74 @@ impl Response {
                 }
             }
             Response::DescribeVpcs { vpcs, next_token } => {
-                x.set("vpcSet", vpcs, |x, v| {
-                    x.leaf("vpcId", &v.id)
-                        .leaf("ownerId", &v.owner_id)
-                        .leaf("state", &v.state)
-                        .leaf("cidrBlock", &v.cidr)
-                        .open("cidrBlockAssociationSet")
-                        .open("item")
-                        .leaf(
-                            "associationId",
-                            &v.id.replacen("vpc-", "vpc-cidr-assoc-", 1),
-                        )
-                        .leaf("cidrBlock", &v.cidr)
-                        .open("cidrBlockState")
-                        .leaf("state", "associated")
-                        .close("cidrBlockState")
-                        .close("item")
-                        .close("cidrBlockAssociationSet")
-                        .leaf("dhcpOptionsId", "default")
-                        .leaf("instanceTenancy", "default")
-                        .bool("isDefault", v.is_default);
-                    tag_set(x, &v.tags);
-                });
+                x.set("vpcSet", vpcs, vpc_xml);
                 x.leaf_opt("nextToken", next_token.as_deref());
             }
             Response::DescribeSubnets {
                 subnets,
                 next_token,
             } => {
-                x.set("subnetSet", subnets, |x, s| {
-                    x.leaf("subnetId", &s.id)
-                        .leaf(
-                            "subnetArn",
-                            &format!(
-                                "arn:aws:ec2:{}:{}:subnet/{}",
-                                &s.availability_zone[..s.availability_zone.len() - 1],
-                                s.owner_id,
-                                s.id
-                            ),
-                        )
-                        .leaf("state", "available")
-                        .leaf("ownerId", &s.owner_id)
-                        .leaf("vpcId", &s.vpc_id)
-                        .leaf("cidrBlock", &s.cidr)
-                        .open("ipv6CidrBlockAssociationSet")
-                        .close("ipv6CidrBlockAssociationSet")
-                        .leaf_display("availableIpAddressCount", s.available_ip_address_count)
-                        .leaf("availabilityZone", &s.availability_zone)
-                        .leaf("availabilityZoneId", &s.availability_zone_id)
-                        .bool("defaultForAz", s.default_for_az)
-                        .bool("mapPublicIpOnLaunch", s.map_public_ip_on_launch)
-                        .bool("assignIpv6AddressOnCreation", false)
-                        .bool("ipv6Native", false)
-                        .bool("mapCustomerOwnedIpOnLaunch", false)
-                        .bool("enableDns64", false)
-                        .open("privateDnsNameOptionsOnLaunch")
-                        .leaf("hostnameType", "ip-name")
-                        .bool("enableResourceNameDnsARecord", false)
-                        .bool("enableResourceNameDnsAAAARecord", false)
-                        .close("privateDnsNameOptionsOnLaunch");
-                    tag_set(x, &s.tags);
-                });
+                x.set("subnetSet", subnets, subnet_xml);
                 x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::CreateVpc(v) => {
+                x.open("vpc");
+                vpc_xml(&mut x, v);
+                x.close("vpc");
+            }
+            Response::DescribeVpcAttribute {
+                vpc_id,
+                attribute,
+                value,
+            } => {
+                x.leaf("vpcId", vpc_id)
+                    .open(attribute)
+                    .bool("value", *value)
+                    .close(attribute);
+            }
+            Response::CreateSubnet(sub) => {
+                x.open("subnet");
+                subnet_xml(&mut x, sub);
+                x.close("subnet");
+            }
+            Response::CreateInternetGateway(g) => {
+                x.open("internetGateway");
+                internet_gateway_xml(&mut x, g);
+                x.close("internetGateway");
+            }
+            Response::DescribeInternetGateways {
+                gateways,
+                next_token,
+            } => {
+                x.set("internetGatewaySet", gateways, internet_gateway_xml);
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::CreateRouteTable {
+                table,
+                client_token,
+            } => {
+                x.open("routeTable");
+                route_table_xml(&mut x, table);
+                x.close("routeTable");
+                x.leaf_opt("clientToken", client_token.as_deref());
+            }
+            Response::DescribeRouteTables { tables, next_token } => {
+                x.set("routeTableSet", tables, route_table_xml);
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::RouteTableAssociated {
+                association_id,
+                replaced,
+            } => {
+                let tag = if *replaced {
+                    "newAssociationId"
+                } else {
+                    "associationId"
+                };
+                x.leaf(tag, association_id)
+                    .open("associationState")
+                    .leaf("state", "associated")
+                    .close("associationState");
             }
             Response::CreateSecurityGroup {
                 group_id,

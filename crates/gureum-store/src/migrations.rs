@@ -238,6 +238,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at  INTEGER NOT NULL
     );
     "#,
+    // VPC API: tenancy, the main route table's association id, and whether a default VPC has
+    // been given its internet gateway and 0.0.0.0/0 route (default VPCs made before this were
+    // not; they are repaired once, so a gateway the user detaches later stays detached).
+    r#"
+    ALTER TABLE vpcs ADD COLUMN instance_tenancy TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE vpcs ADD COLUMN internet_ready INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE route_tables ADD COLUMN main_association_id TEXT;
+    CREATE INDEX subnets_by_vpc ON subnets(vpc_id);
+    CREATE INDEX route_tables_by_account ON route_tables(account_id, id);
+    CREATE INDEX igws_by_account ON internet_gateways(account_id, id);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

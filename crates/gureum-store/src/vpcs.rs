@@ -92,3 +92,111 @@ pub fn all_subnets(c: &Connection) -> rusqlite::Result<Vec<SubnetRow>> {
     let rows = st.query_map([], subnet_row)?;
     rows.collect()
 }
+
+/// The VPC attributes beyond [`VpcRow`] (migrations 4 and 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VpcAttributes {
+    pub instance_tenancy: String,
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    /// Whether a default VPC has been given its internet gateway and default route.
+    pub internet_ready: bool,
+}
+
+/// The attributes of the account's VPCs, keyed by VPC id.
+pub fn vpc_attributes(
+    c: &Connection,
+    account_id: &str,
+) -> rusqlite::Result<std::collections::HashMap<String, VpcAttributes>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, instance_tenancy, dns_support, dns_hostnames, internet_ready FROM vpcs \
+         WHERE account_id = ?1",
+    )?;
+    let rows = st.query_map([account_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            VpcAttributes {
+                instance_tenancy: r.get(1)?,
+                dns_support: r.get(2)?,
+                dns_hostnames: r.get(3)?,
+                internet_ready: r.get(4)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// A VPC attribute that can be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VpcFlag {
+    DnsSupport,
+    DnsHostnames,
+    InternetReady,
+}
+
+pub fn set_vpc_flag(c: &Connection, vpc_id: &str, flag: VpcFlag, on: bool) -> rusqlite::Result<()> {
+    let column = match flag {
+        VpcFlag::DnsSupport => "dns_support",
+        VpcFlag::DnsHostnames => "dns_hostnames",
+        VpcFlag::InternetReady => "internet_ready",
+    };
+    c.execute(
+        &format!("UPDATE vpcs SET {column} = ?2 WHERE id = ?1"),
+        params![vpc_id, on],
+    )?;
+    Ok(())
+}
+
+pub fn set_vpc_tenancy(c: &Connection, vpc_id: &str, tenancy: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE vpcs SET instance_tenancy = ?2 WHERE id = ?1",
+        params![vpc_id, tenancy],
+    )?;
+    Ok(())
+}
+
+/// Every account's default VPC that has not been given its internet gateway yet:
+/// (account, VPC id).
+pub fn default_vpcs_not_internet_ready(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st = c.prepare_cached(
+        "SELECT account_id, id FROM vpcs WHERE is_default = 1 AND internet_ready = 0 ORDER BY id",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The state of each of the account's subnets, keyed by subnet id.
+pub fn subnet_states(
+    c: &Connection,
+    account_id: &str,
+) -> rusqlite::Result<std::collections::HashMap<String, String>> {
+    let mut st = c.prepare_cached("SELECT id, state FROM subnets WHERE account_id = ?1")?;
+    let rows = st.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+pub fn set_map_public_ip(c: &Connection, subnet_id: &str, on: bool) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE subnets SET map_public_ip = ?2 WHERE id = ?1",
+        params![subnet_id, on],
+    )?;
+    Ok(())
+}
+
+/// Ids of the live (not terminated) instances in a subnet.
+pub fn live_instances_in_subnet(c: &Connection, subnet_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT id FROM instances WHERE subnet_id = ?1 AND state != 'terminated' ORDER BY id",
+    )?;
+    let rows = st.query_map([subnet_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Ids of the live (not terminated) instances in a VPC.
+pub fn live_instances_in_vpc(c: &Connection, vpc_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT id FROM instances WHERE vpc_id = ?1 AND state != 'terminated' ORDER BY id",
+    )?;
+    let rows = st.query_map([vpc_id], |r| r.get(0))?;
+    rows.collect()
+}

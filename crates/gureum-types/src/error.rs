@@ -74,6 +74,25 @@ pub enum ErrorCode {
     InvalidPermissionNotFound,
     RulesPerSecurityGroupLimitExceeded,
     InvalidSecurityGroupRuleIdNotFound,
+    // VPCs, subnets, internet gateways and route tables.
+    InvalidVpcRange,
+    InvalidSubnetRange,
+    InvalidSubnetConflict,
+    InvalidInternetGatewayIDNotFound,
+    InvalidInternetGatewayIdMalformed,
+    InvalidRouteTableIDNotFound,
+    InvalidRouteTableIdMalformed,
+    InvalidAssociationIDNotFound,
+    InvalidRouteNotFound,
+    InvalidGatewayIDNotFound,
+    RouteAlreadyExists,
+    ResourceAlreadyAssociated,
+    GatewayNotAttached,
+    VpcLimitExceeded,
+    SubnetLimitExceeded,
+    InternetGatewayLimitExceeded,
+    RouteTableLimitExceeded,
+    RouteLimitExceeded,
     // Server side.
     InternalError,
     Unavailable,
@@ -144,6 +163,24 @@ impl ErrorCode {
             InvalidPermissionNotFound => "InvalidPermission.NotFound",
             RulesPerSecurityGroupLimitExceeded => "RulesPerSecurityGroupLimitExceeded",
             InvalidSecurityGroupRuleIdNotFound => "InvalidSecurityGroupRuleId.NotFound",
+            InvalidVpcRange => "InvalidVpc.Range",
+            InvalidSubnetRange => "InvalidSubnet.Range",
+            InvalidSubnetConflict => "InvalidSubnet.Conflict",
+            InvalidInternetGatewayIDNotFound => "InvalidInternetGatewayID.NotFound",
+            InvalidInternetGatewayIdMalformed => "InvalidInternetGatewayId.Malformed",
+            InvalidRouteTableIDNotFound => "InvalidRouteTableID.NotFound",
+            InvalidRouteTableIdMalformed => "InvalidRouteTableId.Malformed",
+            InvalidAssociationIDNotFound => "InvalidAssociationID.NotFound",
+            InvalidRouteNotFound => "InvalidRoute.NotFound",
+            InvalidGatewayIDNotFound => "InvalidGatewayID.NotFound",
+            RouteAlreadyExists => "RouteAlreadyExists",
+            ResourceAlreadyAssociated => "Resource.AlreadyAssociated",
+            GatewayNotAttached => "Gateway.NotAttached",
+            VpcLimitExceeded => "VpcLimitExceeded",
+            SubnetLimitExceeded => "SubnetLimitExceeded",
+            InternetGatewayLimitExceeded => "InternetGatewayLimitExceeded",
+            RouteTableLimitExceeded => "RouteTableLimitExceeded",
+            RouteLimitExceeded => "RouteLimitExceeded",
             InternalError => "InternalError",
             Unavailable => "Unavailable",
             RequestLimitExceeded => "RequestLimitExceeded",
@@ -241,5 +278,19 @@ mod tests {
             ErrorCode::InvalidKeyPairDuplicate.as_str(),
             "InvalidKeyPair.Duplicate"
         );
+        // AWS's own inconsistent spellings, pinned.
+        assert_eq!(
+            ErrorCode::InvalidRouteTableIdMalformed.as_str(),
+            "InvalidRouteTableId.Malformed"
+        );
+        assert_eq!(
+            ErrorCode::InvalidRouteTableIDNotFound.as_str(),
+            "InvalidRouteTableID.NotFound"
+        );
+        assert_eq!(
+            ErrorCode::ResourceAlreadyAssociated.as_str(),
+            "Resource.AlreadyAssociated"
+        );
+        assert_eq!(ErrorCode::GatewayNotAttached.http_status(), 400);
     }
 }

@@ -96,6 +96,8 @@ pub struct Vpc {
     pub cidr: String,
     pub is_default: bool,
     pub state: String,
+    /// `default` or `dedicated` (recorded; every instance runs on this host either way).
+    pub instance_tenancy: String,
     pub tags: Vec<Tag>,
 }
 
@@ -111,6 +113,49 @@ pub struct Subnet {
     pub default_for_az: bool,
     pub map_public_ip_on_launch: bool,
     pub available_ip_address_count: u32,
+    pub state: String,
+    pub tags: Vec<Tag>,
+}
+
+/// An internet gateway as `DescribeInternetGateways` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternetGateway {
+    pub id: String,
+    pub owner_id: AccountId,
+    /// The VPC it is attached to, if any.
+    pub vpc_id: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// One route of a route table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub destination_cidr_block: String,
+    /// `local` for the VPC's implied route, else an internet gateway id.
+    pub gateway_id: String,
+    /// `CreateRouteTable` (the local route) or `CreateRoute`.
+    pub origin: String,
+    /// `active`, or `blackhole` when the gateway is no longer attached to the VPC.
+    pub state: String,
+}
+
+/// A route table's association: with a subnet, or the VPC's main association.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTableAssociation {
+    pub id: String,
+    pub route_table_id: String,
+    pub subnet_id: Option<String>,
+    pub main: bool,
+}
+
+/// A route table as `DescribeRouteTables` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub vpc_id: String,
+    pub routes: Vec<Route>,
+    pub associations: Vec<RouteTableAssociation>,
     pub tags: Vec<Tag>,
 }
 

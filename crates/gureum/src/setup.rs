@@ -47,7 +47,13 @@ pub fn open_cloud(data_dir: &Path, region: &str) -> anyhow::Result<Cloud> {
     let store = Store::open(&data_dir.join("state.db"))?;
     let region = Region::new(region)
         .with_context(|| format!("{region:?} is not a region name like us-east-1"))?;
-    Ok(Cloud::new(Arc::new(store), region, Arc::new(SystemClock)))
+    let cloud = Cloud::new(Arc::new(store), region, Arc::new(SystemClock));
+    // Default VPCs made before internet gateways existed get theirs now, before the host
+    // agent decides which public addresses to map.
+    cloud
+        .repair_default_vpcs_sync()
+        .map_err(|e| anyhow::anyhow!("repairing default VPCs: {e}"))?;
+    Ok(cloud)
 }
 
 /// The admin's first access key, creating the admin account on first start.
