@@ -79,8 +79,8 @@ pub(crate) fn create_main_route_table_tx(
     Ok(id)
 }
 
-/// What a default VPC has on AWS besides its subnets: an attached internet gateway and a main
-/// route table sending `0.0.0.0/0` to it. Creates whatever is missing, then marks the VPC
+/// What a default VPC has on AWS besides its subnets: an attached internet gateway, a main
+/// route table sending `0.0.0.0/0` to it, and `enableDnsHostnames`. Creates whatever is missing, then marks the VPC
 /// ready, so this runs once per default VPC. Blocking.
 pub(crate) fn default_vpc_internet_tx(
     tx: &Tx,
@@ -131,6 +131,8 @@ pub(crate) fn default_vpc_internet_tx(
             },
         )?;
     }
+    // AWS's default VPCs also resolve DNS hostnames (recorded only, as for any VPC).
+    vpc_db::set_vpc_flag(tx, vpc_id, vpc_db::VpcFlag::DnsHostnames, true)?;
     vpc_db::set_vpc_flag(tx, vpc_id, vpc_db::VpcFlag::InternetReady, true)?;
     Ok(())
 }

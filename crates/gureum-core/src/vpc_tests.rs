@@ -298,6 +298,17 @@ async fn default_vpc_has_an_attached_gateway_and_a_main_table_routing_to_it() {
     assert_eq!(t.routes[1].state, "active");
     // Every default subnet's public addresses work.
     assert_eq!(w.internet_routed().len(), 3);
+    // As on AWS, the default VPC resolves DNS hostnames.
+    match w
+        .ok(Action::DescribeVpcAttribute {
+            vpc_id: vpc.id.clone(),
+            attribute: VpcAttribute::EnableDnsHostnames,
+        })
+        .await
+    {
+        Response::DescribeVpcAttribute { value, .. } => assert!(value),
+        _ => panic!(),
+    }
     // Ensuring again creates nothing more.
     w.vpcs(vec![]).await;
     assert_eq!(w.gateways_as(&w.ctx, &[], vec![]).await.unwrap().len(), 1);

@@ -1929,6 +1929,92 @@ mod tests {
     }
 
     #[test]
+    fn vpc_actions_parse_as_the_cli_sends_them() {
+        let r = parse_form("Action=ModifyVpcAttribute&VpcId=vpc-1&EnableDnsHostnames.Value=true")
+            .unwrap();
+        assert_eq!(
+            r.action,
+            Action::ModifyVpcAttribute {
+                vpc_id: "vpc-1".into(),
+                attribute: VpcAttribute::EnableDnsHostnames,
+                value: true
+            }
+        );
+        let e = parse_form(
+            "Action=ModifyVpcAttribute&VpcId=v&EnableDnsHostnames.Value=true&EnableDnsSupport.Value=true",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterCombination);
+        assert_eq!(
+            parse_form("Action=ModifyVpcAttribute&VpcId=v")
+                .unwrap_err()
+                .code,
+            ErrorCode::MissingParameter
+        );
+        let r = parse_form(
+            "Action=CreateRoute&RouteTableId=rtb-1&DestinationCidrBlock=0.0.0.0/0&GatewayId=igw-1",
+        )
+        .unwrap();
+        assert!(matches!(r.action, Action::PutRoute { replace: false, .. }));
+        assert_eq!(r.action.name(), "CreateRoute");
+        let e = parse_form(
+            "Action=CreateRoute&RouteTableId=rtb-1&DestinationCidrBlock=0.0.0.0/0&NatGatewayId=nat-1",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnsupportedOperation);
+        assert_eq!(
+            parse_form("Action=CreateRoute&RouteTableId=rtb-1&DestinationCidrBlock=0.0.0.0/0")
+                .unwrap_err()
+                .code,
+            ErrorCode::MissingParameter
+        );
+        let r = parse_form(
+            "Action=ReplaceRoute&RouteTableId=r&DestinationCidrBlock=0.0.0.0/0&GatewayId=g",
+        )
+        .unwrap();
+        assert!(r.action.is_mutating());
+        assert_eq!(r.action.name(), "ReplaceRoute");
+        assert_eq!(
+            parse_form("Action=CreateVpc&CidrBlock=10.0.0.0/16&AmazonProvidedIpv6CidrBlock=true")
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedOperation
+        );
+        assert_eq!(
+            parse_form("Action=CreateVpc&CidrBlock=10.0.0.0/16&InstanceTenancy=host")
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidParameterValue
+        );
+        let r =
+            parse_form("Action=ModifySubnetAttribute&SubnetId=s&MapPublicIpOnLaunch.Value=true")
+                .unwrap();
+        assert_eq!(
+            r.action,
+            Action::ModifySubnetAttribute {
+                subnet_id: "s".into(),
+                map_public_ip_on_launch: Some(true)
+            }
+        );
+        assert_eq!(
+            parse_form("Action=ModifySubnetAttribute&SubnetId=s&EnableDns64.Value=true")
+                .unwrap_err()
+                .code,
+            ErrorCode::UnsupportedOperation
+        );
+        let r = parse_form("Action=DescribeInternetGateways&InternetGatewayId.1=igw-1&Filter.1.Name=attachment.vpc-id&Filter.1.Value.1=v").unwrap();
+        assert!(
+            matches!(r.action, Action::DescribeInternetGateways { ref internet_gateway_ids, .. } if internet_gateway_ids == &["igw-1"])
+        );
+        assert_eq!(
+            parse_form("Action=DeleteVpc&VpcId=v&Bogus=1")
+                .unwrap_err()
+                .code,
+            ErrorCode::UnknownParameter
+        );
+    }
+
+    #[test]
     fn supported_actions_all_parse() {
         for name in SUPPORTED_ACTIONS {
             let e = parse(name, Params::default());

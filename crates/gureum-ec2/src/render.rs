@@ -1071,6 +1071,62 @@ mod tests {
     }
 
     #[test]
+    fn golden_route_table_and_gateway() {
+        use gureum_types::model::{Route, RouteTableAssociation};
+        let t = RouteTable {
+            id: "rtb-1".into(),
+            owner_id: "111".into(),
+            vpc_id: "vpc-1".into(),
+            routes: vec![Route {
+                destination_cidr_block: "10.0.0.0/16".into(),
+                gateway_id: "local".into(),
+                origin: "CreateRouteTable".into(),
+                state: "active".into(),
+            }],
+            associations: vec![RouteTableAssociation {
+                id: "rtbassoc-1".into(),
+                route_table_id: "rtb-1".into(),
+                subnet_id: None,
+                main: true,
+            }],
+            tags: vec![],
+        };
+        let doc = Response::DescribeRouteTables {
+            tables: vec![t],
+            next_token: None,
+        }
+        .render("DescribeRouteTables", "r");
+        assert!(doc.contains(
+            "<routeTableSet><item><routeTableId>rtb-1</routeTableId><vpcId>vpc-1</vpcId>\
+             <ownerId>111</ownerId><routeSet><item><destinationCidrBlock>10.0.0.0/16</destinationCidrBlock>\
+             <gatewayId>local</gatewayId><state>active</state><origin>CreateRouteTable</origin></item></routeSet>\
+             <associationSet><item><main>true</main><routeTableAssociationId>rtbassoc-1</routeTableAssociationId>\
+             <routeTableId>rtb-1</routeTableId><associationState><state>associated</state></associationState>\
+             </item></associationSet><propagatingVgwSet></propagatingVgwSet><tagSet></tagSet></item></routeTableSet>"
+        ), "{doc}");
+        let doc = Response::DescribeInternetGateways {
+            gateways: vec![InternetGateway {
+                id: "igw-1".into(),
+                owner_id: "111".into(),
+                vpc_id: Some("vpc-1".into()),
+                tags: vec![],
+            }],
+            next_token: None,
+        }
+        .render("DescribeInternetGateways", "r");
+        assert!(doc.contains(
+            "<internetGatewaySet><item><internetGatewayId>igw-1</internetGatewayId><ownerId>111</ownerId>\
+             <attachmentSet><item><vpcId>vpc-1</vpcId><state>available</state></item></attachmentSet>"
+        ), "{doc}");
+        let doc = Response::RouteTableAssociated {
+            association_id: "rtbassoc-2".into(),
+            replaced: true,
+        }
+        .render("ReplaceRouteTableAssociation", "r");
+        assert!(doc.contains("<newAssociationId>rtbassoc-2</newAssociationId><associationState><state>associated</state></associationState>"));
+    }
+
+    #[test]
     fn golden_error_envelope() {
         let e = ApiError::new(
             ErrorCode::InvalidKeyPairNotFound,
