@@ -114,6 +114,8 @@ pub struct Nic {
 #[async_trait]
 pub trait Network: Send + Sync + 'static {
     async fn ensure_net(&self, net: &HostNet) -> HostResult<()>;
+    /// Remove a host network no instance is attached to any more. Idempotent.
+    async fn remove_net(&self, net_id: &str) -> HostResult<()>;
     /// Plumb the interface; returns the network namespace for the compute driver.
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>>;
     async fn detach(&self, instance_id: &str) -> HostResult<()>;

@@ -334,3 +334,48 @@ pub fn release_public_ip(c: &Connection, id: &str) -> rusqlite::Result<()> {
     )?;
     Ok(())
 }
+
+/// Set the instance's public address (an Elastic IP being associated).
+pub fn set_public_ip(c: &Connection, id: &str, ip: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
+        params![id, ip],
+    )?;
+    Ok(())
+}
+
+/// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
+pub fn clear_public_ip_if(c: &Connection, id: &str, ip: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET public_ip = NULL WHERE id = ?1 AND public_ip = ?2",
+        params![id, ip],
+    )?;
+    Ok(())
+}
+
+/// The instance's metadata service options.
+pub fn set_metadata_options(
+    c: &Connection,
+    id: &str,
+    http_tokens: &str,
+    http_endpoint: &str,
+    hop_limit: u32,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET md_http_tokens = ?2, md_http_endpoint = ?3, md_hop_limit = ?4 \
+         WHERE id = ?1",
+        params![id, http_tokens, http_endpoint, hop_limit],
+    )?;
+    Ok(())
+}
+
+/// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
+/// account.
+pub fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, bool)>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT v.id, v.cidr, v.is_default FROM vpcs v JOIN instances i ON i.vpc_id = v.id \
+         WHERE i.state != 'terminated'",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}

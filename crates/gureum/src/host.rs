@@ -138,6 +138,10 @@ impl Network for BridgeNetwork {
         };
         self.0.ensure_vpc(&vpc).await.map_err(herr)
     }
+    async fn remove_net(&self, net_id: &str) -> HostResult<()> {
+        self.0.remove_vpc(net_id).await.map_err(herr)
+    }
+
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>> {
         let spec = NicSpec {
             instance_id: nic.instance_id.clone(),
