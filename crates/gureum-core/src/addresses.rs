@@ -100,18 +100,18 @@ fn find(
 
 /// Detach the allocation from whatever instance holds it; that instance's public address goes
 /// with it (the host agent gives it an auto-assigned one again if it takes one).
-fn unlink(tx: &Tx, a: &AddressRow) -> CoreResult<()> {
+fn unlink(tx: &Tx, a: &AddressRow, now: i64) -> CoreResult<()> {
     if let Some(inst) = &a.instance_id {
-        inst_db::clear_public_ip_if(tx, inst, &a.public_ip)?;
+        inst_db::clear_public_ip_if(tx, inst, &a.public_ip, now)?;
     }
     db::set_association(tx, &a.allocation_id, None, None)?;
     Ok(())
 }
 
 /// When an instance is terminated its Elastic IP is disassociated. Blocking.
-pub(crate) fn release_for_terminated(tx: &Tx, instance_id: &str) -> CoreResult<()> {
+pub(crate) fn release_for_terminated(tx: &Tx, instance_id: &str, now: i64) -> CoreResult<()> {
     if let Some(a) = db::of_instance(tx, instance_id)? {
-        unlink(tx, &a)?;
+        unlink(tx, &a, now)?;
     }
     Ok(())
 }
@@ -198,6 +198,7 @@ impl Cloud {
         private_ip: Option<String>,
         allow_reassociation: bool,
     ) -> CoreResult<Response> {
+        let now = self.clock.now_millis();
         let association_id = self
             .blocking(move |s| {
                 s.write(|tx| {
@@ -275,14 +276,14 @@ impl Cloud {
                             .into());
                         }
                     }
-                    unlink(tx, &a)?;
+                    unlink(tx, &a, now)?;
                     // An instance holds one Elastic IP: a previous one stays allocated, unlinked.
                     if let Some(prev) = db::of_instance(tx, &target.id)? {
-                        unlink(tx, &prev)?;
+                        unlink(tx, &prev, now)?;
                     }
                     let assoc = ResourceId::generate(ResourceKind::ElasticIpAssociation).to_string();
                     db::set_association(tx, &a.allocation_id, Some(&target.id), Some(&assoc))?;
-                    inst_db::set_public_ip(tx, &target.id, &a.public_ip)?;
+                    inst_db::set_public_ip(tx, &target.id, &a.public_ip, now)?;
                     Ok(assoc)
                 })
             })
@@ -297,6 +298,7 @@ impl Cloud {
         association_id: Option<String>,
         public_ip: Option<String>,
     ) -> CoreResult<Response> {
+        let now = self.clock.now_millis();
         self.blocking(move |s| {
             s.write(|tx| {
                 let all = db::by_account(tx, &account)?;
@@ -326,7 +328,7 @@ impl Cloud {
                     }
                     (None, None) => return Err(ApiError::missing_parameter("AssociationId").into()),
                 };
-                unlink(tx, &a)
+                unlink(tx, &a, now)
             })
         })
         .await?;
@@ -340,6 +342,7 @@ impl Cloud {
         allocation_id: Option<String>,
         public_ip: Option<String>,
     ) -> CoreResult<Response> {
+        let now = self.clock.now_millis();
         self.blocking(move |s| {
             s.write(|tx| {
                 let a = find(tx, &account, allocation_id.as_deref(), public_ip.as_deref())?;
@@ -350,6 +353,12 @@ impl Cloud {
                     )
                     .into());
                 }
+                gureum_store::usage::close(
+                    tx,
+                    &a.allocation_id,
+                    gureum_store::usage::ELASTIC_IP,
+                    now,
+                )?;
                 resources::delete(tx, &account, &a.allocation_id)?;
                 Ok(())
             })

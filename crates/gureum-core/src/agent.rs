@@ -395,6 +395,7 @@ impl Cloud {
             return Ok(());
         };
         let pool = self.public_pool;
+        let now = self.clock.now_millis();
         let wanted = self
             .blocking(move |s| {
                 s.write(|tx| {
@@ -404,7 +405,7 @@ impl Cloud {
                         if r.state != "running" {
                             continue;
                         }
-                        let ip = db::assign_public_ip(tx, &r.id, pool)?;
+                        let ip = db::assign_public_ip(tx, &r.id, pool, now)?;
                         let public = ip
                             .and_then(|p| p.parse::<std::net::Ipv4Addr>().ok())
                             .filter(|_| routed.contains(&r.subnet_id));
@@ -518,10 +519,11 @@ impl Cloud {
         // Its public address (an Elastic IP, or one from the pool when it takes one), recorded
         // before the kernel maps it; mapped only when the subnet routes to an internet gateway.
         let (id, pool, subnet) = (r.id.clone(), self.public_pool, r.subnet_id.clone());
+        let now = self.clock.now_millis();
         let (public, routed) = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    let ip = db::assign_public_ip(tx, &id, pool)?;
+                    let ip = db::assign_public_ip(tx, &id, pool, now)?;
                     let routed =
                         gureum_store::routing::internet_routed_subnets(tx)?.contains(&subnet);
                     Ok((ip, routed))
@@ -633,9 +635,9 @@ impl Cloud {
                 host.compute.destroy(&r.id).await.map_err(herr)?;
                 host.network.detach(&r.id).await.map_err(herr)?;
                 // As on AWS, a terminated instance's Elastic IP is disassociated.
-                let id = r.id.clone();
+                let (id, now) = (r.id.clone(), self.clock.now_millis());
                 self.blocking(move |s| {
-                    s.write(|tx| crate::addresses::release_for_terminated(tx, &id))
+                    s.write(|tx| crate::addresses::release_for_terminated(tx, &id, now))
                 })
                 .await?;
                 self.release_public_ip(&r.id).await?;
@@ -692,7 +694,8 @@ impl Cloud {
         let id = id.to_string();
         self.applied_firewalls.lock().expect("poisoned").remove(&id);
         self.applied_public.lock().expect("poisoned").remove(&id);
-        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id)?)))
+        let now = self.clock.now_millis();
+        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id, now)?)))
             .await
     }
 

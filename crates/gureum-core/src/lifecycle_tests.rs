@@ -862,3 +862,88 @@ async fn network_interfaces_and_metadata_options() {
     assert_eq!(d.metadata_http_tokens, "required");
     assert_eq!(d.metadata_hop_limit, 2);
 }
+
+// ---- metering ----
+
+#[tokio::test]
+async fn usage_follows_state_changes() {
+    use gureum_store::usage;
+    let w = world();
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    let rows = |w: &World| {
+        w.cloud
+            .store()
+            .read(|c| Ok::<_, gureum_store::StoreError>(usage::overlapping(c, None, 0, i64::MAX)?))
+            .unwrap()
+    };
+    let open = |w: &World, kind: &str| {
+        rows(w)
+            .iter()
+            .filter(|r| r.kind == kind && r.end_ms.is_none())
+            .count()
+    };
+    // Pending: the volume exists, nothing computes yet.
+    assert_eq!(open(&w, usage::STORAGE), 1);
+    assert_eq!(open(&w, usage::COMPUTE), 0);
+    w.settle().await;
+    assert_eq!(open(&w, usage::COMPUTE), 1);
+    assert_eq!(open(&w, usage::PUBLIC_IPV4), 1);
+    // Settling again (every sweep re-checks addresses) opens nothing twice.
+    w.settle().await;
+    assert_eq!(rows(&w).len(), 3);
+
+    w.call(Action::StopInstances {
+        instance_ids: vec![i.id.clone()],
+        force: false,
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(
+        open(&w, usage::COMPUTE),
+        0,
+        "a stopped instance computes nothing"
+    );
+    assert_eq!(
+        open(&w, usage::PUBLIC_IPV4),
+        0,
+        "its public address was released"
+    );
+    assert_eq!(open(&w, usage::STORAGE), 1, "its volume is still billed");
+    w.call(Action::StartInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    let compute: Vec<_> = rows(&w)
+        .into_iter()
+        .filter(|r| r.kind == usage::COMPUTE)
+        .collect();
+    assert_eq!(compute.len(), 2, "one interval per start");
+    assert_eq!(compute[0].detail, "t2.micro");
+
+    // An Elastic IP replaces the auto-assigned address's metering with its own.
+    let (_, alloc) = w.allocate().await;
+    w.associate(&alloc, &i.id, false).await.unwrap();
+    w.settle().await;
+    assert_eq!(open(&w, usage::PUBLIC_IPV4), 0);
+    assert_eq!(open(&w, usage::ELASTIC_IP), 1);
+
+    w.call(Action::TerminateInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    for kind in [usage::COMPUTE, usage::STORAGE, usage::PUBLIC_IPV4] {
+        assert_eq!(open(&w, kind), 0, "{kind} closed on terminate");
+    }
+    w.call(Action::ReleaseAddress {
+        allocation_id: Some(alloc),
+        public_ip: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(open(&w, usage::ELASTIC_IP), 0);
+}

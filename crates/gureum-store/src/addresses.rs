@@ -41,6 +41,15 @@ pub fn insert(c: &Connection, a: &AddressRow) -> rusqlite::Result<()> {
             a.created_at
         ],
     )?;
+    crate::usage::open(
+        c,
+        &a.account_id,
+        &a.allocation_id,
+        crate::usage::ELASTIC_IP,
+        &a.public_ip,
+        1.0,
+        a.created_at,
+    )?;
     Ok(())
 }
 
