@@ -104,7 +104,7 @@ fn unlink(tx: &Tx, a: &AddressRow, now: i64) -> CoreResult<()> {
     if let Some(inst) = &a.instance_id {
         inst_db::clear_public_ip_if(tx, inst, &a.public_ip, now)?;
     }
-    db::set_association(tx, &a.allocation_id, None, None)?;
+    db::set_association(tx, &a.allocation_id, None, None, now)?;
     Ok(())
 }
 
@@ -282,7 +282,7 @@ impl Cloud {
                         unlink(tx, &prev, now)?;
                     }
                     let assoc = ResourceId::generate(ResourceKind::ElasticIpAssociation).to_string();
-                    db::set_association(tx, &a.allocation_id, Some(&target.id), Some(&assoc))?;
+                    db::set_association(tx, &a.allocation_id, Some(&target.id), Some(&assoc), now)?;
                     inst_db::set_public_ip(tx, &target.id, &a.public_ip, now)?;
                     Ok(assoc)
                 })

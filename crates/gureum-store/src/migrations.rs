@@ -239,7 +239,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         resource_id  TEXT NOT NULL,
         -- compute | storage | public-ipv4 | elastic-ip
         kind         TEXT NOT NULL,
-        -- compute: the instance type; storage: the volume type; otherwise the address.
+        -- compute: the instance type; storage: the volume type; public-ipv4: the address;
+        -- elastic-ip: in-use or idle.
         detail       TEXT NOT NULL,
         -- storage: GiB; otherwise 1.
         quantity     REAL NOT NULL,

@@ -8,7 +8,10 @@
 //! | `compute`     | the instance enters `running`           | it leaves `running`             |
 //! | `storage`     | the instance is launched (root volume)  | it is `terminated`              |
 //! | `public-ipv4` | an auto-assigned public address is set  | it is released or replaced      |
-//! | `elastic-ip`  | `AllocateAddress`                       | `ReleaseAddress`                |
+//! | `elastic-ip`  | `AllocateAddress`, (dis)association     | (dis)association, `ReleaseAddress` |
+//!
+//! An Elastic IP's interval says `in-use` (associated) or `idle` in `detail`; each change of
+//! association closes one and opens the next.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
