@@ -235,6 +235,26 @@ impl Cloud {
         }
         if let Some(h) = &self.host {
             files.extend(h.guest_files.iter().cloned());
+            // The first boot only (the launch's own `pending`): an RSA host key made ahead of
+            // time, so the guest does not spend a second of CPU on one while others boot.
+            let first_boot = r.state == "pending" && r.state_since == r.launch_time;
+            if let Some((key, public)) = h
+                .host_keys
+                .as_ref()
+                .filter(|_| first_boot)
+                .and_then(|k| k.take_rsa())
+            {
+                files.push(GuestFile {
+                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key"),
+                    contents: key,
+                    mode: 0o600,
+                });
+                files.push(GuestFile {
+                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key.pub"),
+                    contents: public,
+                    mode: 0o644,
+                });
+            }
         }
         files
     }
@@ -728,4 +748,6 @@ pub struct Host {
     pub network: Arc<dyn crate::host::Network>,
     /// The guest agent's files (installed into every instance, so imported images get it).
     pub guest_files: Vec<GuestFile>,
+    /// Ready-made RSA host keys for first boots, if the host keeps a pool.
+    pub host_keys: Option<Arc<dyn crate::host::HostKeys>>,
 }

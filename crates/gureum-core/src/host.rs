@@ -133,3 +133,9 @@ pub trait Network: Send + Sync + 'static {
     /// Remove the host networks and firewall table (when no guest is left).
     async fn teardown(&self) -> HostResult<()>;
 }
+
+/// A source of ready-made SSH host keys (made ahead of time, each handed out once).
+pub trait HostKeys: Send + Sync + 'static {
+    /// An RSA host key pair (OpenSSH private key, public key line), if one is ready.
+    fn take_rsa(&self) -> Option<(Vec<u8>, Vec<u8>)>;
+}

@@ -31,6 +31,7 @@ fn world() -> World {
             compute: compute.clone(),
             network: network.clone(),
             guest_files: vec![],
+            host_keys: None,
         })
         .with_limits(Limits {
             instances_per_account: 5,
@@ -520,6 +521,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         compute: w.compute.clone(),
         network: w.network.clone(),
         guest_files: vec![],
+        host_keys: None,
     });
     cloud2.sweep_leaks().await.unwrap();
     for _ in 0..4 {

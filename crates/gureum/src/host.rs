@@ -266,7 +266,7 @@ pub fn ensure_packages() -> anyhow::Result<()> {
 }
 
 /// The host drivers, or `None` (with the reason) where instances cannot run.
-pub fn host(data_dir: &Path) -> Result<Host, String> {
+pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
     if !is_root() {
         return Err("not running as root: instances need root (runc, network namespaces)".into());
     }
@@ -286,6 +286,9 @@ pub fn host(data_dir: &Path) -> Result<Host, String> {
         }),
         network: Arc::new(BridgeNetwork(net)),
         guest_files: vec![],
+        host_keys: Some(crate::host_keys::RsaKeyPool::spawn(
+            &cache_dir.join("host-keys"),
+        )),
     })
 }
 
