@@ -19,28 +19,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
+sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Server  # noqa: E402
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-            "-o", "ConnectTimeout=1", "-o", "LogLevel=ERROR"]
-
-
-def pct(xs, p):
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = max(0, min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1)))))
-    return xs[k]
-
-
-def ssh_ready(key, ip, deadline):
-    while time.time() < deadline:
-        r = subprocess.run(["ssh", *SSH_OPTS, "-i", key, f"admin@{ip}", "true"], capture_output=True)
-        if r.returncode == 0:
-            return True
-        time.sleep(0.05)
-    return False
+from common import ROOT, pct, ssh_ready, write_section  # noqa: E402
 
 
 def meminfo(field):
@@ -198,20 +180,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows.append(("load average during the run (other work on the machine)", f"{os.getloadavg()[0]:.1f}", "—"))
-    table = ["| figure | measured | target |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
-    text = "\n".join(table)
-    print(text)
-    doc = os.path.join(ROOT, "docs", "BENCHMARKS.md")
-    start, end = "<!-- bench:instances:start -->", "<!-- bench:instances:end -->"
-    head = (f"## Images and instances (`scripts/bench-instances`)\n\nMeasured {time.strftime('%Y-%m-%d')} on this "
-            f"machine ({os.cpu_count()} cores), release build, against a fresh `gureum up`.\n\n")
-    section = f"{start}\n{head}{text}\n{end}"
-    old = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n"
-    if start in old:
-        old = old[:old.index(start)] + section + old[old.index(end) + len(end):]
-    else:
-        old = old.rstrip() + "\n\n" + section + "\n"
-    open(doc, "w").write(old)
+    write_section("instances", "Images and instances (`scripts/bench-instances`)", rows)
 
 
 if __name__ == "__main__":

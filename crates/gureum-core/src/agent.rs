@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gureum_store::instances::{self as db, InstanceRow};
+use gureum_store::vpcs as vpc_db;
 use gureum_types::InstanceState;
 
-use crate::host::{GuestFile, GuestSpec, GuestState, Nic};
+use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
 use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
 use crate::vpcs::{default_host_net, gateway};
 use crate::{Cloud, CoreError, CoreResult};
@@ -49,6 +50,9 @@ impl InFlight {
     pub(crate) fn release(&self, id: &str) {
         self.0.lock().expect("in-flight poisoned").remove(id);
     }
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        self.0.lock().expect("in-flight poisoned").contains(id)
+    }
 }
 
 fn parse_mac(mac: &str) -> [u8; 6] {
@@ -64,6 +68,10 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Cloud {
+    fn in_flight_contains(&self, id: &str) -> bool {
+        self.in_flight.contains(id)
+    }
+
     /// Wake the agent: something changed.
     pub fn wake_agent(&self) {
         self.notify.notify_one();
@@ -120,6 +128,12 @@ impl Cloud {
         }
         if let Err(e) = self.sync_firewalls().await {
             tracing::warn!(error = %e, "pushing security groups failed");
+        }
+        if let Err(e) = self.sync_public_ips().await {
+            tracing::warn!(error = %e, "mapping public addresses failed");
+        }
+        if let Err(e) = self.release_unused_nets().await {
+            tracing::warn!(error = %e, "removing unused VPC networks failed");
         }
         if purge {
             self.blocking(move |s| {
@@ -221,6 +235,26 @@ impl Cloud {
         }
         if let Some(h) = &self.host {
             files.extend(h.guest_files.iter().cloned());
+            // The first boot only (the launch's own `pending`): an RSA host key made ahead of
+            // time, so the guest does not spend a second of CPU on one while others boot.
+            let first_boot = r.state == "pending" && r.state_since == r.launch_time;
+            if let Some((key, public)) = h
+                .host_keys
+                .as_ref()
+                .filter(|_| first_boot)
+                .and_then(|k| k.take_rsa())
+            {
+                files.push(GuestFile {
+                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key"),
+                    contents: key,
+                    mode: 0o600,
+                });
+                files.push(GuestFile {
+                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key.pub"),
+                    contents: public,
+                    mode: 0o644,
+                });
+            }
         }
         files
     }
@@ -229,8 +263,8 @@ impl Cloud {
         self.guest_spec(r, netns)
     }
 
-    pub(crate) fn nic_of(&self, r: &InstanceRow) -> CoreResult<Nic> {
-        self.nic(r)
+    pub(crate) async fn nic_of(&self, r: &InstanceRow) -> CoreResult<Nic> {
+        Ok(self.nic(r).await?.1)
     }
 
     fn guest_spec(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
@@ -248,24 +282,58 @@ impl Cloud {
         }
     }
 
-    fn nic(&self, r: &InstanceRow) -> CoreResult<Nic> {
+    /// The host network of the instance's VPC (the shared one for default VPCs, its own bridge
+    /// for any other) and the instance's interface on it.
+    async fn nic(&self, r: &InstanceRow) -> CoreResult<(HostNet, Nic)> {
         let ip: std::net::Ipv4Addr = r
             .private_ip
             .parse()
             .map_err(|_| CoreError::Internal(format!("bad ip {}", r.private_ip)))?;
-        let net = default_host_net();
-        let (cidr, _) = net
+        let net = self.host_net_of(&r.account_id, &r.vpc_id).await?;
+        let (cidr, gw) = net
             .subnets
             .iter()
             .find(|(c, _)| c.contains(&ip))
+            .copied()
             .ok_or_else(|| CoreError::Internal(format!("{ip} is in no host subnet")))?;
-        Ok(Nic {
+        let nic = Nic {
             instance_id: r.id.clone(),
             net_id: net.id.clone(),
             mac: parse_mac(&r.mac),
             ip,
             prefix_len: cidr.prefix_len(),
-            gateway: gateway(cidr),
+            gateway: gw,
+        };
+        Ok((net, nic))
+    }
+
+    async fn host_net_of(&self, account: &str, vpc_id: &str) -> CoreResult<HostNet> {
+        let (account, vpc) = (account.to_string(), vpc_id.to_string());
+        let (is_default, subnets) = self
+            .blocking(move |s| {
+                s.read(|c| {
+                    let is_default = vpc_db::vpcs(c, &account)?
+                        .iter()
+                        .any(|v| v.id == vpc && v.is_default);
+                    let subnets: Vec<String> = vpc_db::subnets(c, &account)?
+                        .into_iter()
+                        .filter(|s| s.vpc_id == vpc)
+                        .map(|s| s.cidr)
+                        .collect();
+                    Ok((is_default, subnets))
+                })
+            })
+            .await?;
+        if is_default {
+            return Ok(default_host_net());
+        }
+        Ok(HostNet {
+            id: vpc_id.to_string(),
+            subnets: subnets
+                .iter()
+                .filter_map(|c| c.parse::<ipnet::Ipv4Net>().ok())
+                .map(|c| (c, gateway(&c)))
+                .collect(),
         })
     }
 
@@ -339,6 +407,102 @@ impl Cloud {
         Ok(())
     }
 
+    /// Every running instance's public address, mapped in the kernel where it changed: an
+    /// Elastic IP associated or moved, an auto-assigned address given back after a
+    /// disassociation, a route to an internet gateway added or removed.
+    pub async fn sync_public_ips(&self) -> CoreResult<()> {
+        let Some(host) = self.host.clone() else {
+            return Ok(());
+        };
+        let pool = self.public_pool;
+        let now = self.clock.now_millis();
+        let wanted = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    let routed = gureum_store::routing::internet_routed_subnets(tx)?;
+                    let mut out = Vec::new();
+                    for r in db::all(tx)? {
+                        if r.state != "running" {
+                            continue;
+                        }
+                        let ip = db::assign_public_ip(tx, &r.id, pool, now)?;
+                        let public = ip
+                            .and_then(|p| p.parse::<std::net::Ipv4Addr>().ok())
+                            .filter(|_| routed.contains(&r.subnet_id));
+                        out.push((r.id, r.private_ip, public));
+                    }
+                    Ok(out)
+                })
+            })
+            .await?;
+        for (id, private, public) in wanted {
+            if self.in_flight_contains(&id) {
+                continue;
+            }
+            let applied = self
+                .applied_public
+                .lock()
+                .expect("poisoned")
+                .get(&id)
+                .copied();
+            if applied == Some(public) {
+                continue;
+            }
+            let herr = |e: crate::host::HostError| CoreError::Internal(e.0);
+            match (public, private.parse::<std::net::Ipv4Addr>()) {
+                (Some(p), Ok(private)) => host
+                    .network
+                    .map_public_ip(&id, p, private)
+                    .await
+                    .map_err(herr)?,
+                _ => host.network.unmap_public_ip(&id).await.map_err(herr)?,
+            }
+            self.applied_public
+                .lock()
+                .expect("poisoned")
+                .insert(id, public);
+        }
+        Ok(())
+    }
+
+    /// Remove the bridge of every non-default VPC network this agent made once no live
+    /// instance uses it (the VPC was deleted, or its last instance stopped).
+    async fn release_unused_nets(&self) -> CoreResult<()> {
+        let Some(host) = self.host.clone() else {
+            return Ok(());
+        };
+        let ensured: Vec<String> = self
+            .ensured_nets
+            .lock()
+            .expect("poisoned")
+            .iter()
+            .filter(|n| n.as_str() != crate::vpcs::DEFAULT_NET)
+            .cloned()
+            .collect();
+        if ensured.is_empty() {
+            return Ok(());
+        }
+        let live: HashSet<String> = self
+            .blocking(|s| {
+                s.read(|c| {
+                    Ok(db::all(c)?
+                        .into_iter()
+                        .filter(|r| r.state != "terminated" && r.state != "stopped")
+                        .map(|r| r.vpc_id)
+                        .collect())
+                })
+            })
+            .await?;
+        for net in ensured.into_iter().filter(|n| !live.contains(n)) {
+            host.network
+                .remove_net(&net)
+                .await
+                .map_err(|e| CoreError::Internal(e.0))?;
+            self.ensured_nets.lock().expect("poisoned").remove(&net);
+        }
+        Ok(())
+    }
+
     /// The instance's firewall as the records say now (for its first push, before the boot).
     async fn firewall_of(&self, id: &str) -> CoreResult<crate::host::Firewall> {
         let id = id.to_string();
@@ -358,8 +522,12 @@ impl Cloud {
     async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
         let host = self.host.clone().expect("agent runs with a host");
         let herr = |e: CoreError| crate::host::HostError(e.to_string());
-        host.network.ensure_net(&default_host_net()).await?;
-        let nic = self.nic(r).map_err(herr)?;
+        let (net, nic) = self.nic(r).await.map_err(herr)?;
+        host.network.ensure_net(&net).await?;
+        self.ensured_nets
+            .lock()
+            .expect("poisoned")
+            .insert(net.id.clone());
         let netns = host.network.attach(&nic).await?;
         // Security groups apply before the guest runs.
         let fw = self.firewall_of(&r.id).await.map_err(herr)?;
@@ -368,16 +536,30 @@ impl Cloud {
             .lock()
             .expect("poisoned")
             .insert(r.id.clone(), fw);
-        // A public address from the pool (the default subnets map one on launch), recorded
-        // before the kernel maps it.
-        let (id, pool) = (r.id.clone(), self.public_pool);
-        let public = self
-            .blocking(move |s| s.write(|tx| Ok(db::assign_public_ip(tx, &id, pool)?)))
+        // Its public address (an Elastic IP, or one from the pool when it takes one), recorded
+        // before the kernel maps it; mapped only when the subnet routes to an internet gateway.
+        let (id, pool, subnet) = (r.id.clone(), self.public_pool, r.subnet_id.clone());
+        let now = self.clock.now_millis();
+        let (public, routed) = self
+            .blocking(move |s| {
+                s.write(|tx| {
+                    let ip = db::assign_public_ip(tx, &id, pool, now)?;
+                    let routed =
+                        gureum_store::routing::internet_routed_subnets(tx)?.contains(&subnet);
+                    Ok((ip, routed))
+                })
+            })
             .await
             .map_err(herr)?;
-        if let Some(p) = public.and_then(|p| p.parse().ok()) {
-            host.network.map_public_ip(&r.id, p, nic.ip).await?;
+        let mapped = public.and_then(|p| p.parse().ok()).filter(|_| routed);
+        match mapped {
+            Some(p) => host.network.map_public_ip(&r.id, p, nic.ip).await?,
+            None => host.network.unmap_public_ip(&r.id).await?,
         }
+        self.applied_public
+            .lock()
+            .expect("poisoned")
+            .insert(r.id.clone(), mapped);
         let spec = self.guest_spec(r, netns);
         host.compute.prepare(&spec).await?;
         host.compute.start(&spec).await?;
@@ -413,7 +595,7 @@ impl Cloud {
                 match host.compute.state(&r.id).await.map_err(herr)? {
                     GuestState::Running => {
                         if r.reboot_requested {
-                            let nic = self.nic(&r)?;
+                            let nic = self.nic(&r).await?.1;
                             let netns = host.network.attach(&nic).await.map_err(herr)?;
                             host.compute
                                 .reboot(&self.guest_spec(&r, netns))
@@ -428,7 +610,7 @@ impl Cloud {
                         // `sudo reboot` inside: systemd in a container exits instead of
                         // rebooting, so the host boots it again; the instance stays running.
                         tracing::info!(instance = %r.id, "guest rebooted itself");
-                        let nic = self.nic(&r)?;
+                        let nic = self.nic(&r).await?.1;
                         let netns = host.network.attach(&nic).await.map_err(herr)?;
                         host.compute
                             .start(&self.guest_spec(&r, netns))
@@ -472,6 +654,12 @@ impl Cloud {
             InstanceState::ShuttingDown => {
                 host.compute.destroy(&r.id).await.map_err(herr)?;
                 host.network.detach(&r.id).await.map_err(herr)?;
+                // As on AWS, a terminated instance's Elastic IP is disassociated.
+                let (id, now) = (r.id.clone(), self.clock.now_millis());
+                self.blocking(move |s| {
+                    s.write(|tx| crate::addresses::release_for_terminated(tx, &id, now))
+                })
+                .await?;
                 self.release_public_ip(&r.id).await?;
                 let reason = r.reason_code.clone().map(|c| {
                     let m = r.reason_message.clone().unwrap_or_default();
@@ -525,7 +713,9 @@ impl Cloud {
     async fn release_public_ip(&self, id: &str) -> CoreResult<()> {
         let id = id.to_string();
         self.applied_firewalls.lock().expect("poisoned").remove(&id);
-        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id)?)))
+        self.applied_public.lock().expect("poisoned").remove(&id);
+        let now = self.clock.now_millis();
+        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id, now)?)))
             .await
     }
 
@@ -558,4 +748,6 @@ pub struct Host {
     pub network: Arc<dyn crate::host::Network>,
     /// The guest agent's files (installed into every instance, so imported images get it).
     pub guest_files: Vec<GuestFile>,
+    /// Ready-made RSA host keys for first boots, if the host keeps a pool.
+    pub host_keys: Option<Arc<dyn crate::host::HostKeys>>,
 }

@@ -108,6 +108,10 @@ impl Network for FakeNetwork {
         }
         Ok(())
     }
+    async fn remove_net(&self, net_id: &str) -> HostResult<()> {
+        self.nets.lock().unwrap().retain(|n| n.id != net_id);
+        Ok(())
+    }
     async fn attach(&self, nic: &Nic) -> HostResult<Option<std::path::PathBuf>> {
         self.attached
             .lock()

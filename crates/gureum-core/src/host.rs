@@ -114,6 +114,8 @@ pub struct Nic {
 #[async_trait]
 pub trait Network: Send + Sync + 'static {
     async fn ensure_net(&self, net: &HostNet) -> HostResult<()>;
+    /// Remove a host network no instance is attached to any more. Idempotent.
+    async fn remove_net(&self, net_id: &str) -> HostResult<()>;
     /// Plumb the interface; returns the network namespace for the compute driver.
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>>;
     async fn detach(&self, instance_id: &str) -> HostResult<()>;
@@ -130,4 +132,10 @@ pub trait Network: Send + Sync + 'static {
     async fn unmap_public_ip(&self, instance_id: &str) -> HostResult<()>;
     /// Remove the host networks and firewall table (when no guest is left).
     async fn teardown(&self) -> HostResult<()>;
+}
+
+/// A source of ready-made SSH host keys (made ahead of time, each handed out once).
+pub trait HostKeys: Send + Sync + 'static {
+    /// An RSA host key pair (OpenSSH private key, public key line), if one is ready.
+    fn take_rsa(&self) -> Option<(Vec<u8>, Vec<u8>)>;
 }

@@ -666,7 +666,7 @@ impl Cloud {
             .ok_or("the instance is gone")?;
         let running = row.state == "running";
         let netns = if running {
-            let nic = self.nic_of(&row).map_err(|e| e.to_string())?;
+            let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
             host.network.attach(&nic).await.map_err(|e| e.0)?
         } else {
             None

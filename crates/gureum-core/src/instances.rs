@@ -452,9 +452,43 @@ impl Cloud {
                 let groups = Cloud::launch_groups_tx(
                     tx,
                     &acct,
+                    &subnet.vpc_id,
+                    &subnet.id,
                     &req.security_group_ids,
                     &req.security_groups,
                 )?;
+                // A non-default VPC gets its own bridge on this host, with the host routing to
+                // it: its address range may not overlap another VPC's that has live instances.
+                let vpc = vpc_db::vpcs(tx, &acct)?
+                    .into_iter()
+                    .find(|v| v.id == subnet.vpc_id)
+                    .ok_or_else(|| CoreError::Internal("subnet without VPC".into()))?;
+                {
+                    let mine: Ipv4Net = vpc
+                        .cidr
+                        .parse()
+                        .map_err(|_| CoreError::Internal(format!("bad VPC cidr {}", vpc.cidr)))?;
+                    for (other, other_cidr, other_default) in db::live_vpc_cidrs(tx)? {
+                        if other_default && vpc.is_default {
+                            // Default VPCs share one host network and address space.
+                            continue;
+                        }
+                        let Ok(theirs) = other_cidr.parse::<Ipv4Net>() else {
+                            continue;
+                        };
+                        let overlap =
+                            mine.contains(&theirs.network()) || theirs.contains(&mine.network());
+                        if other != vpc.id && overlap {
+                            return Err(ApiError::new(
+                                ErrorCode::InsufficientInstanceCapacity,
+                                format!(
+                                    "This host already runs instances of another VPC whose address range ({theirs}) overlaps {mine}; gureum routes every VPC of a host, so overlapping VPCs cannot run at the same time. Use another CIDR block."
+                                ),
+                            )
+                            .into());
+                        }
+                    }
+                }
                 let cidr: Ipv4Net = subnet
                     .cidr
                     .parse()
@@ -995,7 +1029,16 @@ impl Cloud {
                 let acct = account.clone();
                 self.blocking(move |s| {
                     s.write(|tx| {
-                        let ids = Cloud::launch_groups_tx(tx, &acct, &groups, &[])?;
+                        let row = db::get(tx, &id)?
+                            .ok_or_else(|| CoreError::Internal("instance vanished".into()))?;
+                        let ids = Cloud::launch_groups_tx(
+                            tx,
+                            &acct,
+                            &row.vpc_id,
+                            &row.subnet_id,
+                            &groups,
+                            &[],
+                        )?;
                         gureum_store::security_groups::set_instance_groups(tx, &id, &ids)?;
                         Ok(())
                     })

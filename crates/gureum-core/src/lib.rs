@@ -6,6 +6,7 @@
 //! [`describe`] is the shared filter and pagination machinery.
 
 pub mod accounts;
+pub mod addresses;
 pub mod agent;
 pub mod catalogue;
 pub mod clock;
@@ -16,6 +17,7 @@ pub mod firewall;
 pub mod host;
 pub mod images;
 pub mod instances;
+pub mod interfaces;
 pub mod key_pairs;
 #[cfg(test)]
 mod lifecycle_tests;
@@ -143,6 +145,11 @@ pub struct Cloud {
     /// The firewall last pushed to the network driver per instance.
     pub(crate) applied_firewalls:
         Arc<std::sync::Mutex<std::collections::HashMap<String, host::Firewall>>>,
+    /// The public address last mapped per instance (`None`: mapped to nothing).
+    pub(crate) applied_public:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, Option<std::net::Ipv4Addr>>>>,
+    /// Host networks the agent made (non-default ones are removed when unused).
+    pub(crate) ensured_nets: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// An account's cached view and the epoch it belongs to.
@@ -204,6 +211,8 @@ impl Cloud {
             key_cache: Arc::default(),
             public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
             applied_firewalls: Arc::default(),
+            applied_public: Arc::default(),
+            ensured_nets: Arc::default(),
         }
     }
 
@@ -651,6 +660,74 @@ impl Cloud {
             } => {
                 self.describe_security_group_rules(acct, rule_ids, filters, page)
                     .await?
+            }
+            Action::ModifySecurityGroupRules { group_id, rules } => {
+                self.modify_security_group_rules(acct, group_id, rules)
+                    .await?
+            }
+            Action::AllocateAddress {
+                address,
+                tag_specifications,
+            } => {
+                self.allocate_address(acct, address, tag_specifications)
+                    .await?
+            }
+            Action::AssociateAddress {
+                allocation_id,
+                public_ip,
+                instance_id,
+                network_interface_id,
+                private_ip,
+                allow_reassociation,
+            } => {
+                self.associate_address(
+                    acct,
+                    allocation_id,
+                    public_ip,
+                    instance_id,
+                    network_interface_id,
+                    private_ip,
+                    allow_reassociation,
+                )
+                .await?
+            }
+            Action::DisassociateAddress {
+                association_id,
+                public_ip,
+            } => {
+                self.disassociate_address(acct, association_id, public_ip)
+                    .await?
+            }
+            Action::ReleaseAddress {
+                allocation_id,
+                public_ip,
+            } => self.release_address(acct, allocation_id, public_ip).await?,
+            Action::DescribeAddresses {
+                public_ips,
+                allocation_ids,
+                filters,
+            } => {
+                self.describe_addresses(acct, public_ips, allocation_ids, filters)
+                    .await?
+            }
+            Action::DescribeNetworkInterfaces { ids, filters, page } => {
+                self.describe_network_interfaces(acct, ids, filters, page)
+                    .await?
+            }
+            Action::ModifyInstanceMetadataOptions {
+                instance_id,
+                http_tokens,
+                http_endpoint,
+                hop_limit,
+            } => {
+                self.modify_instance_metadata_options(
+                    acct,
+                    instance_id,
+                    http_tokens,
+                    http_endpoint,
+                    hop_limit,
+                )
+                .await?
             }
         })
     }

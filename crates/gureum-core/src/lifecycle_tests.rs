@@ -31,6 +31,7 @@ fn world() -> World {
             compute: compute.clone(),
             network: network.clone(),
             guest_files: vec![],
+            host_keys: None,
         })
         .with_limits(Limits {
             instances_per_account: 5,
@@ -520,6 +521,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         compute: w.compute.clone(),
         network: w.network.clone(),
         guest_files: vec![],
+        host_keys: None,
     });
     cloud2.sweep_leaks().await.unwrap();
     for _ in 0..4 {
@@ -547,4 +549,403 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         .filter(|l| l.starts_with("reboot"))
         .count();
     assert_eq!(reboots, 1);
+}
+
+// ---- Elastic IPs, interfaces, metadata options (networking issue) ----
+
+impl World {
+    async fn allocate(&self) -> (String, String) {
+        match self
+            .call(Action::AllocateAddress {
+                address: None,
+                tag_specifications: vec![],
+            })
+            .await
+            .unwrap()
+        {
+            Response::AllocateAddress {
+                public_ip,
+                allocation_id,
+                ..
+            } => (public_ip, allocation_id),
+            _ => panic!(),
+        }
+    }
+
+    async fn associate(
+        &self,
+        alloc: &str,
+        instance: &str,
+        allow_reassociation: bool,
+    ) -> Result<String, ErrorCode> {
+        match self
+            .call(Action::AssociateAddress {
+                allocation_id: Some(alloc.into()),
+                public_ip: None,
+                instance_id: Some(instance.into()),
+                network_interface_id: None,
+                private_ip: None,
+                allow_reassociation,
+            })
+            .await?
+        {
+            Response::AssociateAddress { association_id } => Ok(association_id),
+            _ => panic!(),
+        }
+    }
+
+    fn mapped(&self, id: &str) -> Option<std::net::Ipv4Addr> {
+        self.network.public.lock().unwrap().get(id).map(|m| m.0)
+    }
+
+    async fn addresses(&self) -> Vec<gureum_types::model::Address> {
+        match self
+            .call(Action::DescribeAddresses {
+                public_ips: vec![],
+                allocation_ids: vec![],
+                filters: vec![],
+            })
+            .await
+            .unwrap()
+        {
+            Response::DescribeAddresses { addresses, .. } => addresses,
+            _ => panic!(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn elastic_ip_moves_between_instances_and_survives_stop() {
+    let w = world();
+    let ids: Vec<String> = w
+        .launch(run(&w.image, 2))
+        .await
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    w.settle().await;
+    let (a, b) = (&ids[0], &ids[1]);
+    let auto_a = w.describe(a).await.public_ip.unwrap();
+    assert_eq!(w.mapped(a).unwrap().to_string(), auto_a);
+
+    let (eip, alloc) = w.allocate().await;
+    assert_ne!(
+        eip, auto_a,
+        "Elastic IPs and auto-assigned addresses share one pool"
+    );
+    let assoc = w.associate(&alloc, a, false).await.unwrap();
+    assert!(assoc.starts_with("eipassoc-"));
+    w.settle().await;
+    assert_eq!(w.describe(a).await.public_ip.as_deref(), Some(eip.as_str()));
+    assert_eq!(w.mapped(a).unwrap().to_string(), eip, "mapped live");
+
+    // Moving it needs AllowReassociation.
+    assert_eq!(
+        w.associate(&alloc, b, false).await.unwrap_err(),
+        ErrorCode::ResourceAlreadyAssociated
+    );
+    w.associate(&alloc, b, true).await.unwrap();
+    w.settle().await;
+    assert_eq!(w.mapped(b).unwrap().to_string(), eip);
+    // `a` gets an auto-assigned address again.
+    let again = w.describe(a).await.public_ip.unwrap();
+    assert_ne!(again, eip);
+    assert_eq!(w.mapped(a).unwrap().to_string(), again);
+
+    // Released only when not associated.
+    assert_eq!(
+        w.call(Action::ReleaseAddress {
+            allocation_id: Some(alloc.clone()),
+            public_ip: None
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidIPAddressInUse
+    );
+
+    // Stop and start keep the Elastic IP.
+    w.call(Action::StopInstances {
+        instance_ids: vec![b.clone()],
+        force: false,
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    let stopped = w.describe(b).await;
+    assert_eq!(stopped.state, InstanceState::Stopped);
+    assert_eq!(stopped.public_ip.as_deref(), Some(eip.as_str()));
+    w.call(Action::StartInstances {
+        instance_ids: vec![b.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(w.mapped(b).unwrap().to_string(), eip);
+
+    // DescribeAddresses shows the association; filters work.
+    let addrs = w.addresses().await;
+    assert_eq!(addrs.len(), 1);
+    assert_eq!(addrs[0].instance_id.as_deref(), Some(b.as_str()));
+    assert!(addrs[0].private_ip.is_some());
+
+    // Terminating disassociates; then it can be released.
+    w.call(Action::TerminateInstances {
+        instance_ids: vec![b.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(w.addresses().await[0].instance_id, None);
+    w.call(Action::ReleaseAddress {
+        allocation_id: Some(alloc.clone()),
+        public_ip: None,
+    })
+    .await
+    .unwrap();
+    assert!(w.addresses().await.is_empty());
+    assert_eq!(
+        w.call(Action::ReleaseAddress {
+            allocation_id: Some(alloc),
+            public_ip: None
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidAllocationIDNotFound
+    );
+}
+
+#[tokio::test]
+async fn elastic_ip_errors_and_isolation() {
+    let w = world();
+    for _ in 0..crate::addresses::MAX_ADDRESSES {
+        w.allocate().await;
+    }
+    assert_eq!(
+        w.call(Action::AllocateAddress {
+            address: None,
+            tag_specifications: vec![]
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::AddressLimitExceeded
+    );
+    let alloc = w.addresses().await[0].allocation_id.clone();
+    assert_eq!(
+        w.associate(&alloc, "i-0123456789abcdef0", false)
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidInstanceIDNotFound
+    );
+    assert_eq!(
+        w.associate("eipalloc-zz", "i-0123456789abcdef0", false)
+            .await
+            .unwrap_err(),
+        ErrorCode::InvalidAllocationIDMalformed
+    );
+    assert_eq!(
+        w.call(Action::DisassociateAddress {
+            association_id: Some("eipassoc-0123456789abcdef0".into()),
+            public_ip: None
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidAssociationIDNotFound
+    );
+    // Another account sees none of them and can't touch them.
+    let other = testing::other(&w.cloud, "other");
+    let r = w
+        .cloud
+        .dispatch(
+            &other,
+            Request {
+                action: Action::ReleaseAddress {
+                    allocation_id: Some(alloc),
+                    public_ip: None,
+                },
+                dry_run: false,
+            },
+        )
+        .await
+        .map_err(|e| e.to_api().code);
+    assert_eq!(r.unwrap_err(), ErrorCode::InvalidAllocationIDNotFound);
+    match w
+        .cloud
+        .dispatch(
+            &other,
+            Request {
+                action: Action::DescribeAddresses {
+                    public_ips: vec![],
+                    allocation_ids: vec![],
+                    filters: vec![],
+                },
+                dry_run: false,
+            },
+        )
+        .await
+        .unwrap()
+    {
+        Response::DescribeAddresses { addresses, .. } => assert!(addresses.is_empty()),
+        _ => panic!(),
+    }
+}
+
+#[tokio::test]
+async fn no_public_ip_when_launch_declines_it() {
+    let w = world();
+    let mut req = run(&w.image, 1);
+    req.associate_public_ip = Some(false);
+    let i = w.launch(req).await.remove(0);
+    w.settle().await;
+    let d = w.describe(&i.id).await;
+    assert_eq!(d.state, InstanceState::Running);
+    assert_eq!(d.public_ip, None);
+    assert_eq!(w.mapped(&i.id), None);
+}
+
+#[tokio::test]
+async fn network_interfaces_and_metadata_options() {
+    let w = world();
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    w.settle().await;
+    let nics = match w
+        .call(Action::DescribeNetworkInterfaces {
+            ids: vec![],
+            filters: vec![gureum_types::model::Filter {
+                name: "attachment.instance-id".into(),
+                values: vec![i.id.clone()],
+            }],
+            page: Default::default(),
+        })
+        .await
+        .unwrap()
+    {
+        Response::DescribeNetworkInterfaces { interfaces, .. } => interfaces,
+        _ => panic!(),
+    };
+    assert_eq!(nics.len(), 1);
+    assert_eq!(nics[0].id, i.network_interface_id);
+    assert_eq!(nics[0].private_ip, i.private_ip);
+    assert_eq!(nics[0].groups[0].1, "default");
+    assert!(nics[0].association.is_some());
+    assert_eq!(
+        w.call(Action::DescribeNetworkInterfaces {
+            ids: vec!["eni-0123456789abcdef0".into()],
+            filters: vec![],
+            page: Default::default(),
+        })
+        .await
+        .unwrap_err(),
+        ErrorCode::InvalidNetworkInterfaceIDNotFound
+    );
+
+    match w
+        .call(Action::ModifyInstanceMetadataOptions {
+            instance_id: i.id.clone(),
+            http_tokens: Some("required".into()),
+            http_endpoint: None,
+            hop_limit: Some(2),
+        })
+        .await
+        .unwrap()
+    {
+        Response::ModifyInstanceMetadataOptions {
+            http_tokens,
+            http_endpoint,
+            hop_limit,
+            ..
+        } => {
+            assert_eq!(http_tokens, "required");
+            assert_eq!(http_endpoint, "enabled");
+            assert_eq!(hop_limit, 2);
+        }
+        _ => panic!(),
+    }
+    let d = w.describe(&i.id).await;
+    assert_eq!(d.metadata_http_tokens, "required");
+    assert_eq!(d.metadata_hop_limit, 2);
+}
+
+// ---- metering ----
+
+#[tokio::test]
+async fn usage_follows_state_changes() {
+    use gureum_store::usage;
+    let w = world();
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    let rows = |w: &World| {
+        w.cloud
+            .store()
+            .read(|c| Ok::<_, gureum_store::StoreError>(usage::overlapping(c, None, 0, i64::MAX)?))
+            .unwrap()
+    };
+    let open = |w: &World, kind: &str| {
+        rows(w)
+            .iter()
+            .filter(|r| r.kind == kind && r.end_ms.is_none())
+            .count()
+    };
+    // Pending: the volume exists, nothing computes yet.
+    assert_eq!(open(&w, usage::STORAGE), 1);
+    assert_eq!(open(&w, usage::COMPUTE), 0);
+    w.settle().await;
+    assert_eq!(open(&w, usage::COMPUTE), 1);
+    assert_eq!(open(&w, usage::PUBLIC_IPV4), 1);
+    // Settling again (every sweep re-checks addresses) opens nothing twice.
+    w.settle().await;
+    assert_eq!(rows(&w).len(), 3);
+
+    w.call(Action::StopInstances {
+        instance_ids: vec![i.id.clone()],
+        force: false,
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(
+        open(&w, usage::COMPUTE),
+        0,
+        "a stopped instance computes nothing"
+    );
+    assert_eq!(
+        open(&w, usage::PUBLIC_IPV4),
+        0,
+        "its public address was released"
+    );
+    assert_eq!(open(&w, usage::STORAGE), 1, "its volume is still billed");
+    w.call(Action::StartInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    let compute: Vec<_> = rows(&w)
+        .into_iter()
+        .filter(|r| r.kind == usage::COMPUTE)
+        .collect();
+    assert_eq!(compute.len(), 2, "one interval per start");
+    assert_eq!(compute[0].detail, "t2.micro");
+
+    // An Elastic IP replaces the auto-assigned address's metering with its own.
+    let (_, alloc) = w.allocate().await;
+    w.associate(&alloc, &i.id, false).await.unwrap();
+    w.settle().await;
+    assert_eq!(open(&w, usage::PUBLIC_IPV4), 0);
+    assert_eq!(open(&w, usage::ELASTIC_IP), 1);
+
+    w.call(Action::TerminateInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    for kind in [usage::COMPUTE, usage::STORAGE, usage::PUBLIC_IPV4] {
+        assert_eq!(open(&w, kind), 0, "{kind} closed on terminate");
+    }
+    w.call(Action::ReleaseAddress {
+        allocation_id: Some(alloc),
+        public_ip: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(open(&w, usage::ELASTIC_IP), 0);
 }

@@ -50,8 +50,12 @@ impl Cloud {
                     .find(|z| z.name == r.az)
                     .map(|z| z.id.clone())
                     .unwrap_or_default();
+                let mut instance = instance_model(&r, tags);
+                instance.security_groups = Cloud::instance_groups_tx(c, &r.account_id)?
+                    .remove(&r.id)
+                    .unwrap_or_default();
                 Ok(Some(MetadataView {
-                    instance: instance_model(&r, tags),
+                    instance,
                     user_data: r.user_data.clone(),
                     key: r.key_name.clone().zip(r.public_key.clone()),
                     subnet_cidr,

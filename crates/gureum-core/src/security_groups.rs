@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use gureum_ec2::action::{GroupRef, Permission};
+use gureum_ec2::action::{GroupRef, Permission, RuleUpdate};
 use gureum_ec2::{Page, Response};
 use gureum_store::security_groups::{self as db, GroupRow};
 use gureum_store::{resources, tags as tag_db, vpcs as vpc_db};
@@ -571,6 +571,84 @@ impl Cloud {
         Ok(Response::Return)
     }
 
+    /// `ModifySecurityGroupRules`: each named rule of the group gets a new definition, all or
+    /// nothing.
+    pub(crate) async fn modify_security_group_rules(
+        &self,
+        account: String,
+        group_id: String,
+        updates: Vec<(String, RuleUpdate)>,
+    ) -> CoreResult<Response> {
+        self.ensure_default_vpc(&account).await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let groups = db::of_account(tx, &account)?;
+                let dv = default_vpc_of(tx, &account)?;
+                let g = resolve(&groups, &dv, Some(&group_id), None)?;
+                let mut rules: Vec<SecurityGroupRule> = db::rules_of_account(tx, &account)?
+                    .into_iter()
+                    .filter(|r| r.group_id == g.id)
+                    .collect();
+                for (rid, u) in &updates {
+                    let Some(i) = rules.iter().position(|r| &r.id == rid) else {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidSecurityGroupRuleIdNotFound,
+                            format!("The security group rule ID '{rid}' does not exist"),
+                        )
+                        .into());
+                    };
+                    let perm = Permission {
+                        protocol: u.protocol.clone(),
+                        from_port: u.from_port,
+                        to_port: u.to_port,
+                        ipv4_ranges: u
+                            .cidr_ipv4
+                            .iter()
+                            .map(|c| (c.clone(), u.description.clone()))
+                            .collect(),
+                        ipv6_ranges: u
+                            .cidr_ipv6
+                            .iter()
+                            .map(|c| (c.clone(), u.description.clone()))
+                            .collect(),
+                        groups: u
+                            .referenced_group_id
+                            .iter()
+                            .map(|id| GroupRef {
+                                group_id: Some(id.clone()),
+                                group_name: None,
+                                description: u.description.clone(),
+                            })
+                            .collect(),
+                    };
+                    let old = &rules[i];
+                    let mut new = expand(&g, old.is_egress, &[perm], &groups, &dv)?
+                        .pop()
+                        .ok_or_else(|| CoreError::Internal("empty rule".into()))?;
+                    new.id = old.id.clone();
+                    if rules.iter().any(|e| {
+                        e.id != new.id && e.is_egress == new.is_egress && e.same_permission(&new)
+                    }) {
+                        return Err(ApiError::new(
+                            ErrorCode::InvalidPermissionDuplicate,
+                            format!(
+                                "the specified rule \"{}\" already exists",
+                                describe_rule(&new)
+                            ),
+                        )
+                        .into());
+                    }
+                    db::update_rule(tx, &new)?;
+                    rules[i] = new;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.wake_agent();
+        Ok(Response::Return)
+    }
+
     pub(crate) async fn describe_security_group_rules(
         &self,
         account: String,
@@ -617,25 +695,48 @@ impl Cloud {
         })
     }
 
-    /// Resolve launch groups (ids, or names in the default VPC) for `account`; the default
-    /// group when none is named. Within an open transaction.
+    /// Resolve launch groups (ids, or names in the default VPC) for an instance of `account` in
+    /// `vpc_id`; the VPC's default group when none is named. Within an open transaction.
     pub(crate) fn launch_groups_tx(
         c: &gureum_store::rusqlite::Connection,
         account: &str,
+        vpc_id: &str,
+        subnet_id: &str,
         ids: &[String],
         names: &[String],
     ) -> CoreResult<Vec<String>> {
         let groups = db::of_account(c, account)?;
         let dv = default_vpc_of(c, account)?;
+        if !names.is_empty() && vpc_id != dv {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterCombination,
+                "The parameter groupName cannot be used with the parameter subnet",
+            )
+            .into());
+        }
         let mut out = Vec::new();
         for id in ids {
-            out.push(resolve(&groups, &dv, Some(id), None)?.id);
+            let g = resolve(&groups, &dv, Some(id), None)?;
+            if g.vpc_id != vpc_id {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    format!(
+                        "Security group {id} and subnet {subnet_id} belong to different networks."
+                    ),
+                )
+                .into());
+            }
+            out.push(g.id);
         }
         for n in names {
             out.push(resolve(&groups, &dv, None, Some(n))?.id);
         }
         if out.is_empty() {
-            out.push(resolve(&groups, &dv, None, Some(DEFAULT_GROUP))?.id);
+            let default = groups
+                .iter()
+                .find(|g| g.vpc_id == vpc_id && g.name == DEFAULT_GROUP)
+                .ok_or_else(|| group_not_found(DEFAULT_GROUP))?;
+            out.push(default.id.clone());
         }
         out.dedup();
         Ok(out)

@@ -300,6 +300,62 @@ pub enum Action {
         filters: Vec<Filter>,
         page: Page,
     },
+    /// Change rules in place, by id.
+    ModifySecurityGroupRules {
+        group_id: String,
+        rules: Vec<(String, RuleUpdate)>,
+    },
+    // Elastic IPs, interfaces and metadata options (networking issue).
+    AllocateAddress {
+        /// A specific address of the pool.
+        address: Option<String>,
+        tag_specifications: Vec<TagSpecification>,
+    },
+    AssociateAddress {
+        allocation_id: Option<String>,
+        public_ip: Option<String>,
+        instance_id: Option<String>,
+        network_interface_id: Option<String>,
+        private_ip: Option<String>,
+        allow_reassociation: bool,
+    },
+    DisassociateAddress {
+        association_id: Option<String>,
+        public_ip: Option<String>,
+    },
+    ReleaseAddress {
+        allocation_id: Option<String>,
+        public_ip: Option<String>,
+    },
+    DescribeAddresses {
+        public_ips: Vec<String>,
+        allocation_ids: Vec<String>,
+        filters: Vec<Filter>,
+    },
+    DescribeNetworkInterfaces {
+        ids: Vec<String>,
+        filters: Vec<Filter>,
+        page: Page,
+    },
+    ModifyInstanceMetadataOptions {
+        instance_id: String,
+        http_tokens: Option<String>,
+        http_endpoint: Option<String>,
+        hop_limit: Option<u32>,
+    },
+}
+
+/// `ModifySecurityGroupRules`' new definition of one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleUpdate {
+    /// Normalised as in [`Permission`]: `tcp`, `udp`, `icmp` or `-1`.
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    pub cidr_ipv4: Option<String>,
+    pub cidr_ipv6: Option<String>,
+    pub referenced_group_id: Option<String>,
+    pub description: Option<String>,
 }
 
 /// One IP permission of an authorize or revoke call, normalised: the protocol is `tcp`,
@@ -475,6 +531,14 @@ impl Action {
             Action::RevokeSecurityGroup { egress: false, .. } => "RevokeSecurityGroupIngress",
             Action::RevokeSecurityGroup { egress: true, .. } => "RevokeSecurityGroupEgress",
             Action::DescribeSecurityGroupRules { .. } => "DescribeSecurityGroupRules",
+            Action::ModifySecurityGroupRules { .. } => "ModifySecurityGroupRules",
+            Action::AllocateAddress { .. } => "AllocateAddress",
+            Action::AssociateAddress { .. } => "AssociateAddress",
+            Action::DisassociateAddress { .. } => "DisassociateAddress",
+            Action::ReleaseAddress { .. } => "ReleaseAddress",
+            Action::DescribeAddresses { .. } => "DescribeAddresses",
+            Action::DescribeNetworkInterfaces { .. } => "DescribeNetworkInterfaces",
+            Action::ModifyInstanceMetadataOptions { .. } => "ModifyInstanceMetadataOptions",
         }
     }
 
@@ -519,12 +583,26 @@ impl Action {
                 | Action::DeleteSecurityGroup { .. }
                 | Action::AuthorizeSecurityGroup { .. }
                 | Action::RevokeSecurityGroup { .. }
+                | Action::ModifySecurityGroupRules { .. }
+                | Action::AllocateAddress { .. }
+                | Action::AssociateAddress { .. }
+                | Action::DisassociateAddress { .. }
+                | Action::ReleaseAddress { .. }
+                | Action::ModifyInstanceMetadataOptions { .. }
         )
     }
 }
 
 /// Every action name gureum implements, for `docs/COMPATIBILITY.md` and its test.
 pub const SUPPORTED_ACTIONS: &[&str] = &[
+    "AllocateAddress",
+    "AssociateAddress",
+    "DescribeAddresses",
+    "DescribeNetworkInterfaces",
+    "DisassociateAddress",
+    "ModifyInstanceMetadataOptions",
+    "ModifySecurityGroupRules",
+    "ReleaseAddress",
     "AuthorizeSecurityGroupEgress",
     "AuthorizeSecurityGroupIngress",
     "CopyImage",
@@ -1829,6 +1907,154 @@ pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
             filters: p.take_filters()?,
             page: take_page(&mut p, 5, 1000)?,
         },
+        "ModifySecurityGroupRules" => {
+            let group_id = p.required("GroupId")?;
+            let mut rules = Vec::new();
+            for mut r in p.take_struct_list("SecurityGroupRule")? {
+                let id = r
+                    .take("SecurityGroupRuleId")
+                    .ok_or_else(|| ApiError::missing_parameter("SecurityGroupRuleId"))?;
+                let mut def = r.take_struct("SecurityGroupRule");
+                let raw = def
+                    .take("IpProtocol")
+                    .ok_or_else(|| ApiError::missing_parameter("IpProtocol"))?;
+                let from = port("FromPort", def.take_i64("FromPort")?)?;
+                let to = port("ToPort", def.take_i64("ToPort")?)?;
+                let (protocol, from_port, to_port) = finish_permission(&raw, from, to)?;
+                let update = RuleUpdate {
+                    protocol,
+                    from_port,
+                    to_port,
+                    cidr_ipv4: def.take("CidrIpv4"),
+                    cidr_ipv6: def.take("CidrIpv6"),
+                    referenced_group_id: def.take("ReferencedGroupId"),
+                    description: def.take("Description"),
+                };
+                def.take("PrefixListId");
+                def.finish()?;
+                r.finish()?;
+                let peers = [
+                    update.cidr_ipv4.is_some(),
+                    update.cidr_ipv6.is_some(),
+                    update.referenced_group_id.is_some(),
+                ];
+                if peers.iter().filter(|b| **b).count() != 1 {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterCombination,
+                        "Exactly one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId must be specified",
+                    ));
+                }
+                rules.push((id, update));
+            }
+            if rules.is_empty() {
+                return Err(ApiError::missing_parameter("SecurityGroupRule"));
+            }
+            Action::ModifySecurityGroupRules { group_id, rules }
+        }
+        "AllocateAddress" => {
+            if let Some(d) = p.take("Domain") {
+                one_of("Domain", d, &["vpc", "standard"])?;
+            }
+            for k in [
+                "NetworkBorderGroup",
+                "PublicIpv4Pool",
+                "CustomerOwnedIpv4Pool",
+                "IpamPoolId",
+            ] {
+                p.take(k);
+            }
+            Action::AllocateAddress {
+                address: p.take("Address").filter(|a| !a.is_empty()),
+                tag_specifications: p.take_tag_specifications()?,
+            }
+        }
+        "AssociateAddress" => {
+            let allocation_id = p.take("AllocationId").filter(|v| !v.is_empty());
+            let public_ip = p.take("PublicIp").filter(|v| !v.is_empty());
+            if allocation_id.is_none() && public_ip.is_none() {
+                return Err(ApiError::missing_parameter("AllocationId"));
+            }
+            let instance_id = p.take("InstanceId").filter(|v| !v.is_empty());
+            let network_interface_id = p.take("NetworkInterfaceId").filter(|v| !v.is_empty());
+            if instance_id.is_none() && network_interface_id.is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "Either instance ID or network interface ID must be specified",
+                ));
+            }
+            Action::AssociateAddress {
+                allocation_id,
+                public_ip,
+                instance_id,
+                network_interface_id,
+                private_ip: p.take("PrivateIpAddress").filter(|v| !v.is_empty()),
+                allow_reassociation: p.take_bool("AllowReassociation")?.unwrap_or(false),
+            }
+        }
+        "DisassociateAddress" => {
+            let association_id = p.take("AssociationId").filter(|v| !v.is_empty());
+            let public_ip = p.take("PublicIp").filter(|v| !v.is_empty());
+            if association_id.is_none() && public_ip.is_none() {
+                return Err(ApiError::missing_parameter("AssociationId"));
+            }
+            Action::DisassociateAddress {
+                association_id,
+                public_ip,
+            }
+        }
+        "ReleaseAddress" => {
+            let allocation_id = p.take("AllocationId").filter(|v| !v.is_empty());
+            let public_ip = p.take("PublicIp").filter(|v| !v.is_empty());
+            if allocation_id.is_none() && public_ip.is_none() {
+                return Err(ApiError::missing_parameter("AllocationId"));
+            }
+            p.take("NetworkBorderGroup");
+            Action::ReleaseAddress {
+                allocation_id,
+                public_ip,
+            }
+        }
+        "DescribeAddresses" => Action::DescribeAddresses {
+            public_ips: p.take_list("PublicIp")?,
+            allocation_ids: p.take_list("AllocationId")?,
+            filters: p.take_filters()?,
+        },
+        "DescribeNetworkInterfaces" => Action::DescribeNetworkInterfaces {
+            ids: p.take_list("NetworkInterfaceId")?,
+            filters: p.take_filters()?,
+            page: take_page(&mut p, 5, 1000)?,
+        },
+        "ModifyInstanceMetadataOptions" => {
+            let instance_id = p.required("InstanceId")?;
+            let http_tokens = match p.take("HttpTokens") {
+                None => None,
+                Some(v) => Some(one_of("HttpTokens", v, &["optional", "required"])?),
+            };
+            let http_endpoint = match p.take("HttpEndpoint") {
+                None => None,
+                Some(v) => Some(one_of("HttpEndpoint", v, &["enabled", "disabled"])?),
+            };
+            let hop_limit = match p.take_i64("HttpPutResponseHopLimit")? {
+                None | Some(-1) => None,
+                Some(n) if (1..=64).contains(&n) => Some(n as u32),
+                Some(n) => {
+                    return Err(ApiError::invalid_value(
+                        "HttpPutResponseHopLimit",
+                        &n.to_string(),
+                        "Must be between 1 and 64.",
+                    ))
+                }
+            };
+            for k in ["HttpProtocolIpv6", "InstanceMetadataTags"] {
+                p.take(k);
+            }
+            Action::ModifyInstanceMetadataOptions {
+                instance_id,
+                http_tokens,
+                http_endpoint,
+                hop_limit,
+            }
+        }
         other => {
             return Err(ApiError::new(
                 ErrorCode::InvalidAction,

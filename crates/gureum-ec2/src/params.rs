@@ -194,6 +194,24 @@ impl Params {
         Ok(out)
     }
 
+    /// One structure: the sub-parameters under `prefix.` as their own [`Params`] (empty when
+    /// there are none).
+    pub fn take_struct(&mut self, prefix: &str) -> Params {
+        let head = format!("{prefix}.");
+        let keys: Vec<String> = self
+            .map
+            .range(head.clone()..)
+            .take_while(|(k, _)| k.starts_with(&head))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut sub = Params::default();
+        for k in keys {
+            let v = self.map.remove(&k).unwrap_or_default();
+            sub.map.insert(k[head.len()..].to_string(), v);
+        }
+        sub
+    }
+
     fn first_unknown_under(&self, prefix: &str) -> ApiError {
         let name = self
             .map

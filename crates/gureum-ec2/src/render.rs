@@ -4,8 +4,8 @@
 
 use gureum_types::instance_types::InstanceTypeInfo;
 use gureum_types::model::{
-    Image, Instance, InternetGateway, KeyPair, RouteTable, SecurityGroup, SecurityGroupRule,
-    Subnet, Tag, TagDescription, Vpc,
+    Address, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicAssociation,
+    RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, TagDescription, Vpc,
 };
 use gureum_types::region::{Region, Zone};
 use gureum_types::ApiError;
@@ -152,6 +152,80 @@ pub enum Response {
         rules: Vec<SecurityGroupRule>,
         next_token: Option<String>,
     },
+    AllocateAddress {
+        public_ip: String,
+        allocation_id: String,
+        region: String,
+    },
+    AssociateAddress {
+        association_id: String,
+    },
+    DescribeAddresses {
+        addresses: Vec<Address>,
+        region: String,
+    },
+    DescribeNetworkInterfaces {
+        interfaces: Vec<NetworkInterface>,
+        next_token: Option<String>,
+    },
+    ModifyInstanceMetadataOptions {
+        instance_id: String,
+        http_tokens: String,
+        http_endpoint: String,
+        hop_limit: u32,
+    },
+}
+
+fn public_association_xml(x: &mut Xml, a: &PublicAssociation) {
+    x.open("association")
+        .leaf_opt("allocationId", a.allocation_id.as_deref())
+        .leaf_opt("associationId", a.association_id.as_deref())
+        .leaf("ipOwnerId", &a.ip_owner_id)
+        .leaf("publicDnsName", &a.public_dns_name)
+        .leaf("publicIp", &a.public_ip)
+        .close("association");
+}
+
+fn network_interface_xml(x: &mut Xml, n: &NetworkInterface) {
+    x.leaf("networkInterfaceId", &n.id)
+        .leaf("subnetId", &n.subnet_id)
+        .leaf("vpcId", &n.vpc_id)
+        .leaf("availabilityZone", &n.availability_zone)
+        .leaf("description", "")
+        .leaf("ownerId", &n.owner_id)
+        .bool("requesterManaged", false)
+        .leaf("status", &n.status)
+        .leaf("macAddress", &n.mac)
+        .leaf("privateIpAddress", &n.private_ip)
+        .leaf("privateDnsName", &n.private_dns_name)
+        .bool("sourceDestCheck", true)
+        .leaf("interfaceType", "interface");
+    x.set("groupSet", &n.groups, |x, (id, name)| {
+        x.leaf("groupId", id).leaf("groupName", name);
+    });
+    x.open("attachment")
+        .leaf("attachmentId", &n.id.replacen("eni-", "eni-attach-", 1))
+        .leaf("instanceId", &n.instance_id)
+        .leaf("instanceOwnerId", &n.owner_id)
+        .leaf("deviceIndex", "0")
+        .leaf("networkCardIndex", "0")
+        .leaf("status", &n.attachment_status)
+        .leaf("attachTime", &n.attach_time)
+        .bool("deleteOnTermination", n.delete_on_termination)
+        .close("attachment");
+    if let Some(a) = &n.association {
+        public_association_xml(x, a);
+    }
+    x.set("privateIpAddressesSet", std::slice::from_ref(n), |x, n| {
+        x.leaf("privateIpAddress", &n.private_ip)
+            .leaf("privateDnsName", &n.private_dns_name)
+            .bool("primary", true);
+        if let Some(a) = &n.association {
+            public_association_xml(x, a);
+        }
+    });
+    x.set("ipv6AddressesSet", &[] as &[String], |_, _| {});
+    tag_set(x, &n.tags);
 }
 
 fn vpc_xml(x: &mut Xml, v: &Vpc) {
@@ -989,6 +1063,61 @@ impl Response {
             Response::DescribeSecurityGroupRules { rules, next_token } => {
                 x.set("securityGroupRuleSet", rules, rule_xml);
                 x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::AllocateAddress {
+                public_ip,
+                allocation_id,
+                region,
+            } => {
+                x.leaf("publicIp", public_ip)
+                    .leaf("domain", "vpc")
+                    .leaf("allocationId", allocation_id)
+                    .leaf("publicIpv4Pool", "amazon")
+                    .leaf("networkBorderGroup", region);
+            }
+            Response::AssociateAddress { association_id } => {
+                x.bool("return", true).leaf("associationId", association_id);
+            }
+            Response::DescribeAddresses { addresses, region } => {
+                x.set("addressesSet", addresses, |x, a| {
+                    x.leaf("publicIp", &a.public_ip)
+                        .leaf("allocationId", &a.allocation_id)
+                        .leaf("domain", "vpc")
+                        .leaf_opt("instanceId", a.instance_id.as_deref())
+                        .leaf_opt("associationId", a.association_id.as_deref())
+                        .leaf_opt("networkInterfaceId", a.network_interface_id.as_deref())
+                        .leaf_opt(
+                            "networkInterfaceOwnerId",
+                            a.network_interface_owner_id.as_deref(),
+                        )
+                        .leaf_opt("privateIpAddress", a.private_ip.as_deref())
+                        .leaf("publicIpv4Pool", "amazon")
+                        .leaf("networkBorderGroup", region);
+                    tag_set(x, &a.tags);
+                });
+            }
+            Response::DescribeNetworkInterfaces {
+                interfaces,
+                next_token,
+            } => {
+                x.set("networkInterfaceSet", interfaces, network_interface_xml);
+                x.leaf_opt("nextToken", next_token.as_deref());
+            }
+            Response::ModifyInstanceMetadataOptions {
+                instance_id,
+                http_tokens,
+                http_endpoint,
+                hop_limit,
+            } => {
+                x.leaf("instanceId", instance_id)
+                    .open("instanceMetadataOptions")
+                    .leaf("state", "pending")
+                    .leaf("httpTokens", http_tokens)
+                    .leaf("httpPutResponseHopLimit", &hop_limit.to_string())
+                    .leaf("httpEndpoint", http_endpoint)
+                    .leaf("httpProtocolIpv6", "disabled")
+                    .leaf("instanceMetadataTags", "disabled")
+                    .close("instanceMetadataOptions");
             }
             Response::DescribeTags { tags, next_token } => {
                 x.set("tagSet", tags, |x, t| {

@@ -41,6 +41,19 @@ pub fn insert(c: &Connection, a: &AddressRow) -> rusqlite::Result<()> {
             a.created_at
         ],
     )?;
+    crate::usage::open(
+        c,
+        &a.account_id,
+        &a.allocation_id,
+        crate::usage::ELASTIC_IP,
+        if a.instance_id.is_some() {
+            "in-use"
+        } else {
+            "idle"
+        },
+        1.0,
+        a.created_at,
+    )?;
     Ok(())
 }
 
@@ -60,17 +73,40 @@ pub fn of_instance(c: &Connection, instance_id: &str) -> rusqlite::Result<Option
     .optional()
 }
 
-/// Point the allocation at an instance (or at nothing).
+/// Point the allocation at an instance (or at nothing). Its metering follows: an associated
+/// address is `in-use`, an unassociated one `idle` (AWS's two usage types).
 pub fn set_association(
     c: &Connection,
     allocation_id: &str,
     instance_id: Option<&str>,
     association_id: Option<&str>,
+    now: Millis,
 ) -> rusqlite::Result<()> {
-    c.execute(
+    let n = c.execute(
         "UPDATE addresses SET instance_id = ?2, association_id = ?3 WHERE allocation_id = ?1",
         params![allocation_id, instance_id, association_id],
     )?;
+    if n == 0 {
+        return Ok(());
+    }
+    let detail = if instance_id.is_some() {
+        "in-use"
+    } else {
+        "idle"
+    };
+    let open = crate::usage::open_interval(c, allocation_id, crate::usage::ELASTIC_IP)?;
+    if let Some(o) = open.filter(|o| o.detail != detail) {
+        crate::usage::close(c, allocation_id, crate::usage::ELASTIC_IP, now)?;
+        crate::usage::open(
+            c,
+            &o.account_id,
+            allocation_id,
+            crate::usage::ELASTIC_IP,
+            detail,
+            1.0,
+            now,
+        )?;
+    }
     Ok(())
 }
 

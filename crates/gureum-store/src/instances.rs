@@ -160,6 +160,15 @@ pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.auto_public_ip
         ],
     )?;
+    crate::usage::open(
+        c,
+        &i.account_id,
+        &i.id,
+        crate::usage::STORAGE,
+        "gp3",
+        i.root_volume_gib as f64,
+        i.launch_time,
+    )?;
     Ok(())
 }
 
@@ -245,7 +254,27 @@ pub fn transition(
             now
         ],
     )?;
+    if n == 1 {
+        meter_transition(c, id, state, now)?;
+    }
     Ok(n == 1)
+}
+
+/// The usage a state change opens or closes (see [`crate::usage`]).
+fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusqlite::Result<()> {
+    use crate::usage::{self, COMPUTE, PUBLIC_IPV4, STORAGE};
+    if state == "running" {
+        if let Some(r) = get(c, id)? {
+            usage::open(c, &r.account_id, id, COMPUTE, &r.instance_type, 1.0, now)?;
+        }
+    } else {
+        usage::close(c, id, COMPUTE, now)?;
+    }
+    if state == "terminated" {
+        usage::close(c, id, STORAGE, now)?;
+        usage::close(c, id, PUBLIC_IPV4, now)?;
+    }
+    Ok(())
 }
 
 /// Set a flag or attribute column without a state change (bumps the generation so the agent
@@ -301,6 +330,7 @@ pub fn assign_public_ip(
     c: &Connection,
     id: &str,
     pool: (u32, u32),
+    now: Millis,
 ) -> rusqlite::Result<Option<String>> {
     let Some(inst) = get(c, id)? else {
         return Ok(None);
@@ -321,16 +351,62 @@ pub fn assign_public_ip(
             "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
             params![id, wanted],
         )?;
+        crate::usage::sync_public_ip(c, id, now)?;
     }
     Ok(wanted)
 }
 
 /// Release the instance's auto-assigned public address (an associated Elastic IP stays).
-pub fn release_public_ip(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub fn release_public_ip(c: &Connection, id: &str, now: Millis) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET public_ip = NULL WHERE id = ?1 \
          AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = ?1)",
         [id],
     )?;
+    crate::usage::sync_public_ip(c, id, now)
+}
+
+/// Set the instance's public address (an Elastic IP being associated).
+pub fn set_public_ip(c: &Connection, id: &str, ip: &str, now: Millis) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
+        params![id, ip],
+    )?;
+    crate::usage::sync_public_ip(c, id, now)
+}
+
+/// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
+pub fn clear_public_ip_if(c: &Connection, id: &str, ip: &str, now: Millis) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET public_ip = NULL WHERE id = ?1 AND public_ip = ?2",
+        params![id, ip],
+    )?;
+    crate::usage::sync_public_ip(c, id, now)
+}
+
+/// The instance's metadata service options.
+pub fn set_metadata_options(
+    c: &Connection,
+    id: &str,
+    http_tokens: &str,
+    http_endpoint: &str,
+    hop_limit: u32,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE instances SET md_http_tokens = ?2, md_http_endpoint = ?3, md_hop_limit = ?4 \
+         WHERE id = ?1",
+        params![id, http_tokens, http_endpoint, hop_limit],
+    )?;
     Ok(())
+}
+
+/// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
+/// account.
+pub fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, bool)>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT v.id, v.cidr, v.is_default FROM vpcs v JOIN instances i ON i.vpc_id = v.id \
+         WHERE i.state != 'terminated'",
+    )?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
 }

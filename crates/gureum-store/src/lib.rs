@@ -17,6 +17,7 @@ pub mod resources;
 pub mod routing;
 pub mod security_groups;
 pub mod tags;
+pub mod usage;
 pub mod vpcs;
 
 use std::path::{Path, PathBuf};

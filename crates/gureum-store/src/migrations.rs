@@ -230,6 +230,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         subnet_id       TEXT NOT NULL UNIQUE
     );
     "#,
+    // 5: metering. One row per billable interval, opened and closed in the transaction of the
+    // state change that causes it.
+    r#"
+    CREATE TABLE usage (
+        id           INTEGER PRIMARY KEY,
+        account_id   TEXT NOT NULL,
+        resource_id  TEXT NOT NULL,
+        -- compute | storage | public-ipv4 | elastic-ip
+        kind         TEXT NOT NULL,
+        -- compute: the instance type; storage: the volume type; public-ipv4: the address;
+        -- elastic-ip: in-use or idle.
+        detail       TEXT NOT NULL,
+        -- storage: GiB; otherwise 1.
+        quantity     REAL NOT NULL,
+        start_ms     INTEGER NOT NULL,
+        end_ms       INTEGER
+    );
+    CREATE INDEX usage_by_account ON usage(account_id, start_ms);
+    CREATE UNIQUE INDEX usage_open ON usage(resource_id, kind) WHERE end_ms IS NULL;
+    "#,
     // console: console sign-in passwords (argon2 PHC strings), one per account.
     r#"
     CREATE TABLE console_passwords (

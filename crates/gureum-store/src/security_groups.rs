@@ -107,6 +107,25 @@ pub fn insert_rule(c: &Connection, r: &SecurityGroupRule, now: Millis) -> rusqli
     Ok(())
 }
 
+/// Rewrite a rule's definition in place (same id, group and direction).
+pub fn update_rule(c: &Connection, r: &SecurityGroupRule) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE security_group_rules SET protocol = ?2, from_port = ?3, to_port = ?4, \
+         cidr_ipv4 = ?5, cidr_ipv6 = ?6, ref_group_id = ?7, description = ?8 WHERE id = ?1",
+        params![
+            r.id,
+            r.protocol,
+            r.from_port,
+            r.to_port,
+            r.cidr_ipv4,
+            r.cidr_ipv6,
+            r.referenced_group_id,
+            r.description
+        ],
+    )?;
+    Ok(())
+}
+
 /// Group membership of instances: (instance id, group id), groups in launch order.
 pub fn memberships(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st = c.prepare_cached(

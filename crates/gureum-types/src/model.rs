@@ -274,3 +274,52 @@ impl SecurityGroupRule {
             && self.referenced_group_id == o.referenced_group_id
     }
 }
+
+/// An Elastic IP address as `DescribeAddresses` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub public_ip: String,
+    pub allocation_id: String,
+    pub association_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub network_interface_id: Option<String>,
+    pub network_interface_owner_id: Option<AccountId>,
+    pub private_ip: Option<String>,
+    pub tags: Vec<Tag>,
+}
+
+/// An instance's network interface as `DescribeNetworkInterfaces` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub owner_id: AccountId,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub mac: String,
+    pub private_ip: String,
+    pub private_dns_name: String,
+    /// `in-use` while attached to a live instance.
+    pub status: String,
+    pub instance_id: String,
+    /// `attached`, `detaching`, …
+    pub attachment_status: String,
+    pub attach_time: String,
+    pub delete_on_termination: bool,
+    /// (group id, group name)
+    pub groups: Vec<(String, String)>,
+    /// (public ip, public dns name, Elastic IP allocation and association, if one)
+    pub association: Option<PublicAssociation>,
+    pub tags: Vec<Tag>,
+}
+
+/// The public address of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicAssociation {
+    pub public_ip: String,
+    pub public_dns_name: String,
+    /// `amazon` for an auto-assigned address, the owner account for an Elastic IP.
+    pub ip_owner_id: String,
+    pub allocation_id: Option<String>,
+    pub association_id: Option<String>,
+}

@@ -138,6 +138,10 @@ impl Network for BridgeNetwork {
         };
         self.0.ensure_vpc(&vpc).await.map_err(herr)
     }
+    async fn remove_net(&self, net_id: &str) -> HostResult<()> {
+        self.0.remove_vpc(net_id).await.map_err(herr)
+    }
+
     async fn attach(&self, nic: &Nic) -> HostResult<Option<PathBuf>> {
         let spec = NicSpec {
             instance_id: nic.instance_id.clone(),
@@ -262,7 +266,7 @@ pub fn ensure_packages() -> anyhow::Result<()> {
 }
 
 /// The host drivers, or `None` (with the reason) where instances cannot run.
-pub fn host(data_dir: &Path) -> Result<Host, String> {
+pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
     if !is_root() {
         return Err("not running as root: instances need root (runc, network namespaces)".into());
     }
@@ -282,6 +286,9 @@ pub fn host(data_dir: &Path) -> Result<Host, String> {
         }),
         network: Arc::new(BridgeNetwork(net)),
         guest_files: vec![],
+        host_keys: Some(crate::host_keys::RsaKeyPool::spawn(
+            &cache_dir.join("host-keys"),
+        )),
     })
 }
 

@@ -31,13 +31,16 @@ impl MetadataSource for StoreSource {
             local_hostname: i.private_dns_name(&v.region),
             local_ipv4: i.private_ip.parse().ok()?,
             public_ipv4: i.public_ip.as_deref().and_then(|p| p.parse().ok()),
-            public_hostname: None,
+            public_hostname: i
+                .public_ip
+                .is_some()
+                .then(|| i.public_dns_name(&v.region)),
             availability_zone: i.availability_zone.clone(),
             availability_zone_id: v.availability_zone_id,
             region: v.region,
             reservation_id: i.reservation_id.clone(),
-            security_groups: vec!["default".into()],
-            security_group_ids: vec![],
+            security_groups: i.security_groups.iter().map(|g| g.1.clone()).collect(),
+            security_group_ids: i.security_groups.iter().map(|g| g.0.clone()).collect(),
             public_keys: v.key.into_iter().collect(),
             user_data: v.user_data,
             block_device_mapping: vec![

@@ -195,9 +195,17 @@ host_keys() {
 		rm -f /etc/ssh/ssh_host_*
 	fi
 	mkdir -p /etc/ssh
+	# An RSA key the host made ahead of time (first boot only): sshd offers it at once.
+	if [ -f "$STATE/ssh_host_rsa_key" ]; then
+		if [ ! -f /etc/ssh/ssh_host_rsa_key ]; then
+			install -m 0600 "$STATE/ssh_host_rsa_key" /etc/ssh/ssh_host_rsa_key &&
+				install -m 0644 "$STATE/ssh_host_rsa_key.pub" /etc/ssh/ssh_host_rsa_key.pub
+		fi
+		rm -f "$STATE/ssh_host_rsa_key" "$STATE/ssh_host_rsa_key.pub"
+	fi
 	# The fast key types only: sshd starts with them. The RSA key costs about a second of
-	# CPU, so the final stage makes it after sshd is up (rsa_host_key) instead of on the
-	# critical path to SSH.
+	# CPU, so without one from the host the final stage makes it after sshd is up
+	# (rsa_host_key) instead of on the critical path to SSH.
 	for _t in ed25519 ecdsa; do
 		[ -f "/etc/ssh/ssh_host_${_t}_key" ] ||
 			ssh-keygen -q -t "$_t" -N '' -f "/etc/ssh/ssh_host_${_t}_key" >/dev/null 2>&1 ||
