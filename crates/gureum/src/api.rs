@@ -49,7 +49,7 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         })
         .with_public_pool(args.public_ips);
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
-    let cloud = match crate::host::host(&data_dir) {
+    let cloud = match crate::host::host(&data_dir, &args.cache_dir) {
         Ok(h) => cloud.with_host(h),
         Err(why) => {
             tracing::warn!(%why, "instances are unavailable on this host; serving the API only");

@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod friendly;
 mod host;
+mod host_keys;
 mod images;
 mod imds;
 mod setup;
