@@ -50,9 +50,6 @@ impl InFlight {
     pub(crate) fn release(&self, id: &str) {
         self.0.lock().expect("in-flight poisoned").remove(id);
     }
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.0.lock().expect("in-flight poisoned").contains(id)
-    }
 }
 
 fn parse_mac(mac: &str) -> [u8; 6] {
@@ -68,10 +65,6 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Cloud {
-    fn in_flight_contains(&self, id: &str) -> bool {
-        self.in_flight.contains(id)
-    }
-
     /// Wake the agent: something changed.
     pub fn wake_agent(&self) {
         self.notify.notify_one();
@@ -436,9 +429,6 @@ impl Cloud {
             })
             .await?;
         for (id, private, public) in wanted {
-            if self.in_flight_contains(&id) {
-                continue;
-            }
             let applied = self
                 .applied_public
                 .lock()

@@ -52,11 +52,14 @@ pub fn gateway(cidr: &Ipv4Net) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(cidr.network()) + 1)
 }
 
-/// The host network of the default VPCs: the three default subnets with their gateways.
+/// The host network of the default VPCs: every /20 of `172.31.0.0/16` with its gateway, so a
+/// subnet an account adds to its default VPC (`172.31.48.0/20`, or a smaller one, whose
+/// instances then use the enclosing /20's gateway) is on it too. The default subnets are the
+/// first three.
 pub fn default_host_net() -> HostNet {
     HostNet {
         id: DEFAULT_NET.to_string(),
-        subnets: (0..3)
+        subnets: (0..16)
             .map(|i| {
                 let cidr: Ipv4Net = format!("172.31.{}.0/20", i * 16).parse().expect("valid");
                 (cidr, gateway(&cidr))
