@@ -22,6 +22,7 @@ pub mod key_pairs;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod metadata;
+pub mod metering;
 pub mod routing;
 pub mod security_groups;
 pub mod tags;
@@ -148,6 +149,8 @@ pub struct Cloud {
     /// The public address last mapped per instance (`None`: mapped to nothing).
     pub(crate) applied_public:
         Arc<std::sync::Mutex<std::collections::HashMap<String, Option<std::net::Ipv4Addr>>>>,
+    /// The prices usage is rated with.
+    pub(crate) prices: Arc<gureum_billing::PriceList>,
     /// Host networks the agent made (non-default ones are removed when unused).
     pub(crate) ensured_nets: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -212,6 +215,7 @@ impl Cloud {
             public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
             applied_firewalls: Arc::default(),
             applied_public: Arc::default(),
+            prices: Arc::new(gureum_billing::PriceList::aws_default()),
             ensured_nets: Arc::default(),
         }
     }

@@ -155,7 +155,7 @@ fn error_response(service: Service, err: &ApiError, request_id: &str) -> Respons
     xml_response(err.code.http_status(), body, request_id)
 }
 
-fn sigv4_error(e: gureum_sigv4::SigV4Error) -> ApiError {
+pub(crate) fn sigv4_error(e: gureum_sigv4::SigV4Error) -> ApiError {
     let code = match e.kind.code() {
         "MissingAuthenticationToken" => ErrorCode::MissingAuthenticationToken,
         "IncompleteSignature" => ErrorCode::IncompleteSignature,
@@ -174,6 +174,10 @@ async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
     let span = tracing::info_span!("request", id = %request_id);
     let started = Instant::now();
     async move {
+        // Cost Explorer speaks JSON 1.1 on the same endpoint, told apart by its target.
+        if crate::billing::is_cost_explorer(req.headers()) {
+            return crate::billing::serve_cost_explorer(&st.cloud, req, &request_id).await;
+        }
         let (service, result) = serve_query(&st.cloud, req, &request_id).await;
         let response = match result {
             Ok(Answer::Landing) => landing_page(),
@@ -205,6 +209,41 @@ fn landing_page() -> Response {
          boto3 or Terraform here (see the credentials file in the data dir).\n",
     )
         .into_response()
+}
+
+/// The signing account's access key, once the request's signature checks out for `service`.
+pub(crate) async fn verify_signature(
+    cloud: &Cloud,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    auth: &gureum_sigv4::ParsedAuth,
+    service: &str,
+) -> Result<gureum_types::model::AccessKey, ApiError> {
+    let key = match cloud.find_access_key(&auth.credential.access_key_id).await {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return Err(ApiError::new(
+                ErrorCode::AuthFailure,
+                "AWS was not able to validate the provided access credentials",
+            ))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "looking up an access key");
+            return Err(ApiError::internal());
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    gureum_sigv4::verify(
+        parts,
+        body,
+        auth,
+        &key.secret_access_key,
+        &cloud.region().name,
+        service,
+        now,
+    )
+    .map_err(sigv4_error)?;
+    Ok(key)
 }
 
 /// What a successful request answers.
@@ -268,34 +307,10 @@ async fn serve_query(
         Service::Sts => "sts",
         Service::Ec2 => "ec2",
     };
-    let key = match cloud.find_access_key(&auth.credential.access_key_id).await {
-        Ok(Some(k)) => k,
-        Ok(None) => {
-            return (
-                service,
-                Err(ApiError::new(
-                    ErrorCode::AuthFailure,
-                    "AWS was not able to validate the provided access credentials",
-                )),
-            )
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "looking up an access key");
-            return (service, Err(ApiError::internal()));
-        }
+    let key = match verify_signature(cloud, &parts, &body, &auth, expected_service).await {
+        Ok(k) => k,
+        Err(e) => return (service, Err(e)),
     };
-    let now = time::OffsetDateTime::now_utc();
-    if let Err(e) = gureum_sigv4::verify(
-        &parts,
-        &body,
-        &auth,
-        &key.secret_access_key,
-        &cloud.region().name,
-        expected_service,
-        now,
-    ) {
-        return (service, Err(sigv4_error(e)));
-    }
 
     // 2. Decoding: the query string and, for form posts, the body.
     let mut params = Params::default();

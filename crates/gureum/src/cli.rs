@@ -40,6 +40,17 @@ pub enum Command {
     /// launch, ls, ssh, logs, stop, start, reboot, terminate: API clients of a running cloud.
     #[command(flatten)]
     Friendly(crate::friendly::FriendlyCmd),
+    /// Print an account's monthly bill (usage rated with the price list, free tier applied).
+    Bill {
+        /// Account id or name.
+        #[arg(long, default_value = "admin")]
+        account: String,
+        /// YYYY-MM; the current month (to date) when absent.
+        #[arg(long)]
+        month: Option<String>,
+        #[arg(long, env = "GUREUM_REGION", default_value = "us-east-1")]
+        region: String,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -167,6 +178,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Image(cmd) => crate::images::run(&data_dir, cmd),
         Command::Friendly(cmd) => crate::friendly::run(&data_dir, cmd),
+        Command::Bill {
+            account,
+            month,
+            region,
+        } => crate::billing::bill(&data_dir, &account, month.as_deref(), &region),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())

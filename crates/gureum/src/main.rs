@@ -3,6 +3,7 @@
 //! print shell completions.
 
 mod api;
+mod billing;
 mod cli;
 mod client;
 mod friendly;

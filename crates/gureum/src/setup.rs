@@ -47,7 +47,8 @@ pub fn open_cloud(data_dir: &Path, region: &str) -> anyhow::Result<Cloud> {
     let store = Store::open(&data_dir.join("state.db"))?;
     let region = Region::new(region)
         .with_context(|| format!("{region:?} is not a region name like us-east-1"))?;
-    let cloud = Cloud::new(Arc::new(store), region, Arc::new(SystemClock));
+    let cloud = Cloud::new(Arc::new(store), region, Arc::new(SystemClock))
+        .with_prices(crate::billing::prices(data_dir)?);
     // Default VPCs made before internet gateways existed get theirs now, before the host
     // agent decides which public addresses to map.
     cloud
