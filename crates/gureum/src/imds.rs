@@ -31,10 +31,7 @@ impl MetadataSource for StoreSource {
             local_hostname: i.private_dns_name(&v.region),
             local_ipv4: i.private_ip.parse().ok()?,
             public_ipv4: i.public_ip.as_deref().and_then(|p| p.parse().ok()),
-            public_hostname: i
-                .public_ip
-                .is_some()
-                .then(|| i.public_dns_name(&v.region)),
+            public_hostname: i.public_ip.is_some().then(|| i.public_dns_name(&v.region)),
             availability_zone: i.availability_zone.clone(),
             availability_zone_id: v.availability_zone_id,
             region: v.region,
