@@ -35,6 +35,8 @@ use crate::{Cloud, CoreError, CoreResult};
 pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// How often leaked host resources are looked for.
 pub const LEAK_SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// How often budgets are checked against the month's cost.
+pub const BUDGET_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Instances with host work in progress, so one sweep does not start a second task for them.
 #[derive(Default)]
@@ -76,7 +78,14 @@ impl Cloud {
         let cloud = self.clone();
         Some(tokio::spawn(async move {
             let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
+            let mut last_budget_check = std::time::Instant::now() - BUDGET_CHECK_EVERY;
             loop {
+                if last_budget_check.elapsed() >= BUDGET_CHECK_EVERY {
+                    if let Err(e) = cloud.check_budgets().await {
+                        tracing::warn!(error = %e, "checking budgets failed");
+                    }
+                    last_budget_check = std::time::Instant::now();
+                }
                 if last_leak_sweep.elapsed() >= LEAK_SWEEP_EVERY {
                     if let Err(e) = cloud.sweep_leaks().await {
                         tracing::warn!(error = %e, "leak sweep failed");

@@ -753,13 +753,14 @@ pub(crate) mod testing {
 
     /// A cloud on a temporary database with a fixed clock and one account `111111111111`.
     pub fn cloud() -> (tempfile::TempDir, Cloud, Ctx) {
+        cloud_with_clock(Arc::new(clock::FixedClock::new(1_764_000_000_000)))
+    }
+
+    /// A cloud whose clock the test drives.
+    pub fn cloud_with_clock(clock: Arc<clock::FixedClock>) -> (tempfile::TempDir, Cloud, Ctx) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("state.db")).unwrap());
-        let cloud = Cloud::new(
-            store,
-            Region::new("us-east-1").unwrap(),
-            Arc::new(clock::FixedClock::new(1_764_000_000_000)),
-        );
+        let cloud = Cloud::new(store, Region::new("us-east-1").unwrap(), clock);
         let ctx = Ctx {
             account_id: cloud.create_account_sync("alice").unwrap().0.id,
             request_id: "test".into(),

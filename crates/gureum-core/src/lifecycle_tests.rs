@@ -23,7 +23,11 @@ struct World {
 }
 
 fn world() -> World {
-    let (dir, cloud, ctx) = testing::cloud();
+    world_with_clock(Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)))
+}
+
+fn world_with_clock(clock: Arc<crate::clock::FixedClock>) -> World {
+    let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
     let network = Arc::new(FakeNetwork::default());
     let cloud = cloud
@@ -948,4 +952,69 @@ async fn usage_follows_state_changes() {
     .await
     .unwrap();
     assert_eq!(open(&w, usage::ELASTIC_IP), 0);
+}
+
+#[tokio::test]
+async fn a_crossed_budget_alerts_once_and_stops_instances() {
+    let clock = Arc::new(crate::clock::FixedClock::new(1_764_000_000_000));
+    let w = world_with_clock(clock.clone());
+    w.cloud
+        .set_budget(&w.ctx.account_id, 0.05, true)
+        .await
+        .unwrap();
+    let mut req = run(&w.image, 1);
+    req.instance_type = Some("m5.large".into()); // $0.096 an hour, no free tier
+    let i = w.launch(req).await.remove(0);
+    w.settle().await;
+    w.cloud.check_budgets().await.unwrap();
+    let s = w
+        .cloud
+        .budget_status(&w.ctx.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(s.actual_usd < 0.05, "{s:?}");
+    assert!(s.forecast_usd > 0.05, "running all month crosses it: {s:?}");
+    assert_eq!(s.alert.as_ref().map(|a| a.1.as_str()), Some("forecast"));
+    assert_eq!(
+        w.describe(&i.id).await.state,
+        InstanceState::Running,
+        "a forecast only warns"
+    );
+
+    clock.advance(3_600_000); // an hour of m5.large: $0.096
+    w.cloud.check_budgets().await.unwrap();
+    let s = w
+        .cloud
+        .budget_status(&w.ctx.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!((s.actual_usd - 0.096).abs() < 0.001, "{s:?}");
+    assert_eq!(s.alert.as_ref().map(|a| a.1.as_str()), Some("actual"));
+    w.settle().await;
+    assert_eq!(
+        w.describe(&i.id).await.state,
+        InstanceState::Stopped,
+        "stopped by the budget"
+    );
+    // Once a month: checking again changes nothing.
+    let at = s.alert.unwrap().2;
+    clock.advance(60_000);
+    w.cloud.check_budgets().await.unwrap();
+    let s = w
+        .cloud
+        .budget_status(&w.ctx.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.alert.unwrap().2, at);
+    // Another account's budget is its own.
+    let other = testing::other(&w.cloud, "other");
+    assert!(w
+        .cloud
+        .budget_status(&other.account_id)
+        .await
+        .unwrap()
+        .is_none());
 }

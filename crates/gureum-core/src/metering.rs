@@ -137,3 +137,193 @@ impl Cloud {
             .map_err(|e| CoreError::Internal(e.to_string()))
     }
 }
+
+/// An account's budget against its month so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetStatus {
+    pub limit_usd: f64,
+    pub actual_usd: f64,
+    /// Month-end cost if what runs now keeps running.
+    pub forecast_usd: f64,
+    pub stop_instances: bool,
+    /// The last alert: (month, `actual` or `forecast`, when, amount then).
+    pub alert: Option<(String, String, i64, String)>,
+}
+
+impl BudgetStatus {
+    /// What crossed the limit now, if anything.
+    pub fn crossed(&self) -> Option<&'static str> {
+        if self.actual_usd >= self.limit_usd {
+            Some("actual")
+        } else if self.forecast_usd >= self.limit_usd {
+            Some("forecast")
+        } else {
+            None
+        }
+    }
+}
+
+fn usd(s: &str) -> f64 {
+    s.parse().unwrap_or(0.0)
+}
+
+impl Cloud {
+    /// Set the account's monthly budget (USD); `stop_instances` stops its instances once the
+    /// actual cost crosses it.
+    pub async fn set_budget(
+        &self,
+        account: &str,
+        limit_usd: f64,
+        stop_instances: bool,
+    ) -> CoreResult<()> {
+        if !(limit_usd.is_finite() && limit_usd > 0.0) {
+            return Err(CoreError::Internal(format!(
+                "a budget is a positive amount of USD, not {limit_usd}"
+            )));
+        }
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let row = acct_db::find(tx, &account)?
+                    .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                gureum_store::budgets::set(tx, &row.id, &limit_usd.to_string(), stop_instances)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn delete_budget(&self, account: &str) -> CoreResult<bool> {
+        let account = account.to_string();
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let row = acct_db::find(tx, &account)?
+                    .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                Ok(gureum_store::budgets::delete(tx, &row.id)?)
+            })
+        })
+        .await
+    }
+
+    /// The account's budget and where its month stands, if it has one.
+    pub async fn budget_status(&self, account: &str) -> CoreResult<Option<BudgetStatus>> {
+        let acct = account.to_string();
+        let budget = self
+            .blocking(move |s| {
+                s.read(|c| {
+                    let Some(row) = acct_db::find(c, &acct)? else {
+                        return Ok(None);
+                    };
+                    Ok(gureum_store::budgets::get(c, &row.id)?)
+                })
+            })
+            .await?;
+        let Some(b) = budget else {
+            return Ok(None);
+        };
+        let inputs = self.billing_inputs(&b.account_id).await?;
+        let now = self.clock.now_millis();
+        let month = Month::of(now);
+        let id = inputs.account.id.clone();
+        let accounts = [inputs.account];
+        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)
+            .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
+        let actual = ledger
+            .monthly_bill(&id, month, now)
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .total;
+        let actual_usd = usd(&actual.to_decimal(6));
+        let req = gureum_billing::ce::model::GetCostForecastRequest {
+            time_period: Some(gureum_billing::ce::model::DateInterval {
+                start: Some(gureum_billing::calendar::format_date(now)),
+                end: Some(gureum_billing::calendar::format_date(month.end_ms())),
+            }),
+            metric: Some("UNBLENDED_COST".into()),
+            granularity: Some("MONTHLY".into()),
+            filter: None,
+            prediction_interval_level: None,
+        };
+        // Nothing left to forecast (or no history): the month ends where it stands.
+        let rest = ledger
+            .get_cost_forecast(&req, now)
+            .map(|f| usd(&f.total.amount))
+            .unwrap_or(0.0);
+        Ok(Some(BudgetStatus {
+            limit_usd: usd(&b.limit_usd),
+            actual_usd,
+            forecast_usd: actual_usd + rest,
+            stop_instances: b.stop_instances,
+            alert: match (b.alert_month, b.alert_kind, b.alert_at, b.alert_amount) {
+                (Some(m), Some(k), Some(at), Some(a)) => Some((m, k, at, a)),
+                _ => None,
+            },
+        }))
+    }
+
+    /// Look at every budget: raise an alert (the log, and the record the console shows) the
+    /// first time in a month the actual or forecast cost crosses it, and stop the account's
+    /// instances when the actual cost did and the budget says so. Run by the host agent.
+    pub async fn check_budgets(&self) -> CoreResult<()> {
+        let budgets = self
+            .blocking(|s| s.read(|c| Ok(gureum_store::budgets::all(c)?)))
+            .await?;
+        let now = self.clock.now_millis();
+        let month = Month::of(now).to_string();
+        for b in budgets {
+            let Some(status) = self.budget_status(&b.account_id).await? else {
+                continue;
+            };
+            let Some(kind) = status.crossed() else {
+                continue;
+            };
+            let already = status
+                .alert
+                .as_ref()
+                .is_some_and(|(m, k, _, _)| m == &month && (k == kind || k == "actual"));
+            if already {
+                continue;
+            }
+            let amount = if kind == "actual" {
+                status.actual_usd
+            } else {
+                status.forecast_usd
+            };
+            tracing::warn!(
+                account = %b.account_id,
+                kind,
+                amount = format!("{amount:.2}"),
+                limit = format!("{:.2}", status.limit_usd),
+                "budget exceeded"
+            );
+            let (acct, m, k, a) = (
+                b.account_id.clone(),
+                month.clone(),
+                kind.to_string(),
+                format!("{amount:.4}"),
+            );
+            self.blocking(move |s| {
+                s.write(|tx| {
+                    Ok(gureum_store::budgets::record_alert(
+                        tx, &acct, &m, &k, &a, now,
+                    )?)
+                })
+            })
+            .await?;
+            if kind == "actual" && status.stop_instances {
+                let live: Vec<String> = self
+                    .instance_rows(&b.account_id)
+                    .await?
+                    .into_iter()
+                    .filter(|(r, _)| r.state == "running" || r.state == "pending")
+                    .map(|(r, _)| r.id)
+                    .collect();
+                if !live.is_empty() {
+                    tracing::warn!(account = %b.account_id, instances = live.len(), "budget: stopping the account's instances");
+                    self.stop_instances(b.account_id.clone(), live, false)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

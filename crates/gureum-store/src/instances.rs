@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceRow {
     pub id: String,
     pub account_id: String,
@@ -264,8 +264,12 @@ pub fn transition(
 fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusqlite::Result<()> {
     use crate::usage::{self, COMPUTE, PUBLIC_IPV4, STORAGE};
     if state == "running" {
-        if let Some(r) = get(c, id)? {
-            usage::open(c, &r.account_id, id, COMPUTE, &r.instance_type, 1.0, now)?;
+        let row: Option<(String, String)> = c
+            .prepare_cached("SELECT account_id, instance_type FROM instances WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((account, instance_type)) = row {
+            usage::open(c, &account, id, COMPUTE, &instance_type, 1.0, now)?;
         }
     } else {
         usage::close(c, id, COMPUTE, now)?;

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod addresses;
+pub mod budgets;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;

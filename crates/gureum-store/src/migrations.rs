@@ -269,6 +269,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX route_tables_by_account ON route_tables(account_id, id);
     CREATE INDEX igws_by_account ON internet_gateways(account_id, id);
     "#,
+    // 8: monthly budgets per account, and the alerts they raised.
+    r#"
+    CREATE TABLE budgets (
+        account_id      TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        limit_usd       TEXT NOT NULL,
+        stop_instances  INTEGER NOT NULL,
+        -- The last alert: its month (YYYY-MM), what crossed (actual or forecast), when, and
+        -- the amount then.
+        alert_month     TEXT,
+        alert_kind      TEXT,
+        alert_at        INTEGER,
+        alert_amount    TEXT
+    );
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

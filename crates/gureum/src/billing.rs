@@ -126,3 +126,61 @@ pub fn bill(
     print!("{}", bill.render_table());
     Ok(())
 }
+
+/// `gureum budget set|show|delete`.
+pub fn budget(data_dir: &Path, cmd: crate::cli::BudgetCmd) -> anyhow::Result<()> {
+    use crate::cli::BudgetCmd;
+    let cloud = setup::open_cloud(data_dir, "us-east-1")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let err = |e: gureum_core::CoreError| anyhow::anyhow!("{e}");
+    match cmd {
+        BudgetCmd::Set {
+            account,
+            monthly_usd,
+            stop_instances,
+        } => {
+            rt.block_on(cloud.set_budget(&account, monthly_usd, stop_instances))
+                .map_err(err)?;
+            println!(
+                "budget of {account}: ${monthly_usd:.2} a month{}",
+                if stop_instances {
+                    "; its instances stop when the month's cost reaches it"
+                } else {
+                    ""
+                }
+            );
+        }
+        BudgetCmd::Show { account } => match rt
+            .block_on(cloud.budget_status(&account))
+            .map_err(err)?
+        {
+            None => println!("{account} has no budget"),
+            Some(s) => {
+                println!(
+                    "limit     ${:.2} a month{}",
+                    s.limit_usd,
+                    if s.stop_instances {
+                        " (stops instances)"
+                    } else {
+                        ""
+                    }
+                );
+                println!("actual    ${:.4} this month so far", s.actual_usd);
+                println!("forecast  ${:.4} by the end of the month", s.forecast_usd);
+                if let Some((month, kind, _, amount)) = s.alert {
+                    println!("alert     {month}: the {kind} cost (${amount}) crossed the budget");
+                }
+            }
+        },
+        BudgetCmd::Delete { account } => {
+            if rt.block_on(cloud.delete_budget(&account)).map_err(err)? {
+                println!("budget of {account} deleted");
+            } else {
+                println!("{account} had no budget");
+            }
+        }
+    }
+    Ok(())
+}

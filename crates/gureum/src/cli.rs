@@ -51,6 +51,10 @@ pub enum Command {
         #[arg(long, env = "GUREUM_REGION", default_value = "us-east-1")]
         region: String,
     },
+    /// An account's monthly budget: an alert in the log and the console when the month's
+    /// actual or forecast cost crosses it, optionally stopping the account's instances.
+    #[command(subcommand)]
+    Budget(BudgetCmd),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -123,6 +127,24 @@ pub enum ImageCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum BudgetCmd {
+    /// Set (or replace) the budget.
+    Set {
+        /// Account id or name.
+        account: String,
+        /// The monthly limit in USD.
+        #[arg(long)]
+        monthly_usd: f64,
+        /// Stop the account's instances once the actual cost crosses it.
+        #[arg(long)]
+        stop_instances: bool,
+    },
+    /// The budget, the month's cost so far and its forecast, and the last alert.
+    Show { account: String },
+    Delete { account: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum AccessKeyCmd {
     /// Create another access key for an account (by id or name).
     Create { account: String },
@@ -183,6 +205,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             month,
             region,
         } => crate::billing::bill(&data_dir, &account, month.as_deref(), &region),
+        Command::Budget(cmd) => crate::billing::budget(&data_dir, cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())
