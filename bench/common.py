@@ -27,6 +27,15 @@ def ssh_ready(key, ip, deadline):
     return False
 
 
+def default_image(ec2):
+    """The default image's id, once it is available."""
+    while True:
+        imgs = ec2.describe_images(Owners=["gureum"])["Images"]
+        if imgs and imgs[0]["State"] == "available":
+            return imgs[0]["ImageId"]
+        time.sleep(0.5)
+
+
 def write_section(name, title, rows, note=""):
     """Print the rows as a markdown table and put them in this benchmark's section."""
     table = ["| figure | measured | target |", "| --- | --- | --- |"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]

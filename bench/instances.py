@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e")
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Server  # noqa: E402
 
-from common import ROOT, pct, ssh_ready, write_section  # noqa: E402
+from common import ROOT, default_image, pct, ssh_ready, write_section  # noqa: E402
 
 
 def meminfo(field):
@@ -96,12 +96,7 @@ def main():
     s.start()
     try:
         ec2 = s.client()
-        while True:
-            imgs = ec2.describe_images(Owners=["gureum"])["Images"]
-            if imgs and imgs[0]["State"] == "available":
-                ami = imgs[0]["ImageId"]
-                break
-            time.sleep(0.5)
+        ami = default_image(ec2)
         # The default group admits only its members: open SSH for the probe from the host.
         ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
                                              CidrIp="0.0.0.0/0")

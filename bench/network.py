@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e")
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Server  # noqa: E402
 
-from common import ROOT, SSH_OPTS, pct, ssh_ready, write_section  # noqa: E402
+from common import ROOT, default_image, SSH_OPTS, pct, ssh_ready, write_section  # noqa: E402
 
 SINK = ("import socket\n"
         "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
@@ -104,12 +104,7 @@ def main():
     rows = []
     try:
         ec2 = s.client()
-        while True:
-            imgs = ec2.describe_images(Owners=["gureum"])["Images"]
-            if imgs and imgs[0]["State"] == "available":
-                ami = imgs[0]["ImageId"]
-                break
-            time.sleep(0.5)
+        ami = default_image(ec2)
         key = os.path.join(tmp, "bench.pem")
         with open(key, "w") as f:
             f.write(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])

@@ -137,28 +137,14 @@ impl Cloud {
                 }
             })
             .collect();
-        for id in &ids {
-            if ResourceId::parse(ResourceKind::NetworkInterface, id).is_none() {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidNetworkInterfaceIDMalformed,
-                    format!("Invalid id: \"{id}\" (expecting \"eni-...\")"),
-                )
-                .into());
-            }
-            if !interfaces.iter().any(|n| &n.id == id) {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidNetworkInterfaceIDNotFound,
-                    format!("The networkInterface ID '{id}' does not exist"),
-                )
-                .into());
-            }
-        }
-        let selected: Vec<NetworkInterface> = interfaces
-            .into_iter()
-            .filter(|n| ids.is_empty() || ids.contains(&n.id))
-            .filter(|n| describe::matches(n, &filters))
-            .collect();
-        let (interfaces, next_token) = describe::paginate(selected, |n| n.id.clone(), &page)?;
+        let ids_of = crate::vpcs::IdErrors {
+            kind: ResourceKind::NetworkInterface,
+            malformed: ErrorCode::InvalidNetworkInterfaceIDMalformed,
+            not_found: ErrorCode::InvalidNetworkInterfaceIDNotFound,
+            noun: "networkInterface",
+        };
+        let (interfaces, next_token) =
+            crate::vpcs::select(interfaces, |n| &n.id, &ids, &filters, &page, ids_of)?;
         Ok(Response::DescribeNetworkInterfaces {
             interfaces,
             next_token,

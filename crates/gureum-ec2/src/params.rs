@@ -174,20 +174,9 @@ impl Params {
     pub fn take_struct_list(&mut self, prefix: &str) -> Result<Vec<Params>, ApiError> {
         let mut out = Vec::new();
         for n in self.indices(prefix)? {
-            let head = format!("{prefix}.{n}.");
-            let keys: Vec<String> = self
-                .map
-                .range(head.clone()..)
-                .take_while(|(k, _)| k.starts_with(&head))
-                .map(|(k, _)| k.clone())
-                .collect();
-            if keys.is_empty() {
+            let sub = self.take_struct(&format!("{prefix}.{n}"));
+            if sub.map.is_empty() {
                 return Err(ApiError::unknown_parameter(&format!("{prefix}.{n}")));
-            }
-            let mut sub = Params::default();
-            for k in keys {
-                let v = self.map.remove(&k).unwrap_or_default();
-                sub.map.insert(k[head.len()..].to_string(), v);
             }
             out.push(sub);
         }

@@ -131,16 +131,23 @@ enum Service {
 }
 
 fn xml_response(status: u16, body: String, request_id: &str) -> Response {
+    api_response(status, body, "text/xml;charset=UTF-8", request_id)
+}
+
+/// An API answer: status, body, its content type and the request id header.
+pub(crate) fn api_response(
+    status: u16,
+    body: String,
+    content_type: &'static str,
+    request_id: &str,
+) -> Response {
     let mut r = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         body,
     )
         .into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/xml;charset=UTF-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use axum::body::{to_bytes, Body};
-use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Request};
+use axum::response::Response;
 use gureum_billing::Month;
 use gureum_core::Cloud;
 use gureum_types::ErrorCode;
@@ -21,20 +21,7 @@ pub fn is_cost_explorer(headers: &HeaderMap) -> bool {
 }
 
 fn json(status: u16, body: String, request_id: &str) -> Response {
-    let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        body,
-    )
-        .into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(gureum_billing::ce::CONTENT_TYPE),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    r
+    crate::api::api_response(status, body, gureum_billing::ce::CONTENT_TYPE, request_id)
 }
 
 /// An authentication failure in the JSON protocol's shape.
