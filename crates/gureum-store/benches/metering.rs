@@ -93,10 +93,21 @@ fn main() {
     }
     plain.sort_by(|a, b| a.partial_cmp(b).unwrap());
     metered.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!("| state change (durable transaction, {} changes each) | p50 | p99 |", plain.len());
+    println!(
+        "| state change (durable transaction, {} changes each) | p50 | p99 |",
+        plain.len()
+    );
     println!("| --- | --- | --- |");
-    println!("| without metering | {:.0} µs | {:.0} µs |", pct(&plain, 50.0), pct(&plain, 99.0));
-    println!("| with metering | {:.0} µs | {:.0} µs |", pct(&metered, 50.0), pct(&metered, 99.0));
+    println!(
+        "| without metering | {:.0} µs | {:.0} µs |",
+        pct(&plain, 50.0),
+        pct(&plain, 99.0)
+    );
+    println!(
+        "| with metering | {:.0} µs | {:.0} µs |",
+        pct(&metered, 50.0),
+        pct(&metered, 99.0)
+    );
     println!(
         "| metering adds (p50) | {:.0} µs | target < 1 ms |",
         pct(&metered, 50.0) - pct(&plain, 50.0)
