@@ -201,3 +201,61 @@ def test_custom_vpc_public_ip_needs_an_internet_gateway(cloud, tmp_path):
     ec2.delete_security_group(GroupId=gid)
     ec2.delete_subnet(SubnetId=subnet)
     ec2.delete_vpc(VpcId=vpc)
+
+
+def test_groups_between_instances_accounts_and_spoofing(cloud, tmp_path):
+    """Security groups between instances: the default group admits its members; another group
+    admits them only once a rule names the default group; another account's instance is not a
+    member of anything here; a guest sending from an address that is not its own is dropped."""
+    ec2 = cloud.client()
+    key = _key(ec2, tmp_path, "peers")
+    default_sg = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    other = ec2.create_security_group(GroupName="peers-other", Description="other")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=other, IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp="0.0.0.0/0")
+    a, b = _launch(cloud, ec2, "peers", count=2)          # both in the default group
+    (c,) = _launch(cloud, ec2, "peers", SecurityGroupIds=[other])
+    for inst in (a, b, c):
+        wait_ssh(key, inst["PrivateIpAddress"])
+        ssh(key, inst["PrivateIpAddress"], WEB.format(port=8080))
+    ip_a, ip_b, ip_c = (i["PrivateIpAddress"] for i in (a, b, c))
+
+    def reach(src, dst):
+        out = ssh(key, src, f"curl -s -m 2 http://{dst}:8080/id", check=False).stdout.strip()
+        return out or None
+
+    assert wait_for(lambda: reach(ip_a, ip_b), 10, "A to reach B in the same default group")
+    assert reach(ip_a, ip_c) is None, "another group admits nobody on 8080"
+    ec2.authorize_security_group_ingress(GroupId=other, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": default_sg}]}])
+    assert wait_for(lambda: reach(ip_a, ip_c), 3, "A to reach C once C's group names the default group")
+    assert reach(ip_c, ip_a) is None, "C is not in the default group"
+
+    # Another account: its instance is a member of none of these groups.
+    _, keys2 = cloud.new_account("peers-two")
+    ec2b = cloud.client(keys2)
+    key2 = _key(ec2b, tmp_path, "peers2")
+    ec2b.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                          CidrIp="0.0.0.0/0")
+    (d,) = _launch(cloud, ec2b, "peers2")
+    ip_d = d["PrivateIpAddress"]
+    wait_ssh(key2, ip_d)
+    out = ssh(key2, ip_d, f"curl -s -m 2 http://{ip_a}:8080/id; curl -s -m 2 http://{ip_c}:8080/id",
+              check=False).stdout
+    assert out.strip() == "", "another account's instance reaches nothing the groups do not open"
+    # Even open to 0.0.0.0/0, a private address is not reachable from another account's VPC.
+    ec2.authorize_security_group_ingress(GroupId=other, IpProtocol="tcp", FromPort=8080, ToPort=8080,
+                                         CidrIp="0.0.0.0/0")
+    assert wait_for(lambda: _who(c["PublicIpAddress"]), 3, "C open to everyone at its public address")
+    out = ssh(key2, ip_d, f"curl -s -m 2 http://{ip_c}:8080/id", check=False).stdout
+    assert out.strip() == "", "no path between two accounts' VPCs"
+
+    # Spoofing: B claims A's address and tries C (which admits the default group, so A).
+    spoof = ssh(key, ip_b, f"sudo ip addr add {ip_a}/32 dev eth0 && "
+                           f"curl -s -m 2 --interface {ip_a} http://{ip_c}:8080/id; "
+                           f"sudo ip addr del {ip_a}/32 dev eth0", check=False)
+    assert spoof.stdout.strip() == "", "a foreign source address is dropped"
+    assert reach(ip_b, ip_c), "B itself still reaches C"
+
+    _terminate(ec2, [a["InstanceId"], b["InstanceId"], c["InstanceId"]])
+    _terminate(ec2b, [d["InstanceId"]])
+    ec2.delete_security_group(GroupId=other)

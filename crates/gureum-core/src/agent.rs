@@ -384,7 +384,12 @@ impl Cloud {
                     let rows = db::all(c)?;
                     let rules = gureum_store::security_groups::all_rules(c)?;
                     let members = gureum_store::security_groups::memberships(c)?;
-                    Ok(crate::firewall::firewalls(&rows, &rules, &members))
+                    Ok(crate::firewall::firewalls(
+                        &rows,
+                        &rules,
+                        &members,
+                        &gureum_store::vpcs::default_vpc_ids(c)?,
+                    ))
                 })
             })
             .await?;
@@ -510,9 +515,14 @@ impl Cloud {
                 let rows = db::all(c)?;
                 let rules = gureum_store::security_groups::all_rules(c)?;
                 let members = gureum_store::security_groups::memberships(c)?;
-                Ok(crate::firewall::firewalls(&rows, &rules, &members)
-                    .remove(&id)
-                    .unwrap_or_default())
+                Ok(crate::firewall::firewalls(
+                    &rows,
+                    &rules,
+                    &members,
+                    &gureum_store::vpcs::default_vpc_ids(c)?,
+                )
+                .remove(&id)
+                .unwrap_or_default())
             })
         })
         .await

@@ -200,3 +200,10 @@ pub fn live_instances_in_vpc(c: &Connection, vpc_id: &str) -> rusqlite::Result<V
     let rows = st.query_map([vpc_id], |r| r.get(0))?;
     rows.collect()
 }
+
+/// The ids of every account's default VPC (they share one host network).
+pub fn default_vpc_ids(c: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut st = c.prepare_cached("SELECT id FROM vpcs WHERE is_default")?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
