@@ -45,7 +45,7 @@ def wait_for(pred, timeout, what, every=0.25):
 
 
 @pytest.fixture(scope="module")
-def cloud():
+def cloud(request):
     tmp = tempfile.mkdtemp(prefix="gureum-e2e-inst-")
     s = Server(os.path.join(tmp, "data")).start()
     ec2 = s.client()
@@ -74,7 +74,7 @@ def cloud():
         # Keep the server's log as a test artefact.
         art = os.path.join(os.path.dirname(__file__), "..", "artifacts")
         os.makedirs(art, exist_ok=True)
-        shutil.copy(s.log_path, os.path.join(art, "test_instances-gureum.log"))
+        shutil.copy(s.log_path, os.path.join(art, f"{request.module.__name__}-gureum.log"))
         shutil.rmtree(tmp, ignore_errors=True)
 
 

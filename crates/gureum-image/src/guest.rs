@@ -35,6 +35,9 @@ pub const INIT_SCRIPT: &str = include_str!("guest/gureum-init.sh");
 pub const INIT_UNIT: &str = include_str!("guest/gureum-init.service");
 /// The once-per-instance unit: runs `gureum-init final` (user-data) after sshd.
 pub const USER_DATA_UNIT: &str = include_str!("guest/gureum-user-data.service");
+/// A drop-in bounding how long a login's user manager may take to stop (see the file).
+pub const USER_MANAGER_DROPIN: &str = include_str!("guest/user-manager-stop.conf");
+pub const USER_MANAGER_DROPIN_PATH: &str = "/etc/systemd/system/user@.service.d/gureum-stop.conf";
 
 /// Where the script lives inside the guest.
 pub const SCRIPT_PATH: &str = "/usr/local/lib/gureum/gureum-init";
@@ -65,6 +68,11 @@ pub fn files() -> Vec<(PathBuf, Vec<u8>, u32)> {
         (
             PathBuf::from(USER_DATA_UNIT_PATH),
             USER_DATA_UNIT.as_bytes().to_vec(),
+            0o644,
+        ),
+        (
+            PathBuf::from(USER_MANAGER_DROPIN_PATH),
+            USER_MANAGER_DROPIN.as_bytes().to_vec(),
             0o644,
         ),
     ]
