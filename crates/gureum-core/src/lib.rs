@@ -10,6 +10,7 @@ pub mod addresses;
 pub mod agent;
 pub mod catalogue;
 pub mod clock;
+pub mod console_support;
 pub mod describe;
 #[cfg(test)]
 pub(crate) mod fake;

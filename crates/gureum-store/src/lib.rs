@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod addresses;
 pub mod budgets;
+pub mod console;
 pub mod images;
 pub mod instances;
 pub mod key_pairs;

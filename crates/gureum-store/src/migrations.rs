@@ -250,7 +250,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX usage_by_account ON usage(account_id, start_ms);
     CREATE UNIQUE INDEX usage_open ON usage(resource_id, kind) WHERE end_ms IS NULL;
     "#,
-    // console: console sign-in passwords (argon2 PHC strings), one per account.
+    // 6: console sign-in passwords (argon2 PHC strings), one per account.
     r#"
     CREATE TABLE console_passwords (
         account_id  TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,

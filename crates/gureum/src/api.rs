@@ -67,6 +67,8 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     }
     println!(
         "gureum is up: EC2 API at {endpoint} (region {}), data in {}\n\
+         Web console: {endpoint}/ (sign in with an access key of the credentials file below, or set a \
+         password with `gureum account passwd admin`)\n\
          Use it with the AWS CLI or boto3:\n  \
          export AWS_SHARED_CREDENTIALS_FILE={} AWS_CONFIG_FILE={} AWS_PROFILE={} AWS_ENDPOINT_URL={endpoint}\n  \
          (or: source {})\n  \
@@ -91,12 +93,35 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     if !args.no_default_image {
         crate::host::spawn_default_image(cloud.clone(), args.cache_dir.clone());
     }
-    let app = router(cloud.clone());
+    // The console's monitoring reads the instances' cgroups and host-side veths.
+    let metrics: Option<std::sync::Arc<dyn gureum_console::HostMetrics>> = if cloud.has_host() {
+        gureum_net::Names::new(crate::host::NET_PREFIX)
+            .ok()
+            .map(|names| {
+                std::sync::Arc::new(gureum_console::LinuxMetrics::new(
+                    gureum_runtime::DEFAULT_CGROUP_PARENT,
+                    move |id| names.veth(id),
+                )) as std::sync::Arc<dyn gureum_console::HostMetrics>
+            })
+    } else {
+        None
+    };
+    let console = gureum_console::Console::new(cloud.clone(), metrics);
+    let app = router(cloud.clone(), &console);
     tracing::info!(listen = %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown({
+        let console = console.clone();
+        async move {
+            shutdown_signal().await;
+            console.shutdown();
+        }
+    })
+    .await
+    .context("serving")?;
     match cloud.release_idle_host().await {
         Ok(true) => tracing::info!("no guest left: host network removed"),
         Ok(false) => {}
@@ -116,11 +141,14 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn router(cloud: Cloud) -> Router {
+/// The API (every path the console does not own: SDKs post to `/` and sign `GET /?Action=…`),
+/// `/healthz`, and the console under `/console`.
+fn router(cloud: Cloud, console: &gureum_console::Console) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(handle)
         .with_state(AppState { cloud })
+        .merge(console.router())
 }
 
 /// Which Query service a request is for, by its credential scope.
@@ -209,13 +237,9 @@ async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
     .await
 }
 
+/// A browser opening the endpoint lands in the console (its sign-in form when signed out).
 fn landing_page() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "gureum: an EC2-compatible cloud. This is its EC2 API endpoint: point the AWS CLI, \
-         boto3 or Terraform here (see the credentials file in the data dir).\n",
-    )
-        .into_response()
+    axum::response::Redirect::to("/console").into_response()
 }
 
 /// The signing account's access key, once the request's signature checks out for `service`.
@@ -256,7 +280,7 @@ pub(crate) async fn verify_signature(
 /// What a successful request answers.
 enum Answer {
     Xml(String),
-    /// A plain browser visit to the endpoint.
+    /// A plain browser visit to the endpoint: the console.
     Landing,
 }
 
@@ -291,7 +315,7 @@ async fn serve_query(
         );
     }
 
-    // A person opening the endpoint in a browser gets a pointer, not an XML error.
+    // A person opening the endpoint in a browser gets the console, not an XML error.
     if parts.method == Method::GET
         && parts.uri.path() == "/"
         && parts.uri.query().unwrap_or("").is_empty()

@@ -95,6 +95,13 @@ pub enum AccountCmd {
     Create { name: String },
     /// List accounts and their access key ids.
     List,
+    /// Set the console password of an account (by name or id); asks for it twice.
+    Passwd {
+        account: String,
+        /// Read the password from the first line of standard input instead (scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -192,6 +199,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Account(AccountCmd::Passwd {
+            account,
+            password_stdin,
+        }) => crate::account::passwd(&data_dir, &account, password_stdin),
         Command::AccessKey(AccessKeyCmd::Create { account }) => {
             let cloud = setup::open_cloud(&data_dir, "us-east-1")?;
             let key = cloud

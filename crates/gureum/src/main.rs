@@ -2,6 +2,7 @@
 //! service and host agent) in the foreground; the other subcommands manage accounts and
 //! print shell completions.
 
+mod account;
 mod api;
 mod billing;
 mod cli;

@@ -1,0 +1,274 @@
+//! The console's reads and writes, each one typed [`Action`] run through
+//! [`gureum_core::Cloud::dispatch`] for the signed-in account: the API's own services and
+//! permission checks, so the console can never show or touch what the API would not.
+
+use gureum_core::{CoreError, Ctx};
+use gureum_ec2::{Action, Request, Response};
+use gureum_types::model::{
+    Filter, Image, Instance, KeyPair, SecurityGroup, Subnet, Tag, TagSpecification, Vpc,
+};
+use gureum_types::ApiError;
+
+use crate::session::Session;
+use crate::Console;
+
+pub fn filter(name: &str, values: &[&str]) -> Filter {
+    Filter {
+        name: name.to_string(),
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+pub fn tag_spec(resource_type: &str, tags: Vec<Tag>) -> Vec<TagSpecification> {
+    if tags.is_empty() {
+        return Vec::new();
+    }
+    vec![TagSpecification {
+        resource_type: resource_type.to_string(),
+        tags,
+    }]
+}
+
+/// The value of the `Name` tag.
+pub fn name_of(tags: &[Tag]) -> &str {
+    tags.iter()
+        .find(|t| t.key == "Name")
+        .map(|t| t.value.as_str())
+        .unwrap_or("")
+}
+
+fn unexpected(action: &str) -> ApiError {
+    tracing::error!(action, "console: unexpected response variant");
+    ApiError::internal()
+}
+
+impl Console {
+    /// Run one action as the session's account.
+    pub async fn call(&self, s: &Session, action: Action) -> Result<Response, ApiError> {
+        let name = action.name();
+        let ctx = Ctx {
+            account_id: s.account_id.clone(),
+            request_id: format!("console-{}", &crate::session::random_token()[..16]),
+        };
+        match self
+            .cloud()
+            .dispatch(
+                &ctx,
+                Request {
+                    action,
+                    dry_run: false,
+                },
+            )
+            .await
+        {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                if !matches!(e, CoreError::Api(_)) {
+                    tracing::error!(error = %e, action = name, "console action failed");
+                } else {
+                    tracing::debug!(error = %e, action = name, "console action refused");
+                }
+                Err(e.to_api())
+            }
+        }
+    }
+
+    pub async fn instances(
+        &self,
+        s: &Session,
+        instance_ids: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<Instance>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeInstances {
+                    instance_ids,
+                    filters,
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeInstances { reservations, .. } => {
+                Ok(reservations.into_iter().flat_map(|r| r.instances).collect())
+            }
+            _ => Err(unexpected("DescribeInstances")),
+        }
+    }
+
+    pub async fn instance(&self, s: &Session, id: &str) -> Result<Instance, ApiError> {
+        self.instances(s, vec![id.to_string()], vec![])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| unexpected("DescribeInstances"))
+    }
+
+    pub async fn images(
+        &self,
+        s: &Session,
+        image_ids: Vec<String>,
+        owners: Vec<String>,
+        executable_users: Vec<String>,
+    ) -> Result<Vec<Image>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeImages {
+                    image_ids,
+                    owners,
+                    executable_users,
+                    filters: vec![],
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeImages { images, .. } => Ok(images),
+            _ => Err(unexpected("DescribeImages")),
+        }
+    }
+
+    pub async fn key_pairs(&self, s: &Session) -> Result<Vec<KeyPair>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeKeyPairs {
+                    key_names: vec![],
+                    key_pair_ids: vec![],
+                    filters: vec![],
+                    include_public_key: false,
+                },
+            )
+            .await?
+        {
+            Response::DescribeKeyPairs { keys, .. } => Ok(keys),
+            _ => Err(unexpected("DescribeKeyPairs")),
+        }
+    }
+
+    pub async fn security_groups(
+        &self,
+        s: &Session,
+        group_ids: Vec<String>,
+    ) -> Result<Vec<SecurityGroup>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeSecurityGroups {
+                    group_ids,
+                    group_names: vec![],
+                    filters: vec![],
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeSecurityGroups { groups, .. } => Ok(groups),
+            _ => Err(unexpected("DescribeSecurityGroups")),
+        }
+    }
+
+    pub async fn vpcs(&self, s: &Session) -> Result<Vec<Vpc>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeVpcs {
+                    vpc_ids: vec![],
+                    filters: vec![],
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeVpcs { vpcs, .. } => Ok(vpcs),
+            _ => Err(unexpected("DescribeVpcs")),
+        }
+    }
+
+    pub async fn subnets(&self, s: &Session) -> Result<Vec<Subnet>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeSubnets {
+                    subnet_ids: vec![],
+                    filters: vec![],
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeSubnets { subnets, .. } => Ok(subnets),
+            _ => Err(unexpected("DescribeSubnets")),
+        }
+    }
+
+    /// (zone name, zone id)
+    pub async fn zones(&self, s: &Session) -> Result<Vec<(String, String)>, ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeAvailabilityZones {
+                    zone_names: vec![],
+                    zone_ids: vec![],
+                    filters: vec![],
+                },
+            )
+            .await?
+        {
+            Response::DescribeAvailabilityZones { zones, .. } => Ok(zones
+                .into_iter()
+                .map(|z| (z.name.clone(), z.id.clone()))
+                .collect()),
+            _ => Err(unexpected("DescribeAvailabilityZones")),
+        }
+    }
+
+    pub async fn console_output(&self, s: &Session, id: &str) -> Result<String, ApiError> {
+        match self
+            .call(
+                s,
+                Action::GetConsoleOutput {
+                    instance_id: id.to_string(),
+                    latest: true,
+                },
+            )
+            .await?
+        {
+            Response::GetConsoleOutput { output, .. } => {
+                use base64::Engine;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(output.as_bytes())
+                    .unwrap_or_default();
+                // The console relay records the guest's terminal: CR LF line ends.
+                Ok(String::from_utf8_lossy(&bytes).replace('\r', ""))
+            }
+            _ => Err(unexpected("GetConsoleOutput")),
+        }
+    }
+
+    pub async fn image_shares(
+        &self,
+        s: &Session,
+        image_id: &str,
+    ) -> Result<(Vec<String>, bool), ApiError> {
+        match self
+            .call(
+                s,
+                Action::DescribeImageAttribute {
+                    image_id: image_id.to_string(),
+                    attribute: "launchPermission".into(),
+                },
+            )
+            .await?
+        {
+            Response::DescribeImageAttribute {
+                launch_permission_users,
+                public,
+                ..
+            } => Ok((launch_permission_users, public)),
+            _ => Err(unexpected("DescribeImageAttribute")),
+        }
+    }
+}

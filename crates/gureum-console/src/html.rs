@@ -1,0 +1,202 @@
+//! The page frame (top bar, navigation, flash message) and the small pieces every page uses:
+//! state badges, times, field errors. Pages are server-rendered with `maud`, which escapes
+//! every interpolated value.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use gureum_types::ApiError;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::assets;
+use crate::session::{Flash, Session};
+
+/// The navigation entries, in order: (key, label, path).
+pub const NAV: &[(&str, &str, &str)] = &[
+    ("dashboard", "Dashboard", "/console"),
+    ("instances", "Instances", "/console/instances"),
+    ("launch", "Launch instance", "/console/launch"),
+    ("images", "AMIs", "/console/images"),
+    ("keys", "Key pairs", "/console/key-pairs"),
+    ("groups", "Security groups", "/console/security-groups"),
+    ("addresses", "Elastic IPs", "/console/addresses"),
+    ("billing", "Billing", "/console/billing"),
+];
+
+pub struct Frame<'a> {
+    pub title: &'a str,
+    pub nav: &'a str,
+    pub session: &'a Session,
+    pub flash: Option<Flash>,
+    /// `data-live` of the body: which live view the page subscribes to, if any.
+    pub live: Option<String>,
+    pub region: &'a str,
+}
+
+fn head(title: &str, csrf: Option<&str>) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            @if let Some(token) = csrf { meta name="csrf" content=(token); }
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " | gureum console" }
+            link rel="icon" href=(assets::path("favicon.svg")) type="image/svg+xml";
+            link rel="stylesheet" href=(assets::path("console.css"));
+            script src=(assets::path("console.js")) defer {}
+        }
+    }
+}
+
+pub fn logo() -> Markup {
+    html! {
+        span.logo aria-hidden="true" { (PreEscaped(assets::LOGO_SVG)) }
+    }
+}
+
+/// A full console page.
+pub fn layout(f: Frame, body: Markup) -> Response {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(f.title, Some(&f.session.csrf)))
+            body data-live=[f.live.as_deref()] {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    button.menu type="button" aria-label="Menu" aria-controls="side" aria-expanded="false" { "☰" }
+                    a.brand href="/console" { (logo()) span { "gureum" } }
+                    span.region title="Region" { (f.region) }
+                    span.spacer {}
+                    span.account title=(format!("Account {}", f.session.account_id)) {
+                        (f.session.account_name) " "
+                        span.muted { "(" (f.session.account_id) ")" }
+                    }
+                    form.signout method="post" action="/console/signout" {
+                        input type="hidden" name="_csrf" value=(f.session.csrf);
+                        button.link type="submit" { "Sign out" }
+                    }
+                }
+                div.shell {
+                    nav #side .side aria-label="Console" {
+                        ul {
+                            @for (key, label, path) in NAV {
+                                li {
+                                    a href=(path) class=[(*key == f.nav).then_some("active")]
+                                        aria-current=[(*key == f.nav).then_some("page")] { (label) }
+                                }
+                            }
+                        }
+                    }
+                    main #main tabindex="-1" {
+                        @if let Some(fl) = &f.flash {
+                            div class=(if fl.ok { "flash ok" } else { "flash err" }) role="status" {
+                                (fl.message)
+                            }
+                        }
+                        (body)
+                    }
+                }
+                div #toast role="status" aria-live="polite" {}
+            }
+        }
+    };
+    html_response(markup)
+}
+
+/// A page outside the signed-in frame (sign-in).
+pub fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            (head(title, None))
+            body.bare { main #main { (body) } }
+        }
+    }
+}
+
+pub fn html_response(m: Markup) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        m.into_string(),
+    )
+        .into_response()
+}
+
+/// An instance state as a coloured badge.
+pub fn state_badge(state: &str) -> Markup {
+    let busy = matches!(state, "pending" | "stopping" | "shutting-down");
+    html! {
+        span class={ "badge st-" (state) } data-state=(state) {
+            @if busy { i.spin aria-hidden="true" {} } @else { i.dot aria-hidden="true" {} }
+            (state)
+        }
+    }
+}
+
+/// `2026-11-26T06:21:41.000Z` as `2026-11-26 06:21:41 UTC`.
+pub fn fmt_time(aws: &str) -> String {
+    match aws.split_once('T') {
+        Some((d, t)) => format!("{d} {} UTC", t.get(..8).unwrap_or(t)),
+        None => aws.to_string(),
+    }
+}
+
+/// An API error as the API words it.
+pub fn api_error(e: &ApiError) -> Markup {
+    html! {
+        div.alert.err role="alert" {
+            strong { (e.code.to_string()) } ": " (e.message)
+        }
+    }
+}
+
+/// The error under a field (or nothing).
+pub fn field_error(id: &str, e: Option<&str>) -> Markup {
+    html! {
+        @if let Some(msg) = e {
+            p.field-error id=(format!("{id}-error")) role="alert" { (msg) }
+        }
+    }
+}
+
+/// A hidden CSRF field for a form.
+pub fn csrf(s: &Session) -> Markup {
+    html! { input type="hidden" name="_csrf" value=(s.csrf); }
+}
+
+/// A key/value list.
+pub fn dl(rows: &[(&str, Markup)]) -> Markup {
+    html! {
+        dl.kv {
+            @for (k, v) in rows {
+                div { dt { (k) } dd { (v) } }
+            }
+        }
+    }
+}
+
+pub fn or_dash(s: &str) -> Markup {
+    html! { @if s.is_empty() { span.muted { "–" } } @else { (s) } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_like_the_console() {
+        assert_eq!(
+            fmt_time("2026-11-26T06:21:41.000Z"),
+            "2026-11-26 06:21:41 UTC"
+        );
+    }
+
+    #[test]
+    fn badges_escape_and_spin_while_busy() {
+        let b = state_badge("pending").into_string();
+        assert!(b.contains("st-pending") && b.contains("spin"));
+        let b = state_badge("<x>").into_string();
+        assert!(!b.contains("<x>"));
+    }
+}

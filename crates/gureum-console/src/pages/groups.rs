@@ -1,0 +1,702 @@
+//! Security groups: list, create, delete, and the inbound/outbound rule editor with the AWS
+//! console's rule types (SSH, HTTP, HTTPS, Custom TCP, …). Saving the editor revokes the
+//! rules that went away and authorizes the new ones one by one, so an error lands next to the
+//! row that caused it; on an error every change of that save is undone.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use gureum_ec2::action::{GroupRef, Permission};
+use gureum_ec2::{Action, Response as R};
+use gureum_types::model::{SecurityGroup, SecurityGroupRule};
+use gureum_types::{ApiError, ErrorCode};
+use maud::{html, Markup};
+
+use crate::html::{api_error, csrf, layout, or_dash};
+use crate::session::{Posted, Session, Signed};
+use crate::{ClientIp, Console};
+
+/// A rule type of the editor: (label, protocol, fixed port range; `None` = typed by the user).
+pub type RuleType = (&'static str, &'static str, Option<(i32, i32)>);
+
+pub const RULE_TYPES: &[RuleType] = &[
+    ("Custom TCP", "tcp", None),
+    ("Custom UDP", "udp", None),
+    ("All TCP", "tcp", Some((0, 65535))),
+    ("All UDP", "udp", Some((0, 65535))),
+    ("All ICMP - IPv4", "icmp", Some((-1, -1))),
+    ("All traffic", "-1", Some((-1, -1))),
+    ("SSH", "tcp", Some((22, 22))),
+    ("SMTP", "tcp", Some((25, 25))),
+    ("DNS (UDP)", "udp", Some((53, 53))),
+    ("DNS (TCP)", "tcp", Some((53, 53))),
+    ("HTTP", "tcp", Some((80, 80))),
+    ("POP3", "tcp", Some((110, 110))),
+    ("IMAP", "tcp", Some((143, 143))),
+    ("HTTPS", "tcp", Some((443, 443))),
+    ("SMTPS", "tcp", Some((465, 465))),
+    ("IMAPS", "tcp", Some((993, 993))),
+    ("POP3S", "tcp", Some((995, 995))),
+    ("MS SQL", "tcp", Some((1433, 1433))),
+    ("NFS", "tcp", Some((2049, 2049))),
+    ("MYSQL/Aurora", "tcp", Some((3306, 3306))),
+    ("RDP", "tcp", Some((3389, 3389))),
+    ("PostgreSQL", "tcp", Some((5432, 5432))),
+];
+
+pub fn type_label(r: &SecurityGroupRule) -> &'static str {
+    let ports = (r.from_port.unwrap_or(-1), r.to_port.unwrap_or(-1));
+    if r.protocol == "-1" {
+        return "All traffic";
+    }
+    for (label, proto, fixed) in RULE_TYPES {
+        if *proto == r.protocol && *fixed == Some(ports) {
+            return label;
+        }
+    }
+    match r.protocol.as_str() {
+        "tcp" => "Custom TCP",
+        "udp" => "Custom UDP",
+        "icmp" => "Custom ICMP - IPv4",
+        _ => "Custom protocol",
+    }
+}
+
+pub fn protocol_label(p: &str) -> &str {
+    match p {
+        "-1" => "All",
+        "tcp" => "TCP",
+        "udp" => "UDP",
+        "icmp" => "ICMP",
+        other => other,
+    }
+}
+
+pub fn port_label(r: &SecurityGroupRule) -> String {
+    match (r.protocol.as_str(), r.from_port, r.to_port) {
+        ("-1", _, _) => "All".into(),
+        ("icmp", Some(-1), _) => "All".into(),
+        (_, Some(f), Some(t)) if f == t => f.to_string(),
+        (_, Some(0), Some(65535)) => "0 - 65535".into(),
+        (_, Some(f), Some(t)) => format!("{f} - {t}"),
+        _ => "All".into(),
+    }
+}
+
+pub fn peer_label(r: &SecurityGroupRule) -> String {
+    r.cidr_ipv4
+        .clone()
+        .or_else(|| r.cidr_ipv6.clone())
+        .or_else(|| r.referenced_group_id.clone())
+        .unwrap_or_default()
+}
+
+pub async fn list(State(c): State<Console>, Signed(s): Signed) -> Response {
+    let groups = match c.security_groups(&s, vec![]).await {
+        Ok(g) => g,
+        Err(e) => return super::failed(&c, &s, "Security groups", "groups", &e),
+    };
+    let vpcs = c.vpcs(&s).await.unwrap_or_default();
+    layout(
+        super::frame(&c, &s, "Security groups", "groups"),
+        html! {
+            div.head {
+                h1 { "Security groups " span.count { "(" (groups.len()) ")" } }
+                button.primary type="button" data-open="#sg-create" { "Create security group" }
+            }
+            dialog #sg-create aria-labelledby="sg-create-title" {
+                form method="post" action="/console/security-groups/create" {
+                    h2 #sg-create-title { "Create security group" }
+                    (csrf(&s))
+                    label for="sg-name" { "Security group name" }
+                    input #sg-name name="name" required maxlength="255";
+                    label for="sg-desc" { "Description" }
+                    input #sg-desc name="description" required maxlength="255";
+                    label for="sg-vpc" { "VPC" }
+                    select #sg-vpc name="vpc_id" {
+                        @for v in &vpcs { option value=(v.id) selected[v.is_default] { (v.id) " (" (v.cidr) ")" @if v.is_default { " – default" } } }
+                    }
+                    div.buttons {
+                        button type="button" data-close { "Cancel" }
+                        button.primary type="submit" { "Create security group" }
+                    }
+                }
+            }
+            div.table-wrap {
+                table.grid {
+                    thead { tr { th { "Security group ID" } th { "Name" } th { "VPC ID" } th { "Description" } th { "Inbound rules" } th { "Outbound rules" } th { span.sr { "Actions" } } } }
+                    tbody {
+                        @for g in &groups {
+                            tr {
+                                td { a href={ "/console/security-groups/" (g.id) } { code { (g.id) } } }
+                                td { (g.name) }
+                                td { code { (g.vpc_id) } }
+                                td { (g.description) }
+                                td { (g.rules.iter().filter(|r| !r.is_egress).count()) }
+                                td { (g.rules.iter().filter(|r| r.is_egress).count()) }
+                                td {
+                                    @if g.name != "default" {
+                                        form method="post" action="/console/security-groups/delete" data-async data-confirm={ "Delete security group " (g.name) "?" } {
+                                            (csrf(&s))
+                                            input type="hidden" name="group_id" value=(g.id);
+                                            button.link.danger type="submit" { "Delete" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub async fn create(State(c): State<Console>, p: Posted) -> Response {
+    let r = c
+        .call(
+            &p.session,
+            Action::CreateSecurityGroup {
+                group_name: p.form.text("name"),
+                description: p.form.text("description"),
+                vpc_id: Some(p.form.text("vpc_id")).filter(|v| !v.is_empty()),
+                tag_specifications: vec![],
+            },
+        )
+        .await;
+    match r {
+        Ok(R::CreateSecurityGroup { group_id, .. }) => {
+            let to = format!("/console/security-groups/{group_id}");
+            super::back(
+                &c,
+                &p,
+                &to,
+                Ok(format!("Created security group {group_id}")),
+            )
+        }
+        Ok(_) => super::back(&c, &p, "/console/security-groups", Ok("Created".into())),
+        Err(e) => super::back(&c, &p, "/console/security-groups", Err(e)),
+    }
+}
+
+pub async fn delete(State(c): State<Console>, p: Posted) -> Response {
+    let id = p.form.text("group_id");
+    let r = c
+        .call(
+            &p.session,
+            Action::DeleteSecurityGroup {
+                group_id: Some(id.clone()),
+                group_name: None,
+            },
+        )
+        .await
+        .map(|_| format!("Deleted security group {id}"));
+    super::back(&c, &p, "/console/security-groups", r)
+}
+
+async fn group(c: &Console, s: &Session, id: &str) -> Result<SecurityGroup, ApiError> {
+    c.security_groups(s, vec![id.to_string()])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(ApiError::internal)
+}
+
+fn rules_table(rules: &[&SecurityGroupRule], egress: bool) -> Markup {
+    html! {
+        table.plain {
+            thead { tr { th { "Security group rule ID" } th { "Type" } th { "Protocol" } th { "Port range" } th { (if egress { "Destination" } else { "Source" }) } th { "Description" } } }
+            tbody {
+                @if rules.is_empty() { tr { td colspan="6" .muted { "No rules" } } }
+                @for r in rules {
+                    tr {
+                        td { code { (r.id) } }
+                        td { (type_label(r)) }
+                        td { (protocol_label(&r.protocol)) }
+                        td { (port_label(r)) }
+                        td { code { (peer_label(r)) } }
+                        td { (or_dash(r.description.as_deref().unwrap_or(""))) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub async fn detail(
+    State(c): State<Console>,
+    Signed(s): Signed,
+    Path(id): Path<String>,
+) -> Response {
+    let g = match group(&c, &s, &id).await {
+        Ok(g) => g,
+        Err(e) => return super::failed(&c, &s, "Security group", "groups", &e),
+    };
+    let inbound: Vec<&SecurityGroupRule> = g.rules.iter().filter(|r| !r.is_egress).collect();
+    let outbound: Vec<&SecurityGroupRule> = g.rules.iter().filter(|r| r.is_egress).collect();
+    layout(
+        super::frame(&c, &s, &g.name, "groups"),
+        html! {
+            nav.crumbs aria-label="Breadcrumb" { a href="/console/security-groups" { "Security groups" } " › " (g.id) }
+            h1 { (g.id) " – " (g.name) }
+            section.card {
+                (crate::html::dl(&[
+                    ("Security group name", html! { (g.name) }),
+                    ("Security group ID", html! { code { (g.id) } }),
+                    ("Description", html! { (g.description) }),
+                    ("VPC ID", html! { code { (g.vpc_id) } }),
+                    ("Owner", html! { (g.owner_id) }),
+                ]))
+            }
+            section.card {
+                div.head { h2 { "Inbound rules (" (inbound.len()) ")" } a.button href={ "/console/security-groups/" (g.id) "/rules?dir=in" } { "Edit inbound rules" } }
+                (rules_table(&inbound, false))
+            }
+            section.card {
+                div.head { h2 { "Outbound rules (" (outbound.len()) ")" } a.button href={ "/console/security-groups/" (g.id) "/rules?dir=out" } { "Edit outbound rules" } }
+                (rules_table(&outbound, true))
+            }
+        },
+    )
+}
+
+/// One row of the editor as posted.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    rule_id: String,
+    kind: String,
+    port: String,
+    source: String,
+    desc: String,
+}
+
+impl Row {
+    fn from_rule(r: &SecurityGroupRule) -> Row {
+        let kind = type_label(r).to_string();
+        let port = match (r.from_port, r.to_port) {
+            _ if r.protocol == "-1" => "All".into(),
+            (Some(-1), _) => "All".into(),
+            (Some(f), Some(t)) if f == t => f.to_string(),
+            (Some(f), Some(t)) => format!("{f}-{t}"),
+            _ => String::new(),
+        };
+        Row {
+            rule_id: r.id.clone(),
+            kind,
+            port,
+            source: peer_label(r),
+            desc: r.description.clone().unwrap_or_default(),
+        }
+    }
+
+    fn blank(&self) -> bool {
+        self.rule_id.is_empty() && self.port.is_empty() && self.source.is_empty()
+    }
+
+    /// The permission this row asks for, or the reason it is not one.
+    fn permission(&self) -> Result<Permission, String> {
+        let Some((_, proto, fixed)) = RULE_TYPES.iter().find(|(l, _, _)| *l == self.kind) else {
+            return Err(format!("Unknown rule type {}", self.kind));
+        };
+        let (from, to) = match fixed {
+            Some((-1, -1)) if *proto == "-1" => (None, None),
+            Some((f, t)) => (Some(*f), Some(*t)),
+            None => {
+                let p = self.port.replace(' ', "");
+                let (f, t) = p.split_once('-').unwrap_or((&p, &p));
+                match (f.parse::<i32>(), t.parse::<i32>()) {
+                    (Ok(f), Ok(t)) => (Some(f), Some(t)),
+                    _ => return Err("Enter a port (22) or a port range (8000-8080)".into()),
+                }
+            }
+        };
+        let src = self.source.trim();
+        if src.is_empty() {
+            return Err("Enter a CIDR block (0.0.0.0/0) or a security group id".into());
+        }
+        let desc = Some(self.desc.trim().to_string()).filter(|d| !d.is_empty());
+        let mut p = Permission {
+            protocol: proto.to_string(),
+            from_port: from,
+            to_port: to,
+            ..Default::default()
+        };
+        if src.starts_with("sg-") {
+            p.groups.push(GroupRef {
+                group_id: Some(src.to_string()),
+                group_name: None,
+                description: desc,
+            });
+        } else if src.contains(':') {
+            p.ipv6_ranges.push((src.to_string(), desc));
+        } else {
+            p.ipv4_ranges.push((src.to_string(), desc));
+        }
+        Ok(p)
+    }
+}
+
+fn rule_permission(r: &SecurityGroupRule) -> Permission {
+    let mut p = Permission {
+        protocol: r.protocol.clone(),
+        from_port: r.from_port,
+        to_port: r.to_port,
+        ..Default::default()
+    };
+    if let Some(c) = &r.cidr_ipv4 {
+        p.ipv4_ranges.push((c.clone(), r.description.clone()));
+    } else if let Some(c) = &r.cidr_ipv6 {
+        p.ipv6_ranges.push((c.clone(), r.description.clone()));
+    } else if let Some(g) = &r.referenced_group_id {
+        p.groups.push(GroupRef {
+            group_id: Some(g.clone()),
+            group_name: None,
+            description: r.description.clone(),
+        });
+    }
+    p
+}
+
+fn type_select(selected: &str, idx: usize) -> Markup {
+    html! {
+        select name="type" id={ "type-" (idx) } aria-label="Type" data-rule-type {
+            @for (label, proto, fixed) in RULE_TYPES {
+                option value=(label) selected[*label == selected]
+                    data-proto=(protocol_label(proto))
+                    data-port=(match fixed { None => String::new(), Some((-1, -1)) => "All".into(), Some((f, t)) if f == t => f.to_string(), Some((f, t)) => format!("{f}-{t}") }) { (label) }
+            }
+        }
+    }
+}
+
+fn editor_row(r: &Row, idx: usize, error: Option<&str>, egress: bool, my_ip: &str) -> Markup {
+    let custom = RULE_TYPES
+        .iter()
+        .find(|(l, _, _)| *l == r.kind)
+        .is_none_or(|(_, _, f)| f.is_none());
+    let proto = RULE_TYPES
+        .iter()
+        .find(|(l, _, _)| *l == r.kind)
+        .map(|(_, p, _)| protocol_label(p))
+        .unwrap_or("TCP");
+    html! {
+        tr.rule-row data-row=(idx) {
+            td {
+                input type="hidden" name="rule_id" value=(r.rule_id);
+                @if r.rule_id.is_empty() { span.muted { "–" } } @else { code.small { (r.rule_id) } }
+            }
+            td { (type_select(&r.kind, idx)) }
+            td { span data-proto { (proto) } }
+            td { input name="port" value=(r.port) aria-label="Port range" readonly[!custom] size="11" data-port-input; }
+            td {
+                div.source {
+                    select aria-label="Source type" data-source-kind {
+                        option value="custom" { "Custom" }
+                        option value="0.0.0.0/0" selected[r.source == "0.0.0.0/0"] { "Anywhere-IPv4" }
+                        option value="::/0" selected[r.source == "::/0"] { "Anywhere-IPv6" }
+                        @if !my_ip.is_empty() {
+                            @let mine = format!("{my_ip}/32");
+                            option value=(mine) selected[r.source == mine] { "My IP" }
+                        }
+                    }
+                    input name="source" value=(r.source) aria-label=(if egress { "Destination" } else { "Source" }) placeholder="CIDR or sg-…" size="18" aria-invalid=[error.map(|_| "true")];
+                }
+                @if let Some(e) = error { p.field-error role="alert" { (e) } }
+            }
+            td { input name="desc" value=(r.desc) aria-label="Description" maxlength="255"; }
+            td { button.link.danger type="button" data-remove-row { "Delete" } }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn editor_page(
+    c: &Console,
+    s: &Session,
+    g: &SecurityGroup,
+    egress: bool,
+    rows: &[Row],
+    errors: &HashMap<usize, String>,
+    top: Option<&ApiError>,
+    my_ip: &str,
+) -> Response {
+    let title = if egress {
+        "Edit outbound rules"
+    } else {
+        "Edit inbound rules"
+    };
+    let blank = Row {
+        kind: "Custom TCP".into(),
+        ..Default::default()
+    };
+    layout(
+        super::frame(c, s, title, "groups"),
+        html! {
+            nav.crumbs aria-label="Breadcrumb" { a href="/console/security-groups" { "Security groups" } " › " a href={ "/console/security-groups/" (g.id) } { (g.id) } " › " (title) }
+            h1 { (title) }
+            p.hint { (if egress { "Outbound rules control the traffic that is allowed to leave the instance." } else { "Inbound rules control the incoming traffic that is allowed to reach the instance." } ) " Changes apply to running instances at once." }
+            @if let Some(e) = top { (api_error(e)) }
+            form #rule-editor method="post" action={ "/console/security-groups/" (g.id) "/rules" } {
+                (csrf(s))
+                input type="hidden" name="dir" value=(if egress { "out" } else { "in" });
+                div.table-wrap {
+                    table.grid.editor {
+                        thead { tr { th { "Rule ID" } th { "Type" } th { "Protocol" } th { "Port range" } th { (if egress { "Destination" } else { "Source" }) } th { "Description – optional" } th { span.sr { "Remove" } } } }
+                        tbody #rules {
+                            @for (i, r) in rows.iter().enumerate() { (editor_row(r, i, errors.get(&i).map(String::as_str), egress, my_ip)) }
+                        }
+                    }
+                }
+                template #rule-template { (editor_row(&blank, 999, None, egress, my_ip)) }
+                div.buttons.spread {
+                    button type="button" data-add-row="#rules" { "Add rule" }
+                    span {
+                        a.button href={ "/console/security-groups/" (g.id) } { "Cancel" }
+                        " "
+                        button.primary type="submit" { "Save rules" }
+                    }
+                }
+            }
+        },
+    )
+}
+
+pub async fn editor(
+    State(c): State<Console>,
+    Signed(s): Signed,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let egress = q.get("dir").is_some_and(|d| d == "out");
+    let g = match group(&c, &s, &id).await {
+        Ok(g) => g,
+        Err(e) => return super::failed(&c, &s, "Security group", "groups", &e),
+    };
+    let rows: Vec<Row> = g
+        .rules
+        .iter()
+        .filter(|r| r.is_egress == egress)
+        .map(Row::from_rule)
+        .collect();
+    editor_page(&c, &s, &g, egress, &rows, &HashMap::new(), None, &ip)
+}
+
+pub async fn save_rules(
+    State(c): State<Console>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    p: Posted,
+) -> Response {
+    let s = &p.session;
+    let egress = p.form.get("dir") == Some("out");
+    let g = match group(&c, s, &id).await {
+        Ok(g) => g,
+        Err(e) => return super::failed(&c, s, "Security group", "groups", &e),
+    };
+    let f = &p.form;
+    let (ids, kinds, ports, sources, descs) = (
+        f.all("rule_id"),
+        f.all("type"),
+        f.all("port"),
+        f.all("source"),
+        f.all("desc"),
+    );
+    let rows: Vec<Row> = (0..kinds.len())
+        .map(|i| Row {
+            rule_id: ids.get(i).cloned().unwrap_or_default(),
+            kind: kinds[i].clone(),
+            port: ports.get(i).cloned().unwrap_or_default(),
+            source: sources.get(i).cloned().unwrap_or_default(),
+            desc: descs.get(i).cloned().unwrap_or_default(),
+        })
+        .filter(|r| !r.blank())
+        .collect();
+    let current: Vec<&SecurityGroupRule> =
+        g.rules.iter().filter(|r| r.is_egress == egress).collect();
+
+    // Rows that still say exactly what their rule says are kept as they are.
+    let mut errors = HashMap::new();
+    let mut keep = Vec::new();
+    let mut add: Vec<(usize, Permission)> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let perm = match r.permission() {
+            Ok(p) => p,
+            Err(e) => {
+                errors.insert(i, e);
+                continue;
+            }
+        };
+        let same = current
+            .iter()
+            .find(|x| x.id == r.rule_id)
+            .is_some_and(|x| rule_permission(x) == perm);
+        if same {
+            keep.push(r.rule_id.clone());
+        } else {
+            add.push((i, perm));
+        }
+    }
+    if !errors.is_empty() {
+        return editor_page(&c, s, &g, egress, &rows, &errors, None, &ip);
+    }
+    let revoke: Vec<&SecurityGroupRule> = current
+        .iter()
+        .copied()
+        .filter(|r| !keep.contains(&r.id))
+        .collect();
+    if !revoke.is_empty() {
+        if let Err(e) = c
+            .call(
+                s,
+                Action::RevokeSecurityGroup {
+                    egress,
+                    group_id: Some(g.id.clone()),
+                    group_name: None,
+                    permissions: vec![],
+                    rule_ids: revoke.iter().map(|r| r.id.clone()).collect(),
+                },
+            )
+            .await
+        {
+            return editor_page(&c, s, &g, egress, &rows, &errors, Some(&e), &ip);
+        }
+    }
+    let mut added: Vec<String> = Vec::new();
+    for (i, perm) in &add {
+        match c
+            .call(
+                s,
+                Action::AuthorizeSecurityGroup {
+                    egress,
+                    group_id: Some(g.id.clone()),
+                    group_name: None,
+                    permissions: vec![perm.clone()],
+                    tag_specifications: vec![],
+                },
+            )
+            .await
+        {
+            Ok(R::RulesAdded(rules)) => added.extend(rules.into_iter().map(|r| r.id)),
+            Ok(_) => {}
+            Err(e) => {
+                // Undo this save: remove what it added, restore what it revoked.
+                if !added.is_empty() {
+                    let _ = c
+                        .call(
+                            s,
+                            Action::RevokeSecurityGroup {
+                                egress,
+                                group_id: Some(g.id.clone()),
+                                group_name: None,
+                                permissions: vec![],
+                                rule_ids: added.clone(),
+                            },
+                        )
+                        .await;
+                }
+                if !revoke.is_empty() {
+                    let _ = c
+                        .call(
+                            s,
+                            Action::AuthorizeSecurityGroup {
+                                egress,
+                                group_id: Some(g.id.clone()),
+                                group_name: None,
+                                permissions: revoke.iter().map(|r| rule_permission(r)).collect(),
+                                tag_specifications: vec![],
+                            },
+                        )
+                        .await;
+                }
+                errors.insert(*i, format!("{}: {}", e.code, e.message));
+                let g = group(&c, s, &id).await.unwrap_or(g.clone());
+                let top = ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    "The rules were not saved; nothing was changed.",
+                );
+                return editor_page(&c, s, &g, egress, &rows, &errors, Some(&top), &ip);
+            }
+        }
+    }
+    let msg = format!(
+        "Saved the {} rules of {}: {} added, {} removed",
+        if egress { "outbound" } else { "inbound" },
+        g.id,
+        add.len(),
+        revoke.len()
+    );
+    super::back(
+        &c,
+        &p,
+        &format!("/console/security-groups/{}", g.id),
+        Ok(msg),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(proto: &str, from: Option<i32>, to: Option<i32>) -> SecurityGroupRule {
+        SecurityGroupRule {
+            id: "sgr-1".into(),
+            group_id: "sg-1".into(),
+            owner_id: "1".into(),
+            is_egress: false,
+            protocol: proto.into(),
+            from_port: from,
+            to_port: to,
+            cidr_ipv4: Some("0.0.0.0/0".into()),
+            cidr_ipv6: None,
+            referenced_group_id: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn types_are_named_as_aws_names_them() {
+        assert_eq!(type_label(&rule("tcp", Some(22), Some(22))), "SSH");
+        assert_eq!(type_label(&rule("tcp", Some(443), Some(443))), "HTTPS");
+        assert_eq!(
+            type_label(&rule("tcp", Some(8080), Some(8080))),
+            "Custom TCP"
+        );
+        assert_eq!(type_label(&rule("-1", None, None)), "All traffic");
+        assert_eq!(
+            port_label(&rule("tcp", Some(8000), Some(8080))),
+            "8000 - 8080"
+        );
+    }
+
+    #[test]
+    fn rows_become_permissions_and_round_trip() {
+        let r = Row {
+            kind: "Custom TCP".into(),
+            port: "8080".into(),
+            source: "0.0.0.0/0".into(),
+            ..Default::default()
+        };
+        let p = r.permission().unwrap();
+        assert_eq!(
+            (p.protocol.as_str(), p.from_port, p.to_port),
+            ("tcp", Some(8080), Some(8080))
+        );
+        let ssh = rule("tcp", Some(22), Some(22));
+        assert_eq!(
+            Row::from_rule(&ssh).permission().unwrap(),
+            rule_permission(&ssh)
+        );
+        let all = rule("-1", None, None);
+        assert_eq!(
+            Row::from_rule(&all).permission().unwrap(),
+            rule_permission(&all)
+        );
+        let bad = Row {
+            port: "x".into(),
+            ..r
+        };
+        assert!(bad.permission().is_err());
+    }
+}

@@ -1,0 +1,78 @@
+//! The pages, one module per console section.
+
+pub mod addresses;
+pub mod billing;
+pub mod dashboard;
+pub mod groups;
+pub mod images;
+pub mod instance;
+pub mod instances;
+pub mod keys;
+pub mod launch;
+pub mod signin;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use gureum_types::ApiError;
+use maud::html;
+
+use crate::html::Frame;
+use crate::session::{Posted, Session};
+use crate::Console;
+
+pub fn frame<'a>(c: &'a Console, s: &'a Session, title: &'a str, nav: &'a str) -> Frame<'a> {
+    Frame {
+        title,
+        nav,
+        session: s,
+        flash: c.sessions().take_flash(&s.token),
+        live: None,
+        region: &c.cloud().region().name,
+    }
+}
+
+/// After a form post: from the script, the result as JSON (`{ok, message}`); from a plain
+/// form, a message for the next page and a redirect to it (303, so a reload does not post
+/// again).
+pub fn back(c: &Console, p: &Posted, to: &str, result: Result<String, ApiError>) -> Response {
+    let (ok, message) = match result {
+        Ok(msg) => (true, msg),
+        Err(e) => (false, format!("{}: {}", e.code, e.message)),
+    };
+    if p.json {
+        let status = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "ok": ok, "message": message, "location": to }).to_string(),
+        )
+            .into_response();
+    }
+    c.sessions().flash(&p.session.token, ok, message);
+    Redirect::to(to).into_response()
+}
+
+/// A page that could not be built because the core refused (e.g. an unknown id).
+pub fn failed(c: &Console, s: &Session, title: &str, nav: &str, e: &ApiError) -> Response {
+    crate::html::layout(
+        frame(c, s, title, nav),
+        html! {
+            h1 { (title) }
+            (crate::html::api_error(e))
+        },
+    )
+}
+
+/// Only a same-site path may be a redirect target.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/console".to_string(),
+    }
+}

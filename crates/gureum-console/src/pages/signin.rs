@@ -1,0 +1,194 @@
+//! Sign-in (an access key id and secret, or an account's console password), sign-out.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{html, Markup};
+
+use crate::html::{bare, html_response, logo};
+use crate::session::{
+    cookie, ct_eq, random_token, set_cookie, Posted, SignInPost, SESSION_COOKIE, SIGNIN_COOKIE,
+};
+use crate::Console;
+
+/// The sign-in tabs are links too (they work without the script).
+fn tab_href(method: &str, next: &str) -> String {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("?method={method}&next={next}")
+}
+
+fn form_page(token: &str, next: &str, error: Option<&str>, method: &str, account: &str) -> Markup {
+    bare(
+        "Sign in",
+        html! {
+            div.signin {
+                div.signin-brand { (logo()) span { "gureum" } }
+                h1 { "Sign in to the console" }
+                @if let Some(e) = error {
+                    div.alert.err role="alert" { (e) }
+                }
+                div.tabs role="tablist" {
+                    a role="tab" href=(tab_href("key", next)) aria-selected=(if method == "key" { "true" } else { "false" }) data-tab="key" { "Access key" }
+                    a role="tab" href=(tab_href("password", next)) aria-selected=(if method == "password" { "true" } else { "false" }) data-tab="password" { "Console password" }
+                }
+                form #key .card.tabpanel method="post" action="/console/signin" hidden[method != "key"] {
+                    input type="hidden" name="_csrf" value=(token);
+                    input type="hidden" name="method" value="key";
+                    input type="hidden" name="next" value=(next);
+                    label for="access_key_id" { "Access key ID" }
+                    input #access_key_id name="access_key_id" autocomplete="username" required spellcheck="false" autofocus[method == "key"];
+                    label for="secret_access_key" { "Secret access key" }
+                    input #secret_access_key type="password" name="secret_access_key" autocomplete="current-password" required;
+                    button.primary type="submit" { "Sign in" }
+                    p.hint { "The keys are in the credentials file " code { "gureum up" } " writes into its data dir, or printed by " code { "gureum account create" } "." }
+                }
+                form #password .card.tabpanel method="post" action="/console/signin" hidden[method != "password"] {
+                    input type="hidden" name="_csrf" value=(token);
+                    input type="hidden" name="method" value="password";
+                    input type="hidden" name="next" value=(next);
+                    label for="account" { "Account (name or 12-digit id)" }
+                    input #account name="account" value=(account) autocomplete="username" required spellcheck="false" autofocus[method == "password"];
+                    label for="pw" { "Password" }
+                    input #pw type="password" name="password" autocomplete="current-password" required;
+                    button.primary type="submit" { "Sign in" }
+                    p.hint { "Set a console password with " code { "gureum account passwd ACCOUNT" } "." }
+                }
+            }
+        },
+    )
+}
+
+fn with_token(status: StatusCode, token: &str, m: Markup) -> Response {
+    let mut r = html_response(m);
+    *r.status_mut() = status;
+    if let Ok(v) = set_cookie(SIGNIN_COOKIE, token, Some(3600)).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+pub async fn form(
+    State(c): State<Console>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let next = super::safe_next(q.get("next").map(String::as_str));
+    if cookie(&headers, SESSION_COOKIE)
+        .and_then(|t| c.sessions().get(t))
+        .is_some()
+    {
+        return Redirect::to(&next).into_response();
+    }
+    let token = random_token();
+    with_token(
+        StatusCode::OK,
+        &token,
+        form_page(&token, &next, None, "key", ""),
+    )
+}
+
+pub async fn submit(State(c): State<Console>, SignInPost { form }: SignInPost) -> Response {
+    let next = super::safe_next(form.get("next"));
+    let method = form.text("method");
+    let who = match method.as_str() {
+        "password" => {
+            let (cloud, account, password) = (
+                c.cloud().clone(),
+                form.text("account"),
+                form.get("password").unwrap_or("").to_string(),
+            );
+            tokio::task::spawn_blocking(move || crate::password::check(&cloud, &account, &password))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .flatten()
+        }
+        _ => {
+            let id = form.text("access_key_id");
+            let secret = form
+                .get("secret_access_key")
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            match c.cloud().find_access_key(&id).await {
+                Ok(Some(k)) if ct_eq(&k.secret_access_key, &secret) => {
+                    let cloud = c.cloud().clone();
+                    let acct = k.account_id.clone();
+                    let name = tokio::task::spawn_blocking(move || {
+                        cloud.store().read(|conn| {
+                            gureum_store::accounts::find(conn, &acct)
+                                .map_err(gureum_store::StoreError::from)
+                        })
+                    })
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .flatten()
+                    .map(|a| a.name)
+                    .unwrap_or_default();
+                    Some((k.account_id, name))
+                }
+                _ => None,
+            }
+        }
+    };
+    let Some((account_id, name)) = who else {
+        let token = random_token();
+        let msg = if method == "password" {
+            "The account or password is incorrect."
+        } else {
+            "The access key ID or secret access key is incorrect."
+        };
+        let method = if method == "password" {
+            "password"
+        } else {
+            "key"
+        };
+        return with_token(
+            StatusCode::UNAUTHORIZED,
+            &token,
+            form_page(&token, &next, Some(msg), method, &form.text("account")),
+        );
+    };
+    let s = c.sessions().create(&account_id, &name);
+    tracing::info!(account = %account_id, "console sign-in");
+    let mut r = Redirect::to(&next).into_response();
+    if let Ok(v) = set_cookie(SESSION_COOKIE, &s.token, None).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    if let Ok(v) = set_cookie(SIGNIN_COOKIE, "", Some(0)).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+pub async fn signout(State(c): State<Console>, Posted { session, .. }: Posted) -> Response {
+    c.sessions().remove(&session.token);
+    let mut r = Redirect::to("/console/signin").into_response();
+    if let Ok(v) = set_cookie(SESSION_COOKIE, "", Some(0)).parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_is_kept_on_site() {
+        assert_eq!(
+            super::super::safe_next(Some("/console/instances")),
+            "/console/instances"
+        );
+        assert_eq!(
+            super::super::safe_next(Some("//evil.example/console")),
+            "/console"
+        );
+        assert_eq!(
+            super::super::safe_next(Some("https://evil.example")),
+            "/console"
+        );
+        assert_eq!(super::super::safe_next(None), "/console");
+    }
+}
