@@ -106,6 +106,8 @@ impl VmOptions {
 
 pub struct VmDriver {
     opts: VmOptions,
+    /// The accelerator new starts use (settable after a probe).
+    accel: Mutex<Accel>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -127,13 +129,19 @@ impl VmDriver {
         std::fs::set_permissions(&opts.state_dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| VmError::io("chmod", &opts.state_dir, e))?;
         Ok(VmDriver {
+            accel: Mutex::new(opts.accel),
             opts,
             locks: Mutex::default(),
         })
     }
 
     pub fn accel(&self) -> Accel {
-        self.opts.accel
+        *self.accel.lock().expect("accel poisoned")
+    }
+
+    /// Use `accel` for the guests started from now on (running ones keep theirs).
+    pub fn set_accel(&self, accel: Accel) {
+        *self.accel.lock().expect("accel poisoned") = accel;
     }
 
     fn lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -247,7 +255,7 @@ impl VmDriver {
         };
         let args = qemu::QemuArgs {
             name: Self::qemu_name(&spec.id),
-            accel: self.opts.accel,
+            accel: self.accel(),
             vcpus: spec.vcpus,
             memory_mib: spec.memory_mib,
             kernel: base.kernel.clone(),
@@ -335,7 +343,7 @@ impl VmDriver {
         }
         tracing::info!(
             instance = %spec.id,
-            accel = self.opts.accel.as_str(),
+            accel = self.accel().as_str(),
             user = user.as_deref().unwrap_or("root"),
             ms = t.elapsed().as_millis() as u64,
             "vm started"
