@@ -145,12 +145,8 @@ pub enum BudgetCmd {
         stop_instances: bool,
     },
     /// The budget, the month's cost so far and its forecast, and the last alert.
-    Show {
-        account: String,
-    },
-    Delete {
-        account: String,
-    },
+    Show { account: String },
+    Delete { account: String },
 }
 
 #[derive(Subcommand, Debug)]
