@@ -431,7 +431,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("mkfs.ext4", "e2fsprogs"),
     ("losetup", "mount"),
     ("ssh-keygen", "openssh-client"),
-    ("qemu-system-x86_64", "qemu-system-x86"),
+    // Together: Debian's qemu-system-x86 replaces a qemu-utils of another version.
+    ("qemu-system-x86_64", "qemu-system-x86 qemu-utils"),
     ("qemu-img", "qemu-utils"),
 ];
 
