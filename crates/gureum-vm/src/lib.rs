@@ -305,10 +305,8 @@ impl VmDriver {
                 command: "qemu".into(),
                 detail: e.to_string(),
             })?;
+        // A failed start leaves its cgroup to the stop or destroy that follows it.
         let failed = |detail: String| {
-            if self.opts.confine {
-                sandbox::remove_cgroup(&spec.id);
-            }
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
             VmError::Command {
                 command: "qemu".into(),
@@ -405,7 +403,7 @@ impl VmDriver {
             let _ = std::fs::remove_file(dir.join(f));
         }
         if self.opts.confine {
-            sandbox::remove_cgroup(id);
+            sandbox::remove_cgroup(id).await;
         }
         Ok(())
     }

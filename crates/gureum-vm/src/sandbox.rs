@@ -142,10 +142,21 @@ pub fn ensure_cgroup(instance_id: &str, vcpus: u32, memory_mib: u64) -> VmResult
     Ok(procs)
 }
 
-/// Removes the instance's cgroups (once its QEMU is gone). Idempotent.
-pub fn remove_cgroup(instance_id: &str) {
+/// Removes the instance's cgroups (once its QEMU is gone). Idempotent. A killed QEMU can
+/// linger in its cgroup for a moment after it is gone from `/proc` (EBUSY), so this retries
+/// for up to 5 s and then leaves the directory to the next stop or destroy.
+pub async fn remove_cgroup(instance_id: &str) {
     for d in cgroup_dirs(instance_id) {
-        let _ = std::fs::remove_dir(&d);
+        for _ in 0..50 {
+            match std::fs::remove_dir(&d) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+        if d.exists() {
+            tracing::warn!(cgroup = %d.display(), "could not remove a VM's cgroup");
+        }
     }
 }
 
