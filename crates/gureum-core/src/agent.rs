@@ -269,6 +269,12 @@ impl Cloud {
         Ok(self.nic(r).await?.1)
     }
 
+    fn guest_spec_with_nic(&self, r: &InstanceRow, netns: Option<PathBuf>, nic: Nic) -> GuestSpec {
+        let mut spec = self.guest_spec(r, netns);
+        spec.nic = Some(nic);
+        spec
+    }
+
     fn guest_spec(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
         let (vcpus, memory_mib) = limits_of(&r.instance_type);
         GuestSpec {
@@ -281,6 +287,8 @@ impl Cloud {
             pids_max: 4096 * vcpus as u64,
             netns,
             files: self.guest_files(r),
+            hypervisor: r.hypervisor.clone(),
+            nic: None,
         }
     }
 
@@ -305,6 +313,7 @@ impl Cloud {
             ip,
             prefix_len: cidr.prefix_len(),
             gateway: gw,
+            tap: r.hypervisor == "vm",
         };
         Ok((net, nic))
     }
@@ -569,7 +578,8 @@ impl Cloud {
             .lock()
             .expect("poisoned")
             .insert(r.id.clone(), mapped);
-        let spec = self.guest_spec(r, netns);
+        let mut spec = self.guest_spec(r, netns);
+        spec.nic = Some(nic);
         host.compute.prepare(&spec).await?;
         host.compute.start(&spec).await?;
         Ok(())
@@ -607,7 +617,7 @@ impl Cloud {
                             let nic = self.nic(&r).await?.1;
                             let netns = host.network.attach(&nic).await.map_err(herr)?;
                             host.compute
-                                .reboot(&self.guest_spec(&r, netns))
+                                .reboot(&self.guest_spec_with_nic(&r, netns, nic))
                                 .await
                                 .map_err(herr)?;
                             self.clear_reboot(&r.id).await?;
@@ -622,7 +632,7 @@ impl Cloud {
                         let nic = self.nic(&r).await?.1;
                         let netns = host.network.attach(&nic).await.map_err(herr)?;
                         host.compute
-                            .start(&self.guest_spec(&r, netns))
+                            .start(&self.guest_spec_with_nic(&r, netns, nic))
                             .await
                             .map_err(herr)?;
                     }

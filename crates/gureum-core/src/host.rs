@@ -34,9 +34,14 @@ pub struct GuestSpec {
     pub vcpus: u32,
     pub memory_mib: u64,
     pub pids_max: u64,
-    /// The network namespace the network driver made, if any.
+    /// Where the network driver plumbed the instance: a network namespace (containers) or a
+    /// tap device's `/sys/class/net/<tap>` directory (VMs), if any.
     pub netns: Option<PathBuf>,
     pub files: Vec<GuestFile>,
+    /// `container` or `vm` (the instance record's hypervisor).
+    pub hypervisor: String,
+    /// The instance's interface (VMs configure their own address from it).
+    pub nic: Option<Nic>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +114,8 @@ pub struct Nic {
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// A VM's port: a tap device for QEMU instead of a veth into a network namespace.
+    pub tap: bool,
 }
 
 #[async_trait]

@@ -665,13 +665,14 @@ impl Cloud {
             .map_err(|e| e.to_string())?
             .ok_or("the instance is gone")?;
         let running = row.state == "running";
-        let netns = if running {
+        let (netns, nic) = if running {
             let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
-            host.network.attach(&nic).await.map_err(|e| e.0)?
+            (host.network.attach(&nic).await.map_err(|e| e.0)?, Some(nic))
         } else {
-            None
+            (None, None)
         };
-        let spec = self.spec_of(&row, netns);
+        let mut spec = self.spec_of(&row, netns);
+        spec.nic = nic;
         if running && !no_reboot {
             host.compute
                 .stop(instance_id, false)

@@ -324,6 +324,7 @@ impl Cloud {
         }
         tags::validate(&instance_tags)?;
         tags::validate(&volume_tags)?;
+        let hypervisor = choose_hypervisor(&mut instance_tags, &self.default_hypervisor)?;
         let shutdown_behavior = req
             .shutdown_behavior
             .clone()
@@ -406,7 +407,6 @@ impl Cloud {
         let now = self.clock.now_millis();
         let limits = self.limits.clone();
         let region = self.region.clone();
-        let cloud = self.clone();
         let reservation_id = ResourceId::generate(ResourceKind::Reservation).to_string();
         let rid = reservation_id.clone();
         let acct = account.clone();
@@ -621,7 +621,7 @@ impl Cloud {
                             user_data: req.user_data.clone(),
                             client_token: req.client_token.clone(),
                             request_hash: Some(req.fingerprint.clone()),
-                            hypervisor: cloud.default_hypervisor.clone(),
+                            hypervisor: hypervisor.clone(),
                             md_http_tokens: req.metadata_http_tokens.clone().unwrap_or_else(|| "optional".into()),
                             md_http_endpoint: req.metadata_http_endpoint.clone().unwrap_or_else(|| "enabled".into()),
                             md_hop_limit: req.metadata_hop_limit.unwrap_or(1),
@@ -1097,4 +1097,66 @@ pub fn limits_of(instance_type: &str) -> (u32, u64) {
     instance_types::lookup(instance_type)
         .map(|t| (t.default_vcpus, t.memory_mib))
         .unwrap_or((1, 1024))
+}
+
+/// The tag that asks for a hypervisor at launch, and shows the one an instance runs on.
+pub const HYPERVISOR_TAG: &str = "gureum:hypervisor";
+/// The hypervisors an instance can run on: a system container or a QEMU VM.
+pub const HYPERVISORS: [&str; 2] = ["container", "vm"];
+
+/// The launch's hypervisor: the `gureum:hypervisor` tag's value if given, else the host's
+/// default. A VM always carries the tag (added when the default chose it), so tag filters find
+/// VMs; a container carries it only when asked for, so container instances' tags stay exactly
+/// what the user gave (DescribeInstances' `hypervisor` shows either).
+pub(crate) fn choose_hypervisor(tags: &mut Vec<Tag>, default: &str) -> Result<String, ApiError> {
+    if let Some(t) = tags.iter().find(|t| t.key == HYPERVISOR_TAG) {
+        if !HYPERVISORS.contains(&t.value.as_str()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!(
+                    "Invalid value '{}' for tag {HYPERVISOR_TAG}: use container or vm.",
+                    t.value
+                ),
+            ));
+        }
+        return Ok(t.value.clone());
+    }
+    if default != "container" {
+        tags.push(Tag {
+            key: HYPERVISOR_TAG.into(),
+            value: default.into(),
+        });
+    }
+    Ok(default.to_string())
+}
+
+#[cfg(test)]
+mod hypervisor_tests {
+    use super::*;
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: k.into(),
+            value: v.into(),
+        }
+    }
+
+    #[test]
+    fn the_tag_chooses_and_a_vm_always_carries_it() {
+        let mut tags = vec![tag("Name", "a")];
+        assert_eq!(
+            choose_hypervisor(&mut tags, "container").unwrap(),
+            "container"
+        );
+        assert_eq!(tags.len(), 1, "a container keeps exactly its tags");
+        let mut tags = vec![tag(HYPERVISOR_TAG, "vm")];
+        assert_eq!(choose_hypervisor(&mut tags, "container").unwrap(), "vm");
+        assert_eq!(tags.len(), 1);
+        let mut tags = vec![];
+        assert_eq!(choose_hypervisor(&mut tags, "vm").unwrap(), "vm");
+        assert_eq!(tags, vec![tag(HYPERVISOR_TAG, "vm")]);
+        let mut tags = vec![tag(HYPERVISOR_TAG, "xen")];
+        let e = choose_hypervisor(&mut tags, "vm").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+    }
 }

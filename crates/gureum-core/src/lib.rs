@@ -233,6 +233,13 @@ impl Cloud {
         self
     }
 
+    /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another
+    /// (`container` or `vm`).
+    pub fn with_default_hypervisor(mut self, hypervisor: &str) -> Cloud {
+        self.default_hypervisor = hypervisor.to_string();
+        self
+    }
+
     pub fn with_limits(mut self, limits: Limits) -> Cloud {
         self.limits = limits;
         self

@@ -508,6 +508,8 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             memory_mib: 512,
             pids_max: 100,
             netns: None,
+            hypervisor: "container".into(),
+            nic: None,
             files: vec![],
         });
     w.compute

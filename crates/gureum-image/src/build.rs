@@ -327,7 +327,9 @@ fn customize(recipe: &Recipe, mirror: &str, rootfs: &Path) -> Result<(), ImageEr
         cmd.args(["-c", hook, "sh"]).arg(rootfs);
         sys::run(&mut cmd, &format!("recipe hook `{hook}`"))?;
     }
-    guest::install(rootfs).ctx(|| "installing the guest agent".to_string())?;
+    if recipe.guest_agent {
+        guest::install(rootfs).ctx(|| "installing the guest agent".to_string())?;
+    }
     Ok(())
 }
 

@@ -41,6 +41,11 @@ pub struct Recipe {
     pub hooks: &'static [&'static str],
     /// Whether this recipe is exercised by the test suite on the development machine.
     pub tested: bool,
+    /// Whether gureum's guest agent is installed (cloud-init images configure themselves from
+    /// the metadata service instead).
+    pub guest_agent: bool,
+    /// Whether the image carries a kernel and boots as a VM (`gureum:hypervisor=vm`).
+    pub vm: bool,
 }
 
 /// The server package set every recipe installs. No recommends (mmdebstrap's default), so
@@ -74,7 +79,91 @@ const SERVER_PACKAGES: &[&str] = &[
 const UBUNTU_HOOKS: &[&str] =
     &["chroot \"$1\" systemctl disable systemd-resolved.service >/dev/null 2>&1 || true"];
 
-static RECIPES: [Recipe; 4] = [
+/// What a VM image adds to the server set: a kernel made for virtual machines (virtio built
+/// in or in its initramfs), the initramfs tooling and udev that boot it, and e2fsprogs, whose
+/// resize2fs grows the root file system to the volume's size.
+const VM_PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "openssh-server",
+    "sudo",
+    "python3",
+    "python3-yaml",
+    "curl",
+    "ca-certificates",
+    "iproute2",
+    "iputils-ping",
+    "less",
+    "vim-tiny",
+    "procps",
+    "netbase",
+    "tzdata",
+    "passwd",
+    "adduser",
+    "hostname",
+    "gzip",
+    "linux-image-cloud-amd64",
+    "initramfs-tools",
+    "udev",
+    "e2fsprogs",
+];
+
+/// The VM set plus Debian's cloud-init.
+const CLOUD_PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "openssh-server",
+    "sudo",
+    "python3",
+    "python3-yaml",
+    "curl",
+    "ca-certificates",
+    "iproute2",
+    "iputils-ping",
+    "less",
+    "vim-tiny",
+    "procps",
+    "netbase",
+    "tzdata",
+    "passwd",
+    "adduser",
+    "hostname",
+    "gzip",
+    "linux-image-cloud-amd64",
+    "initramfs-tools",
+    "udev",
+    "e2fsprogs",
+    "cloud-init",
+];
+
+/// Installs the seed unit (instance files and network from the host's seed disk) and enables
+/// systemd-networkd, which applies the seed's static network (a VPC has no DHCP server).
+const VM_SEED_HOOK: &str = concat!(
+    "set -e; mkdir -p \"$1/usr/local/lib/gureum\" \"$1/etc/systemd/system/sysinit.target.wants\"; ",
+    "cat > \"$1/usr/local/lib/gureum/gureum-vm-seed\" <<'GUREUM_EOF'\n",
+    include_str!("guest/gureum-vm-seed.sh"),
+    "GUREUM_EOF\n",
+    "chmod 755 \"$1/usr/local/lib/gureum/gureum-vm-seed\"; ",
+    "cat > \"$1/etc/systemd/system/gureum-vm-seed.service\" <<'GUREUM_EOF'\n",
+    include_str!("guest/gureum-vm-seed.service"),
+    "GUREUM_EOF\n",
+    "ln -sf /etc/systemd/system/gureum-vm-seed.service \"$1/etc/systemd/system/sysinit.target.wants/gureum-vm-seed.service\"; ",
+    "chroot \"$1\" systemctl enable systemd-networkd.service >/dev/null 2>&1; ",
+    "chroot \"$1\" systemctl enable serial-getty@ttyS0.service >/dev/null 2>&1 || true",
+);
+
+const VM_HOOKS: &[&str] = &[VM_SEED_HOOK];
+
+/// cloud-init reads only the EC2 datasource (gureum's metadata service) and leaves the network
+/// to the seed's static configuration.
+const CLOUD_HOOKS: &[&str] = &[
+    VM_SEED_HOOK,
+    "printf '%s\\n' 'datasource_list: [ Ec2, None ]' 'datasource:' '  Ec2:' '    strict_id: false' '    metadata_urls: [ \"http://169.254.169.254\" ]' '    max_wait: 60' 'network:' '  config: disabled' > \"$1/etc/cloud/cloud.cfg.d/99-gureum.cfg\"",
+];
+
+static RECIPES: [Recipe; 6] = [
     Recipe {
         name: "debian-12",
         title: "Debian 12 (bookworm)",
@@ -90,6 +179,8 @@ static RECIPES: [Recipe; 4] = [
         packages: SERVER_PACKAGES,
         hooks: &[],
         tested: true,
+        guest_agent: true,
+        vm: false,
     },
     Recipe {
         name: "debian-11",
@@ -106,6 +197,8 @@ static RECIPES: [Recipe; 4] = [
         packages: SERVER_PACKAGES,
         hooks: &[],
         tested: false,
+        guest_agent: true,
+        vm: false,
     },
     Recipe {
         name: "ubuntu-22.04",
@@ -122,6 +215,8 @@ static RECIPES: [Recipe; 4] = [
         packages: SERVER_PACKAGES,
         hooks: UBUNTU_HOOKS,
         tested: false,
+        guest_agent: true,
+        vm: false,
     },
     Recipe {
         name: "ubuntu-18.04",
@@ -138,6 +233,44 @@ static RECIPES: [Recipe; 4] = [
         packages: SERVER_PACKAGES,
         hooks: UBUNTU_HOOKS,
         tested: false,
+        guest_agent: true,
+        vm: false,
+    },
+    Recipe {
+        name: "debian-12-vm",
+        title: "Debian 12 (bookworm) for VMs",
+        distro: Distro::Debian,
+        suite: "bookworm",
+        components: &["main"],
+        default_mirror: "http://deb.debian.org/debian",
+        security_mirror: Some("http://deb.debian.org/debian-security"),
+        keyring: "/usr/share/keyrings/debian-archive-keyring.gpg",
+        keyring_package: "debian-archive-keyring",
+        deb822_sources: true,
+        login_user: "admin",
+        packages: VM_PACKAGES,
+        hooks: VM_HOOKS,
+        tested: true,
+        guest_agent: true,
+        vm: true,
+    },
+    Recipe {
+        name: "debian-12-cloud",
+        title: "Debian 12 (bookworm) with cloud-init, for VMs",
+        distro: Distro::Debian,
+        suite: "bookworm",
+        components: &["main"],
+        default_mirror: "http://deb.debian.org/debian",
+        security_mirror: Some("http://deb.debian.org/debian-security"),
+        keyring: "/usr/share/keyrings/debian-archive-keyring.gpg",
+        keyring_package: "debian-archive-keyring",
+        deb822_sources: true,
+        login_user: "admin",
+        packages: CLOUD_PACKAGES,
+        hooks: CLOUD_HOOKS,
+        tested: true,
+        guest_agent: false,
+        vm: true,
     },
 ];
 
@@ -239,7 +372,14 @@ mod tests {
         let names: Vec<&str> = recipes().iter().map(|r| r.name).collect();
         assert_eq!(
             names,
-            ["debian-12", "debian-11", "ubuntu-22.04", "ubuntu-18.04"]
+            [
+                "debian-12",
+                "debian-11",
+                "ubuntu-22.04",
+                "ubuntu-18.04",
+                "debian-12-vm",
+                "debian-12-cloud"
+            ]
         );
         let d12 = recipe("debian-12").unwrap();
         assert_eq!((d12.suite, d12.login_user), ("bookworm", "admin"));
@@ -257,9 +397,22 @@ mod tests {
             ] {
                 assert!(r.packages.contains(&p), "{} lacks {p}", r.name);
             }
-            for p in ["ifupdown", "isc-dhcp-client", "cloud-init"] {
+            for p in ["ifupdown", "isc-dhcp-client"] {
                 assert!(!r.packages.contains(&p), "{} must not install {p}", r.name);
             }
+            // cloud-init and gureum's agent would both configure the instance.
+            assert_eq!(
+                r.packages.contains(&"cloud-init"),
+                !r.guest_agent,
+                "{}",
+                r.name
+            );
+            assert_eq!(
+                r.packages.contains(&"linux-image-cloud-amd64"),
+                r.vm,
+                "{}",
+                r.name
+            );
             assert!(r.packages.contains(&"vim-tiny") || r.packages.contains(&"nano"));
         }
     }

@@ -50,7 +50,7 @@ mod state;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::Instant;
 
@@ -448,6 +448,84 @@ impl NetDriver {
         }
         tracing::debug!(instance = %nic.instance_id, %veth, elapsed = ?started.elapsed(), "attach");
         Ok(netns_path)
+    }
+
+    /// Plumb a VM instance's port: a persistent tap device on the VPC bridge (named as the
+    /// veth of a container instance would be, so every per-port rule, the public-address
+    /// mapping, leak listing and [`detach`](Self::detach) apply unchanged), with the same
+    /// anti-spoofing by MAC and IP. The guest configures its own address; QEMU opens the tap
+    /// by name (`-netdev tap,ifname=…`) while still root, so the tap stays root's. Returns the
+    /// tap's name. Idempotent; a veth pair left from an earlier attach is replaced.
+    pub async fn attach_tap(&self, nic: &NicSpec) -> Result<String, NetError> {
+        validate_nic(nic)?;
+        let _vpcs = self.inner.vpcs.read().await;
+        let lock = self.instance_lock(&nic.instance_id);
+        let _instance = lock.lock().await;
+        let started = Instant::now();
+        let names = &self.inner.names;
+        let bridge = names.bridge(&nic.vpc_id);
+        if !host::link_exists(&bridge) {
+            return Err(NetError::VpcNotFound {
+                vpc_id: nic.vpc_id.clone(),
+                bridge,
+            });
+        }
+        let tap = names.veth(&nic.instance_id);
+        let exists = host::link_exists(&tap);
+        if exists {
+            self.check_owner(&tap, &nic.instance_id)?;
+        }
+        let port = state::PortFacts {
+            bridge: bridge.clone(),
+            mac: nic.mac,
+            ip: nic.ip,
+        };
+        let table = names.table();
+        self.transact(|tracked| {
+            let facts = state::Facts {
+                port: Some(port.clone()),
+                ..tracked.facts_of(&tap)
+            };
+            tracked.plan(&table, &tap, &facts, "", "")
+        })
+        .await?;
+        let is_tap = Path::new("/sys/class/net")
+            .join(&tap)
+            .join("tun_flags")
+            .exists();
+        let mut lines = Vec::new();
+        if exists && !is_tap {
+            lines.push(format!("link del dev {tap}"));
+        }
+        let netns = names.netns(&nic.instance_id);
+        if host::netns_path(&netns).exists() {
+            lines.push(format!("netns del {netns}"));
+        }
+        if !exists || !is_tap {
+            lines.extend([
+                format!("tuntap add dev {tap} mode tap"),
+                format!("link set dev {tap} addrgenmode none"),
+                format!("link set dev {tap} alias {}", nic.instance_id),
+            ]);
+        }
+        if host::master(&tap).as_deref() != Some(bridge.as_str()) || !host::is_up(&tap) {
+            lines.push(format!("link set dev {tap} master {bridge} up"));
+        }
+        if !lines.is_empty() {
+            if let Err(error) = cmd::ip_batch(&[], &lines).await {
+                let cleanup = if !exists && host::link_exists(&tap) {
+                    cmd::ip_batch(&[], &[format!("link del dev {tap}")])
+                        .await
+                        .map(|_| ())
+                } else {
+                    Ok(())
+                };
+                return Err(with_cleanup(error, cleanup));
+            }
+            host::host_sysctls(&veth_sysctls(&tap))?;
+        }
+        tracing::debug!(instance = %nic.instance_id, %tap, elapsed = ?started.elapsed(), "attach tap");
+        Ok(tap)
     }
 
     async fn create(

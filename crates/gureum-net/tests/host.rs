@@ -1690,3 +1690,41 @@ async fn ensure_vpc_upgrades_what_the_previous_version_left() {
     run("nft", &["list", "table", "bridge", &table]).await;
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_port_is_on_the_bridge_with_the_per_port_rules() {
+    let Some(env) = Env::new(false) else { return };
+    let d = &env.driver;
+    d.ensure_vpc(&env.vpc("vpc-t", &[0])).await.unwrap();
+    let nic = env.nic("i-t", "vpc-t", 0, 20);
+    let tap = d.attach_tap(&nic).await.unwrap();
+    assert_eq!(tap, d.names().veth("i-t"));
+    let sys = Path::new("/sys/class/net").join(&tap);
+    assert!(sys.join("tun_flags").exists(), "{tap} is not a tap");
+    let master = std::fs::read_link(sys.join("master")).unwrap();
+    assert!(master.ends_with(d.names().bridge("vpc-t")));
+    assert_eq!(d.list_attachments().await.unwrap(), ["i-t"]);
+    // Idempotent, and the port's rules (security groups, public address) apply as to a veth.
+    assert_eq!(d.attach_tap(&nic).await.unwrap(), tap);
+    let fw = Firewall {
+        ingress: vec![Rule {
+            proto: Proto::Tcp,
+            ports: Some((22, 22)),
+            peer: Peer::Cidr("0.0.0.0/0".parse().unwrap()),
+        }],
+        egress: vec![],
+    };
+    d.set_instance_firewall("i-t", &fw).await.unwrap();
+    d.map_public_ip("i-t", env.loopback_public(20), nic.ip)
+        .await
+        .unwrap();
+    assert_eq!(
+        d.public_ip("i-t").await.unwrap(),
+        Some(env.loopback_public(20))
+    );
+    d.detach("i-t").await.unwrap();
+    assert!(!sys.exists());
+    assert!(d.list_attachments().await.unwrap().is_empty());
+    d.remove_vpc("vpc-t").await.unwrap();
+    env.finish().await;
+}

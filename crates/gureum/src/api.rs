@@ -47,7 +47,8 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             instances_per_account: args.instance_limit,
             instances_per_host: args.host_capacity,
         })
-        .with_public_pool(args.public_ips);
+        .with_public_pool(args.public_ips)
+        .with_default_hypervisor(&args.hypervisor);
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
     let cloud = match crate::host::host(&data_dir, &args.cache_dir) {
         Ok(h) => cloud.with_host(h),

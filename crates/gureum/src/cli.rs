@@ -55,6 +55,8 @@ pub enum Command {
     /// actual or forecast cost crosses it, optionally stopping the account's instances.
     #[command(subcommand)]
     Budget(BudgetCmd),
+    /// Report what works on this host: runc, cgroups, nftables, KVM, TCG.
+    Doctor,
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -87,6 +89,9 @@ pub struct UpArgs {
     /// Live instances allowed on this host.
     #[arg(long, env = "GUREUM_HOST_CAPACITY", default_value_t = 200)]
     pub host_capacity: usize,
+    /// What launches run on unless their tag gureum:hypervisor asks otherwise.
+    #[arg(long, env = "GUREUM_HYPERVISOR", default_value = "container", value_parser = ["container", "vm"])]
+    pub hypervisor: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -221,6 +226,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             region,
         } => crate::billing::bill(&data_dir, &account, month.as_deref(), &region),
         Command::Budget(cmd) => crate::billing::budget(&data_dir, cmd),
+        Command::Doctor => crate::doctor::run(),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())

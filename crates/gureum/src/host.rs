@@ -1,5 +1,6 @@
-//! The real host: the runc compute driver and the bridge/netns network driver behind the
-//! core's traits, the system packages they need, and the default image built on first start.
+//! The real host: the runc and QEMU compute drivers (one [`HostCompute`] choosing per
+//! instance) and the bridge/netns/tap network driver behind the core's traits, the system
+//! packages they need, and the default image built on first start.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ use gureum_runtime::{
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// The default image's recipe.
 pub const DEFAULT_RECIPE: &str = "debian-12";
+/// How long a VM's graceful stop waits for the guest to power off after the ACPI power button.
+pub const VM_STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The network driver's name prefix on this host.
 pub const NET_PREFIX: &str = "gr";
 
@@ -118,6 +121,193 @@ impl Compute for RuncCompute {
     }
 }
 
+/// The QEMU driver. The accelerator is probed once, at the first VM start, with that image's
+/// kernel as the test guest (KVM only if it really boots under it; TCG otherwise, with a
+/// warning).
+pub struct VmCompute {
+    pub driver: gureum_vm::VmDriver,
+    probed: tokio::sync::OnceCell<gureum_vm::Accel>,
+}
+
+impl VmCompute {
+    pub fn new(state_dir: &Path) -> Result<VmCompute, String> {
+        let driver =
+            gureum_vm::VmDriver::new(gureum_vm::VmOptions::new(state_dir, gureum_vm::Accel::Tcg))
+                .map_err(|e| e.to_string())?;
+        Ok(VmCompute {
+            driver,
+            probed: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn probe_once(&self, rootfs: &Path) {
+        self.probed
+            .get_or_init(|| async {
+                let kernel = gureum_vm::disk::find_kernel(rootfs).map(|(k, _)| k);
+                let report = gureum_vm::probe(
+                    Path::new("qemu-system-x86_64"),
+                    kernel.as_deref(),
+                    gureum_vm::probe::PROBE_DEADLINE,
+                )
+                .await;
+                let accel = report.accel();
+                match &report.kvm {
+                    Ok(t) => tracing::info!(ms = t.as_millis() as u64, "VMs use KVM"),
+                    Err(why) => tracing::warn!(
+                        %why,
+                        "KVM does not boot a test guest on this host: VMs use TCG (software emulation, slower)"
+                    ),
+                }
+                self.driver.set_accel(accel);
+                accel
+            })
+            .await;
+    }
+
+    fn vm_spec(spec: &GuestSpec) -> gureum_vm::VmSpec {
+        let tap = spec
+            .netns
+            .as_ref()
+            .filter(|p| p.starts_with("/sys/class/net"))
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        gureum_vm::VmSpec {
+            id: spec.instance_id.clone(),
+            image_rootfs: spec.image_rootfs.clone(),
+            volume_gib: spec.volume_gib as u64,
+            vcpus: spec.vcpus,
+            memory_mib: spec.memory_mib,
+            net: match (tap, &spec.nic) {
+                (Some(tap), Some(nic)) => Some(gureum_vm::GuestNet {
+                    tap,
+                    mac: nic.mac,
+                    ip: nic.ip,
+                    prefix_len: nic.prefix_len,
+                    gateway: nic.gateway,
+                }),
+                _ => None,
+            },
+            files: spec
+                .files
+                .iter()
+                .map(|f| gureum_vm::SeedFile {
+                    path: f.path.clone(),
+                    contents: f.contents.clone(),
+                    mode: f.mode,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Both compute drivers behind the core's one trait: a spec goes to the driver its instance
+/// record names (`hypervisor`); an id goes to the QEMU driver if that has the instance (its
+/// directory), else to runc.
+pub struct HostCompute {
+    pub runc: RuncCompute,
+    pub vm: Option<VmCompute>,
+}
+
+impl HostCompute {
+    fn vm_for(&self, spec: &GuestSpec) -> HostResult<Option<&VmCompute>> {
+        if spec.hypervisor != "vm" {
+            return Ok(None);
+        }
+        self.vm.as_ref().map(Some).ok_or_else(|| {
+            HostError("VMs are unavailable on this host (no qemu-system-x86_64)".into())
+        })
+    }
+
+    fn vm_has(&self, id: &str) -> Option<&VmCompute> {
+        self.vm.as_ref().filter(|v| v.driver.dir(id).is_dir())
+    }
+}
+
+#[async_trait]
+impl Compute for HostCompute {
+    async fn prepare(&self, spec: &GuestSpec) -> HostResult<()> {
+        match self.vm_for(spec)? {
+            Some(vm) => vm
+                .driver
+                .prepare(&VmCompute::vm_spec(spec))
+                .await
+                .map_err(herr),
+            None => self.runc.prepare(spec).await,
+        }
+    }
+    async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
+        match self.vm_for(spec)? {
+            Some(vm) => {
+                vm.probe_once(&spec.image_rootfs).await;
+                vm.driver
+                    .start(&VmCompute::vm_spec(spec))
+                    .await
+                    .map_err(herr)
+            }
+            None => self.runc.start(spec).await,
+        }
+    }
+    async fn stop(&self, id: &str, force: bool) -> HostResult<()> {
+        match self.vm_has(id) {
+            Some(vm) => vm
+                .driver
+                .stop(id, VM_STOP_TIMEOUT, force)
+                .await
+                .map_err(herr),
+            None => self.runc.stop(id, force).await,
+        }
+    }
+    async fn reboot(&self, spec: &GuestSpec) -> HostResult<()> {
+        match self.vm_for(spec)? {
+            Some(vm) => vm
+                .driver
+                .reboot(&VmCompute::vm_spec(spec), VM_STOP_TIMEOUT)
+                .await
+                .map_err(herr),
+            None => self.runc.reboot(spec).await,
+        }
+    }
+    async fn destroy(&self, id: &str) -> HostResult<()> {
+        if let Some(vm) = &self.vm {
+            vm.driver.destroy(id).await.map_err(herr)?;
+        }
+        self.runc.destroy(id).await
+    }
+    async fn state(&self, id: &str) -> HostResult<GuestState> {
+        match self.vm_has(id) {
+            Some(vm) => Ok(match vm.driver.state(id).await.map_err(herr)? {
+                gureum_vm::VmState::Running => GuestState::Running,
+                gureum_vm::VmState::Stopped => GuestState::Stopped,
+                gureum_vm::VmState::Absent => GuestState::Absent,
+            }),
+            None => self.runc.state(id).await,
+        }
+    }
+    async fn list(&self) -> HostResult<Vec<String>> {
+        let mut ids = self.runc.list().await?;
+        if let Some(vm) = &self.vm {
+            ids.extend(vm.driver.list().await.map_err(herr)?);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+    fn console_output(&self, id: &str, max_bytes: usize) -> HostResult<Vec<u8>> {
+        match self.vm_has(id) {
+            Some(vm) => vm.driver.console_output(id, max_bytes).map_err(herr),
+            None => self.runc.console_output(id, max_bytes),
+        }
+    }
+    async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<PathBuf> {
+        if self.vm_for(spec)?.is_some() {
+            return Err(HostError(
+                "CreateImage of a VM instance is not supported yet".into(),
+            ));
+        }
+        self.runc.snapshot(spec, image_id).await
+    }
+}
+
 pub struct BridgeNetwork(pub NetDriver);
 
 #[async_trait]
@@ -151,6 +341,11 @@ impl Network for BridgeNetwork {
             prefix_len: nic.prefix_len,
             gateway: nic.gateway,
         };
+        if nic.tap {
+            // A VM's port: the tap's sysfs directory tells the compute driver its name.
+            let tap = self.0.attach_tap(&spec).await.map_err(herr)?;
+            return Ok(Some(Path::new("/sys/class/net").join(tap)));
+        }
         self.0.attach(&spec).await.map(Some).map_err(herr)
     }
     async fn detach(&self, id: &str) -> HostResult<()> {
@@ -236,6 +431,9 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("mkfs.ext4", "e2fsprogs"),
     ("losetup", "mount"),
     ("ssh-keygen", "openssh-client"),
+    // Together: Debian's qemu-system-x86 replaces a qemu-utils of another version.
+    ("qemu-system-x86_64", "qemu-system-x86 qemu-utils"),
+    ("qemu-img", "qemu-utils"),
 ];
 
 /// Install whatever of [`PACKAGES`] is missing (root only).
@@ -279,10 +477,20 @@ pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
     });
     let compute = RuncDriver::with_options(opts).map_err(|e| e.to_string())?;
     let net = NetDriver::new(NET_PREFIX).map_err(|e| e.to_string())?;
+    let vm = match VmCompute::new(&data_dir.join("vms")) {
+        Ok(vm) => Some(vm),
+        Err(why) => {
+            tracing::warn!(%why, "VM instances are unavailable");
+            None
+        }
+    };
     Ok(Host {
-        compute: Arc::new(RuncCompute {
-            driver: compute,
-            images_dir: data_dir.join("images"),
+        compute: Arc::new(HostCompute {
+            runc: RuncCompute {
+                driver: compute,
+                images_dir: data_dir.join("images"),
+            },
+            vm,
         }),
         network: Arc::new(BridgeNetwork(net)),
         guest_files: vec![],

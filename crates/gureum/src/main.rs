@@ -7,6 +7,7 @@ mod api;
 mod billing;
 mod cli;
 mod client;
+mod doctor;
 mod friendly;
 mod host;
 mod host_keys;

@@ -1,0 +1,118 @@
+//! `gureum doctor`: what works on this host for instances — runc, cgroups, nftables, KVM and
+//! TCG — each checked for real where that is cheap (KVM and TCG boot a test guest).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn check(name: &str, result: Result<String, String>) -> bool {
+    match &result {
+        Ok(what) => println!("ok    {name:<9} {what}"),
+        Err(why) => println!("FAIL  {name:<9} {why}"),
+    }
+    result.is_ok()
+}
+
+fn version(program: &str, arg: &str) -> Result<String, String> {
+    let out = Command::new(program)
+        .arg(arg)
+        .output()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{program} {arg} failed"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string())
+}
+
+fn cgroups() -> Result<String, String> {
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join("cgroup.controllers").is_file() {
+        return Ok("unified (v2)".into());
+    }
+    let v1: Vec<&str> = ["memory", "cpu", "pids", "cpuset"]
+        .into_iter()
+        .filter(|c| root.join(c).is_dir())
+        .collect();
+    if v1.len() < 3 {
+        return Err(format!(
+            "no memory/cpu/pids controllers under {}",
+            root.display()
+        ));
+    }
+    let hybrid = root.join("unified").is_dir();
+    Ok(format!(
+        "{} ({})",
+        if hybrid { "hybrid" } else { "v1" },
+        v1.join(", ")
+    ))
+}
+
+/// A kernel to boot as the test guest: the newest VM image's in the shared cache.
+fn cached_kernel() -> Option<PathBuf> {
+    let builds = Path::new(gureum_image::DEFAULT_CACHE_DIR).join("builds");
+    let mut kernels: Vec<PathBuf> = std::fs::read_dir(builds)
+        .ok()?
+        .flatten()
+        .filter_map(|e| gureum_vm::disk::find_kernel(&e.path().join("current/rootfs")))
+        .map(|(k, _)| k)
+        .collect();
+    kernels.sort();
+    kernels.pop()
+}
+
+pub fn run() -> anyhow::Result<()> {
+    let mut all = true;
+    all &= check("runc", version("runc", "--version"));
+    all &= check("cgroups", cgroups());
+    all &= check("nftables", version("nft", "--version"));
+    let qemu = Path::new("qemu-system-x86_64");
+    match version("qemu-system-x86_64", "--version") {
+        Err(why) => {
+            all &= check(
+                "qemu",
+                Err(format!("{why} (gureum up installs qemu-system-x86)")),
+            );
+        }
+        Ok(v) => {
+            check("qemu", Ok(v));
+            let kernel = cached_kernel();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(gureum_vm::probe(
+                qemu,
+                kernel.as_deref(),
+                gureum_vm::probe::PROBE_DEADLINE,
+            ));
+            let guest = match &kernel {
+                Some(k) => format!("kernel {}", k.display()),
+                None => "the multiboot stub (build debian-12-vm for a kernel test)".into(),
+            };
+            let kvm_ok = check(
+                "kvm",
+                report
+                    .kvm
+                    .clone()
+                    .map(|t| format!("test guest ({guest}) booted in {:.1} s", t.as_secs_f64())),
+            );
+            all &= check(
+                "tcg",
+                report
+                    .tcg
+                    .clone()
+                    .map(|t| format!("test guest ({guest}) booted in {:.1} s", t.as_secs_f64())),
+            );
+            if !kvm_ok {
+                println!("warn  VMs run under TCG (software emulation): slower, but they work");
+            }
+        }
+    }
+    if !all {
+        anyhow::bail!("some checks failed");
+    }
+    Ok(())
+}
