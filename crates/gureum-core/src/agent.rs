@@ -451,31 +451,46 @@ impl Cloud {
                 })
             })
             .await?;
-        for (id, private, public) in wanted {
-            let applied = self
-                .applied_public
-                .lock()
-                .expect("poisoned")
-                .get(&id)
-                .copied();
-            if applied == Some(public) {
-                continue;
+        let changed: Vec<_> = {
+            let applied = self.applied_public.lock().expect("poisoned");
+            wanted
+                .into_iter()
+                .filter(|(id, _, public)| applied.get(id) != Some(public))
+                .collect()
+        };
+        // Unmap first, then map: an address moving from one instance to another (an Elastic
+        // IP reassociated) must leave the first before the kernel gives it to the second.
+        // One failure does not hold up the others; the next sweep retries it.
+        let mut failed = None;
+        for pass_maps in [false, true] {
+            for (id, private, public) in &changed {
+                let result = match (public, private.parse::<std::net::Ipv4Addr>()) {
+                    (Some(p), Ok(private)) if pass_maps => {
+                        host.network.map_public_ip(id, *p, private).await
+                    }
+                    (Some(_), Ok(_)) => host.network.unmap_public_ip(id).await,
+                    _ if pass_maps => continue,
+                    _ => host.network.unmap_public_ip(id).await,
+                };
+                match result {
+                    Ok(()) => {
+                        let now_applied = if pass_maps { *public } else { None };
+                        self.applied_public
+                            .lock()
+                            .expect("poisoned")
+                            .insert(id.clone(), now_applied);
+                    }
+                    Err(e) => {
+                        tracing::warn!(instance = %id, error = %e.0, "public address mapping");
+                        failed = Some(e.0);
+                    }
+                }
             }
-            let herr = |e: crate::host::HostError| CoreError::Internal(e.0);
-            match (public, private.parse::<std::net::Ipv4Addr>()) {
-                (Some(p), Ok(private)) => host
-                    .network
-                    .map_public_ip(&id, p, private)
-                    .await
-                    .map_err(herr)?,
-                _ => host.network.unmap_public_ip(&id).await.map_err(herr)?,
-            }
-            self.applied_public
-                .lock()
-                .expect("poisoned")
-                .insert(id, public);
         }
-        Ok(())
+        match failed {
+            Some(e) => Err(CoreError::Internal(e)),
+            None => Ok(()),
+        }
     }
 
     /// Remove the bridge of every non-default VPC network this agent made once no live
