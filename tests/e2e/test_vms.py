@@ -138,3 +138,31 @@ def test_a_bad_hypervisor_tag_is_refused(cloud):
                           TagSpecifications=[{"ResourceType": "instance",
                                               "Tags": [{"Key": "gureum:hypervisor", "Value": "xen"}]}])
     assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_a_stock_cloud_init_image_configures_itself_from_imds(cloud, tmp_path):
+    """debian-12-cloud has no gureum agent: Debian's own cloud-init, EC2 datasource only, finds
+    the login user's key, the hostname and the user data at 169.254.169.254."""
+    ec2 = cloud.client()
+    ami = cloud.gureum("image", "build", "debian-12-cloud").stdout.strip().splitlines()[-1]
+    assert ami.startswith("ami-"), ami
+    key = tmp_path / "ci.pem"
+    key.write_text(ec2.create_key_pair(KeyName="ci", KeyType="ed25519")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    user_data = "#cloud-config\nruncmd:\n  - echo cloud-init-ran > /root/cloud-init-ran\n"
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", KeyName="ci", MinCount=1, MaxCount=1,
+                          UserData=user_data, TagSpecifications=[VM_TAG])
+    iid = r["Instances"][0]["InstanceId"]
+    ip = r["Instances"][0]["PrivateIpAddress"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 600})
+    wait_ssh(key, ip, timeout=300)
+    wait_for(lambda: ssh(key, ip, "sudo test -f /root/cloud-init-ran", check=False).returncode == 0, 120,
+             "cloud-init's runcmd")
+    out = ssh(key, ip, "cloud-init query ds 2>/dev/null | head -c 0; sudo cloud-init status; "
+                       "sudo cat /var/run/cloud-init/status.json | grep -o 'DataSourceEc2[A-Za-z]*' | head -1; "
+                       "hostname").stdout.split()
+    assert "done" in out[1] or "status:" in out[0], out
+    assert any(o.startswith("DataSourceEc2") for o in out), out
+    assert out[-1] == f"ip-{ip.replace('.', '-')}", out
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 120})

@@ -161,6 +161,8 @@ const VM_HOOKS: &[&str] = &[VM_SEED_HOOK];
 const CLOUD_HOOKS: &[&str] = &[
     VM_SEED_HOOK,
     "printf '%s\\n' 'datasource_list: [ Ec2, None ]' 'datasource:' '  Ec2:' '    strict_id: false' '    metadata_urls: [ \"http://169.254.169.254\" ]' '    max_wait: 60' 'network:' '  config: disabled' > \"$1/etc/cloud/cloud.cfg.d/99-gureum.cfg\"",
+    // The login user is `admin`, as on Debian's AWS images (the package's default is `debian`).
+    "sed -i 's/^\\(  *name: \\)debian$/\\1admin/' \"$1/etc/cloud/cloud.cfg\"",
 ];
 
 static RECIPES: [Recipe; 6] = [
