@@ -618,3 +618,39 @@ async fn key_pairs_import_and_delete() {
     let page = send(&t.app, get("/console/key-pairs", &cookie)).await;
     assert!(page.body.contains("Deleted key pair made") && !page.body.contains(">made<"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_billing_page_shows_forecast_budget_days_and_free_tier() {
+    let t = setup();
+    let (acct, cookie, _) = key_sign_in(&t, "payer").await;
+    let page = send(&t.app, get("/console/billing", &cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for part in [
+        "Forecast for the month",
+        "Cost per day",
+        "Free tier this month",
+        "<progress",
+    ] {
+        assert!(page.body.contains(part), "missing {part}");
+    }
+    assert!(!page.body.contains("Budget exceeded"));
+    t.cloud.set_budget(&acct, 5.0, false).await.unwrap();
+    let page = send(&t.app, get("/console/billing", &cookie)).await;
+    assert!(page.body.contains("Monthly budget"), "{}", page.body);
+    assert!(!page.body.contains("Budget exceeded"));
+    // The agent's alert, as it records one, shows on the page.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let month = gureum_billing::Month::of(now).to_string();
+    t.cloud
+        .store()
+        .write(|tx| {
+            gureum_store::budgets::record_alert(tx, &acct, &month, "actual", "6.0000", now)
+                .map_err(gureum_store::StoreError::from)
+        })
+        .unwrap();
+    let page = send(&t.app, get("/console/billing", &cookie)).await;
+    assert!(page.body.contains("Budget exceeded"), "{}", page.body);
+}

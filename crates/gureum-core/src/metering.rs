@@ -221,7 +221,23 @@ impl Cloud {
         let Some(b) = budget else {
             return Ok(None);
         };
-        let inputs = self.billing_inputs(&b.account_id).await?;
+        let (actual_usd, forecast_usd) = self.month_to_date(&b.account_id).await?;
+        Ok(Some(BudgetStatus {
+            limit_usd: usd(&b.limit_usd),
+            actual_usd,
+            forecast_usd,
+            stop_instances: b.stop_instances,
+            alert: match (b.alert_month, b.alert_kind, b.alert_at, b.alert_amount) {
+                (Some(m), Some(k), Some(at), Some(a)) => Some((m, k, at, a)),
+                _ => None,
+            },
+        }))
+    }
+
+    /// The account's cost this month so far and its month-end forecast (if what runs now keeps
+    /// running), in USD.
+    pub async fn month_to_date(&self, account: &str) -> CoreResult<(f64, f64)> {
+        let inputs = self.billing_inputs(account).await?;
         let now = self.clock.now_millis();
         let month = Month::of(now);
         let id = inputs.account.id.clone();
@@ -248,16 +264,7 @@ impl Cloud {
             .get_cost_forecast(&req, now)
             .map(|f| usd(&f.total.amount))
             .unwrap_or(0.0);
-        Ok(Some(BudgetStatus {
-            limit_usd: usd(&b.limit_usd),
-            actual_usd,
-            forecast_usd: actual_usd + rest,
-            stop_instances: b.stop_instances,
-            alert: match (b.alert_month, b.alert_kind, b.alert_at, b.alert_amount) {
-                (Some(m), Some(k), Some(at), Some(a)) => Some((m, k, at, a)),
-                _ => None,
-            },
-        }))
+        Ok((actual_usd, actual_usd + rest))
     }
 
     /// Look at every budget: raise an alert (the log, and the record the console shows) the

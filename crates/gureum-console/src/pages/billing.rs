@@ -47,6 +47,20 @@ pub async fn page(
         Ok(b) => b,
         Err(e) => return super::failed(&c, &s, "Billing", "billing", &e.to_api()),
     };
+    let current = bill.month == Month::of(now_ms());
+    let forecast = if current {
+        c.cloud()
+            .month_to_date(&s.account_id)
+            .await
+            .ok()
+            .map(|f| f.1)
+    } else {
+        None
+    };
+    let budget = c.cloud().budget_status(&s.account_id).await.ok().flatten();
+    let days = daily_costs(&c, &s.account_id, bill.month).await;
+    let by_type = cost_by_instance_type(&bill);
+    let free = free_tier_use(&bill, &c.cloud().prices().free_tier);
     let months: Vec<Month> = std::iter::successors(Some(Month::of(now_ms())), |m| previous(*m))
         .take(12)
         .collect();
@@ -65,11 +79,65 @@ pub async fn page(
                     noscript { button type="submit" { "Show" } }
                 }
             }
+            @if let Some(b) = &budget {
+                @if let Some((m, kind, _, amount)) = &b.alert {
+                    @if *m == bill.month.to_string() {
+                        div.alert.err role="alert" {
+                            strong { "Budget exceeded: " }
+                            "the " (kind) " cost of this month ($" (amount) ") crossed your budget of $"
+                            (format!("{:.2}", b.limit_usd)) "."
+                            @if b.stop_instances && kind == "actual" { " Your instances were stopped." }
+                        }
+                    }
+                }
+            }
             div.tiles {
                 div.tile {
                     span.n { "$" (bill.total.to_fixed(2)) }
                     span.l { "Total for " (bill.month.to_string()) }
                     span.sub { @if bill.estimated { "Month to date (estimated): usage is metered per second" } @else { "Final" } }
+                }
+                @if let Some(f) = forecast {
+                    div.tile {
+                        span.n { "$" (format!("{f:.2}")) }
+                        span.l { "Forecast for the month" }
+                        span.sub { "If what runs now keeps running" }
+                    }
+                }
+                @if let Some(b) = &budget {
+                    div.tile {
+                        span.n { "$" (format!("{:.2}", b.limit_usd)) }
+                        span.l { "Monthly budget" }
+                        span.sub { (format!("{:.0} % used", 100.0 * b.actual_usd / b.limit_usd)) }
+                    }
+                }
+            }
+            @if !days.is_empty() {
+                h2 { "Cost per day" }
+                (bar_chart(&days))
+            }
+            div.split {
+                @if !by_type.is_empty() {
+                    section {
+                        h2 { "Cost by instance type" }
+                        table.grid {
+                            thead { tr { th { "Instance type" } th.num { "Hours" } th.num { "Amount (USD)" } } }
+                            tbody {
+                                @for (t, hours, usd) in &by_type {
+                                    tr { td { code.small { (t) } } td.num { (format!("{hours:.3}")) } td.num { "$" (format!("{usd:.2}")) } }
+                                }
+                            }
+                        }
+                    }
+                }
+                section {
+                    h2 { "Free tier this month" }
+                    @for (label, used, allowance, unit) in &free {
+                        div.free-use {
+                            label for=(format!("free-{unit}-{allowance}")) { (label) ": " (format!("{used:.2}")) " of " (allowance) " " (unit) }
+                            progress id=(format!("free-{unit}-{allowance}")) value=(format!("{:.4}", used.min(*allowance as f64))) max=(allowance) {}
+                        }
+                    }
                 }
             }
             div.table-wrap {
@@ -93,6 +161,123 @@ pub async fn page(
             p.hint { "Only " strong { "running" } " instances bill compute, per second with a 60-second minimum, as on EC2; root volumes bill until terminated; public IPv4 addresses and Elastic IPs by the hour. Prices are AWS's us-east-1 on-demand prices unless the operator set others." }
         },
     )
+}
+
+/// The month's cost per day, from the Cost Explorer engine (the API's own figures).
+async fn daily_costs(c: &Console, account: &str, month: Month) -> Vec<(String, f64)> {
+    let body = serde_json::json!({
+        "TimePeriod": {
+            "Start": gureum_billing::calendar::format_date(month.start_ms()),
+            "End": gureum_billing::calendar::format_date(month.end_ms()),
+        },
+        "Granularity": "DAILY",
+        "Metrics": ["UnblendedCost"],
+    })
+    .to_string();
+    let Ok(reply) = c
+        .cloud()
+        .cost_explorer(
+            account,
+            "AWSInsightsIndexService.GetCostAndUsage",
+            body.as_bytes(),
+        )
+        .await
+    else {
+        return vec![];
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&reply.body) else {
+        return vec![];
+    };
+    v["ResultsByTime"]
+        .as_array()
+        .map(|days| {
+            days.iter()
+                .map(|d| {
+                    let day = d["TimePeriod"]["Start"].as_str().unwrap_or("").to_string();
+                    let usd = d["Total"]["UnblendedCost"]["Amount"]
+                        .as_str()
+                        .and_then(|a| a.parse().ok())
+                        .unwrap_or(0.0);
+                    (day, usd)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Bars as SVG (attributes, not inline styles: the console's CSP forbids those).
+fn bar_chart(days: &[(String, f64)]) -> maud::Markup {
+    let max = days.iter().map(|d| d.1).fold(0.0_f64, f64::max).max(0.01);
+    let (w, h) = (24 * days.len().max(1), 120);
+    html! {
+        figure.chart {
+            svg viewBox=(format!("0 0 {w} {}", h + 16)) role="img" aria-label="Cost per day" {
+                @for (i, (day, usd)) in days.iter().enumerate() {
+                    @let bh = ((usd / max) * h as f64).round() as i64;
+                    rect.bar x=(i * 24 + 3) y=(h as i64 - bh) width="18" height=(bh.max(1)) {
+                        title { (day) ": $" (format!("{usd:.4}")) }
+                    }
+                    @if i % 5 == 0 {
+                        text x=(i * 24 + 3) y=(h + 12) font-size="9" { (day.get(8..10).unwrap_or("")) }
+                    }
+                }
+            }
+            figcaption.muted { "Highest day: $" (format!("{max:.4}")) }
+        }
+    }
+}
+
+fn as_f64(q: &gureum_billing::amount::Quantity) -> f64 {
+    q.to_decimal(6).parse().unwrap_or(0.0)
+}
+
+/// (instance type, hours, USD) from the bill's compute lines.
+fn cost_by_instance_type(bill: &gureum_billing::bill::Bill) -> Vec<(String, f64, f64)> {
+    let mut out: Vec<(String, f64, f64)> = Vec::new();
+    for l in &bill.lines {
+        let Some(t) = l.usage_type.strip_prefix("BoxUsage:") else {
+            continue;
+        };
+        let usd: f64 = l.amount.to_decimal(6).parse().unwrap_or(0.0);
+        match out.iter_mut().find(|e| e.0 == t) {
+            Some(e) => {
+                e.1 += as_f64(&l.quantity);
+                e.2 += usd;
+            }
+            None => out.push((t.to_string(), as_f64(&l.quantity), usd)),
+        }
+    }
+    out
+}
+
+/// (what, used, allowance, unit) of each free-tier allowance this month.
+fn free_tier_use(
+    bill: &gureum_billing::bill::Bill,
+    free: &gureum_billing::prices::FreeTier,
+) -> Vec<(&'static str, f64, u32, &'static str)> {
+    let sum = |f: &dyn Fn(&str) -> bool| -> f64 {
+        bill.lines
+            .iter()
+            .filter(|l| f(&l.usage_type))
+            .map(|l| as_f64(&l.quantity))
+            .sum()
+    };
+    let compute = sum(&|u: &str| {
+        u.strip_prefix("BoxUsage:")
+            .is_some_and(|t| free.compute_types.iter().any(|f| f == t))
+    });
+    let storage = sum(&|u: &str| u.starts_with("EBS:VolumeUsage"));
+    let ipv4 = sum(&|u: &str| u.ends_with("PublicIPv4:InUseAddress"));
+    vec![
+        (
+            "Instance hours (t2.micro, t3.micro)",
+            compute,
+            free.compute_hours,
+            "Hrs",
+        ),
+        ("EBS storage", storage, free.storage_gb_months, "GB-Mo"),
+        ("Public IPv4", ipv4, free.public_ipv4_hours, "Hrs"),
+    ]
 }
 
 fn now_ms() -> i64 {
