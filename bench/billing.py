@@ -1,6 +1,7 @@
 """Metering and billing benchmarks (metering issue): what metering adds to a state change
 (crates/gureum-store/benches/metering.rs) and how fast Cost Explorer answers over a month of
-1,000 instances' usage (crates/gureum-billing/benches/cost_explorer.rs). Runs both with
+1,000 instances' usage (crates/gureum-billing/benches/cost_explorer.rs, and through the API:
+bench/ce_api.py). Runs them
 `cargo bench`, prints their tables and writes them into docs/BENCHMARKS.md between the
 `bench:billing` markers. Usage: scripts/bench-billing
 """
@@ -22,7 +23,12 @@ def bench(*args):
 def main():
     metering = bench("-p", "gureum-store", "--bench", "metering")
     ce = bench("-p", "gureum-billing", "--bench", "cost_explorer")
-    print(metering, ce, sep="\n\n")
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "gureum"], cwd=ROOT, check=True)
+    venv_py = os.path.join(ROOT, ".venv", "bin", "python")
+    api = subprocess.run([venv_py if os.path.exists(venv_py) else sys.executable,
+                          os.path.join(ROOT, "bench", "ce_api.py")],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    print(metering, ce, api, sep="\n\n")
     load = os.getloadavg()[0]
     doc = os.path.join(ROOT, "docs", "BENCHMARKS.md")
     start, end = "<!-- bench:billing:start -->", "<!-- bench:billing:end -->"
@@ -32,7 +38,10 @@ def main():
                "targets: metering < 1 ms):\n\n" + metering +
                "\n\nCost Explorer over a month of 1,000 instances' usage (target: `GetCostAndUsage` < 50 ms; "
                "each figure is the whole request after the store read: ledger, JSON parse, rating, "
-               "JSON answer):\n\n```text\n" + ce + "\n```\n" + end)
+               "JSON answer):\n\n```text\n" + ce + "\n```\n\n"
+               "The same through the API, timed by a boto3 client (its own signing and parsing "
+               "included; the store read of every interval of the account is the part the engine "
+               "figures leave out):\n\n" + api + "\n" + end)
     old = open(doc).read()
     if start in old:
         old = old[:old.index(start)] + section + old[old.index(end) + len(end):]
