@@ -110,16 +110,20 @@ impl Cloud {
         target: &str,
         body: &[u8],
     ) -> CoreResult<CeReply> {
+        let started = std::time::Instant::now();
         let inputs = self.billing_inputs(account).await?;
+        let read = started.elapsed();
         let accounts = [inputs.account];
         let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)
             .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
-        Ok(gureum_billing::ce::handle(
-            &ledger,
-            target,
-            body,
-            self.clock.now_millis(),
-        ))
+        let reply = gureum_billing::ce::handle(&ledger, target, body, self.clock.now_millis());
+        tracing::debug!(
+            records = inputs.records.len(),
+            read_us = read.as_micros() as u64,
+            total_us = started.elapsed().as_micros() as u64,
+            "cost explorer"
+        );
+        Ok(reply)
     }
 
     /// The account's bill for `month` (month to date for the current month). `account` is an

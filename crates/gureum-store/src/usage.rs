@@ -95,20 +95,35 @@ pub fn open_interval(
     .optional()
 }
 
-/// Every interval overlapping `[from, to)`, of one account or of all.
+/// Every interval overlapping `[from, to)`, of one account or of all, by start time.
 pub fn overlapping(
     c: &Connection,
     account_id: Option<&str>,
     from: Millis,
     to: Millis,
 ) -> rusqlite::Result<Vec<UsageRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT id, account_id, resource_id, kind, detail, quantity, start_ms, end_ms FROM usage \
-         WHERE (?1 IS NULL OR account_id = ?1) AND start_ms < ?3 AND (end_ms IS NULL OR end_ms > ?2) \
-         ORDER BY start_ms, id",
-    )?;
-    let rows = st.query_map(params![account_id, from, to], row)?;
-    rows.collect()
+    const COLS: &str = "id, account_id, resource_id, kind, detail, quantity, start_ms, end_ms";
+    // Two statements rather than `?1 IS NULL OR …`, which would keep SQLite from using the
+    // account index.
+    let rows = match account_id {
+        Some(a) => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM usage WHERE account_id = ?1 AND start_ms < ?3 \
+                 AND (end_ms IS NULL OR end_ms > ?2) ORDER BY start_ms"
+            ))?;
+            let rows = st.query_map(params![a, from, to], row)?;
+            rows.collect()
+        }
+        None => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM usage WHERE start_ms < ?2 AND (end_ms IS NULL OR end_ms > ?1) \
+                 ORDER BY account_id, start_ms"
+            ))?;
+            let rows = st.query_map(params![from, to], row)?;
+            rows.collect()
+        }
+    };
+    rows
 }
 
 /// Make the instance's `public-ipv4` interval match its record: open (for its address) while it
