@@ -74,11 +74,7 @@ impl Cloud {
                 let row = acct_db::find(c, &account)?
                     .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
                 let tags = tag_db::all_by_resource(c, &row.id)?;
-                let zones: std::collections::HashMap<String, String> =
-                    inst_db::of_account(c, &row.id)?
-                        .into_iter()
-                        .map(|i| (i.id, i.az))
-                        .collect();
+                let zones = inst_db::zones_of_account(c, &row.id)?;
                 let records = usage::overlapping(c, Some(&row.id), 0, i64::MAX)?
                     .into_iter()
                     .filter_map(|u| {

@@ -414,3 +414,13 @@ pub fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, b
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
+
+/// (instance id, availability zone) of the account's instances, without the rest of the row.
+pub fn zones_of_account(
+    c: &Connection,
+    account_id: &str,
+) -> rusqlite::Result<std::collections::HashMap<String, String>> {
+    let mut st = c.prepare_cached("SELECT id, az FROM instances WHERE account_id = ?1")?;
+    let rows = st.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
