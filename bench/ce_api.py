@@ -5,6 +5,7 @@ get_cost_and_usage timed against `gureum up --no-default-image`. Prints one line
 
 import os
 import random
+import re
 import sqlite3
 import sys
 import tempfile
@@ -21,6 +22,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="gureum-bench-ce-")
     data = os.path.join(tmp, "data")
     os.environ["GUREUM_NO_DEFAULT_IMAGE"] = "1"
+    os.environ["GUREUM_LOG"] = "info,gureum_core::metering=debug"  # the server's own timing
     s = conftest.Server(data).start()   # creates the store and the admin account
     s.stop()
     db = sqlite3.connect(os.path.join(data, "state.db"))
@@ -61,9 +63,13 @@ def main():
                 t0 = time.perf_counter()
                 ce.get_cost_and_usage(TimePeriod={"Start": start, "End": end}, Metrics=["UnblendedCost"], **q)
                 lat.append(time.perf_counter() - t0)
-            print(f"| {name} | {pct(lat, 50) * 1000:.0f} ms | {max(lat) * 1000:.0f} ms |")
+            print(f"| {name} (boto3 client) | {pct(lat, 50) * 1000:.0f} ms | {max(lat) * 1000:.0f} ms |")
     finally:
         s.stop()
+    server = [int(us) / 1000 for us in re.findall(r"cost explorer.*total_us=(\d+)", open(s.log_path).read())]
+    if server:
+        print(f"| all of the above, inside the server (store read, rating, JSON) | {pct(server, 50):.0f} ms "
+              f"| {max(server):.0f} ms |")
 
 
 if __name__ == "__main__":
