@@ -15,7 +15,7 @@
 //! <state>/<id>/chroot/        the empty directory QEMU chroots into once its files are open
 //! ```
 //!
-//! QEMU runs detached (`-daemonize`), so a gureum restart finds running guests by pidfile and
+//! QEMU runs detached (`setsid -f`; not `-daemonize`, see [`qemu`]), so a gureum restart finds running guests by pidfile and
 //! QMP and leaves them running. Each QEMU opens its disks, tap, console and socket as root and
 //! then drops to its own system user (`gureum-<id>`) inside an empty chroot, in its own cgroup
 //! limited to the instance type's vCPUs and memory, with `-sandbox on` ([`sandbox`], [`qemu`]).
