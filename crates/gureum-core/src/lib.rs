@@ -152,6 +152,9 @@ pub struct Cloud {
         Arc<std::sync::Mutex<std::collections::HashMap<String, Option<std::net::Ipv4Addr>>>>,
     /// The prices usage is rated with.
     pub(crate) prices: Arc<gureum_billing::PriceList>,
+    /// Per account, the usage intervals that can no longer change, converted once.
+    pub(crate) usage_cache:
+        Arc<std::sync::Mutex<std::collections::HashMap<String, metering::SettledUsage>>>,
     /// Host networks the agent made (non-default ones are removed when unused).
     pub(crate) ensured_nets: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
@@ -217,6 +220,7 @@ impl Cloud {
             applied_firewalls: Arc::default(),
             applied_public: Arc::default(),
             prices: Arc::new(gureum_billing::PriceList::aws_default()),
+            usage_cache: Arc::default(),
             ensured_nets: Arc::default(),
         }
     }

@@ -1020,3 +1020,52 @@ async fn a_crossed_budget_alerts_once_and_stops_instances() {
         .unwrap()
         .is_none());
 }
+
+#[tokio::test]
+async fn bills_stay_exact_across_the_settled_usage_cache() {
+    let clock = Arc::new(crate::clock::FixedClock::new(1_764_000_000_000));
+    let w = world_with_clock(clock.clone());
+    let acct = w.ctx.account_id.clone();
+    let mut req = run(&w.image, 1);
+    req.instance_type = Some("m5.large".into()); // $0.096 an hour
+    let i = w.launch(req).await.remove(0);
+    w.settle().await;
+    let total = |w: &World| {
+        let (c, a) = (w.cloud.clone(), acct.clone());
+        async move {
+            let b = c.monthly_bill(&a, None).await.unwrap();
+            b.lines
+                .iter()
+                .filter(|l| l.usage_type.starts_with("BoxUsage"))
+                .map(|l| l.amount.to_decimal(6).parse::<f64>().unwrap())
+                .sum::<f64>()
+        }
+    };
+    assert!(total(&w).await < 0.01); // builds the cache
+    clock.advance(2 * 3_600_000);
+    w.call(Action::StopInstances {
+        instance_ids: vec![i.id.clone()],
+        force: false,
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert!(
+        (total(&w).await - 0.192).abs() < 0.001,
+        "two hours, closed after the cache was built"
+    );
+    clock.advance(3 * 3_600_000); // the interval is now settled; a rebuild would cache it
+    *w.cloud.usage_cache.lock().unwrap() = Default::default();
+    assert!((total(&w).await - 0.192).abs() < 0.001, "rebuilt");
+    w.call(Action::StartInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    clock.advance(3_600_000);
+    assert!(
+        (total(&w).await - 0.288).abs() < 0.001,
+        "cached + a new open interval"
+    );
+}

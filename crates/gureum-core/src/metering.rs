@@ -11,6 +11,20 @@ use gureum_store::{accounts as acct_db, instances as inst_db, tags as tag_db, us
 
 use crate::{Cloud, CoreError, CoreResult};
 
+/// How far back an interval's end must lie before it is cached: ends come from the clock at the
+/// moment of closing, so anything that ends later than this cannot already be in the cache.
+const SETTLED_MS: i64 = 60_000;
+/// Past this many recent intervals the cache is rebuilt with a later cut-off.
+const REBUILD_AFTER: usize = 2_000;
+
+/// One account's closed intervals that ended before `cutoff`, converted once: they never change
+/// again, so a request reads only the open and recent ones from the store.
+#[derive(Default)]
+pub(crate) struct SettledUsage {
+    cutoff: i64,
+    records: Vec<(UsageRecord, String)>,
+}
+
 /// One account's billing inputs.
 struct Inputs {
     account: Account,
@@ -69,23 +83,57 @@ impl Cloud {
 
     async fn billing_inputs(&self, account: &str) -> CoreResult<Inputs> {
         let account = account.to_string();
+        let cache = self.usage_cache.clone();
+        let now = self.clock.now_millis();
         self.blocking(move |s| {
             s.read(|c| {
                 let row = acct_db::find(c, &account)?
                     .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
                 let tags = tag_db::all_by_resource(c, &row.id)?;
                 let zones = inst_db::zones_of_account(c, &row.id)?;
-                let records = usage::overlapping(c, Some(&row.id), 0, i64::MAX)?
-                    .into_iter()
-                    .filter_map(|u| {
-                        let t = tags
-                            .get(&u.resource_id)
-                            .map(|t| t.iter().map(|t| (t.key.clone(), t.value.clone())).collect())
-                            .unwrap_or_default();
-                        let az = zones.get(&u.resource_id).cloned();
-                        record(u, t, az)
-                    })
+                let convert = |u: usage::UsageRow| {
+                    let az = zones.get(&u.resource_id).cloned();
+                    let id = u.resource_id.clone();
+                    record(u, vec![], az).map(|r| (r, id))
+                };
+                let mut guard = cache.lock().expect("usage cache poisoned");
+                let settled = guard.entry(row.id.clone()).or_default();
+                let mut recent: Vec<(UsageRecord, String)> =
+                    usage::recent(c, &row.id, settled.cutoff)?
+                        .into_iter()
+                        .filter_map(convert)
+                        .collect();
+                if settled.cutoff == 0 || recent.len() > REBUILD_AFTER {
+                    // (Re)build: everything that ended well before now is settled.
+                    let cutoff = now - SETTLED_MS;
+                    let all: Vec<(UsageRecord, String)> =
+                        usage::overlapping(c, Some(&row.id), 0, i64::MAX)?
+                            .into_iter()
+                            .filter_map(convert)
+                            .collect();
+                    let (old, new): (Vec<_>, Vec<_>) = all
+                        .into_iter()
+                        .partition(|(r, _)| r.end_ms.is_some_and(|e| e < cutoff));
+                    *settled = SettledUsage {
+                        cutoff,
+                        records: old,
+                    };
+                    recent = new;
+                }
+                let with_tags = |(mut r, id): (UsageRecord, String)| {
+                    if let Some(t) = tags.get(&id) {
+                        r.tags = t.iter().map(|t| (t.key.clone(), t.value.clone())).collect();
+                    }
+                    r
+                };
+                let mut records: Vec<UsageRecord> = settled
+                    .records
+                    .iter()
+                    .cloned()
+                    .chain(recent)
+                    .map(with_tags)
                     .collect();
+                records.sort_by_key(|r| r.start_ms);
                 Ok(Inputs {
                     account: Account {
                         id: row.id,

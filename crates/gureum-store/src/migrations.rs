@@ -283,6 +283,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         alert_amount    TEXT
     );
     "#,
+    // 9: the usage intervals still open or recently ended, found without reading all of them.
+    r#"
+    CREATE INDEX usage_by_end ON usage(account_id, end_ms);
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -149,3 +149,14 @@ pub fn sync_public_ip(c: &Connection, instance_id: &str, now: Millis) -> rusqlit
     }
     Ok(())
 }
+
+/// The account's intervals that are open or ended at or after `since` (the ones that can still
+/// change, or changed recently), by start time.
+pub fn recent(c: &Connection, account_id: &str, since: Millis) -> rusqlite::Result<Vec<UsageRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT id, account_id, resource_id, kind, detail, quantity, start_ms, end_ms FROM usage \
+         WHERE account_id = ?1 AND (end_ms IS NULL OR end_ms >= ?2) ORDER BY start_ms",
+    )?;
+    let rows = st.query_map(params![account_id, since], row)?;
+    rows.collect()
+}
