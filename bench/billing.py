@@ -40,8 +40,9 @@ def main():
                "each figure is the whole request after the store read: ledger, JSON parse, rating, "
                "JSON answer):\n\n```text\n" + ce + "\n```\n\n"
                "The same through the API, timed by a boto3 client (its own signing and parsing "
-               "included; the store read of every interval of the account is the part the engine "
-               "figures leave out):\n\n" + api + "\n" + end)
+               "included) and inside the server. The server reads from the store only the intervals "
+               "still open or ended in the last minute; the settled ones are cached per account, so "
+               "the slowest request (max) is the first, which builds that cache:\n\n" + api + "\n" + end)
     old = open(doc).read()
     if start in old:
         old = old[:old.index(start)] + section + old[old.index(end) + len(end):]
