@@ -124,7 +124,7 @@ def main():
                     return time.time() - t0
                 time.sleep(0.01)
 
-        api_lat, single, concurrent, term = [], [], [], []
+        api_lat, single, concurrent, term, term_conc = [], [], [], [], []
         for _ in range(args.rounds):
             iid, api, ready = launch_to_ssh()
             api_lat.append(api)
@@ -136,7 +136,7 @@ def main():
             concurrent += [r[2] for r in res]
             api_lat += [r[1] for r in res]
             with cf.ThreadPoolExecutor(10) as pool:
-                term += list(pool.map(terminate_freed, [r[0] for r in res]))
+                term_conc += list(pool.map(terminate_freed, [r[0] for r in res]))
         log = open(s.log_path).read()
         prep = [float(m) for m in re.findall(r"volume prepared.*?ms=([0-9.]+)", log)] or \
                [float(m) for m in re.findall(r"prepare.*?elapsed_ms=([0-9.]+)", log)]
@@ -144,7 +144,8 @@ def main():
             ("RunInstances API call (p50 / p99)", f"{pct(api_lat, 50) * 1000:.0f} / {pct(api_lat, 99) * 1000:.0f} ms", "< 50 ms"),
             ("launch to SSH ready, 1 launch (p50 / p99)", f"{pct(single, 50):.2f} / {pct(single, 99):.2f} s", "≤ 1.5 / 3 s"),
             ("launch to SSH ready, 10 concurrent (p50 / p99)", f"{pct(concurrent, 50):.2f} / {pct(concurrent, 99):.2f} s", "≤ 1.5 / 3 s"),
-            ("terminate until host resources freed (p50)", f"{pct(term, 50) * 1000:.0f} ms", "≤ 300 ms"),
+            ("terminate until host resources freed, one at a time (p50)", f"{pct(term, 50) * 1000:.0f} ms", "≤ 300 ms"),
+            ("terminate until host resources freed, 10 at once (p50)", f"{pct(term_conc, 50) * 1000:.0f} ms", "—"),
         ]
         if prep:
             rows.append(("root filesystem preparation (p50)", f"{pct(prep, 50):.1f} ms", "< 20 ms"))
