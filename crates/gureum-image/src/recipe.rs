@@ -48,31 +48,40 @@ pub struct Recipe {
     pub vm: bool,
 }
 
+/// The server package set, plus whatever a variant adds (one list, so the variants cannot drift
+/// apart; the order is the one the cache keys were made with).
+macro_rules! server_packages {
+    ($($extra:literal),* $(,)?) => {
+        &[
+            "systemd-sysv",
+            "dbus",
+            "libpam-systemd",
+            "openssh-server",
+            "sudo",
+            "python3",
+            "python3-yaml",
+            "curl",
+            "ca-certificates",
+            "iproute2",
+            "iputils-ping",
+            "less",
+            "vim-tiny",
+            "procps",
+            "netbase",
+            "tzdata",
+            "passwd",
+            "adduser",
+            "hostname",
+            "gzip",
+            $($extra,)*
+        ]
+    };
+}
+
 /// The server package set every recipe installs. No recommends (mmdebstrap's default), so
 /// anything a server needs at run time is listed: dbus and libpam-systemd for logind sessions
 /// and hostnamectl, tzdata and netbase for a sane userland, passwd/adduser for user management.
-const SERVER_PACKAGES: &[&str] = &[
-    "systemd-sysv",
-    "dbus",
-    "libpam-systemd",
-    "openssh-server",
-    "sudo",
-    "python3",
-    "python3-yaml",
-    "curl",
-    "ca-certificates",
-    "iproute2",
-    "iputils-ping",
-    "less",
-    "vim-tiny",
-    "procps",
-    "netbase",
-    "tzdata",
-    "passwd",
-    "adduser",
-    "hostname",
-    "gzip",
-];
+const SERVER_PACKAGES: &[&str] = server_packages!();
 
 /// Ubuntu enables systemd-resolved and points /etc/resolv.conf at its stub; the host writes a
 /// plain resolv.conf into every instance instead, so resolved is switched off.
@@ -82,61 +91,21 @@ const UBUNTU_HOOKS: &[&str] =
 /// What a VM image adds to the server set: a kernel made for virtual machines (virtio built
 /// in or in its initramfs), the initramfs tooling and udev that boot it, and e2fsprogs, whose
 /// resize2fs grows the root file system to the volume's size.
-const VM_PACKAGES: &[&str] = &[
-    "systemd-sysv",
-    "dbus",
-    "libpam-systemd",
-    "openssh-server",
-    "sudo",
-    "python3",
-    "python3-yaml",
-    "curl",
-    "ca-certificates",
-    "iproute2",
-    "iputils-ping",
-    "less",
-    "vim-tiny",
-    "procps",
-    "netbase",
-    "tzdata",
-    "passwd",
-    "adduser",
-    "hostname",
-    "gzip",
+const VM_PACKAGES: &[&str] = server_packages!(
     "linux-image-cloud-amd64",
     "initramfs-tools",
     "udev",
     "e2fsprogs",
-];
+);
 
 /// The VM set plus Debian's cloud-init.
-const CLOUD_PACKAGES: &[&str] = &[
-    "systemd-sysv",
-    "dbus",
-    "libpam-systemd",
-    "openssh-server",
-    "sudo",
-    "python3",
-    "python3-yaml",
-    "curl",
-    "ca-certificates",
-    "iproute2",
-    "iputils-ping",
-    "less",
-    "vim-tiny",
-    "procps",
-    "netbase",
-    "tzdata",
-    "passwd",
-    "adduser",
-    "hostname",
-    "gzip",
+const CLOUD_PACKAGES: &[&str] = server_packages!(
     "linux-image-cloud-amd64",
     "initramfs-tools",
     "udev",
     "e2fsprogs",
     "cloud-init",
-];
+);
 
 /// Installs the seed unit (instance files and network from the host's seed disk) and enables
 /// systemd-networkd, which applies the seed's static network (a VPC has no DHCP server).
