@@ -387,37 +387,11 @@ impl NetDriver {
         let _instance = lock.lock().await;
         let started = Instant::now();
         let names = &self.inner.names;
-        let bridge = names.bridge(&nic.vpc_id);
-        if !host::link_exists(&bridge) {
-            return Err(NetError::VpcNotFound {
-                vpc_id: nic.vpc_id.clone(),
-                bridge,
-            });
-        }
+        let (bridge, veth, veth_exists) = self.claim_port(nic).await?;
         host::ensure_netns_dir(&format!("{}_scratch", names.prefix())).await?;
         let netns = names.netns(&nic.instance_id);
         let netns_path = host::netns_path(&netns);
-        let veth = names.veth(&nic.instance_id);
         let netns_existed = netns_path.exists();
-        let veth_exists = host::link_exists(&veth);
-        if veth_exists {
-            self.check_owner(&veth, &nic.instance_id)?;
-        }
-        // The port's elements first: its first frame already meets anti-spoofing.
-        let port = state::PortFacts {
-            bridge: bridge.clone(),
-            mac: nic.mac,
-            ip: nic.ip,
-        };
-        let table = names.table();
-        self.transact(|tracked| {
-            let facts = state::Facts {
-                port: Some(port.clone()),
-                ..tracked.facts_of(&veth)
-            };
-            tracked.plan(&table, &veth, &facts, "", "")
-        })
-        .await?;
 
         if netns_existed && veth_exists {
             match self.reconcile(nic, &netns, &veth, &bridge).await {
@@ -463,32 +437,7 @@ impl NetDriver {
         let _instance = lock.lock().await;
         let started = Instant::now();
         let names = &self.inner.names;
-        let bridge = names.bridge(&nic.vpc_id);
-        if !host::link_exists(&bridge) {
-            return Err(NetError::VpcNotFound {
-                vpc_id: nic.vpc_id.clone(),
-                bridge,
-            });
-        }
-        let tap = names.veth(&nic.instance_id);
-        let exists = host::link_exists(&tap);
-        if exists {
-            self.check_owner(&tap, &nic.instance_id)?;
-        }
-        let port = state::PortFacts {
-            bridge: bridge.clone(),
-            mac: nic.mac,
-            ip: nic.ip,
-        };
-        let table = names.table();
-        self.transact(|tracked| {
-            let facts = state::Facts {
-                port: Some(port.clone()),
-                ..tracked.facts_of(&tap)
-            };
-            tracked.plan(&table, &tap, &facts, "", "")
-        })
-        .await?;
+        let (bridge, tap, exists) = self.claim_port(nic).await?;
         let is_tap = Path::new("/sys/class/net")
             .join(&tap)
             .join("tun_flags")
@@ -526,6 +475,41 @@ impl NetDriver {
         }
         tracing::debug!(instance = %nic.instance_id, %tap, elapsed = ?started.elapsed(), "attach tap");
         Ok(tap)
+    }
+
+    /// The start of every attach (the caller holds the instance's lock): the VPC's bridge must
+    /// exist; the port's name is the instance's, refused if another instance owns a link of
+    /// that name; and the port's anti-spoofing elements go in before the port exists, so its
+    /// first frame already meets them. Returns (bridge, port name, whether the link exists).
+    async fn claim_port(&self, nic: &NicSpec) -> Result<(String, String, bool), NetError> {
+        let names = &self.inner.names;
+        let bridge = names.bridge(&nic.vpc_id);
+        if !host::link_exists(&bridge) {
+            return Err(NetError::VpcNotFound {
+                vpc_id: nic.vpc_id.clone(),
+                bridge,
+            });
+        }
+        let port_name = names.veth(&nic.instance_id);
+        let exists = host::link_exists(&port_name);
+        if exists {
+            self.check_owner(&port_name, &nic.instance_id)?;
+        }
+        let port = state::PortFacts {
+            bridge: bridge.clone(),
+            mac: nic.mac,
+            ip: nic.ip,
+        };
+        let table = names.table();
+        self.transact(|tracked| {
+            let facts = state::Facts {
+                port: Some(port.clone()),
+                ..tracked.facts_of(&port_name)
+            };
+            tracked.plan(&table, &port_name, &facts, "", "")
+        })
+        .await?;
+        Ok((bridge, port_name, exists))
     }
 
     async fn create(
