@@ -77,6 +77,12 @@ impl Cloud {
         self.host.as_ref()?;
         let cloud = self.clone();
         Some(tokio::spawn(async move {
+            // The default VPCs' network exists while the server runs, so a client's first
+            // packets to a new instance's private address go to its bridge (held there until
+            // the instance is plugged in), never out of the host's default route.
+            if let Err(e) = cloud.ensure_default_net().await {
+                tracing::warn!(error = %e, "bringing up the default VPC network");
+            }
             let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
             let mut last_budget_check = std::time::Instant::now() - BUDGET_CHECK_EVERY;
             loop {
@@ -495,6 +501,20 @@ impl Cloud {
 
     /// Remove the bridge of every non-default VPC network this agent made once no live
     /// instance uses it (the VPC was deleted, or its last instance stopped).
+    async fn ensure_default_net(&self) -> Result<(), crate::host::HostError> {
+        let Some(host) = self.host.clone() else {
+            return Ok(());
+        };
+        host.network
+            .ensure_net(&crate::vpcs::default_host_net())
+            .await?;
+        self.ensured_nets
+            .lock()
+            .expect("poisoned")
+            .insert(crate::vpcs::DEFAULT_NET.to_string());
+        Ok(())
+    }
+
     async fn release_unused_nets(&self) -> CoreResult<()> {
         let Some(host) = self.host.clone() else {
             return Ok(());

@@ -83,10 +83,36 @@ macro_rules! server_packages {
 /// and hostnamectl, tzdata and netbase for a sane userland, passwd/adduser for user management.
 const SERVER_PACKAGES: &[&str] = server_packages!();
 
+/// Boot work that finds nothing to do in a system container, where every exec costs: the
+/// generators for disks, encryption, hibernation, boot loaders, fstab and kernel command-line
+/// units (run at every boot and every daemon-reload); remounting a root the container runtime
+/// mounted; static device nodes in a /dev the runtime made; boot-time sysusers (packages run
+/// it themselves when they add users); runlevel records in wtmp. The user manager a login
+/// starts skips the XDG autostart (desktop) and environment.d generators. A VM image keeps
+/// all of them: there they have disks and a kernel to look at.
+const CONTAINER_HOOK: &str = concat!(
+    "set -e; cd \"$1/etc/systemd\"; ",
+    "mkdir -p system-generators user-generators user-environment-generators; ",
+    "for g in systemd-cryptsetup-generator systemd-veritysetup-generator ",
+    "systemd-integritysetup-generator systemd-gpt-auto-generator ",
+    "systemd-hibernate-resume-generator systemd-bless-boot-generator systemd-fstab-generator ",
+    "systemd-debug-generator systemd-run-generator systemd-system-update-generator; do ",
+    "ln -sf /dev/null \"system-generators/$g\"; done; ",
+    "ln -sf /dev/null user-generators/systemd-xdg-autostart-generator; ",
+    "ln -sf /dev/null user-environment-generators/30-systemd-environment-d-generator; ",
+    "chroot \"$1\" systemctl mask --quiet systemd-remount-fs.service ",
+    "systemd-tmpfiles-setup-dev.service systemd-sysusers.service ",
+    "systemd-update-utmp-runlevel.service",
+);
+
+const CONTAINER_HOOKS: &[&str] = &[CONTAINER_HOOK];
+
 /// Ubuntu enables systemd-resolved and points /etc/resolv.conf at its stub; the host writes a
 /// plain resolv.conf into every instance instead, so resolved is switched off.
-const UBUNTU_HOOKS: &[&str] =
-    &["chroot \"$1\" systemctl disable systemd-resolved.service >/dev/null 2>&1 || true"];
+const UBUNTU_HOOKS: &[&str] = &[
+    "chroot \"$1\" systemctl disable systemd-resolved.service >/dev/null 2>&1 || true",
+    CONTAINER_HOOK,
+];
 
 /// What a VM image adds to the server set: a kernel made for virtual machines (virtio built
 /// in or in its initramfs), the initramfs tooling and udev that boot it, and e2fsprogs, whose
@@ -148,7 +174,7 @@ static RECIPES: [Recipe; 6] = [
         deb822_sources: true,
         login_user: "admin",
         packages: SERVER_PACKAGES,
-        hooks: &[],
+        hooks: CONTAINER_HOOKS,
         tested: true,
         guest_agent: true,
         vm: false,
@@ -166,7 +192,7 @@ static RECIPES: [Recipe; 6] = [
         deb822_sources: false,
         login_user: "admin",
         packages: SERVER_PACKAGES,
-        hooks: &[],
+        hooks: CONTAINER_HOOKS,
         tested: false,
         guest_agent: true,
         vm: false,
@@ -386,6 +412,16 @@ mod tests {
             );
             assert!(r.packages.contains(&"vim-tiny") || r.packages.contains(&"nano"));
         }
+    }
+
+    #[test]
+    fn container_images_skip_boot_work_only_a_vm_needs() {
+        for r in recipes() {
+            let trimmed = r.hooks.contains(&CONTAINER_HOOK);
+            assert_eq!(trimmed, !r.vm, "{}", r.name);
+        }
+        // A VM keeps its fstab and disk generators.
+        assert!(CONTAINER_HOOK.contains("systemd-fstab-generator"));
     }
 
     #[test]

@@ -26,6 +26,15 @@ pub(crate) fn link_exists(ifname: &str) -> bool {
 }
 
 /// Names of all links of the host namespace.
+/// The interface's index (changes when a link of that name is deleted and made again).
+pub(crate) fn ifindex(ifname: &str) -> Option<u32> {
+    std::fs::read_to_string(Path::new("/sys/class/net").join(ifname).join("ifindex"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 pub(crate) fn links() -> Result<Vec<String>, NetError> {
     read_dir_names(Path::new(SYS_NET))
 }

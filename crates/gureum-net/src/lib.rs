@@ -162,6 +162,10 @@ struct Inner {
     /// The elements of the instance-owned nftables sets and maps (see [`state`]); `None`
     /// until loaded. Held for the whole of every per-instance transaction.
     tracked: Mutex<Option<state::Tracked>>,
+    /// The VPCs `ensure_vpc` converged, with their bridge's ifindex then: asked again for the
+    /// same VPC while that bridge and our tables still exist, it has nothing to do (a launch
+    /// calls it every time; converging costs three processes).
+    converged: StdMutex<HashMap<String, (VpcNet, u32)>>,
 }
 
 /// Per-interface sysctls of our bridges: no IPv6 on the host side at all (so no autoconf,
@@ -172,6 +176,12 @@ struct Inner {
 /// `route_localnet`, so the host's own connections to a loopback public address can be
 /// DNATed out of this bridge (the nft `guard` chain drops guests' packets to 127/8, which this
 /// would otherwise let in).
+///
+/// ARP for an instance is retried every 100 ms (30 times) instead of every second (3 times):
+/// a client that connects while the instance's interface is still being plugged in (a user's
+/// `ssh` right after RunInstances returns) has its SYN held in the neighbour queue and sent the
+/// moment the instance answers ARP, instead of waiting out a one-second ARP retry and then a
+/// one-second SYN retransmission.
 fn bridge_sysctls(bridge: &str) -> Vec<(String, &'static str)> {
     vec![
         (format!("ipv6/conf/{bridge}/accept_ra"), "0"),
@@ -181,6 +191,8 @@ fn bridge_sysctls(bridge: &str) -> Vec<(String, &'static str)> {
         (format!("ipv4/conf/{bridge}/rp_filter"), "1"),
         (format!("ipv4/conf/{bridge}/arp_ignore"), "1"),
         (format!("ipv4/conf/{bridge}/route_localnet"), "1"),
+        (format!("ipv4/neigh/{bridge}/retrans_time_ms"), "100"),
+        (format!("ipv4/neigh/{bridge}/mcast_solicit"), "30"),
     ]
 }
 
@@ -211,6 +223,7 @@ impl NetDriver {
                 vpcs: RwLock::new(()),
                 instances: StdMutex::new(HashMap::new()),
                 tracked: Mutex::new(None),
+                converged: StdMutex::new(HashMap::new()),
             }),
         })
     }
@@ -239,6 +252,22 @@ impl NetDriver {
         let _vpcs = self.inner.vpcs.write().await;
         let started = Instant::now();
         let bridge = self.inner.names.bridge(&vpc.vpc_id);
+        let index = host::ifindex(&bridge);
+        let converged = index.is_some_and(|index| {
+            self.inner.converged.lock().unwrap().get(&vpc.vpc_id) == Some(&(vpc.clone(), index))
+        });
+        if converged
+            && self
+                .inner
+                .tracked
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|t| t.exists)
+        {
+            return Ok(());
+        }
+        self.inner.converged.lock().unwrap().remove(&vpc.vpc_id);
         let existed = host::link_exists(&bridge);
         if existed {
             self.check_owner(&bridge, &vpc.vpc_id)?;
@@ -275,6 +304,12 @@ impl NetDriver {
             other => other,
         };
         tracing::debug!(vpc = %vpc.vpc_id, %bridge, elapsed = ?started.elapsed(), "ensure_vpc");
+        if result.is_ok() {
+            if let Some(index) = host::ifindex(&bridge) {
+                let mut converged = self.inner.converged.lock().unwrap();
+                converged.insert(vpc.vpc_id.clone(), (vpc.clone(), index));
+            }
+        }
         result
     }
 
@@ -363,6 +398,7 @@ impl NetDriver {
                 ports,
             });
         }
+        self.inner.converged.lock().unwrap().remove(vpc_id);
         cmd::ip_batch(&[], &[format!("link del dev {bridge}")]).await?;
         self.apply_ruleset().await
     }
@@ -686,6 +722,7 @@ impl NetDriver {
         let _vpcs = self.inner.vpcs.write().await;
         let mut tracked = self.inner.tracked.lock().await;
         *tracked = None;
+        self.inner.converged.lock().unwrap().clear();
         let names = &self.inner.names;
         let scratch = format!("{}_scratch", names.prefix());
         let links = host::links()?;

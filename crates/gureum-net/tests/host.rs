@@ -316,6 +316,11 @@ async fn ensure_vpc_is_idempotent_and_converges() {
         "1"
     );
     assert_eq!(sysctl(&format!("ipv4/conf/{bridge}/route_localnet")), "1");
+    // A connection attempt made before the instance is plugged in waits in the ARP queue.
+    assert_eq!(
+        sysctl(&format!("ipv4/neigh/{bridge}/retrans_time_ms")),
+        "100"
+    );
     let link = &ip_json(&["link", "show", "dev", &bridge]).await[0];
     assert!(link["flags"].to_string().contains("\"UP\""), "{link}");
     assert_eq!(

@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use cgroups::{existing_instance_dirs, CgroupMode};
+pub use cgroups::{existing_instance_dirs, move_to_idle_group, remove_idle_group, CgroupMode};
 pub use console::console_relay_main;
 pub use error::RuntimeError;
 pub use lxcfs::DEFAULT_LXCFS_DIR;

@@ -62,6 +62,11 @@ impl Runc {
 
     /// The container's state, or None when runc does not know it.
     pub async fn state(&self, id: &str) -> Result<Option<RuncContainer>, RuntimeError> {
+        // runc keeps a container's state in `<root>/<id>/`: without it there is no container,
+        // and no need to run runc (a Go program: ~20 ms of CPU) to be told so.
+        if !self.root.join(id).exists() {
+            return Ok(None);
+        }
         let a = args!["--root", self.root, "state", id];
         let out = cmd::output(&self.program(), a).await?;
         if out.status.success() {

@@ -2,7 +2,8 @@
 //!
 //! An RSA-3072 host key costs about a second of CPU to make. Made inside the guest at first
 //! boot, that second competes with every other guest booting at the same time; made here, at
-//! the lowest priority while the host is otherwise idle, it costs a launch nothing. Each key is
+//! the lowest priority while the host is otherwise idle (in an idle cpu cgroup beside the
+//! instances', not merely niced), it costs a launch nothing. Each key is
 //! claimed by an atomic rename, so it is handed out once even with several servers sharing the
 //! pool directory (it lives in the cache dir). Without `ssh-keygen` on the host the pool stays
 //! empty and guests make their own key, as before.
@@ -14,7 +15,7 @@ use std::time::Duration;
 use gureum_core::host::HostKeys;
 
 /// Keys kept ready: a burst of launches beyond this makes its own keys in the guests.
-pub const POOL_SIZE: usize = 16;
+pub const POOL_SIZE: usize = 32;
 
 pub struct RsaKeyPool {
     dir: PathBuf,
@@ -73,7 +74,7 @@ impl RsaKeyPool {
             .unwrap_or(0);
         let name = format!("rsa-{nanos:x}-{:x}", std::process::id());
         let tmp = self.dir.join(format!("tmp-{name}"));
-        let status = tokio::process::Command::new("nice")
+        let mut child = tokio::process::Command::new("nice")
             .args([
                 "-n",
                 "19",
@@ -93,8 +94,18 @@ impl RsaKeyPool {
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .status()
-            .await?;
+            .spawn()?;
+        // Idle against the instances too (niceness only ranks tasks within one cgroup).
+        let group = child.id().and_then(|pid| {
+            gureum_runtime::move_to_idle_group(gureum_runtime::DEFAULT_CGROUP_PARENT, pid)
+                .map_err(|e| tracing::debug!(error = %e, "host key made outside an idle cgroup"))
+                .ok()
+        });
+        let status = child.wait().await;
+        if let Some(group) = group {
+            let _ = gureum_runtime::remove_idle_group(&group).await;
+        }
+        let status = status?;
         if !status.success() {
             let _ = std::fs::remove_file(&tmp);
             return Err(std::io::Error::other("ssh-keygen failed"));
