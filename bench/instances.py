@@ -124,13 +124,25 @@ def main():
                     return time.time() - t0
                 time.sleep(0.01)
 
+        def pool_ready(n):
+            """Wait (up to 2 min) until the host-key pool in the cache holds n sets: a host's
+            steady state, since the pool refills whenever the host is idle."""
+            pool = os.path.join(cache, "host-keys")
+            t = time.time()
+            while time.time() - t < 120:
+                if os.path.isdir(pool) and len([e for e in os.listdir(pool) if e.startswith("set-")]) >= n:
+                    return
+                time.sleep(1)
+
         api_lat, single, concurrent, term, term_conc = [], [], [], [], []
+        pool_ready(10)
         for _ in range(args.rounds):
             iid, api, ready = launch_to_ssh()
             api_lat.append(api)
             single.append(ready)
             term.append(terminate_freed(iid))
         for _ in range(max(1, args.rounds // 2)):
+            pool_ready(10)
             with cf.ThreadPoolExecutor(10) as pool:
                 res = list(pool.map(lambda _: launch_to_ssh(), range(10)))
             concurrent += [r[2] for r in res]

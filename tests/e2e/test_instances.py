@@ -185,6 +185,16 @@ def test_the_tutorial(cloud, tmp_path):
     # botocore decodes the base64 Output itself, as the AWS CLI does.
     console = ec2.get_console_output(InstanceId=iid).get("Output", "")
     assert "-----BEGIN SSH HOST KEY FINGERPRINTS-----" in console
+    # The block lists the three keys sshd really serves (made ahead by the host or in the guest).
+    block = console.split("-----BEGIN SSH HOST KEY FINGERPRINTS-----")[1].split("-----END")[0]
+    assert len([l for l in block.splitlines() if "SHA256:" in l]) == 3, block
+    # (An RSA key made in the guest, when the host's pool was empty, is served from the next boot.)
+    for kind in ("ed25519", "ecdsa", "rsa"):
+        scan = subprocess.run(["ssh-keyscan", "-t", kind, ip], capture_output=True, text=True, timeout=10).stdout
+        if kind == "rsa" and not scan.strip():
+            continue
+        served = subprocess.run(["ssh-keygen", "-lf", "-"], input=scan, capture_output=True, text=True).stdout
+        assert served.split()[1] in block, (kind, served, block)
 
     # Stop and start keep the root volume; user data does not run again.
     ssh(key, ip, "echo kept > ~/note.txt && sync")

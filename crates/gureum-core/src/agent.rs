@@ -111,7 +111,9 @@ impl Cloud {
 
     /// One pass over every instance: start a convergence task for each that needs work.
     pub async fn sweep(&self) -> CoreResult<()> {
-        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let mut rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        // Oldest launch first: launches take the host's launch slots in the order they came.
+        rows.sort_by(|a, b| (a.launch_time, &a.id).cmp(&(b.launch_time, &b.id)));
         let now = self.clock.now_millis();
         let mut purge = false;
         for r in rows {
@@ -243,23 +245,35 @@ impl Cloud {
         }
         if let Some(h) = &self.host {
             files.extend(h.guest_files.iter().cloned());
-            // The first boot only (the launch's own `pending`): an RSA host key made ahead of
-            // time, so the guest does not spend a second of CPU on one while others boot.
+            // The first boot only (the launch's own `pending`): host keys made ahead of time,
+            // so the guest does not spend a second of CPU on them while others boot. The
+            // fingerprint file names the instance, so a copy inherited through an image is
+            // not taken for this instance's own.
             let first_boot = r.state == "pending" && r.state_since == r.launch_time;
-            if let Some((key, public)) = h
+            if let Some(set) = h
                 .host_keys
                 .as_ref()
                 .filter(|_| first_boot)
-                .and_then(|k| k.take_rsa())
+                .and_then(|k| k.take())
             {
+                let dir = PathBuf::from("/var/lib/gureum");
+                for (name, private, public) in set.keys {
+                    files.push(GuestFile {
+                        path: dir.join(format!("{name}.pub")),
+                        contents: public,
+                        mode: 0o644,
+                    });
+                    files.push(GuestFile {
+                        path: dir.join(name),
+                        contents: private,
+                        mode: 0o600,
+                    });
+                }
+                let mut block = format!("# {}\n", r.id).into_bytes();
+                block.extend(set.fingerprints);
                 files.push(GuestFile {
-                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key"),
-                    contents: key,
-                    mode: 0o600,
-                });
-                files.push(GuestFile {
-                    path: PathBuf::from("/var/lib/gureum/ssh_host_rsa_key.pub"),
-                    contents: public,
+                    path: dir.join("host-key-fingerprints"),
+                    contents: block,
                     mode: 0o644,
                 });
             }
@@ -572,6 +586,12 @@ impl Cloud {
         .await
     }
 
+    /// [`Self::bring_up`] once a launch slot is free (see `launch_slots`).
+    async fn bring_up_in_turn(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
+        let _slot = self.launch_slots.acquire().await;
+        self.bring_up(r).await
+    }
+
     async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
         let host = self.host.clone().expect("agent runs with a host");
         let herr = |e: CoreError| crate::host::HostError(e.to_string());
@@ -626,7 +646,7 @@ impl Cloud {
         let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
         let herr = |e: crate::host::HostError| CoreError::Internal(e.0);
         match state {
-            InstanceState::Pending => match self.bring_up(&r).await {
+            InstanceState::Pending => match self.bring_up_in_turn(&r).await {
                 Ok(()) => {
                     if self.record(&r, InstanceState::Running, None).await? && r.reboot_requested {
                         self.clear_reboot(&r.id).await?;

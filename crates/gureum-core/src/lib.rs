@@ -157,6 +157,10 @@ pub struct Cloud {
         Arc<std::sync::Mutex<std::collections::HashMap<String, metering::SettledUsage>>>,
     /// Host networks the agent made (non-default ones are removed when unused).
     pub(crate) ensured_nets: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Launches setting up on the host at once: one per CPU. A burst of launches then starts
+    /// its first guests at once instead of every guest late, behind ten `runc` processes that
+    /// outweigh all the guests together (host processes are not in the guests' cgroups).
+    pub(crate) launch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// An account's cached view and the epoch it belongs to.
@@ -222,6 +226,9 @@ impl Cloud {
             prices: Arc::new(gureum_billing::PriceList::aws_default()),
             usage_cache: Arc::default(),
             ensured_nets: Arc::default(),
+            launch_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
         }
     }
 

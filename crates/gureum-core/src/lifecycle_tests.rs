@@ -27,6 +27,13 @@ fn world() -> World {
 }
 
 fn world_with_clock(clock: Arc<crate::clock::FixedClock>) -> World {
+    world_with(clock, None)
+}
+
+fn world_with(
+    clock: Arc<crate::clock::FixedClock>,
+    host_keys: Option<Arc<dyn crate::host::HostKeys>>,
+) -> World {
     let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
     let network = Arc::new(FakeNetwork::default());
@@ -35,7 +42,7 @@ fn world_with_clock(clock: Arc<crate::clock::FixedClock>) -> World {
             compute: compute.clone(),
             network: network.clone(),
             guest_files: vec![],
-            host_keys: None,
+            host_keys,
         })
         .with_limits(Limits {
             instances_per_account: 5,
@@ -276,6 +283,74 @@ async fn launch_stop_start_terminate() {
     // Its address is not handed out again while the terminated instance is still listed.
     let again = w.launch(run(&w.image, 1)).await;
     assert_eq!(again[0].private_ip, "172.31.0.5");
+}
+
+/// Hands out numbered key sets.
+#[derive(Default)]
+struct CountingKeys(std::sync::atomic::AtomicU32);
+
+impl crate::host::HostKeys for CountingKeys {
+    fn take(&self) -> Option<crate::host::HostKeySet> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(crate::host::HostKeySet {
+            keys: vec![(
+                "ssh_host_ed25519_key".into(),
+                format!("private {n}").into_bytes(),
+                format!("ssh-ed25519 AAAA{n}").into_bytes(),
+            )],
+            fingerprints: format!("256 SHA256:{n} no comment (ED25519)\n").into_bytes(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_first_boot_gets_host_keys_made_ahead_and_later_boots_keep_theirs() {
+    let keys = Arc::new(CountingKeys::default());
+    let clock = Arc::new(crate::clock::FixedClock::new(1_764_000_000_000));
+    let w = world_with(clock.clone(), Some(keys.clone()));
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    w.settle().await;
+    let file = |name: &str| {
+        w.compute
+            .spec_of(&i.id)
+            .unwrap()
+            .files
+            .iter()
+            .find(|f| f.path == std::path::Path::new("/var/lib/gureum").join(name))
+            .map(|f| (String::from_utf8_lossy(&f.contents).to_string(), f.mode))
+    };
+    assert_eq!(
+        file("ssh_host_ed25519_key"),
+        Some(("private 0".into(), 0o600))
+    );
+    assert_eq!(
+        file("ssh_host_ed25519_key.pub"),
+        Some(("ssh-ed25519 AAAA0".into(), 0o644))
+    );
+    // The fingerprint block names the instance it was made for.
+    assert_eq!(
+        file("host-key-fingerprints").unwrap().0,
+        format!("# {}\n256 SHA256:0 no comment (ED25519)\n", i.id)
+    );
+
+    // Stop and start: the guest keeps the keys it installed; no new set is taken.
+    w.call(Action::StopInstances {
+        instance_ids: vec![i.id.clone()],
+        force: false,
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    clock.advance(60_000);
+    w.call(Action::StartInstances {
+        instance_ids: vec![i.id.clone()],
+    })
+    .await
+    .unwrap();
+    w.settle().await;
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    assert_eq!(file("ssh_host_ed25519_key"), None);
+    assert_eq!(keys.0.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

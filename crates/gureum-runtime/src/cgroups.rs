@@ -219,37 +219,6 @@ pub(crate) fn online_cpus() -> Vec<u32> {
     }
 }
 
-/// Picks `vcpus` of the host's CPUs for an instance, so that `nproc` in the guest shows its
-/// vCPU count. The choice is a run of consecutive CPUs starting at a hash of the id: stable
-/// across restarts (no state to keep) and spread across instances. An instance asking for
-/// more vCPUs than the host has gets every CPU (its quota still says `vcpus`).
-pub(crate) fn pick_cpus(online: &[u32], vcpus: u32, id: &str) -> String {
-    let n = online.len();
-    let want = (vcpus as usize).clamp(1, n.max(1));
-    let mut chosen: Vec<u32> = if want >= n {
-        online.to_vec()
-    } else {
-        let start = (fnv1a(id.as_bytes()) % n as u64) as usize;
-        (0..want).map(|k| online[(start + k) % n]).collect()
-    };
-    chosen.sort_unstable();
-    chosen
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// FNV-1a: a tiny stable hash (std's hasher is randomly seeded per process).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,17 +228,5 @@ mod tests {
         assert_eq!(parse_cpu_list("0-3,8,10-11\n"), vec![0, 1, 2, 3, 8, 10, 11]);
         assert_eq!(parse_cpu_list("0"), vec![0]);
         assert_eq!(parse_cpu_list(""), Vec::<u32>::new());
-    }
-
-    #[test]
-    fn picks_cpus() {
-        let online = [0, 1, 2, 3];
-        assert_eq!(pick_cpus(&online, 4, "i-1"), "0,1,2,3");
-        assert_eq!(pick_cpus(&online, 9, "i-1"), "0,1,2,3");
-        let one = pick_cpus(&online, 1, "i-abc");
-        assert_eq!(one.split(',').count(), 1);
-        assert_eq!(pick_cpus(&online, 1, "i-abc"), one, "stable");
-        assert_eq!(pick_cpus(&online, 3, "i-x").split(',').count(), 3);
-        assert_eq!(pick_cpus(&[0, 1], 0, "i-x").split(',').count(), 1);
     }
 }

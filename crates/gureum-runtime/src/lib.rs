@@ -45,6 +45,7 @@ mod lxcfs;
 mod mounts;
 mod oci;
 mod runc;
+mod sched;
 mod volume;
 
 use std::collections::HashMap;
@@ -204,7 +205,8 @@ struct Inner {
     cgroup_mode: CgroupMode,
     swap_accounting: bool,
     cap_bounding: u64,
-    online_cpus: Vec<u32>,
+    /// CPU placement and boot-order weights.
+    sched: Arc<sched::Scheduler>,
     lxcfs_dir: Option<PathBuf>,
     /// One lock per instance: operations on one instance are serialised.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -355,7 +357,7 @@ impl RuncDriver {
                 },
                 swap_accounting: cgroups::swap_accounting(root, cgroup_mode),
                 cap_bounding: cap_bounding(),
-                online_cpus: cgroups::online_cpus(),
+                sched: Arc::new(sched::Scheduler::new(cgroup_mode, &opts.cgroup_parent)),
                 cgroup_mode,
                 lxcfs_dir,
                 opts,
@@ -549,7 +551,7 @@ impl RuncDriver {
             cgroup_mode: self.inner.cgroup_mode,
             cgroup_parent: self.inner.opts.cgroup_parent.clone(),
             lxcfs,
-            cpus: cgroups::pick_cpus(&self.inner.online_cpus, spec.vcpus, &spec.id),
+            cpus: self.inner.sched.place(&spec.id, spec.vcpus),
             swap_accounting: self.inner.swap_accounting,
             cap_bounding: self.inner.cap_bounding,
             console_pty,
@@ -568,7 +570,9 @@ impl RuncDriver {
         self.inner
             .runc
             .run_detached(&dir, &spec.id, &log, &dir.join("runc.log"))
-            .await
+            .await?;
+        self.inner.sched.booted(&spec.id);
+        Ok(())
     }
 
     /// Starts a console relay for the instance and returns its pty slave; None (with a
@@ -625,6 +629,7 @@ impl RuncDriver {
     }
 
     async fn remove_cgroups(&self, id: &str) -> Result<(), RuntimeError> {
+        self.inner.sched.forget(id);
         let mut errors = Vec::new();
         for d in cgroups::instance_dirs(&self.inner.opts.cgroup_parent, id)? {
             if let Err(e) = cgroups::remove_tree(&d).await {

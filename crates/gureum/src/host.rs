@@ -494,7 +494,7 @@ pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
         }),
         network: Arc::new(BridgeNetwork(net)),
         guest_files: vec![],
-        host_keys: Some(crate::host_keys::RsaKeyPool::spawn(
+        host_keys: Some(crate::host_keys::HostKeyPool::spawn(
             &cache_dir.join("host-keys"),
         )),
     })

@@ -1,31 +1,40 @@
-//! A pool of ready-made RSA SSH host keys for new instances.
+//! A pool of ready-made SSH host key sets for new instances.
 //!
-//! An RSA-3072 host key costs about a second of CPU to make. Made inside the guest at first
-//! boot, that second competes with every other guest booting at the same time; made here, at
-//! the lowest priority while the host is otherwise idle (in an idle cpu cgroup beside the
-//! instances', not merely niced), it costs a launch nothing. Each key is
-//! claimed by an atomic rename, so it is handed out once even with several servers sharing the
-//! pool directory (it lives in the cache dir). Without `ssh-keygen` on the host the pool stays
-//! empty and guests make their own key, as before.
+//! A set is what `ssh-keygen -A` makes on a first boot (RSA-3072, ECDSA P-256 and Ed25519 key
+//! pairs) plus the console block of their fingerprints (`ssh-keygen -l`). The RSA key alone
+//! costs about a second of CPU and the rest about a dozen processes; made inside the guest at
+//! first boot, all of it competes with every other guest booting at the same time. Made here,
+//! at the lowest priority while the host is otherwise idle (in an idle cpu cgroup beside the
+//! instances', not merely niced), it costs a launch nothing. Each set is a directory claimed
+//! by an atomic rename, so it is handed out once even with several servers sharing the pool
+//! directory (it lives in the cache dir). Without `ssh-keygen` on the host the pool stays
+//! empty and guests make their own keys, as before.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gureum_core::host::HostKeys;
+use gureum_core::host::{HostKeySet, HostKeys};
 
-/// Keys kept ready: a burst of launches beyond this makes its own keys in the guests.
+/// Sets kept ready: a burst of launches beyond this makes its own keys in the guests.
 pub const POOL_SIZE: usize = 32;
 
-pub struct RsaKeyPool {
+/// The key types of a set, as `ssh-keygen -t` names them, with their sizes.
+const KEY_TYPES: [(&str, Option<&str>); 3] = [
+    ("rsa", Some("3072")),
+    ("ecdsa", Some("256")),
+    ("ed25519", None),
+];
+
+pub struct HostKeyPool {
     dir: PathBuf,
     wake: Arc<tokio::sync::Notify>,
 }
 
-impl RsaKeyPool {
+impl HostKeyPool {
     /// The pool in `dir`, refilled in the background.
-    pub fn spawn(dir: &Path) -> Arc<RsaKeyPool> {
-        let pool = Arc::new(RsaKeyPool {
+    pub fn spawn(dir: &Path) -> Arc<HostKeyPool> {
+        let pool = Arc::new(HostKeyPool {
             dir: dir.to_path_buf(),
             wake: Arc::default(),
         });
@@ -34,6 +43,7 @@ impl RsaKeyPool {
             if std::fs::create_dir_all(&worker.dir).is_err() {
                 return;
             }
+            worker.remove_leftovers();
             // Give start-up (and the default image build) the machine first.
             tokio::time::sleep(Duration::from_secs(5)).await;
             loop {
@@ -53,18 +63,42 @@ impl RsaKeyPool {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return vec![];
         };
-        let mut keys: Vec<PathBuf> = entries
+        let mut sets: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| {
                 p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("rsa-") && !n.contains('.'))
-                    && p.with_extension("pub").exists()
+                    .is_some_and(|n| n.starts_with("set-"))
             })
             .collect();
-        keys.sort();
-        keys
+        sets.sort();
+        sets
+    }
+
+    /// Half-made sets of a server that died, and single RSA keys of older versions.
+    fn remove_leftovers(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for path in entries.filter_map(|e| e.ok()).map(|e| e.path()) {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            // Another server sharing the pool may be making a set right now: only an old
+            // half-made one is left over.
+            let stale = std::fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(600));
+            if name.starts_with("rsa-")
+                || name.starts_with("claimed-rsa-")
+                || (name.starts_with("tmp-") && stale)
+            {
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
     }
 
     async fn make_one(&self) -> std::io::Result<()> {
@@ -72,71 +106,92 @@ impl RsaKeyPool {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let name = format!("rsa-{nanos:x}-{:x}", std::process::id());
+        let name = format!("set-{nanos:x}-{:x}", std::process::id());
         let tmp = self.dir.join(format!("tmp-{name}"));
-        let mut child = tokio::process::Command::new("nice")
-            .args([
-                "-n",
-                "19",
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "rsa",
-                "-b",
-                "3072",
-                "-N",
-                "",
-                "-C",
-                "",
-            ])
-            .arg("-f")
-            .arg(&tmp)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()?;
-        // Idle against the instances too (niceness only ranks tasks within one cgroup).
-        let group = child.id().and_then(|pid| {
-            gureum_runtime::move_to_idle_group(gureum_runtime::DEFAULT_CGROUP_PARENT, pid)
-                .map_err(|e| tracing::debug!(error = %e, "host key made outside an idle cgroup"))
-                .ok()
-        });
-        let status = child.wait().await;
-        if let Some(group) = group {
-            let _ = gureum_runtime::remove_idle_group(&group).await;
+        std::fs::create_dir_all(&tmp)?;
+        let result = make_set(&tmp).await;
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
-        let status = status?;
-        if !status.success() {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(std::io::Error::other("ssh-keygen failed"));
-        }
-        // The public half first: a private key without it is not offered.
-        std::fs::rename(
-            tmp.with_extension("pub"),
-            self.dir.join(format!("{name}.pub")),
-        )?;
-        std::fs::rename(&tmp, self.dir.join(&name))?;
-        Ok(())
+        std::fs::rename(&tmp, self.dir.join(&name))
     }
 }
 
-impl HostKeys for RsaKeyPool {
-    fn take_rsa(&self) -> Option<(Vec<u8>, Vec<u8>)> {
-        for key in self.ready() {
+/// Makes the keys of a set in `dir`, then their fingerprints.
+async fn make_set(dir: &Path) -> std::io::Result<()> {
+    let mut fingerprints = Vec::new();
+    for (kind, bits) in KEY_TYPES {
+        let key = dir.join(format!("ssh_host_{kind}_key"));
+        let mut args = vec!["-q", "-t", kind, "-N", "", "-C", ""];
+        if let Some(bits) = bits {
+            args.extend(["-b", bits]);
+        }
+        args.push("-f");
+        let out = idle_ssh_keygen(&args, &key).await?;
+        if !out.status.success() {
+            return Err(std::io::Error::other(format!(
+                "ssh-keygen -t {kind} failed"
+            )));
+        }
+        let out = idle_ssh_keygen(&["-l", "-f"], &key.with_extension("pub")).await?;
+        if !out.status.success() {
+            return Err(std::io::Error::other("ssh-keygen -l failed"));
+        }
+        fingerprints.extend_from_slice(&out.stdout);
+    }
+    std::fs::write(dir.join("fingerprints"), fingerprints)
+}
+
+/// Runs `ssh-keygen ARGS PATH` niced and in an idle cpu cgroup; its output.
+async fn idle_ssh_keygen(args: &[&str], path: &Path) -> std::io::Result<std::process::Output> {
+    let child = tokio::process::Command::new("nice")
+        .args(["-n", "19", "ssh-keygen"])
+        .args(args)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    // Idle against the instances too (niceness only ranks tasks within one cgroup).
+    let group = child.id().and_then(|pid| {
+        gureum_runtime::move_to_idle_group(gureum_runtime::DEFAULT_CGROUP_PARENT, pid)
+            .map_err(|e| tracing::debug!(error = %e, "host key made outside an idle cgroup"))
+            .ok()
+    });
+    let out = child.wait_with_output().await;
+    if let Some(group) = group {
+        let _ = gureum_runtime::remove_idle_group(&group).await;
+    }
+    out
+}
+
+impl HostKeys for HostKeyPool {
+    fn take(&self) -> Option<HostKeySet> {
+        for set in self.ready() {
             let claimed =
-                key.with_file_name(format!("claimed-{}", key.file_name()?.to_string_lossy()));
-            if std::fs::rename(&key, &claimed).is_err() {
+                set.with_file_name(format!("claimed-{}", set.file_name()?.to_string_lossy()));
+            if std::fs::rename(&set, &claimed).is_err() {
                 continue; // another server took it
             }
-            let public = key.with_extension("pub");
-            let out = std::fs::read(&claimed)
-                .ok()
-                .zip(std::fs::read(&public).ok());
-            let _ = std::fs::remove_file(&claimed);
-            let _ = std::fs::remove_file(&public);
+            let read = || -> std::io::Result<HostKeySet> {
+                let mut keys = Vec::new();
+                for (kind, _) in KEY_TYPES {
+                    let name = format!("ssh_host_{kind}_key");
+                    let private = std::fs::read(claimed.join(&name))?;
+                    let public = std::fs::read(claimed.join(format!("{name}.pub")))?;
+                    keys.push((name, private, public));
+                }
+                Ok(HostKeySet {
+                    keys,
+                    fingerprints: std::fs::read(claimed.join("fingerprints"))?,
+                })
+            };
+            let out = read();
+            let _ = std::fs::remove_dir_all(&claimed);
             self.wake.notify_one();
-            if out.is_some() {
-                return out;
+            if let Ok(set) = out {
+                return Some(set);
             }
         }
         self.wake.notify_one();

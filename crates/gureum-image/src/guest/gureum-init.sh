@@ -34,6 +34,7 @@ case $0 in
 esac
 
 log() { printf 'gureum-init: %s\n' "$*"; }
+CR=$(printf '\r')
 
 INSTANCE_ID=
 HOSTNAME=
@@ -63,6 +64,40 @@ write_in_place() {
 	return $_rc
 }
 
+# first_line FILE: FILE's first line in $_line (empty if unreadable); a shell builtin, since
+# every process costs at boot.
+first_line() {
+	_line=
+	[ -r "$1" ] && IFS= read -r _line <"$1"
+	return 0
+}
+
+# has_line FILE LINE: whether FILE has LINE exactly (builtins only).
+has_line() {
+	[ -r "$1" ] || return 1
+	while IFS= read -r _l || [ -n "$_l" ]; do
+		[ "$_l" = "$2" ] && return 0
+	done <"$1"
+	return 1
+}
+
+# passwd_entry USER: sets _home and _gid from /etc/passwd (builtins only; getent as fallback
+# for users from other sources).
+passwd_entry() {
+	_home=
+	_gid=
+	while IFS=: read -r _n _p _uid _g _gecos _hm _sh; do
+		if [ "$_n" = "$1" ]; then
+			_home=$_hm
+			_gid=$_g
+			return 0
+		fi
+	done </etc/passwd
+	_e=$(getent passwd "$1") || return 1
+	_home=$(printf '%s\n' "$_e" | cut -d: -f6)
+	_gid=$(printf '%s\n' "$_e" | cut -d: -f4)
+}
+
 set_hostname() {
 	_h=$1
 	[ -n "$_h" ] || return 0
@@ -72,8 +107,12 @@ set_hostname() {
 		return 1
 		;;
 	esac
-	printf '%s\n' "$_h" | write_in_place /etc/hostname
-	if command -v hostname >/dev/null 2>&1; then
+	first_line /etc/hostname
+	[ "$_line" = "$_h" ] || printf '%s\n' "$_h" | write_in_place /etc/hostname
+	first_line /proc/sys/kernel/hostname
+	if [ "$_line" = "$_h" ]; then
+		: # the container runtime set it already
+	elif command -v hostname >/dev/null 2>&1; then
 		hostname "$_h" || log "could not set the running hostname"
 	elif [ -w /proc/sys/kernel/hostname ]; then
 		printf '%s' "$_h" >/proc/sys/kernel/hostname
@@ -84,7 +123,7 @@ set_hostname() {
 	_line="127.0.1.1	$_h"
 	[ "$_short" = "$_h" ] || _line="$_line $_short"
 	if [ -f /etc/hosts ]; then
-		if ! grep -qxF "$_line" /etc/hosts; then
+		if ! has_line /etc/hosts "$_line"; then
 			if grep -q '^127\.0\.1\.1[[:space:]]' /etc/hosts; then
 				sed "s/^127\\.0\\.1\\.1[[:space:]].*/$_line/" /etc/hosts | write_in_place /etc/hosts
 			else
@@ -111,7 +150,7 @@ ensure_user() {
 		log "invalid login user name '$_u'"
 		return 1
 	fi
-	if ! id "$_u" >/dev/null 2>&1; then
+	if ! passwd_entry "$_u"; then
 		_shell=/bin/sh
 		[ -x /bin/bash ] && _shell=/bin/bash
 		if command -v useradd >/dev/null 2>&1; then
@@ -138,10 +177,10 @@ ensure_user() {
 	fi
 	if [ -d /etc/sudoers.d ]; then
 		_rule="$_u ALL=(ALL) NOPASSWD:ALL"
-		if ! grep -qxF "$_rule" /etc/sudoers.d/90-gureum 2>/dev/null; then
+		if ! has_line /etc/sudoers.d/90-gureum "$_rule"; then
 			printf '%s\n' "$_rule" >>/etc/sudoers.d/90-gureum
+			chmod 0440 /etc/sudoers.d/90-gureum
 		fi
-		chmod 0440 /etc/sudoers.d/90-gureum
 	else
 		log "sudo is not installed: $_u has no sudo"
 	fi
@@ -154,7 +193,7 @@ install_keys() {
 	_u=$1
 	_src=$2
 	[ -s "$_src" ] || return 0
-	_home=$(getent passwd "$_u" | cut -d: -f6)
+	passwd_entry "$_u"
 	if [ -z "$_home" ] || [ ! -d "$_home" ]; then
 		log "user $_u has no home directory: keys not installed"
 		return 1
@@ -165,22 +204,33 @@ install_keys() {
 		log "$_home/.ssh or its authorized_keys is a symlink: keys not installed"
 		return 1
 	fi
-	_group=$(id -g "$_u")
+	_ak=$_home/.ssh/authorized_keys
+	# Already there (every boot after the first): nothing to do, no process started.
+	_missing=
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		_line=${_line%"$CR"}
+		case $_line in
+		'' | '#'*) continue ;;
+		esac
+		has_line "$_ak" "$_line" || _missing=1
+	done <"$_src"
+	[ -n "$_missing" ] || return 0
+	_group=$_gid
 	mkdir -p "$_home/.ssh"
 	chmod 0700 "$_home/.ssh"
 	chown "$_u:$_group" "$_home/.ssh"
-	_ak=$_home/.ssh/authorized_keys
 	[ -f "$_ak" ] || : >"$_ak"
 	# Keep the file newline-terminated before appending.
 	if [ -s "$_ak" ] && [ -n "$(tail -c 1 "$_ak")" ]; then
 		echo >>"$_ak"
 	fi
-	tr -d '\r' <"$_src" | while IFS= read -r _line || [ -n "$_line" ]; do
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		_line=${_line%"$CR"}
 		case $_line in
 		'' | '#'*) continue ;;
 		esac
-		grep -qxF -- "$_line" "$_ak" || printf '%s\n' "$_line" >>"$_ak"
-	done
+		has_line "$_ak" "$_line" || printf '%s\n' "$_line" >>"$_ak"
+	done <"$_src"
 	chmod 0600 "$_ak"
 	chown "$_u:$_group" "$_ak"
 }
@@ -194,15 +244,14 @@ host_keys() {
 		# An image made from another instance: its host keys are not this instance's.
 		rm -f /etc/ssh/ssh_host_*
 	fi
-	mkdir -p /etc/ssh
-	# An RSA key the host made ahead of time (first boot only): sshd offers it at once.
-	if [ -f "$STATE/ssh_host_rsa_key" ]; then
-		if [ ! -f /etc/ssh/ssh_host_rsa_key ]; then
-			install -m 0600 "$STATE/ssh_host_rsa_key" /etc/ssh/ssh_host_rsa_key &&
-				install -m 0644 "$STATE/ssh_host_rsa_key.pub" /etc/ssh/ssh_host_rsa_key.pub
+	[ -d /etc/ssh ] || mkdir -p /etc/ssh
+	# Keys the host made ahead of time (first boot only): one mv, no key generation here.
+	for _f in "$STATE"/ssh_host_*_key; do
+		if [ -f "$_f" ]; then
+			mv -f "$STATE"/ssh_host_*_key "$STATE"/ssh_host_*_key.pub /etc/ssh/
 		fi
-		rm -f "$STATE/ssh_host_rsa_key" "$STATE/ssh_host_rsa_key.pub"
-	fi
+		break
+	done
 	# The fast key types only: sshd starts with them. The RSA key costs about a second of
 	# CPU, so without one from the host the final stage makes it after sshd is up
 	# (rsa_host_key) instead of on the critical path to SSH.
@@ -228,19 +277,33 @@ rsa_host_key() {
 # a host key before the first SSH connection.
 print_fingerprints() {
 	echo "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
-	for _f in /etc/ssh/ssh_host_*key.pub; do
-		[ -f "$_f" ] && ssh-keygen -l -f "$_f"
-	done
+	# The host's block for the keys it made for this instance (first line: the instance id),
+	# or ssh-keygen's for keys made here.
+	_fp=$STATE/host-key-fingerprints
+	_first=
+	[ -f "$_fp" ] && IFS= read -r _first <"$_fp"
+	if [ -n "$INSTANCE_ID" ] && [ "$_first" = "# $INSTANCE_ID" ]; then
+		while IFS= read -r _l || [ -n "$_l" ]; do
+			case $_l in '#'*) ;; *) printf '%s\n' "$_l" ;; esac
+		done <"$_fp"
+	else
+		for _f in /etc/ssh/ssh_host_*key.pub; do
+			[ -f "$_f" ] && ssh-keygen -l -f "$_f"
+		done
+	fi
 	echo "-----END SSH HOST KEY FINGERPRINTS-----"
 	echo "-----BEGIN SSH HOST KEY KEYS-----"
 	for _f in /etc/ssh/ssh_host_*key.pub; do
-		[ -f "$_f" ] && cat "$_f"
+		[ -f "$_f" ] || continue
+		while IFS= read -r _l || [ -n "$_l" ]; do
+			printf '%s\n' "$_l"
+		done <"$_f"
 	done
 	echo "-----END SSH HOST KEY KEYS-----"
 }
 
 boot_stage() {
-	mkdir -p "$STATE"
+	[ -d "$STATE" ] || mkdir -p "$STATE"
 	chmod 0700 "$STATE" 2>/dev/null
 	set_hostname "${HOSTNAME:-}"
 	ensure_user "$LOGIN_USER" && install_keys "$LOGIN_USER" "$KEYS_FILE"
@@ -592,6 +655,16 @@ final_stage() {
 	fi
 	if ! first_boot; then
 		log "user-data already ran for this instance"
+		return 0
+	fi
+	if [ ! -s "$USER_DATA" ]; then
+		# Nothing to run: say so in the log and mark the first boot done, with shell builtins
+		# only (this runs while other instances may still be booting).
+		umask 077
+		log "no user-data for instance ${INSTANCE_ID:-unknown}" >>"$OUTPUT_LOG"
+		umask 022
+		log "no user-data for instance ${INSTANCE_ID:-unknown}"
+		printf '%s\n' "$INSTANCE_ID" >"$MARKER"
 		return 0
 	fi
 	WORK=$STATE/user-data.d
