@@ -26,9 +26,15 @@ const KEY_TYPES: [(&str, Option<&str>); 3] = [
     ("ed25519", None),
 ];
 
+/// How long after the last set was taken the pool waits before making more: a burst of
+/// launches keeps the host busy for a few seconds, and even an idle-priority process takes
+/// the CPU in every gap the booting guests leave.
+const QUIET: Duration = Duration::from_secs(10);
+
 pub struct HostKeyPool {
     dir: PathBuf,
     wake: Arc<tokio::sync::Notify>,
+    last_take: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl HostKeyPool {
@@ -37,6 +43,7 @@ impl HostKeyPool {
         let pool = Arc::new(HostKeyPool {
             dir: dir.to_path_buf(),
             wake: Arc::default(),
+            last_take: std::sync::Mutex::new(None),
         });
         let worker = pool.clone();
         tokio::spawn(async move {
@@ -48,6 +55,7 @@ impl HostKeyPool {
             tokio::time::sleep(Duration::from_secs(5)).await;
             loop {
                 while worker.ready().len() < POOL_SIZE {
+                    worker.quiet().await;
                     if let Err(e) = worker.make_one().await {
                         tracing::debug!(error = %e, "no host key pool (guests make their own keys)");
                         return;
@@ -57,6 +65,21 @@ impl HostKeyPool {
             }
         });
         pool
+    }
+
+    /// Returns once no set has been taken for [`QUIET`].
+    async fn quiet(&self) {
+        loop {
+            let since = self
+                .last_take
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .map(|t| t.elapsed());
+            match since {
+                Some(since) if since < QUIET => tokio::time::sleep(QUIET - since).await,
+                _ => return,
+            }
+        }
     }
 
     fn ready(&self) -> Vec<PathBuf> {
@@ -168,6 +191,7 @@ async fn idle_ssh_keygen(args: &[&str], path: &Path) -> std::io::Result<std::pro
 
 impl HostKeys for HostKeyPool {
     fn take(&self) -> Option<HostKeySet> {
+        *self.last_take.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
         for set in self.ready() {
             let claimed =
                 set.with_file_name(format!("claimed-{}", set.file_name()?.to_string_lossy()));
