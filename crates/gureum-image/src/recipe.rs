@@ -102,7 +102,15 @@ const CONTAINER_HOOK: &str = concat!(
     "ln -sf /dev/null user-environment-generators/30-systemd-environment-d-generator; ",
     "chroot \"$1\" systemctl mask --quiet systemd-remount-fs.service ",
     "systemd-tmpfiles-setup-dev.service systemd-sysusers.service ",
-    "systemd-update-utmp-runlevel.service",
+    "systemd-update-utmp-runlevel.service; ",
+    // Two generators replaced by what they would generate in a container, as static links:
+    // the console's getty, and rc-local.service (which runs only if /etc/rc.local is
+    // executable, a condition systemd checks itself).
+    "ln -sf /dev/null system-generators/systemd-getty-generator; ",
+    "ln -sf /dev/null system-generators/systemd-rc-local-generator; ",
+    "chroot \"$1\" systemctl enable --quiet console-getty.service; ",
+    "if [ -f \"$1/lib/systemd/system/rc-local.service\" ]; then mkdir -p system/multi-user.target.wants; ",
+    "ln -sf /lib/systemd/system/rc-local.service system/multi-user.target.wants/rc-local.service; fi",
 );
 
 const CONTAINER_HOOKS: &[&str] = &[CONTAINER_HOOK];
