@@ -303,10 +303,17 @@ fn nofile_hard(cap_bounding: u64) -> u64 {
 /// Start time of a host process, in clock ticks since boot (field 22 of `/proc/<pid>/stat`):
 /// with the pid, it identifies a process across pid reuse.
 pub fn process_start_time(pid: i32) -> Option<u64> {
+    process_state(pid).map(|(_, start)| start)
+}
+
+/// A host process's state letter (`R`, `S`, `Z`, …) and start time: fields 3 and 22 of
+/// `/proc/<pid>/stat`.
+pub(crate) fn process_state(pid: i32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after the last ')' are plain.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    let mut rest = stat[stat.rfind(')')? + 2..].split(' ');
+    let state = rest.next()?.chars().next()?;
+    Some((state, rest.nth(18)?.parse().ok()?))
 }
 
 impl RuncDriver {

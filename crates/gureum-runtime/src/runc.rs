@@ -37,8 +37,10 @@ pub(crate) fn read_state(root: &Path, id: &str) -> Option<RuncContainer> {
     let dir = root.join(id);
     let state: StateFile =
         serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()?;
+    // A zombie (killed, not yet reaped) is stopped, as runc reports it.
     let alive = state.init_process_pid > 0
-        && crate::process_start_time(state.init_process_pid) == Some(state.init_process_start);
+        && crate::process_state(state.init_process_pid)
+            .is_some_and(|(s, start)| start == state.init_process_start && s != 'Z' && s != 'X');
     let status = if !alive {
         "stopped"
     } else if dir.join("exec.fifo").exists() {
@@ -307,9 +309,21 @@ mod tests {
         std::fs::write(dir.join("exec.fifo"), "").unwrap();
         assert_eq!(read_state(&root, "i-1").unwrap().status, "created");
         std::fs::remove_file(dir.join("exec.fifo")).unwrap();
+        assert_eq!(crate::process_state(me).map(|p| p.1), Some(start));
         // The pid was reused by another process: the container's init is gone.
         write(me, start + 1);
         assert_eq!(read_state(&root, "i-1").unwrap().status, "stopped");
+        // Killed but not yet reaped (a zombie): stopped too.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while crate::process_state(pid).map(|p| p.0) != Some('Z') {
+            assert!(std::time::Instant::now() < deadline, "no zombie");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        write(pid, crate::process_start_time(pid).unwrap());
+        assert_eq!(read_state(&root, "i-1").unwrap().status, "stopped");
+        child.wait().unwrap();
         std::fs::write(dir.join("state.json"), "not json").unwrap();
         assert!(read_state(&root, "i-1").is_none(), "runc is asked then");
         assert!(read_state(&root, "i-2").is_none());
