@@ -108,41 +108,52 @@ pub fn existing_instance_dirs(parent: &str, id: &str) -> Result<Vec<PathBuf>, Ru
         .collect())
 }
 
-/// Runs `pid` at idle priority against every instance: moves it into `<parent>/idle-<pid>` of
-/// the cpu controller, a group with `cpu.idle` set, which the scheduler serves only when no
-/// other task of the parent (the instances) wants a CPU. Niceness alone cannot do this, because
-/// it only ranks tasks within one cgroup. On kernels without `cpu.idle` (before 5.15) the
-/// group gets the smallest weight instead. Returns the group, to remove with
-/// [`remove_idle_group`] once the process has exited.
-pub fn move_to_idle_group(parent: &str, pid: u32) -> Result<PathBuf, RuntimeError> {
+/// Runs `pid` at idle priority against every instance: moves it into `<parent>/<name>` of the
+/// cpu controller, a group with `cpu.idle` set, which the scheduler serves only when no other
+/// task of the parent (the instances) wants a CPU. Niceness alone cannot do this, because it
+/// only ranks tasks within one cgroup. On kernels without `cpu.idle` (before 5.15) the group
+/// gets the smallest weight instead. [`remove_idle_group`] removes the group once it is empty.
+pub fn move_to_idle_group(parent: &str, name: &str, pid: u32) -> Result<(), RuntimeError> {
     let root = Path::new(CGROUP_ROOT);
-    let (base, weight) = match detect(root)? {
-        CgroupMode::V2 => {
-            let base = root.join(parent);
-            std::fs::create_dir_all(&base).map_err(|e| RuntimeError::io("create", &base, e))?;
-            for dir in [root, base.as_path()] {
-                let control = dir.join("cgroup.subtree_control");
-                std::fs::write(&control, "+cpu")
-                    .map_err(|e| RuntimeError::io("enable cpu in", &control, e))?;
-            }
-            (base, ("cpu.weight", "1"))
+    let mode = detect(root)?;
+    if mode == CgroupMode::V2 {
+        let base = root.join(parent);
+        std::fs::create_dir_all(&base).map_err(|e| RuntimeError::io("create", &base, e))?;
+        for dir in [root, base.as_path()] {
+            let control = dir.join("cgroup.subtree_control");
+            std::fs::write(&control, "+cpu")
+                .map_err(|e| RuntimeError::io("enable cpu in", &control, e))?;
         }
-        CgroupMode::V1 | CgroupMode::Hybrid => (root.join("cpu").join(parent), ("cpu.shares", "2")),
-    };
-    let dir = base.join(format!("idle-{pid}"));
+    }
+    let dir = idle_group_dir(mode, parent, name);
     std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
     if std::fs::write(dir.join("cpu.idle"), "1").is_err() {
-        let file = dir.join(weight.0);
-        std::fs::write(&file, weight.1).map_err(|e| RuntimeError::io("write", &file, e))?;
+        let (file, weight) = match mode {
+            CgroupMode::V2 => ("cpu.weight", "1"),
+            CgroupMode::V1 | CgroupMode::Hybrid => ("cpu.shares", "2"),
+        };
+        let file = dir.join(file);
+        std::fs::write(&file, weight).map_err(|e| RuntimeError::io("write", &file, e))?;
     }
     let procs = dir.join("cgroup.procs");
     std::fs::write(&procs, pid.to_string()).map_err(|e| RuntimeError::io("write", &procs, e))?;
-    Ok(dir)
+    Ok(())
 }
 
-/// Removes a group made by [`move_to_idle_group`] (its process has exited).
-pub async fn remove_idle_group(dir: &Path) -> Result<(), RuntimeError> {
-    remove_tree(dir).await
+/// Removes `<parent>/<name>` made by [`move_to_idle_group`] if no process is left in it (the
+/// kernel refuses otherwise, and that is fine: the next call removes it).
+pub fn remove_idle_group(parent: &str, name: &str) {
+    if let Ok(mode) = detect(Path::new(CGROUP_ROOT)) {
+        let _ = std::fs::remove_dir(idle_group_dir(mode, parent, name));
+    }
+}
+
+fn idle_group_dir(mode: CgroupMode, parent: &str, name: &str) -> PathBuf {
+    let root = Path::new(CGROUP_ROOT);
+    match mode {
+        CgroupMode::V2 => root.join(parent).join(name),
+        CgroupMode::V1 | CgroupMode::Hybrid => root.join("cpu").join(parent).join(name),
+    }
 }
 
 /// Removes a cgroup directory and every sub-cgroup below it, deepest first. A cgroup can be

@@ -19,6 +19,10 @@ use gureum_core::host::{HostKeySet, HostKeys};
 /// Sets kept ready: a burst of launches beyond this makes its own keys in the guests.
 pub const POOL_SIZE: usize = 32;
 
+/// The cpu cgroup (under the instances' parent) the key generators run in, at idle priority.
+const PARENT: &str = gureum_runtime::DEFAULT_CGROUP_PARENT;
+const GROUP: &str = "host-keys";
+
 /// The key types of a set, as `ssh-keygen -t` names them, with their sizes.
 const KEY_TYPES: [(&str, Option<&str>); 3] = [
     ("rsa", Some("3072")),
@@ -51,6 +55,7 @@ impl HostKeyPool {
                 return;
             }
             worker.remove_leftovers();
+            gureum_runtime::remove_idle_group(PARENT, GROUP);
             // Give start-up (and the default image build) the machine first.
             tokio::time::sleep(Duration::from_secs(5)).await;
             loop {
@@ -58,9 +63,12 @@ impl HostKeyPool {
                     worker.quiet().await;
                     if let Err(e) = worker.make_one().await {
                         tracing::debug!(error = %e, "no host key pool (guests make their own keys)");
+                        gureum_runtime::remove_idle_group(PARENT, GROUP);
                         return;
                     }
                 }
+                // Full: the idle cgroup is not needed until the next refill.
+                gureum_runtime::remove_idle_group(PARENT, GROUP);
                 worker.wake.notified().await;
             }
         });
@@ -175,18 +183,16 @@ async fn idle_ssh_keygen(args: &[&str], path: &Path) -> std::io::Result<std::pro
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
+        // A server that exits leaves no key generator (nor, so, a busy cgroup) behind.
+        .kill_on_drop(true)
         .spawn()?;
     // Idle against the instances too (niceness only ranks tasks within one cgroup).
-    let group = child.id().and_then(|pid| {
-        gureum_runtime::move_to_idle_group(gureum_runtime::DEFAULT_CGROUP_PARENT, pid)
-            .map_err(|e| tracing::debug!(error = %e, "host key made outside an idle cgroup"))
-            .ok()
-    });
-    let out = child.wait_with_output().await;
-    if let Some(group) = group {
-        let _ = gureum_runtime::remove_idle_group(&group).await;
+    if let Some(pid) = child.id() {
+        if let Err(e) = gureum_runtime::move_to_idle_group(PARENT, GROUP, pid) {
+            tracing::debug!(error = %e, "host key made outside an idle cgroup");
+        }
     }
-    out
+    child.wait_with_output().await
 }
 
 impl HostKeys for HostKeyPool {
