@@ -108,24 +108,22 @@ pub fn existing_instance_dirs(parent: &str, id: &str) -> Result<Vec<PathBuf>, Ru
         .collect())
 }
 
-/// Runs `pid` at idle priority against every instance: moves it into `<parent>/<name>` of the
-/// cpu controller, a group with `cpu.idle` set, which the scheduler serves only when no other
-/// task of the parent (the instances) wants a CPU. Niceness alone cannot do this, because it
-/// only ranks tasks within one cgroup. On kernels without `cpu.idle` (before 5.15) the group
-/// gets the smallest weight instead. [`remove_idle_group`] removes the group once it is empty.
-pub fn move_to_idle_group(parent: &str, name: &str, pid: u32) -> Result<(), RuntimeError> {
+/// Runs `pid` at idle priority against everything else on the host: moves it into a top-level
+/// cpu cgroup `name` with `cpu.idle` set, which the scheduler serves only when no other task
+/// wants a CPU. Niceness alone cannot do this (it only ranks tasks within one cgroup), and
+/// neither can an idle group under the instances' parent (it would be idle against the
+/// instances only, and take its parent's full share from the host's own processes). On
+/// kernels without `cpu.idle` (before 5.15) the group gets the smallest weight instead.
+/// [`remove_idle_group`] removes the group once it is empty.
+pub fn move_to_idle_group(name: &str, pid: u32) -> Result<(), RuntimeError> {
     let root = Path::new(CGROUP_ROOT);
     let mode = detect(root)?;
     if mode == CgroupMode::V2 {
-        let base = root.join(parent);
-        std::fs::create_dir_all(&base).map_err(|e| RuntimeError::io("create", &base, e))?;
-        for dir in [root, base.as_path()] {
-            let control = dir.join("cgroup.subtree_control");
-            std::fs::write(&control, "+cpu")
-                .map_err(|e| RuntimeError::io("enable cpu in", &control, e))?;
-        }
+        let control = root.join("cgroup.subtree_control");
+        std::fs::write(&control, "+cpu")
+            .map_err(|e| RuntimeError::io("enable cpu in", &control, e))?;
     }
-    let dir = idle_group_dir(mode, parent, name);
+    let dir = idle_group_dir(mode, name);
     std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
     if std::fs::write(dir.join("cpu.idle"), "1").is_err() {
         let (file, weight) = match mode {
@@ -140,19 +138,19 @@ pub fn move_to_idle_group(parent: &str, name: &str, pid: u32) -> Result<(), Runt
     Ok(())
 }
 
-/// Removes `<parent>/<name>` made by [`move_to_idle_group`] if no process is left in it (the
+/// Removes the group `name` made by [`move_to_idle_group`] if no process is left in it (the
 /// kernel refuses otherwise, and that is fine: the next call removes it).
-pub fn remove_idle_group(parent: &str, name: &str) {
+pub fn remove_idle_group(name: &str) {
     if let Ok(mode) = detect(Path::new(CGROUP_ROOT)) {
-        let _ = std::fs::remove_dir(idle_group_dir(mode, parent, name));
+        let _ = std::fs::remove_dir(idle_group_dir(mode, name));
     }
 }
 
-fn idle_group_dir(mode: CgroupMode, parent: &str, name: &str) -> PathBuf {
+fn idle_group_dir(mode: CgroupMode, name: &str) -> PathBuf {
     let root = Path::new(CGROUP_ROOT);
     match mode {
-        CgroupMode::V2 => root.join(parent).join(name),
-        CgroupMode::V1 | CgroupMode::Hybrid => root.join("cpu").join(parent).join(name),
+        CgroupMode::V2 => root.join(name),
+        CgroupMode::V1 | CgroupMode::Hybrid => root.join("cpu").join(name),
     }
 }
 

@@ -4,8 +4,8 @@
 //! pairs) plus the console block of their fingerprints (`ssh-keygen -l`). The RSA key alone
 //! costs about a second of CPU and the rest about a dozen processes; made inside the guest at
 //! first boot, all of it competes with every other guest booting at the same time. Made here,
-//! at the lowest priority while the host is otherwise idle (in an idle cpu cgroup beside the
-//! instances', not merely niced), it costs a launch nothing. Each set is a directory claimed
+//! at the lowest priority while the host is otherwise idle (in an idle cpu cgroup, not merely
+//! niced), it costs a launch nothing. Each set is a directory claimed
 //! by an atomic rename, so it is handed out once even with several servers sharing the pool
 //! directory (it lives in the cache dir). Without `ssh-keygen` on the host the pool stays
 //! empty and guests make their own keys, as before.
@@ -19,9 +19,9 @@ use gureum_core::host::{HostKeySet, HostKeys};
 /// Sets kept ready: a burst of launches beyond this makes its own keys in the guests.
 pub const POOL_SIZE: usize = 32;
 
-/// The cpu cgroup (under the instances' parent) the key generators run in, at idle priority.
-const PARENT: &str = gureum_runtime::DEFAULT_CGROUP_PARENT;
-const GROUP: &str = "host-keys";
+/// The top-level cpu cgroup the key generators run in, at idle priority (there only while the
+/// pool refills).
+const GROUP: &str = "gureum-host-keys";
 
 /// The key types of a set, as `ssh-keygen -t` names them, with their sizes.
 const KEY_TYPES: [(&str, Option<&str>); 3] = [
@@ -55,7 +55,7 @@ impl HostKeyPool {
                 return;
             }
             worker.remove_leftovers();
-            gureum_runtime::remove_idle_group(PARENT, GROUP);
+            gureum_runtime::remove_idle_group(GROUP);
             // Give start-up (and the default image build) the machine first.
             tokio::time::sleep(Duration::from_secs(5)).await;
             loop {
@@ -63,12 +63,12 @@ impl HostKeyPool {
                     worker.quiet().await;
                     if let Err(e) = worker.make_one().await {
                         tracing::debug!(error = %e, "no host key pool (guests make their own keys)");
-                        gureum_runtime::remove_idle_group(PARENT, GROUP);
+                        gureum_runtime::remove_idle_group(GROUP);
                         return;
                     }
                 }
                 // Full: the idle cgroup is not needed until the next refill.
-                gureum_runtime::remove_idle_group(PARENT, GROUP);
+                gureum_runtime::remove_idle_group(GROUP);
                 worker.wake.notified().await;
             }
         });
@@ -188,7 +188,7 @@ async fn idle_ssh_keygen(args: &[&str], path: &Path) -> std::io::Result<std::pro
         .spawn()?;
     // Idle against the instances too (niceness only ranks tasks within one cgroup).
     if let Some(pid) = child.id() {
-        if let Err(e) = gureum_runtime::move_to_idle_group(PARENT, GROUP, pid) {
+        if let Err(e) = gureum_runtime::move_to_idle_group(GROUP, pid) {
             tracing::debug!(error = %e, "host key made outside an idle cgroup");
         }
     }
