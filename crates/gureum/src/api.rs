@@ -123,6 +123,7 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     })
     .await
     .context("serving")?;
+    crate::host_keys::shutdown().await;
     match cloud.release_idle_host().await {
         Ok(true) => tracing::info!("no guest left: host network removed"),
         Ok(false) => {}

@@ -39,6 +39,31 @@ pub struct HostKeyPool {
     dir: PathBuf,
     wake: Arc<tokio::sync::Notify>,
     last_take: std::sync::Mutex<Option<std::time::Instant>>,
+    worker: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// This process's pool, for [`shutdown`].
+static POOL: std::sync::OnceLock<Arc<HostKeyPool>> = std::sync::OnceLock::new();
+
+/// Stops the refill (killing a key generator at work) and removes the idle cgroup: a server
+/// that stops cleanly leaves neither behind.
+pub async fn shutdown() {
+    let Some(pool) = POOL.get() else {
+        return;
+    };
+    let worker = pool.worker.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(worker) = worker {
+        worker.abort();
+        let _ = worker.await;
+    }
+    let group = std::path::Path::new("/sys/fs/cgroup/cpu").join(GROUP);
+    for _ in 0..50 {
+        gureum_runtime::remove_idle_group(GROUP);
+        if !group.exists() && !std::path::Path::new("/sys/fs/cgroup").join(GROUP).exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 impl HostKeyPool {
@@ -48,9 +73,10 @@ impl HostKeyPool {
             dir: dir.to_path_buf(),
             wake: Arc::default(),
             last_take: std::sync::Mutex::new(None),
+            worker: std::sync::Mutex::new(None),
         });
         let worker = pool.clone();
-        tokio::spawn(async move {
+        let handle = tokio::spawn(async move {
             if std::fs::create_dir_all(&worker.dir).is_err() {
                 return;
             }
@@ -72,6 +98,8 @@ impl HostKeyPool {
                 worker.wake.notified().await;
             }
         });
+        *pool.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle);
+        let _ = POOL.set(pool.clone());
         pool
     }
 
