@@ -131,6 +131,27 @@ impl World {
         }
     }
 
+    /// StopInstances (graceful) for one instance, then let the agent converge.
+    async fn stop(&self, id: &str) {
+        self.call(Action::StopInstances {
+            instance_ids: vec![id.into()],
+            force: false,
+        })
+        .await
+        .unwrap();
+        self.settle().await;
+    }
+
+    /// StartInstances for one instance, then let the agent converge.
+    async fn start(&self, id: &str) {
+        self.call(Action::StartInstances {
+            instance_ids: vec![id.into()],
+        })
+        .await
+        .unwrap();
+        self.settle().await;
+    }
+
     /// Let the agent converge (the fakes are instant; each sweep advances one step).
     async fn settle(&self) {
         for _ in 0..6 {
@@ -236,12 +257,7 @@ async fn launch_stop_start_terminate() {
     })
     .await
     .unwrap();
-    w.call(Action::StartInstances {
-        instance_ids: vec![i.id.clone()],
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.start(&i.id).await;
     assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
     assert_eq!(w.compute.spec_of(&i.id).unwrap().memory_mib, 2048);
     // Resizing a running instance is refused.
@@ -334,20 +350,9 @@ async fn the_first_boot_gets_host_keys_made_ahead_and_later_boots_keep_theirs() 
     );
 
     // Stop and start: the guest keeps the keys it installed; no new set is taken.
-    w.call(Action::StopInstances {
-        instance_ids: vec![i.id.clone()],
-        force: false,
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.stop(&i.id).await;
     clock.advance(60_000);
-    w.call(Action::StartInstances {
-        instance_ids: vec![i.id.clone()],
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.start(&i.id).await;
     assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
     assert_eq!(file("ssh_host_ed25519_key"), None);
     assert_eq!(keys.0.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -745,22 +750,11 @@ async fn elastic_ip_moves_between_instances_and_survives_stop() {
     );
 
     // Stop and start keep the Elastic IP.
-    w.call(Action::StopInstances {
-        instance_ids: vec![b.clone()],
-        force: false,
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.stop(b).await;
     let stopped = w.describe(b).await;
     assert_eq!(stopped.state, InstanceState::Stopped);
     assert_eq!(stopped.public_ip.as_deref(), Some(eip.as_str()));
-    w.call(Action::StartInstances {
-        instance_ids: vec![b.clone()],
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.start(b).await;
     assert_eq!(w.mapped(b).unwrap().to_string(), eip);
 
     // DescribeAddresses shows the association; filters work.
@@ -975,13 +969,7 @@ async fn usage_follows_state_changes() {
     w.settle().await;
     assert_eq!(rows(&w).len(), 3);
 
-    w.call(Action::StopInstances {
-        instance_ids: vec![i.id.clone()],
-        force: false,
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.stop(&i.id).await;
     assert_eq!(
         open(&w, usage::COMPUTE),
         0,
@@ -993,12 +981,7 @@ async fn usage_follows_state_changes() {
         "its public address was released"
     );
     assert_eq!(open(&w, usage::STORAGE), 1, "its volume is still billed");
-    w.call(Action::StartInstances {
-        instance_ids: vec![i.id.clone()],
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.start(&i.id).await;
     let compute: Vec<_> = rows(&w)
         .into_iter()
         .filter(|r| r.kind == usage::COMPUTE)
@@ -1118,13 +1101,7 @@ async fn bills_stay_exact_across_the_settled_usage_cache() {
     };
     assert!(total(&w).await < 0.01); // builds the cache
     clock.advance(2 * 3_600_000);
-    w.call(Action::StopInstances {
-        instance_ids: vec![i.id.clone()],
-        force: false,
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.stop(&i.id).await;
     assert!(
         (total(&w).await - 0.192).abs() < 0.001,
         "two hours, closed after the cache was built"
@@ -1132,12 +1109,7 @@ async fn bills_stay_exact_across_the_settled_usage_cache() {
     clock.advance(3 * 3_600_000); // the interval is now settled; a rebuild would cache it
     *w.cloud.usage_cache.lock().unwrap() = Default::default();
     assert!((total(&w).await - 0.192).abs() < 0.001, "rebuilt");
-    w.call(Action::StartInstances {
-        instance_ids: vec![i.id.clone()],
-    })
-    .await
-    .unwrap();
-    w.settle().await;
+    w.start(&i.id).await;
     clock.advance(3_600_000);
     assert!(
         (total(&w).await - 0.288).abs() < 0.001,
