@@ -139,11 +139,14 @@ pub fn move_to_idle_group(name: &str, pid: u32) -> Result<(), RuntimeError> {
 }
 
 /// Removes the group `name` made by [`move_to_idle_group`] if no process is left in it (the
-/// kernel refuses otherwise, and that is fine: the next call removes it).
-pub fn remove_idle_group(name: &str) {
-    if let Ok(mode) = detect(Path::new(CGROUP_ROOT)) {
-        let _ = std::fs::remove_dir(idle_group_dir(mode, name));
-    }
+/// kernel refuses otherwise, and that is fine: the next call removes it). Whether it is gone.
+pub fn remove_idle_group(name: &str) -> bool {
+    let Ok(mode) = detect(Path::new(CGROUP_ROOT)) else {
+        return true;
+    };
+    let dir = idle_group_dir(mode, name);
+    let _ = std::fs::remove_dir(&dir);
+    !dir.exists()
 }
 
 fn idle_group_dir(mode: CgroupMode, name: &str) -> PathBuf {

@@ -142,12 +142,9 @@ impl Scheduler {
     /// The cpuset (kernel list syntax) for a new boot of `id`, recorded as its placement.
     pub fn place(&self, id: &str, vcpus: u32) -> String {
         let mut state = self.state();
-        let pinned = state
-            .pinned
-            .get_or_insert_with(|| self.read_pins())
-            .to_owned();
+        let pinned = state.pinned.get_or_insert_with(|| self.read_pins());
         let mut load = BTreeMap::new();
-        for (other, cpus) in &pinned {
+        for (other, cpus) in pinned.iter() {
             if other != id {
                 for cpu in cpus {
                     *load.entry(*cpu).or_insert(0) += 1;
@@ -155,9 +152,7 @@ impl Scheduler {
             }
         }
         let chosen = pick_cpus(&self.online, vcpus, &load, id);
-        if let Some(p) = state.pinned.as_mut() {
-            p.insert(id.to_string(), chosen.clone());
-        }
+        pinned.insert(id.to_string(), chosen.clone());
         chosen
             .iter()
             .map(u32::to_string)
