@@ -51,7 +51,8 @@ fi
 first_boot() {
 	[ -f "$MARKER" ] || return 0
 	[ -n "$INSTANCE_ID" ] || return 1
-	[ "$(cat "$MARKER" 2>/dev/null)" != "$INSTANCE_ID" ]
+	first_line "$MARKER"
+	[ "$_line" != "$INSTANCE_ID" ]
 }
 
 # write_in_place FILE: replace FILE's content with stdin without replacing the inode, because
@@ -187,6 +188,22 @@ ensure_user() {
 	return 0
 }
 
+# each_key_line FILE FUNCTION: FUNCTION LINE for every key line of FILE (carriage returns
+# dropped; blank and comment lines skipped).
+each_key_line() {
+	while IFS= read -r _line || [ -n "$_line" ]; do
+		_line=${_line%"$CR"}
+		case $_line in
+		'' | '#'*) continue ;;
+		esac
+		"$2" "$_line"
+	done <"$1"
+}
+
+# For install_keys, over its $_ak: whether a key is missing; add a missing key.
+note_missing() { has_line "$_ak" "$1" || _missing=1; }
+append_key() { has_line "$_ak" "$1" || printf '%s\n' "$1" >>"$_ak"; }
+
 # install_keys USER FILE: add FILE's key lines to USER's authorized_keys (0700 ~/.ssh, 0600
 # file, owned by USER) without duplicating lines already there.
 install_keys() {
@@ -207,13 +224,7 @@ install_keys() {
 	_ak=$_home/.ssh/authorized_keys
 	# Already there (every boot after the first): nothing to do, no process started.
 	_missing=
-	while IFS= read -r _line || [ -n "$_line" ]; do
-		_line=${_line%"$CR"}
-		case $_line in
-		'' | '#'*) continue ;;
-		esac
-		has_line "$_ak" "$_line" || _missing=1
-	done <"$_src"
+	each_key_line "$_src" note_missing
 	[ -n "$_missing" ] || return 0
 	_group=$_gid
 	mkdir -p "$_home/.ssh"
@@ -224,13 +235,7 @@ install_keys() {
 	if [ -s "$_ak" ] && [ -n "$(tail -c 1 "$_ak")" ]; then
 		echo >>"$_ak"
 	fi
-	while IFS= read -r _line || [ -n "$_line" ]; do
-		_line=${_line%"$CR"}
-		case $_line in
-		'' | '#'*) continue ;;
-		esac
-		has_line "$_ak" "$_line" || printf '%s\n' "$_line" >>"$_ak"
-	done <"$_src"
+	each_key_line "$_src" append_key
 	chmod 0600 "$_ak"
 	chown "$_u:$_group" "$_ak"
 }
@@ -280,9 +285,8 @@ print_fingerprints() {
 	# The host's block for the keys it made for this instance (first line: the instance id),
 	# or ssh-keygen's for keys made here.
 	_fp=$STATE/host-key-fingerprints
-	_first=
-	[ -f "$_fp" ] && IFS= read -r _first <"$_fp"
-	if [ -n "$INSTANCE_ID" ] && [ "$_first" = "# $INSTANCE_ID" ]; then
+	first_line "$_fp"
+	if [ -n "$INSTANCE_ID" ] && [ "$_line" = "# $INSTANCE_ID" ]; then
 		while IFS= read -r _l || [ -n "$_l" ]; do
 			case $_l in '#'*) ;; *) printf '%s\n' "$_l" ;; esac
 		done <"$_fp"
