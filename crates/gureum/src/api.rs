@@ -123,7 +123,12 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     })
     .await
     .context("serving")?;
-    crate::host_keys::shutdown().await;
+    // Bounded: nothing about spare host keys may hold up a stop.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        crate::host_keys::shutdown(),
+    )
+    .await;
     match cloud.release_idle_host().await {
         Ok(true) => tracing::info!("no guest left: host network removed"),
         Ok(false) => {}
