@@ -1,6 +1,7 @@
 """Instance benchmarks (images and instances issues): image build and cache reuse, root
 filesystem preparation, RunInstances latency, launch-to-SSH-ready for 1 and 10 concurrent
-launches, terminate-to-freed, and the host overhead of 100 idle t2.nano instances.
+launches (from the warm pool, and cold: a boot of their own), terminate-to-freed, and the
+host overhead of 100 idle t2.nano instances.
 
 Runs against a fresh `gureum up` (release build) on a free port; needs root. Prints a
 markdown table and writes it into docs/BENCHMARKS.md between its markers.
@@ -36,6 +37,14 @@ def used_memory():
     """Memory in use on the host, page cache excluded (it is reclaimable and shared)."""
     m = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/meminfo")}
     return m["MemTotal"] - m["MemFree"] - m["Buffers"] - m["Cached"] - m.get("SReclaimable", 0) + m.get("Shmem", 0)
+
+
+def warm_guests(data_dir):
+    """Ids of the warm pool's guests that are done booting (their agent waits on its FIFO)."""
+    inst = os.path.join(data_dir, "instances")
+    return [d for d in os.listdir(inst) if d.startswith("i-")
+            and os.path.exists(os.path.join(inst, d, "warm"))
+            and os.path.exists(os.path.join(inst, d, "rootfs/var/lib/gureum/claim"))] if os.path.isdir(inst) else []
 
 
 def guest_memory(ids):
@@ -106,9 +115,11 @@ def main():
             f.write(ec2.create_key_pair(KeyName="bench", KeyType="ed25519")["KeyMaterial"])
         os.chmod(key, 0o600)
 
-        def launch_to_ssh(itype="t2.micro"):
+        def launch_to_ssh(itype="t2.micro", cold=False):
             t0 = time.time()
-            r = ec2.run_instances(ImageId=ami, InstanceType=itype, KeyName="bench", MinCount=1, MaxCount=1)
+            # Cold: a 9 GiB root volume, which the pool's 8 GiB guests do not match.
+            extra = {"BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 9}}]} if cold else {}
+            r = ec2.run_instances(ImageId=ami, InstanceType=itype, KeyName="bench", MinCount=1, MaxCount=1, **extra)
             api = time.time() - t0
             inst = r["Instances"][0]
             ok = ssh_ready(key, inst["PrivateIpAddress"], t0 + 60)
@@ -135,21 +146,37 @@ def main():
                     return
                 time.sleep(1)
 
+        def warm_ready(n):
+            """Wait (up to 2 min) until the warm pool has n guests done booting (it refills
+            once launches pause for 3 s)."""
+            t = time.time()
+            while time.time() - t < 120 and len(warm_guests(s.data_dir)) < n:
+                time.sleep(0.5)
+
         api_lat, single, concurrent, term, term_conc = [], [], [], [], []
-        pool_ready(10)
-        for _ in range(args.rounds):
-            iid, api, ready = launch_to_ssh()
-            api_lat.append(api)
-            single.append(ready)
-            term.append(terminate_freed(iid))
-        for _ in range(args.bursts):
-            pool_ready(10)
-            with cf.ThreadPoolExecutor(10) as pool:
-                res = list(pool.map(lambda _: launch_to_ssh(), range(10)))
-            concurrent += [r[2] for r in res]
-            api_lat += [r[1] for r in res]
-            with cf.ThreadPoolExecutor(10) as pool:
-                term_conc += list(pool.map(terminate_freed, [r[0] for r in res]))
+        cold_single, cold_concurrent, warm_hits = [], [], 0
+        for cold in (False, True):
+            for _ in range(args.rounds):
+                pool_ready(10)
+                warm_ready(10)
+                waiting = set(warm_guests(s.data_dir))
+                iid, api, ready = launch_to_ssh(cold=cold)
+                warm_hits += iid in waiting
+                (cold_single if cold else single).append(ready)
+                api_lat.append(api)
+                term.append(terminate_freed(iid))
+            for _ in range(args.bursts):
+                pool_ready(10)
+                warm_ready(10)
+                waiting = set(warm_guests(s.data_dir))
+                with cf.ThreadPoolExecutor(10) as pool:
+                    res = list(pool.map(lambda _: launch_to_ssh(cold=cold), range(10)))
+                warm_hits += sum(r[0] in waiting for r in res)
+                (cold_concurrent if cold else concurrent).extend(r[2] for r in res)
+                api_lat += [r[1] for r in res]
+                with cf.ThreadPoolExecutor(10) as pool:
+                    term_conc += list(pool.map(terminate_freed, [r[0] for r in res]))
+        warm_launches = args.rounds + 10 * args.bursts
         log = open(s.log_path).read()
         prep = [float(m) for m in re.findall(r"volume prepared.*?ms=([0-9.]+)", log)] or \
                [float(m) for m in re.findall(r"prepare.*?elapsed_ms=([0-9.]+)", log)]
@@ -157,6 +184,11 @@ def main():
             ("RunInstances API call (p50 / p99)", f"{pct(api_lat, 50) * 1000:.0f} / {pct(api_lat, 99) * 1000:.0f} ms", "< 50 ms"),
             ("launch to SSH ready, 1 launch (p50 / p99)", f"{pct(single, 50):.2f} / {pct(single, 99):.2f} s", "≤ 1.5 / 3 s"),
             ("launch to SSH ready, 10 concurrent (p50 / p99)", f"{pct(concurrent, 50):.2f} / {pct(concurrent, 99):.2f} s", "≤ 1.5 / 3 s"),
+            ("launches that took a warm guest (of the two rows above)", f"{warm_hits} of {warm_launches}", "—"),
+            ("cold launch (no warm guest: own boot) to SSH ready, 1 launch (p50 / p99)",
+             f"{pct(cold_single, 50):.2f} / {pct(cold_single, 99):.2f} s", "—"),
+            ("cold launches to SSH ready, 10 concurrent (p50 / p99)",
+             f"{pct(cold_concurrent, 50):.2f} / {pct(cold_concurrent, 99):.2f} s", "—"),
             ("terminate until host resources freed, one at a time (p50)", f"{pct(term, 50) * 1000:.0f} ms", "≤ 300 ms"),
             ("terminate until host resources freed, 10 at once (p50)", f"{pct(term_conc, 50) * 1000:.0f} ms", "—"),
         ]
@@ -175,7 +207,8 @@ def main():
         running = sum(1 for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]
                       for i in res["Instances"] if i["State"]["Name"] == "running")
         used = used_memory() - used0
-        guests = guest_memory(ids)
+        # The warm pool's guests (refilled while the instances idle) are guests too.
+        guests = guest_memory(ids) + guest_memory(warm_guests(s.data_dir))
         overhead = (used - guests) / max(1, running) / 2**20
         load = os.getloadavg()[0]
         rows += [(f"{args.idle} idle t2.nano running at once", f"{running} running", f"{args.idle}"),
@@ -191,9 +224,10 @@ def main():
     rows.append(("load average during the run (other work on the machine)", f"{os.getloadavg()[0]:.1f}", "—"))
     note = ("\n\nLaunch to SSH ready is timed from the RunInstances call until `ssh -i key admin@<private ip> true`"
             " succeeds; like a deploy tool, the probe waits for the server's SSH banner before running ssh. Each"
-            " burst starts with the host-key pool holding at least 10 sets (its state on a host that has been"
-            " idle for a while; a burst beyond the pool makes the rest of its keys in the guests, about a CPU-second"
-            " each).")
+            " launch and burst starts with the host-key pool holding at least 10 sets and the warm pool 10 booted"
+            " guests: the state of a host that has been idle for a few seconds. A burst beyond the key pool makes the"
+            " rest of its keys in the guests, about a CPU-second each; launches beyond the warm pool boot their own"
+            " guest, as the cold rows do (their 9 GiB root volume matches no warm guest).")
     write_section("instances", "Images and instances (`scripts/bench-instances`)", rows, note)
 
 

@@ -52,8 +52,10 @@ def read_credentials(path, profile="gureum"):
 class Server:
     """One `gureum up` process."""
 
-    def __init__(self, data_dir, port=None):
+    def __init__(self, data_dir, port=None, env=None):
         self.data_dir = data_dir
+        # Extra environment for the server (e.g. GUREUM_WARM_POOL).
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = None
@@ -65,6 +67,7 @@ class Server:
             [GUREUM, "--data-dir", self.data_dir, "up", "--listen", f"127.0.0.1:{self.port}"],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **self.extra_env},
         )
         deadline = time.time() + timeout
         http = urllib3.PoolManager()

@@ -83,6 +83,7 @@ impl Cloud {
             if let Err(e) = cloud.ensure_default_net().await {
                 tracing::warn!(error = %e, "bringing up the default VPC network");
             }
+            cloud.spawn_warm_pool();
             let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
             let mut last_budget_check = std::time::Instant::now() - BUDGET_CHECK_EVERY;
             loop {
@@ -159,12 +160,21 @@ impl Cloud {
         let Some(host) = self.host.clone() else {
             return Ok(());
         };
+        // The host's guests first, then the records: a warm guest or an instance created in
+        // between is then known by the time it is judged.
+        let guests = host
+            .compute
+            .list()
+            .await
+            .map_err(|e| CoreError::Internal(e.0))?;
         let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
-        let live: HashSet<String> = rows
+        let recorded: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut live: HashSet<String> = rows
             .iter()
             .filter(|r| r.state != "terminated")
             .map(|r| r.id.clone())
             .collect();
+        live.extend(self.warm_ids(&recorded));
         let has_guest: HashSet<String> = rows
             .iter()
             .filter(|r| r.state != "terminated" && r.state != "stopped")
@@ -172,13 +182,8 @@ impl Cloud {
             .collect();
         // The network driver's attachments are host-wide; only those of instances this
         // store knows are ours to judge (an attachment is always recorded before it is made).
-        let known: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
-        for id in host
-            .compute
-            .list()
-            .await
-            .map_err(|e| CoreError::Internal(e.0))?
-        {
+        let known = recorded;
+        for id in guests {
             if !live.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "destroying leaked guest");
                 let r = host.compute.destroy(&id).await;
@@ -220,22 +225,15 @@ impl Cloud {
         .iter()
         .map(|(k, v)| format!("{k}={}\n", shell_quote(v)))
         .collect::<String>();
-        let mut files = vec![
-            GuestFile {
-                path: PathBuf::from("/var/lib/gureum/instance.env"),
-                contents: env.into_bytes(),
-                mode: 0o644,
-            },
-            GuestFile {
-                path: PathBuf::from("/var/lib/gureum/authorized_keys"),
-                contents: r
-                    .public_key
-                    .as_ref()
-                    .map(|k| format!("{k}\n").into_bytes())
-                    .unwrap_or_default(),
-                mode: 0o600,
-            },
-        ];
+        let mut files = vec![GuestFile {
+            path: PathBuf::from("/var/lib/gureum/authorized_keys"),
+            contents: r
+                .public_key
+                .as_ref()
+                .map(|k| format!("{k}\n").into_bytes())
+                .unwrap_or_default(),
+            mode: 0o600,
+        }];
         if let Some(ud) = &r.user_data {
             files.push(GuestFile {
                 path: PathBuf::from("/var/lib/gureum/user-data"),
@@ -278,6 +276,13 @@ impl Cloud {
                 });
             }
         }
+        // Last: a warm guest's agent starts on the instance once this file is there, so
+        // everything else must be in place before it.
+        files.push(GuestFile {
+            path: PathBuf::from("/var/lib/gureum/instance.env"),
+            contents: env.into_bytes(),
+            mode: 0o644,
+        });
         files
     }
 
@@ -309,6 +314,7 @@ impl Cloud {
             files: self.guest_files(r),
             hypervisor: r.hypervisor.clone(),
             nic: None,
+            warm: false,
         }
     }
 
@@ -334,6 +340,7 @@ impl Cloud {
             prefix_len: cidr.prefix_len(),
             gateway: gw,
             tap: r.hypervisor == "vm",
+            netns_of: None,
         };
         Ok((net, nic))
     }
@@ -595,7 +602,9 @@ impl Cloud {
     async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
         let host = self.host.clone().expect("agent runs with a host");
         let herr = |e: CoreError| crate::host::HostError(e.to_string());
-        let (net, nic) = self.nic(r).await.map_err(herr)?;
+        let (net, mut nic) = self.nic(r).await.map_err(herr)?;
+        // A warm guest taken for this launch: its interface goes into the namespace it runs in.
+        nic.netns_of = host.compute.warm_guest(&r.id).await?.map(|g| g.pid);
         host.network.ensure_net(&net).await?;
         self.ensured_nets
             .lock()

@@ -42,6 +42,19 @@ pub struct GuestSpec {
     pub hypervisor: String,
     /// The instance's interface (VMs configure their own address from it).
     pub nic: Option<Nic>,
+    /// A warm guest: booted ahead of its launch (see `warm.rs`); its agent waits for the
+    /// instance's files, which a later `start` of the same id without `warm` hands over.
+    pub warm: bool,
+}
+
+/// A warm guest as the compute driver sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmGuest {
+    /// Its PID 1 on the host: the instance's interface goes into this process's network
+    /// namespace.
+    pub pid: i32,
+    /// Whether it is done booting (its agent waits for an instance).
+    pub waiting: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +84,11 @@ pub trait Compute: Send + Sync + 'static {
     /// Copy the guest's root filesystem into a new read-only image root for `image_id`;
     /// returns its path.
     async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<PathBuf>;
+    /// The running warm guest `instance_id`, if it is one that has not been handed its
+    /// instance yet. Drivers without warm guests have none.
+    async fn warm_guest(&self, _instance_id: &str) -> HostResult<Option<WarmGuest>> {
+        Ok(None)
+    }
 }
 
 /// An instance's effective security-group rules: the union of its groups', with group
@@ -116,6 +134,9 @@ pub struct Nic {
     pub gateway: Ipv4Addr,
     /// A VM's port: a tap device for QEMU instead of a veth into a network namespace.
     pub tap: bool,
+    /// A process whose network namespace becomes the instance's when it has none yet (a
+    /// warm guest's PID 1).
+    pub netns_of: Option<i32>,
 }
 
 #[async_trait]

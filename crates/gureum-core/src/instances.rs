@@ -410,6 +410,8 @@ impl Cloud {
         let reservation_id = ResourceId::generate(ResourceKind::Reservation).to_string();
         let rid = reservation_id.clone();
         let acct = account.clone();
+        let warm = (hypervisor == "container").then(|| self.warm.clone());
+        self.warm.note_launch();
         self.blocking(move |s| {
             s.write(|tx| {
                 // Subnet: the one asked for, or the default subnet of the asked zone (first
@@ -581,7 +583,11 @@ impl Cloud {
                 }
 
                 for (index, ip) in ips.into_iter().enumerate() {
-                    let id = ResourceId::generate(ResourceKind::Instance).to_string();
+                    // A warm guest of this image, if one is ready: its id becomes the instance's.
+                    let id = warm
+                        .as_ref()
+                        .and_then(|w| w.take(&rootfs, volume_gib))
+                        .unwrap_or_else(|| ResourceId::generate(ResourceKind::Instance).to_string());
                     let eni = ResourceId::generate(ResourceKind::NetworkInterface).to_string();
                     let vol = ResourceId::generate(ResourceKind::Volume).to_string();
                     resources::insert(tx, &id, &acct, "instance", now)?;

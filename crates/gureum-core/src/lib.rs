@@ -30,6 +30,7 @@ pub mod tags;
 #[cfg(test)]
 mod vpc_tests;
 pub mod vpcs;
+pub mod warm;
 
 use std::sync::Arc;
 
@@ -161,6 +162,8 @@ pub struct Cloud {
     /// its first guests at once instead of every guest late, behind ten `runc` processes that
     /// outweigh all the guests together (host processes are not in the guests' cgroups).
     pub(crate) launch_slots: Arc<tokio::sync::Semaphore>,
+    /// Guests booted ahead of launches (see `warm.rs`); none unless asked for.
+    pub(crate) warm: Arc<warm::WarmPool>,
 }
 
 /// An account's cached view and the epoch it belongs to.
@@ -229,6 +232,7 @@ impl Cloud {
             launch_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
+            warm: Arc::new(warm::WarmPool::new(0)),
         }
     }
 
@@ -248,6 +252,12 @@ impl Cloud {
     /// (`container` or `vm`).
     pub fn with_default_hypervisor(mut self, hypervisor: &str) -> Cloud {
         self.default_hypervisor = hypervisor.to_string();
+        self
+    }
+
+    /// Keep `guests` of the default image booted ahead of launches (see `warm.rs`).
+    pub fn with_warm_pool(mut self, guests: usize) -> Cloud {
+        self.warm = Arc::new(warm::WarmPool::new(guests));
         self
     }
 

@@ -591,6 +591,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             hypervisor: "container".into(),
             nic: None,
             files: vec![],
+            warm: false,
         });
     w.compute
         .guests

@@ -110,6 +110,9 @@ pub struct NicSpec {
     pub ip: Ipv4Addr,
     pub prefix_len: u8,
     pub gateway: Ipv4Addr,
+    /// A process whose network namespace becomes the instance's when it has none yet (a warm
+    /// guest's PID 1, booted before its instance existed); None: a new namespace.
+    pub netns_of: Option<i32>,
 }
 
 /// Counters of the instance's host-side veth, as the host sees them: `rx_*` is what the
@@ -564,8 +567,12 @@ impl NetDriver {
             host_lines.push(format!("link del dev {veth}"));
         }
         if !netns_existed {
-            // `ip netns add` in a batch returns to the host namespace after creating it.
-            host_lines.push(format!("netns add {netns}"));
+            // `ip netns add` (or `attach`, naming a running guest's namespace) in a batch
+            // returns to the host namespace after creating it.
+            host_lines.push(match nic.netns_of {
+                Some(pid) => format!("netns attach {netns} {pid}"),
+                None => format!("netns add {netns}"),
+            });
         }
         host_lines.extend([
             // The peer is created directly inside the namespace with its final name and MAC,
@@ -1089,6 +1096,7 @@ mod tests {
             ip: Ipv4Addr::new(172, 31, 0, 5),
             prefix_len: 20,
             gateway: Ipv4Addr::new(172, 31, 0, 1),
+            netns_of: None,
         }
     }
 

@@ -94,6 +94,7 @@ impl Env {
             ip: Ipv4Addr::new(172, 31, c, host),
             prefix_len: 24,
             gateway: subnet.gateway,
+            netns_of: None,
         }
     }
 

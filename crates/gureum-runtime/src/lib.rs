@@ -102,7 +102,27 @@ pub struct ContainerSpec {
     pub netns: Option<PathBuf>,
     /// Files written into the writable layer before each start.
     pub inject: Vec<InjectFile>,
+    /// Boot a warm guest: one booted ahead of time for an instance not launched yet, whose
+    /// guest agent waits on [`WARM_FIFO`] for its identity. A later [`RuncDriver::start`] of
+    /// the same id without `warm` hands the identity over (limits, hostname, files) instead of
+    /// booting again.
+    pub warm: bool,
 }
+
+/// A warm guest as the host sees it (see [`ContainerSpec::warm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WarmGuest {
+    /// Host pid of its PID 1 (whose network namespace the instance's interface goes into).
+    pub pid: i32,
+    /// Whether its agent is waiting for the identity (done booting).
+    pub waiting: bool,
+}
+
+/// The FIFO (guest path) a warm guest's agent creates and waits on; the host writes a line to
+/// it once the identity files are in place.
+pub const WARM_FIFO: &str = "/var/lib/gureum/claim";
+/// In a warm guest's state directory while it has no instance yet.
+const WARM_MARKER: &str = "warm";
 
 /// What the host has of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -472,7 +492,12 @@ impl RuncDriver {
         let id = &spec.id;
         let runc = &self.inner.runc;
         match runc.state(id).await? {
-            Some(c) if c.status == "running" || c.status == "paused" => return Ok(()),
+            Some(c) if c.status == "running" || c.status == "paused" => {
+                if !spec.warm && self.instance_dir(id).join(WARM_MARKER).exists() {
+                    return self.adopt(spec, c.pid).await;
+                }
+                return Ok(());
+            }
             // A container that stopped on its own, was killed from outside, or was left
             // "created" by a crash: clear runc's record before booting anew.
             Some(_) => runc.delete(id, true).await?,
@@ -508,25 +533,14 @@ impl RuncDriver {
         let paths = VolumePaths::new(&dir);
         volume::mount_volume(&paths).await?;
         volume::mount_overlay(&paths, &spec.image_rootfs)?;
-
-        let mut files = Vec::with_capacity(spec.inject.len() + 1);
-        if !spec
-            .inject
-            .iter()
-            .any(|f| f.path == Path::new("/etc/hostname"))
-        {
-            // systemd sets the hostname from /etc/hostname at boot, over the one runc set.
-            files.push(InjectFile {
-                path: "/etc/hostname".into(),
-                contents: format!("{}\n", spec.hostname).into_bytes(),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-            });
-        }
-        files.extend(spec.inject.iter().cloned());
-        for f in &files {
-            inject::write(&paths.rootfs, f)?;
+        write_files(spec, &paths.rootfs)?;
+        // Marked before runc runs, so a crash in between still leaves a known warm guest.
+        let marker = dir.join(WARM_MARKER);
+        if spec.warm {
+            std::fs::write(&marker, b"").map_err(|e| RuntimeError::io("write", &marker, e))?;
+        } else if marker.exists() {
+            // A warm guest that died before its hand-over boots as the instance it became.
+            std::fs::remove_file(&marker).map_err(|e| RuntimeError::io("remove", &marker, e))?;
         }
 
         let lxcfs = match &self.inner.lxcfs_dir {
@@ -578,8 +592,58 @@ impl RuncDriver {
             .runc
             .run_detached(&dir, &spec.id, &log, &dir.join("runc.log"))
             .await?;
-        self.inner.sched.booted(&spec.id);
+        if spec.warm {
+            self.inner.sched.background(&spec.id);
+        } else {
+            self.inner.sched.booted(&spec.id);
+        }
         Ok(())
+    }
+
+    /// Hands a warm guest its instance: the instance type's limits and CPUs, its hostname and
+    /// files, then wakes its agent. Idempotent (the marker goes last).
+    async fn adopt(&self, spec: &ContainerSpec, pid: i32) -> Result<(), RuntimeError> {
+        let started = Instant::now();
+        let dir = self.instance_dir(&spec.id);
+        let cpus = self.inner.sched.place(&spec.id, spec.vcpus);
+        let flags = oci::update_flags(spec, &cpus, self.inner.swap_accounting);
+        self.inner.runc.update(&spec.id, &flags).await?;
+        let (hostname, id) = (spec.hostname.clone(), spec.id.clone());
+        tokio::task::spawn_blocking(move || set_uts_hostname(pid, &hostname))
+            .await
+            .map_err(|e| RuntimeError::io("join", Path::new(""), std::io::Error::other(e)))?
+            .map_err(|e| RuntimeError::io("sethostname", Path::new(&format!("/proc/{pid}")), e))?;
+        let rootfs = VolumePaths::new(&dir).rootfs;
+        write_files(spec, &rootfs)?;
+        let marker = dir.join(WARM_MARKER);
+        std::fs::remove_file(&marker).map_err(|e| RuntimeError::io("remove", &marker, e))?;
+        wake(&rootfs.join(WARM_FIFO.trim_start_matches('/')));
+        self.inner.sched.booted(&spec.id);
+        tracing::info!(
+            id,
+            ms = started.elapsed().as_millis() as u64,
+            "warm guest handed its instance"
+        );
+        Ok(())
+    }
+
+    /// The warm guest `id`, if it is one and runs (see [`ContainerSpec::warm`]).
+    pub async fn warm_guest(&self, id: &str) -> Result<Option<WarmGuest>, RuntimeError> {
+        validate_id(id)?;
+        let dir = self.instance_dir(id);
+        if !dir.join(WARM_MARKER).exists() {
+            return Ok(None);
+        }
+        let Some(pid) = self.init_pid(id).await? else {
+            return Ok(None);
+        };
+        let fifo = VolumePaths::new(&dir)
+            .rootfs
+            .join(WARM_FIFO.trim_start_matches('/'));
+        Ok(Some(WarmGuest {
+            pid,
+            waiting: fifo.exists(),
+        }))
     }
 
     /// Starts a console relay for the instance and returns its pty slave; None (with a
@@ -916,6 +980,67 @@ impl RuncDriver {
     }
 }
 
+/// Writes `/etc/hostname` (unless the spec brings its own) and the spec's files into the
+/// guest's root.
+fn write_files(spec: &ContainerSpec, rootfs: &Path) -> Result<(), RuntimeError> {
+    if !spec
+        .inject
+        .iter()
+        .any(|f| f.path == Path::new("/etc/hostname"))
+    {
+        // systemd sets the hostname from /etc/hostname at boot, over the one runc set.
+        inject::write(
+            rootfs,
+            &InjectFile {
+                path: "/etc/hostname".into(),
+                contents: format!("{}\n", spec.hostname).into_bytes(),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            },
+        )?;
+    }
+    for f in &spec.inject {
+        inject::write(rootfs, f)?;
+    }
+    Ok(())
+}
+
+/// Sets the hostname of `pid`'s UTS namespace (from a throwaway thread: a namespace switch
+/// applies to the calling thread only).
+fn set_uts_hostname(pid: i32, hostname: &str) -> std::io::Result<()> {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/uts"))?;
+    let hostname = hostname.to_string();
+    std::thread::spawn(move || -> std::io::Result<()> {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUTS)?;
+        nix::unistd::sethostname(&hostname)?;
+        Ok(())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("hostname thread panicked"))?
+}
+
+/// Writes a line to a waiting guest agent's FIFO; nothing if nobody waits (the agent looks for
+/// its identity before it starts waiting). Never follows a symlink, never blocks.
+fn wake(fifo: &Path) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOFOLLOW;
+    let is_fifo = std::fs::symlink_metadata(fifo)
+        .map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+        .unwrap_or(false);
+    if !is_fifo {
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(flags.bits())
+        .open(fifo)
+    {
+        let _ = f.write_all(b"\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -940,6 +1065,7 @@ mod tests {
             pids_max: 1024,
             netns: None,
             inject: vec![],
+            warm: false,
         };
         assert!(validate_spec(&ok).is_ok());
         let mut s = ok.clone();

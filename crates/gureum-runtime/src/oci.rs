@@ -239,6 +239,26 @@ fn tmpfs_size(memory_mib: u64, percent: u64) -> String {
 }
 
 /// Builds the instance's OCI config.
+/// The CFS period of every guest's CPU quota (runc's default, 100 ms).
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// `runc update` flags giving a running guest the limits [`build`] gives a new one: memory
+/// (and memory+swap when swap is accounted), CPU quota, cpuset and pids.
+pub(crate) fn update_flags(spec: &ContainerSpec, cpus: &str, swap_accounting: bool) -> Vec<String> {
+    let bytes = spec.memory_mib.saturating_mul(1024 * 1024);
+    let mut flags = vec![format!("--memory={bytes}")];
+    if swap_accounting {
+        flags.push(format!("--memory-swap={bytes}"));
+    }
+    flags.extend([
+        format!("--cpu-period={CPU_PERIOD_US}"),
+        format!("--cpu-quota={}", u64::from(spec.vcpus) * CPU_PERIOD_US),
+        format!("--cpuset-cpus={cpus}"),
+        format!("--pids-limit={}", spec.pids_max),
+    ]);
+    flags
+}
+
 pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, RuntimeError> {
     let caps = granted_capabilities(host.cap_bounding, host.sys_admin);
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -404,7 +424,7 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, Runt
         // without a swap volume.
         memory = memory.swap(limit);
     }
-    let period: u64 = 100_000;
+    let period = CPU_PERIOD_US;
     let resources = LinuxResourcesBuilder::default()
         .devices(vec![LinuxDeviceCgroupBuilder::default()
             .allow(false)
@@ -516,6 +536,7 @@ mod tests {
             pids_max: 4096,
             netns: Some("/run/netns/gureum-i-0123456789abcdef0".into()),
             inject: vec![],
+            warm: false,
         }
     }
 

@@ -221,6 +221,19 @@ impl Runc {
         Err(cmd::failure(&self.program(), &a, &out))
     }
 
+    /// `runc update`: new cgroup limits for a running container (`flags` are runc's, such as
+    /// `--memory`).
+    pub async fn update(&self, id: &str, flags: &[String]) -> Result<(), RuntimeError> {
+        let mut a: Vec<&std::ffi::OsStr> = args!["--root", self.root, "update"].to_vec();
+        a.extend(flags.iter().map(|f| std::ffi::OsStr::new(f.as_str())));
+        a.push(id.as_ref());
+        let out = cmd::output(&self.program(), &a).await?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(cmd::failure(&self.program(), &a, &out))
+    }
+
     /// `runc exec` of a command in the running container.
     pub async fn exec(&self, id: &str, argv: &[&str]) -> Result<Output, RuntimeError> {
         Command::new(&self.bin)

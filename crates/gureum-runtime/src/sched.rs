@@ -16,6 +16,9 @@
 //! before: the work is the same, its order is not. When a window ends, the weights of the
 //! instances still in theirs are raised one step.
 //!
+//! A warm guest (booted ahead of any launch) boots at the smallest weight, so it only takes
+//! CPU nobody else wants; once it becomes an instance it is ranked like a boot.
+//!
 //! The placement and weight rules are pure functions ([`pick_cpus`], [`boot_weights`]);
 //! [`Scheduler`] keeps the bookkeeping and writes the cgroup files.
 
@@ -174,6 +177,18 @@ impl Scheduler {
             tokio::time::sleep(BOOT_WINDOW).await;
             me.apply();
         });
+    }
+
+    /// `id` boots in the background (a warm guest): the smallest weight, behind every
+    /// instance, until [`Self::booted`] ranks it as one.
+    pub fn background(&self, id: &str) {
+        {
+            let mut state = self.state();
+            state.booting.retain(|(other, _)| other != id);
+            state.written.remove(id);
+        }
+        self.write_weight(id, weight_scale(self.mode).1);
+        self.apply();
     }
 
     /// `id` no longer runs: forget its placement and rank.

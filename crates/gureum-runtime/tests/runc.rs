@@ -157,6 +157,7 @@ impl Fixture {
             pids_max: 1024,
             netns: None,
             inject: vec![],
+            warm: false,
         }
     }
 }
@@ -767,5 +768,89 @@ fn absent_instances() {
         ));
         assert!(d.list().await.unwrap().is_empty());
         assert!(d.state("../etc").await.is_err());
+    });
+}
+
+/// A warm guest: booted before its instance exists, with a stand-in for the guest agent that
+/// waits on the FIFO; a later start of the same id without `warm` hands it the instance
+/// (limits, hostname, files, the FIFO's line) without booting it again.
+#[test]
+fn a_warm_guest_is_handed_its_instance() {
+    let rootfs = require_env!();
+    let _serial = serial();
+    let mut fx = Fixture::new("warm");
+    let mut spec = fx.spec(&rootfs);
+    let waiter = "[Unit]\nDescription=stands in for gureum-init\n[Service]\nType=oneshot\n\
+        ExecStart=/bin/sh -c 'mkfifo /var/lib/gureum/claim && exec 3<>/var/lib/gureum/claim && \
+        read x <&3 && cat /var/lib/gureum/instance.env > /var/lib/gureum/woken'\n";
+    let file = |path: &str, contents: &str| InjectFile {
+        path: path.into(),
+        contents: contents.as_bytes().to_vec(),
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+    };
+    spec.warm = true;
+    spec.hostname = "localhost".into();
+    spec.inject = vec![
+        file("/etc/systemd/system/waiter.service", waiter),
+        file(
+            "/etc/systemd/system/multi-user.target.d/waiter.conf",
+            "[Unit]\nWants=waiter.service\n",
+        ),
+        file("/var/lib/gureum/warm", "1\n"),
+    ];
+    let id = spec.id.clone();
+    let d = fx.driver();
+    runtime().block_on(async {
+        d.start(&spec).await.unwrap();
+        let pid = d.init_pid(&id).await.unwrap().expect("running");
+        let t = Instant::now();
+        loop {
+            let w = d.warm_guest(&id).await.unwrap().expect("a warm guest");
+            assert_eq!(w.pid, pid);
+            if w.waiting {
+                break;
+            }
+            assert!(t.elapsed() < BOOT_TIMEOUT, "the waiter never waited");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // The hand-over: another type, the instance's hostname and files.
+        let mut instance = spec.clone();
+        instance.warm = false;
+        instance.memory_mib = 1024;
+        instance.pids_max = 2048;
+        instance.hostname = "ip-172-31-9-9".into();
+        instance.inject = vec![file("/var/lib/gureum/instance.env", "INSTANCE_ID='x'\n")];
+        d.start(&instance).await.unwrap();
+        assert_eq!(
+            d.init_pid(&id).await.unwrap(),
+            Some(pid),
+            "not booted again"
+        );
+        assert_eq!(d.warm_guest(&id).await.unwrap(), None, "no longer warm");
+        assert_eq!(exec_ok(&d, &id, &["hostname"]).await, "ip-172-31-9-9");
+        assert_eq!(
+            exec_ok(&d, &id, &["cat", "/etc/hostname"]).await,
+            "ip-172-31-9-9"
+        );
+        let limit = cgroup_file(&d, &id, "memory/{}/memory.limit_in_bytes", "memory.max");
+        assert_eq!(limit.as_deref(), Some("1073741824"));
+        let pids = cgroup_file(&d, &id, "pids/{}/pids.max", "pids.max");
+        assert_eq!(pids.as_deref(), Some("2048"));
+        let t = Instant::now();
+        while exec(&d, &id, &["cat", "/var/lib/gureum/woken"]).await.1 != "INSTANCE_ID='x'" {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the waiter was not woken"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Starting it again is a no-op, as for any running instance.
+        d.start(&instance).await.unwrap();
+        assert_eq!(d.init_pid(&id).await.unwrap(), Some(pid));
+        d.destroy(&id).await.unwrap();
+        assert_no_traces(&d, &id).await;
     });
 }

@@ -48,7 +48,13 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             instances_per_host: args.host_capacity,
         })
         .with_public_pool(args.public_ips)
-        .with_default_hypervisor(&args.hypervisor);
+        .with_default_hypervisor(&args.hypervisor)
+        // The pool boots containers: of no use when launches run as VMs by default.
+        .with_warm_pool(if args.hypervisor == "container" {
+            args.warm_pool
+        } else {
+            0
+        });
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
     let cloud = match crate::host::host(&data_dir, &args.cache_dir) {
         Ok(h) => cloud.with_host(h),
@@ -129,6 +135,10 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         crate::host_keys::shutdown(),
     )
     .await;
+    // The warm pool's guests are nobody's instances: they go with the server.
+    cloud
+        .drain_warm_pool(std::time::Duration::from_secs(10))
+        .await;
     match cloud.release_idle_host().await {
         Ok(true) => tracing::info!("no guest left: host network removed"),
         Ok(false) => {}

@@ -10,7 +10,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use gureum_core::host::{
     Compute, Firewall, FirewallPeer, FirewallRule, GuestSpec, GuestState, HostError, HostNet,
-    HostResult, Network, Nic,
+    HostResult, Network, Nic, WarmGuest,
 };
 use gureum_core::images::{NewImage, BUILTIN_ALIAS};
 use gureum_core::{Cloud, Host};
@@ -60,6 +60,7 @@ fn container_spec(s: &GuestSpec) -> ContainerSpec {
                 gid: 0,
             })
             .collect(),
+        warm: s.warm,
     }
 }
 
@@ -118,6 +119,17 @@ impl Compute for RuncCompute {
             .await
             .map_err(herr)?;
         Ok(rootfs)
+    }
+    async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
+        Ok(self
+            .driver
+            .warm_guest(id)
+            .await
+            .map_err(herr)?
+            .map(|w| WarmGuest {
+                pid: w.pid,
+                waiting: w.waiting,
+            }))
     }
 }
 
@@ -306,6 +318,12 @@ impl Compute for HostCompute {
         }
         self.runc.snapshot(spec, image_id).await
     }
+    async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
+        match self.vm_has(id) {
+            Some(_) => Ok(None),
+            None => self.runc.warm_guest(id).await,
+        }
+    }
 }
 
 pub struct BridgeNetwork(pub NetDriver);
@@ -340,6 +358,7 @@ impl Network for BridgeNetwork {
             ip: nic.ip,
             prefix_len: nic.prefix_len,
             gateway: nic.gateway,
+            netns_of: nic.netns_of,
         };
         if nic.tap {
             // A VM's port: the tap's sysfs directory tells the compute driver its name.
@@ -504,8 +523,14 @@ pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
 /// system account, in the background: the API serves meanwhile and shows it `pending`.
 pub fn spawn_default_image(cloud: Cloud, cache_dir: PathBuf) {
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = provide_recipe_image(&cloud, &cache_dir, DEFAULT_RECIPE, None) {
-            tracing::error!(error = %e, "the default image could not be built");
+        match provide_recipe_image(&cloud, &cache_dir, DEFAULT_RECIPE, None) {
+            Ok(id) => {
+                // The warm pool boots the default image.
+                if let Err(e) = cloud.set_warm_image_sync(&id) {
+                    tracing::warn!(error = %e, "the warm pool has no image");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "the default image could not be built"),
         }
     });
 }

@@ -14,6 +14,9 @@
 #   authorized_keys     the key pair's public key line(s)
 #   user-data           raw user-data (optional; may be gzip-compressed)
 # first-boot.done holds the id of the instance whose first boot completed.
+# A warm guest (booted by the host ahead of any launch, with a "warm" file here and no
+# instance.env) waits on the FIFO "claim" until the host has written its instance's files,
+# instance.env last, then carries on as that instance's first boot.
 #
 # POSIX sh so it runs on any systemd-based Debian/Ubuntu-like image; python3 is needed only
 # for #cloud-config (with python3-yaml) and MIME multipart user-data.
@@ -306,9 +309,27 @@ print_fingerprints() {
 	echo "-----END SSH HOST KEY KEYS-----"
 }
 
+# wait_for_instance: in a warm guest, block until the host hands over the instance. The FIFO
+# is held open read-write, so the host's non-blocking write always finds a reader, and
+# instance.env is checked before each wait, so a hand-over that came first is not missed.
+wait_for_instance() {
+	[ -f "$STATE/warm" ] && [ ! -f "$ENV_FILE" ] || return 0
+	[ -p "$STATE/claim" ] || mkfifo -m 0600 "$STATE/claim" || return 0
+	exec 3<>"$STATE/claim"
+	log "warm: waiting for an instance"
+	while [ ! -f "$ENV_FILE" ]; do
+		IFS= read -r _x <&3 || break
+	done
+	exec 3<&-
+	# shellcheck disable=SC1090
+	. "$ENV_FILE"
+	[ -n "${LOGIN_USER:-}" ] || LOGIN_USER=admin
+}
+
 boot_stage() {
 	[ -d "$STATE" ] || mkdir -p "$STATE"
 	chmod 0700 "$STATE" 2>/dev/null
+	wait_for_instance
 	set_hostname "${HOSTNAME:-}"
 	ensure_user "$LOGIN_USER" && install_keys "$LOGIN_USER" "$KEYS_FILE"
 	host_keys

@@ -1,0 +1,450 @@
+//! The warm pool: guests of the default image booted ahead of any launch, each under an
+//! instance id of its own, waiting for an instance. A `RunInstances` of that image (container
+//! hypervisor, default volume size) takes one: the new instance simply gets the waiting
+//! guest's id, and its launch then does what any launch does (network attach, security
+//! groups, public address, `start`), except that the compute driver, finding the guest already
+//! running, hands it the instance (instance type limits, hostname, files) instead of booting.
+//! The guest agent, which was waiting for exactly those files, carries on with the instance's
+//! first boot: login user and key, host keys, then sshd and user-data.
+//!
+//! What it saves is the boot itself (systemd and everything before the agent, about 0.3
+//! CPU-seconds) and the container's creation, which is most of a launch's work: a burst of
+//! launches is then limited by the network set-up and the first SSH logins only.
+//!
+//! The pool refills one guest at a time and only while no launch has come for [`QUIET`]: its
+//! guests boot at the smallest CPU weight (see the runtime's scheduler), so a refill takes
+//! only CPU nobody else wants. Its guests belong to no account and hold nothing of one. They
+//! are host resources the store does not know: a pool guest is never recorded, so after a
+//! crash the next server's leak sweep destroys it like any other leftover, and a clean stop
+//! destroys the pool ([`Cloud::drain_warm_pool`]). Until a taken guest's instance is in the
+//! store, the pool keeps its id as live, so the leak sweep does not take it for a leftover.
+//!
+//! Deviations a user can see, recorded in COMPATIBILITY.md: the guest's uptime and the console
+//! log start when the pool booted it, not at the launch.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use gureum_types::{ResourceId, ResourceKind};
+
+use crate::host::{GuestFile, GuestSpec};
+use crate::{Cloud, CoreError, CoreResult};
+
+/// How long no launch must have come before the pool boots a guest.
+pub const QUIET: Duration = Duration::from_secs(3);
+/// How long a taken guest's id stays live without its instance in the store (a failed
+/// `RunInstances` transaction): then the leak sweep may destroy it.
+const TAKEN_GRACE: Duration = Duration::from_secs(60);
+/// How long a refill waits for a new guest to be done booting before it boots the next.
+const BOOT_WAIT: Duration = Duration::from_secs(20);
+/// After a failed boot, how long the pool waits before it tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The marker file that tells the guest agent it boots warm (and must wait for its
+/// `instance.env`).
+pub const GUEST_MARKER: &str = "/var/lib/gureum/warm";
+
+/// The image the pool boots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarmImage {
+    pub image_id: String,
+    pub rootfs: String,
+    pub volume_gib: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Booting,
+    Ready,
+    Taken(Instant),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    rootfs: String,
+    volume_gib: u32,
+    stage: Stage,
+}
+
+#[derive(Default)]
+struct PoolState {
+    image: Option<WarmImage>,
+    entries: Vec<Entry>,
+    last_launch: Option<Instant>,
+    retry_at: Option<Instant>,
+    closed: bool,
+}
+
+/// The pool's bookkeeping (the guests themselves are the compute driver's).
+pub struct WarmPool {
+    target: usize,
+    state: Mutex<PoolState>,
+}
+
+impl WarmPool {
+    pub fn new(target: usize) -> WarmPool {
+        WarmPool {
+            target,
+            state: Mutex::new(PoolState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A launch is being recorded: the pool holds back its refills for a while.
+    pub fn note_launch(&self) {
+        self.state().last_launch = Some(Instant::now());
+    }
+
+    /// A ready guest for an instance of `rootfs` with a `volume_gib` root volume, if the pool
+    /// has one: its id becomes the instance's.
+    pub fn take(&self, rootfs: &str, volume_gib: u32) -> Option<String> {
+        let mut state = self.state();
+        let now = Instant::now();
+        state.last_launch = Some(now);
+        let entry = state.entries.iter_mut().find(|e| {
+            e.stage == Stage::Ready && e.rootfs == rootfs && e.volume_gib == volume_gib
+        })?;
+        entry.stage = Stage::Taken(now);
+        Some(entry.id.clone())
+    }
+
+    /// Every id the pool holds (booting, ready, or taken and not yet recorded).
+    pub fn ids(&self) -> HashSet<String> {
+        self.state().entries.iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// (ready, booting) guests.
+    pub fn counts(&self) -> (usize, usize) {
+        let state = self.state();
+        let count = |s: Stage| state.entries.iter().filter(|e| e.stage == s).count();
+        (count(Stage::Ready), count(Stage::Booting))
+    }
+
+    /// Forget taken guests whose instance is recorded (or that waited too long for it).
+    fn settle(&self, recorded: &HashSet<String>) {
+        let now = Instant::now();
+        self.state().entries.retain(|e| match e.stage {
+            Stage::Taken(at) => !recorded.contains(&e.id) && now.duration_since(at) < TAKEN_GRACE,
+            _ => true,
+        });
+    }
+
+    /// What a refill should do now: boot a new guest (its id and image), retire a guest of
+    /// an image the pool no longer boots, or nothing.
+    fn next_step(&self) -> Step {
+        let mut state = self.state();
+        let now = Instant::now();
+        let Some(image) = state.image.clone() else {
+            return Step::Idle;
+        };
+        if state.closed
+            || self.target == 0
+            || state.retry_at.is_some_and(|t| now < t)
+            || state
+                .last_launch
+                .is_some_and(|t| now.duration_since(t) < QUIET)
+            || state.entries.iter().any(|e| e.stage == Stage::Booting)
+        {
+            return Step::Idle;
+        }
+        if let Some(i) = state.entries.iter().position(|e| {
+            e.stage == Stage::Ready
+                && (e.rootfs != image.rootfs || e.volume_gib != image.volume_gib)
+        }) {
+            return Step::Retire(state.entries.remove(i).id);
+        }
+        let spare = state
+            .entries
+            .iter()
+            .filter(|e| e.stage == Stage::Ready)
+            .count();
+        if spare >= self.target {
+            return Step::Idle;
+        }
+        let id = ResourceId::generate(ResourceKind::Instance).to_string();
+        state.entries.push(Entry {
+            id: id.clone(),
+            rootfs: image.rootfs.clone(),
+            volume_gib: image.volume_gib,
+            stage: Stage::Booting,
+        });
+        Step::Boot(id, image)
+    }
+
+    fn booted(&self, id: &str, ok: bool) {
+        let mut state = self.state();
+        if ok {
+            if let Some(e) = state.entries.iter_mut().find(|e| e.id == id) {
+                e.stage = Stage::Ready;
+            }
+        } else {
+            state.entries.retain(|e| e.id != id);
+            state.retry_at = Some(Instant::now() + RETRY_AFTER);
+        }
+    }
+
+    /// Stop refilling; the guests not taken, to destroy.
+    fn close(&self) -> Vec<String> {
+        let mut state = self.state();
+        state.closed = true;
+        let (taken, spare): (Vec<Entry>, Vec<Entry>) = state
+            .entries
+            .drain(..)
+            .partition(|e| matches!(e.stage, Stage::Taken(_)));
+        state.entries = taken;
+        spare.into_iter().map(|e| e.id).collect()
+    }
+}
+
+enum Step {
+    Idle,
+    Boot(String, WarmImage),
+    Retire(String),
+}
+
+impl Cloud {
+    /// The image the warm pool boots (the default image, once it is available). Blocking.
+    pub fn set_warm_image_sync(&self, image_id: &str) -> CoreResult<()> {
+        let iid = image_id.to_string();
+        let row = self
+            .store
+            .read(|c| Ok::<_, CoreError>(gureum_store::images::get(c, &iid)?))?;
+        let Some(row) = row else {
+            return Err(CoreError::Internal(format!("no image {image_id}")));
+        };
+        let Some(rootfs) = row.rootfs.clone().filter(|_| row.state == "available") else {
+            return Err(CoreError::Internal(format!("{image_id} is not available")));
+        };
+        self.warm.state().image = Some(WarmImage {
+            image_id: row.id,
+            rootfs,
+            volume_gib: row.root_size_gib.max(1),
+        });
+        Ok(())
+    }
+
+    /// The warm pool's (ready, booting) guests.
+    pub fn warm_pool_counts(&self) -> (usize, usize) {
+        self.warm.counts()
+    }
+
+    /// Keep the warm pool full, one guest at a time, until the pool is closed.
+    pub(crate) fn spawn_warm_pool(&self) {
+        if self.warm.target == 0 {
+            return;
+        }
+        let cloud = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let acted = cloud.refill_warm_pool().await;
+                if cloud.warm.state().closed {
+                    return;
+                }
+                if !acted {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        });
+    }
+
+    /// One step of the refill; whether it did anything.
+    async fn refill_warm_pool(&self) -> bool {
+        let Some(host) = self.host.clone() else {
+            return false;
+        };
+        match self.warm.next_step() {
+            Step::Idle => false,
+            Step::Retire(id) => {
+                if let Err(e) = host.compute.destroy(&id).await {
+                    tracing::warn!(guest = %id, error = %e, "retiring a warm guest");
+                }
+                true
+            }
+            Step::Boot(id, image) => {
+                let started = Instant::now();
+                let spec = self.warm_spec(&id, &image);
+                let mut result = host.compute.prepare(&spec).await;
+                if result.is_ok() {
+                    result = host.compute.start(&spec).await;
+                }
+                if let Err(e) = &result {
+                    tracing::warn!(guest = %id, error = %e, "booting a warm guest failed");
+                    let _ = host.compute.destroy(&id).await;
+                    self.warm.booted(&id, false);
+                    return true;
+                }
+                // Ready for a launch from here on; the next boots once this one is done.
+                self.warm.booted(&id, true);
+                let deadline = Instant::now() + BOOT_WAIT;
+                while Instant::now() < deadline {
+                    match host.compute.warm_guest(&id).await {
+                        Ok(Some(g)) if !g.waiting => {}
+                        _ => break,
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                tracing::debug!(guest = %id, ms = started.elapsed().as_millis() as u64, "warm guest booted");
+                true
+            }
+        }
+    }
+
+    /// A pool guest: the default image with the guest agent, as small as the smallest
+    /// instance type, no network interface yet, and the marker that makes its agent wait.
+    fn warm_spec(&self, id: &str, image: &WarmImage) -> GuestSpec {
+        let mut files: Vec<GuestFile> = self
+            .host
+            .as_ref()
+            .map(|h| h.guest_files.clone())
+            .unwrap_or_default();
+        files.push(GuestFile {
+            path: PathBuf::from(GUEST_MARKER),
+            contents: b"1\n".to_vec(),
+            mode: 0o644,
+        });
+        GuestSpec {
+            instance_id: id.to_string(),
+            image_rootfs: PathBuf::from(&image.rootfs),
+            volume_gib: image.volume_gib,
+            hostname: "localhost".into(),
+            vcpus: 1,
+            memory_mib: 512,
+            pids_max: 4096,
+            netns: None,
+            files,
+            hypervisor: "container".into(),
+            nic: None,
+            warm: true,
+        }
+    }
+
+    /// Ids the leak sweep must spare: the pool's, after forgetting the taken guests whose
+    /// instances are now in `recorded`.
+    pub(crate) fn warm_ids(&self, recorded: &HashSet<String>) -> HashSet<String> {
+        self.warm.settle(recorded);
+        self.warm.ids()
+    }
+
+    /// A clean stop: no more refills, and the pool's guests destroyed (at most `limit`).
+    pub async fn drain_warm_pool(&self, limit: Duration) {
+        let ids = self.warm.close();
+        let Some(host) = self.host.clone() else {
+            return;
+        };
+        if ids.is_empty() {
+            return;
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in ids {
+            let host = host.clone();
+            tasks.spawn(async move {
+                if let Err(e) = host.compute.destroy(&id).await {
+                    tracing::warn!(guest = %id, error = %e, "destroying a warm guest");
+                }
+            });
+        }
+        if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} })
+            .await
+            .is_err()
+        {
+            tracing::warn!("the warm pool was not destroyed in time; the next start removes it");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_with(target: usize) -> WarmPool {
+        let p = WarmPool::new(target);
+        p.state().image = Some(WarmImage {
+            image_id: "ami-1".into(),
+            rootfs: "/img".into(),
+            volume_gib: 8,
+        });
+        p
+    }
+
+    #[test]
+    fn boots_one_at_a_time_up_to_the_target() {
+        let p = pool_with(2);
+        let Step::Boot(a, _) = p.next_step() else {
+            panic!("expected a boot")
+        };
+        assert!(matches!(p.next_step(), Step::Idle), "one boot at a time");
+        p.booted(&a, true);
+        let Step::Boot(b, _) = p.next_step() else {
+            panic!("expected a second boot")
+        };
+        p.booted(&b, true);
+        assert!(matches!(p.next_step(), Step::Idle), "full");
+        assert_eq!(p.counts(), (2, 0));
+    }
+
+    #[test]
+    fn takes_only_matching_ready_guests_and_holds_back_after_a_launch() {
+        let p = pool_with(1);
+        let Step::Boot(a, _) = p.next_step() else {
+            panic!()
+        };
+        assert_eq!(p.take("/img", 8), None, "still booting");
+        p.booted(&a, true);
+        assert_eq!(p.take("/img", 16), None, "another volume size");
+        assert_eq!(p.take("/other", 8), None, "another image");
+        assert_eq!(p.take("/img", 8), Some(a.clone()));
+        assert_eq!(p.take("/img", 8), None, "each guest once");
+        assert!(matches!(p.next_step(), Step::Idle), "quiet after a launch");
+        // Taken and not yet recorded: still live; recorded: forgotten.
+        assert!(p.ids().contains(&a));
+        p.settle(&HashSet::from([a.clone()]));
+        assert!(!p.ids().contains(&a));
+    }
+
+    #[test]
+    fn a_failed_boot_backs_off_and_close_returns_the_spare_guests() {
+        let p = pool_with(3);
+        let Step::Boot(a, _) = p.next_step() else {
+            panic!()
+        };
+        p.booted(&a, false);
+        assert!(matches!(p.next_step(), Step::Idle), "backing off");
+        p.state().retry_at = None;
+        let Step::Boot(b, _) = p.next_step() else {
+            panic!()
+        };
+        p.booted(&b, true);
+        let Step::Boot(c, _) = p.next_step() else {
+            panic!()
+        };
+        p.booted(&c, true);
+        p.state().last_launch = None;
+        let taken = p.take("/img", 8).unwrap();
+        let mut spare = p.close();
+        spare.sort();
+        let mut want: Vec<String> = [b, c].into_iter().filter(|x| *x != taken).collect();
+        want.sort();
+        assert_eq!(spare, want);
+        assert!(p.ids().contains(&taken), "taken guests are instances now");
+        assert!(matches!(p.next_step(), Step::Idle), "closed");
+    }
+
+    #[test]
+    fn guests_of_an_old_image_are_retired() {
+        let p = pool_with(1);
+        let Step::Boot(a, _) = p.next_step() else {
+            panic!()
+        };
+        p.booted(&a, true);
+        p.state().image.as_mut().unwrap().rootfs = "/new".into();
+        match p.next_step() {
+            Step::Retire(id) => assert_eq!(id, a),
+            _ => panic!("expected a retirement"),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+"""The warm pool: guests of the default image booted ahead of launches. A launch of that image
+takes one (the instance gets the waiting guest's id) and is a complete instance of its own:
+its instance type's limits, its hostname and address, its key, its host keys, its user data,
+stop/start and terminate. A clean stop destroys the pool; after a kill -9 the next start does.
+Needs root, runc and network namespaces; skipped (and reported) otherwise."""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import Server
+from test_instances import SSH_OPTS, host_can_run_instances, host_resources, ssh, wait_for, wait_ssh
+
+why = host_can_run_instances()
+pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")
+
+
+def warm_guests(data_dir, waiting_only=True):
+    """Ids of the warm guests on the host: marked `warm` in the runtime's state directory and,
+    if `waiting_only`, with their agent waiting on its FIFO (done booting)."""
+    out = []
+    for marker in glob.glob(os.path.join(data_dir, "instances", "i-*", "warm")):
+        d = os.path.dirname(marker)
+        if not waiting_only or os.path.exists(os.path.join(d, "rootfs/var/lib/gureum/claim")):
+            out.append(os.path.basename(d))
+    return sorted(out)
+
+
+def runc_ids(data_dir):
+    out = subprocess.run(["runc", "--root", os.path.join(data_dir, "instances", ".runc"), "list", "-q"],
+                         capture_output=True, text=True).stdout
+    return sorted(out.split())
+
+
+def leftovers(data_dir, ids):
+    """What of these guests is still on the host: containers, state dirs, cgroups, mounts."""
+    left = [f"container {i}" for i in runc_ids(data_dir) if i in ids]
+    left += [f"dir {i}" for i in ids if os.path.exists(os.path.join(data_dir, "instances", i))]
+    left += [f"cgroup {p}" for i in ids for p in glob.glob(f"/sys/fs/cgroup/*/gureum/{i}")]
+    mounts = open("/proc/mounts").read()
+    left += [f"mount {i}" for i in ids if i in mounts]
+    return left
+
+
+@pytest.fixture(scope="module")
+def pool():
+    tmp = tempfile.mkdtemp(prefix="gureum-e2e-warm-")
+    s = Server(os.path.join(tmp, "data"), env={"GUREUM_WARM_POOL": "2"}).start()
+    ec2 = s.client()
+
+    def default_image():
+        imgs = [i for i in ec2.describe_images(Owners=["gureum"])["Images"] if i["State"] == "available"]
+        return imgs[0] if imgs else None
+
+    s.image = wait_for(default_image, 600, "the default image", every=1)
+    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                         CidrIp="0.0.0.0/0")
+    yield s
+    try:
+        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+               if i["State"]["Name"] != "terminated"]
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    finally:
+        s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_a_launch_takes_a_warm_guest_and_becomes_a_whole_instance(pool, tmp_path):
+    ec2 = pool.client()
+    waiting = wait_for(lambda: warm_guests(pool.data_dir), 60, "a warm guest")
+    key = tmp_path / "k.pem"
+    key.write_text(ec2.create_key_pair(KeyName="warm")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    user_data = "#!/bin/sh\necho ran >> /root/count\n"
+    t0 = time.time()
+    inst = ec2.run_instances(ImageId=pool.image["ImageId"], InstanceType="t2.small", KeyName="warm",
+                             MinCount=1, MaxCount=1, UserData=user_data)["Instances"][0]
+    iid, ip = inst["InstanceId"], inst["PrivateIpAddress"]
+    assert iid in waiting, "the launch took a waiting guest"
+    wait_ssh(key, ip, timeout=20)
+    print(f"warm launch to SSH: {time.time() - t0:.2f} s")
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    assert iid not in warm_guests(pool.data_dir, waiting_only=False), "no longer a warm guest"
+
+    # The instance's own identity and limits, not the pool's.
+    out = ssh(key, ip, "hostname; cat /proc/sys/kernel/hostname; nproc; free -m | awk '/Mem:/{print $2}'; "
+                       "df -h / | awk 'NR==2{print $2}'; ip -4 -o addr show dev eth0 | awk '{print $4}'; "
+                       "systemctl is-system-running --wait; sudo cat /root/count").stdout.split()
+    name = f"ip-{ip.replace('.', '-')}"
+    assert out[0] == name and out[1] == name
+    assert out[2] == "1"
+    assert 1900 <= int(out[3]) <= 2048, f"t2.small has 2 GiB: {out[3]}"
+    assert out[4] in ("7.8G", "7.9G", "8.0G"), out[4]
+    assert out[5].startswith(ip + "/")
+    assert out[6] == "running"
+    assert out[7:] == ["ran"], "user data ran once"
+    # Its host keys are its own, and the console shows their fingerprints.
+    console = ec2.get_console_output(InstanceId=iid).get("Output", "")
+    block = console.split("-----BEGIN SSH HOST KEY FINGERPRINTS-----")[1].split("-----END")[0]
+    scan = subprocess.run(["ssh-keyscan", "-t", "ed25519", ip], capture_output=True, text=True, timeout=10).stdout
+    served = subprocess.run(["ssh-keygen", "-lf", "-"], input=scan, capture_output=True, text=True).stdout
+    assert served.split()[1] in block
+
+    # Stop and start: a normal instance from here on.
+    ssh(key, ip, "echo kept > ~/note && sync")
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ec2.start_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_ssh(key, ip)
+    out = ssh(key, ip, "cat ~/note; hostname; sudo cat /root/count").stdout.split()
+    assert out == ["kept", name, "ran"]
+
+    ec2.terminate_instances(InstanceIds=[iid])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert host_resources(iid) == [] and leftovers(pool.data_dir, [iid]) == []
+
+
+def test_other_shapes_boot_their_own(pool, tmp_path):
+    ec2 = pool.client()
+    waiting = wait_for(lambda: warm_guests(pool.data_dir), 60, "a warm guest")
+    # A bigger root volume than the pool's: booted for this launch, the pool left alone.
+    inst = ec2.run_instances(ImageId=pool.image["ImageId"], InstanceType="t2.nano", MinCount=1, MaxCount=1,
+                             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 9}}])["Instances"][0]
+    assert inst["InstanceId"] not in waiting
+    ec2.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert set(waiting) <= set(warm_guests(pool.data_dir)), "the waiting guests are still there"
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+
+def test_a_stop_destroys_the_pool_and_a_kill_9_leaves_it_to_the_next_start():
+    tmp = tempfile.mkdtemp(prefix="gureum-e2e-warm-")
+    data = os.path.join(tmp, "data")
+    try:
+        s = Server(data, env={"GUREUM_WARM_POOL": "2"}).start()
+        guests = wait_for(lambda: len(warm_guests(data)) >= 2 and warm_guests(data), 120, "two warm guests")
+        s.stop()
+        assert leftovers(data, guests) == [], "a clean stop destroys the pool"
+
+        s = Server(data, env={"GUREUM_WARM_POOL": "2"}).start()
+        guests = wait_for(lambda: len(warm_guests(data)) >= 2 and warm_guests(data), 120, "two warm guests")
+        s.stop(signal.SIGKILL)
+        assert set(guests) <= set(runc_ids(data)), "a kill -9 leaves the guests running"
+        # The next start (without a pool) destroys them as leftovers nobody owns.
+        s = Server(data, env={"GUREUM_WARM_POOL": "0"}).start()
+        wait_for(lambda: leftovers(data, guests) == [], 30, "the old pool to be destroyed")
+        s.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
