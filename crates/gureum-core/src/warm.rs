@@ -188,10 +188,16 @@ impl WarmPool {
         }
     }
 
-    /// Stop refilling; the guests not taken, to destroy.
-    fn close(&self) -> Vec<String> {
+    /// Stop refilling; whether a guest is still booting (its boot finishes first).
+    fn close(&self) -> bool {
         let mut state = self.state();
         state.closed = true;
+        state.entries.iter().any(|e| e.stage == Stage::Booting)
+    }
+
+    /// The guests not taken, removed from the pool (to destroy).
+    fn remove_spare(&self) -> Vec<String> {
+        let mut state = self.state();
         let (taken, spare): (Vec<Entry>, Vec<Entry>) = state
             .entries
             .drain(..)
@@ -332,7 +338,12 @@ impl Cloud {
 
     /// A clean stop: no more refills, and the pool's guests destroyed (at most `limit`).
     pub async fn drain_warm_pool(&self, limit: Duration) {
-        let ids = self.warm.close();
+        let deadline = Instant::now() + limit;
+        // A boot in progress is let finish, so its guest is destroyed with the others.
+        while self.warm.close() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ids = self.warm.remove_spare();
         let Some(host) = self.host.clone() else {
             return;
         };
@@ -348,7 +359,8 @@ impl Cloud {
                 }
             });
         }
-        if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} })
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, async { while tasks.join_next().await.is_some() {} })
             .await
             .is_err()
         {
@@ -425,7 +437,8 @@ mod tests {
         p.booted(&c, true);
         p.state().last_launch = None;
         let taken = p.take("/img", 8).unwrap();
-        let mut spare = p.close();
+        assert!(!p.close(), "nothing booting");
+        let mut spare = p.remove_spare();
         spare.sort();
         let mut want: Vec<String> = [b, c].into_iter().filter(|x| *x != taken).collect();
         want.sort();
