@@ -155,10 +155,11 @@ impl Cloud {
         Ok(())
     }
 
-    /// Destroy host resources that no live instance owns.
-    pub async fn sweep_leaks(&self) -> CoreResult<()> {
+    /// Destroy host resources that no live instance owns. Returns how many leaked guests were
+    /// left alone because other host work holds them (a destroy already under way).
+    pub async fn sweep_leaks(&self) -> CoreResult<usize> {
         let Some(host) = self.host.clone() else {
-            return Ok(());
+            return Ok(0);
         };
         // The host's guests first, then the records: a warm guest or an instance created in
         // between is then known by the time it is judged.
@@ -183,13 +184,16 @@ impl Cloud {
         // The network driver's attachments are host-wide; only those of instances this
         // store knows are ours to judge (an attachment is always recorded before it is made).
         let known = recorded;
-        for id in guests {
-            if !live.contains(&id) && self.in_flight.try_claim(&id) {
-                tracing::info!(instance = %id, "destroying leaked guest");
-                let r = host.compute.destroy(&id).await;
-                self.in_flight.release(&id);
-                r.map_err(|e| CoreError::Internal(e.0))?;
+        let mut busy = 0;
+        for id in guests.into_iter().filter(|id| !live.contains(id)) {
+            if !self.in_flight.try_claim(&id) {
+                busy += 1;
+                continue;
             }
+            tracing::info!(instance = %id, "destroying leaked guest");
+            let r = host.compute.destroy(&id).await;
+            self.in_flight.release(&id);
+            r.map_err(|e| CoreError::Internal(e.0))?;
         }
         for id in host
             .network
@@ -204,7 +208,7 @@ impl Cloud {
                 r.map_err(|e| CoreError::Internal(e.0))?;
             }
         }
-        Ok(())
+        Ok(busy)
     }
 
     /// The files the guest agent reads at boot.

@@ -16,7 +16,8 @@
 //! only CPU nobody else wants. Its guests belong to no account and hold nothing of one. They
 //! are host resources the store does not know: a pool guest is never recorded, so after a
 //! crash the next server's leak sweep destroys it like any other leftover, and a clean stop
-//! destroys the pool ([`Cloud::drain_warm_pool`]). Until a taken guest's instance is in the
+//! destroys the pool and, with a last leak sweep, any such leftover
+//! ([`Cloud::release_spare_guests`]). Until a taken guest's instance is in the
 //! store, the pool keeps its id as live, so the leak sweep does not take it for a leftover.
 //!
 //! Deviations a user can see, recorded in COMPATIBILITY.md: the guest's uptime and the console
@@ -337,7 +338,7 @@ impl Cloud {
     }
 
     /// A clean stop: no more refills, and the pool's guests destroyed (at most `limit`).
-    pub async fn drain_warm_pool(&self, limit: Duration) {
+    async fn drain_warm_pool(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
         // A boot in progress is let finish, so its guest is destroyed with the others.
         while self.warm.close() && Instant::now() < deadline {
@@ -366,6 +367,28 @@ impl Cloud {
         {
             tracing::warn!("the warm pool was not destroyed in time; the next start removes it");
         }
+    }
+
+    /// The last of a clean stop: the warm pool destroyed, and any other guest no record owns
+    /// (such as a pool left by a server killed before this one, if this one's leak sweep has
+    /// not come round to it yet), so a stopped cloud leaves no guest of nobody's behind.
+    pub async fn release_spare_guests(&self, limit: Duration) {
+        let started = Instant::now();
+        self.drain_warm_pool(limit).await;
+        // Until no leftover is held by a destroy still under way (the agent's own sweep).
+        while started.elapsed() < limit {
+            let left = limit.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, self.sweep_leaks()).await {
+                Ok(Ok(0)) => return,
+                Ok(Ok(_busy)) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the last leak sweep failed");
+                    return;
+                }
+                Err(_) => break,
+            }
+        }
+        tracing::warn!("the last leak sweep did not finish in time");
     }
 }
 
