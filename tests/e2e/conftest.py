@@ -184,6 +184,46 @@ class Server:
         return r.status, r.data.decode("utf-8", "replace")
 
 
+def with_default_image(s, timeout=600):
+    """Wait for the server's default image (built or taken from the cache on first start) into
+    `s.image`, and open SSH in the default group (it admits only its own members; these tests
+    SSH in from the host). Returns `s`."""
+    ec2 = s.client()
+    deadline = time.time() + timeout
+    while True:
+        imgs = ec2.describe_images(Owners=["gureum"])["Images"]
+        failed = [i for i in imgs if i["State"] == "failed"]
+        assert not failed, failed
+        avail = [i for i in imgs if i["State"] == "available"]
+        if avail:
+            s.image = avail[0]
+            break
+        assert time.time() < deadline, "timed out waiting for the default image"
+        time.sleep(1)
+    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
+                                         CidrIp="0.0.0.0/0")
+    return s
+
+
+def shut_down(s, artifact=None, max_attempts=60):
+    """A module's server at the end: terminate whatever its tests left running, stop it, and
+    keep its log as tests/artifacts/<artifact>-gureum.log."""
+    ec2 = s.client()
+    try:
+        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+               if i["State"]["Name"] != "terminated"]
+        if ids:
+            ec2.terminate_instances(InstanceIds=ids)
+            ec2.get_waiter("instance_terminated").wait(
+                InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": max_attempts})
+    finally:
+        s.stop()
+        if artifact:
+            art = os.path.join(os.path.dirname(__file__), "..", "artifacts")
+            os.makedirs(art, exist_ok=True)
+            shutil.copy(s.log_path, os.path.join(art, f"{artifact}-gureum.log"))
+
+
 @pytest.fixture(scope="module")
 def server():
     """A gureum shared by the tests of one module."""

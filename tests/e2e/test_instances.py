@@ -15,7 +15,7 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from conftest import Server
+from conftest import Server, shut_down, with_default_image
 
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
@@ -47,34 +47,11 @@ def wait_for(pred, timeout, what, every=0.25):
 @pytest.fixture(scope="module")
 def cloud(request):
     tmp = tempfile.mkdtemp(prefix="gureum-e2e-inst-")
-    s = Server(os.path.join(tmp, "data")).start()
-    ec2 = s.client()
-
-    def default_image():
-        imgs = ec2.describe_images(Owners=["gureum"])["Images"]
-        avail = [i for i in imgs if i["State"] == "available"]
-        failed = [i for i in imgs if i["State"] == "failed"]
-        assert not failed, failed
-        return avail[0] if avail else None
-
-    s.image = wait_for(default_image, 600, "the default image", every=1)
-    # The default group admits only its own members; these tests SSH in from the host.
-    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
-                                         CidrIp="0.0.0.0/0")
+    s = with_default_image(Server(os.path.join(tmp, "data")).start())
     yield s
-    # Terminate whatever a failed test left, then stop the server.
     try:
-        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-               if i["State"]["Name"] != "terminated"]
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        shut_down(s, artifact=request.module.__name__)
     finally:
-        s.stop()
-        # Keep the server's log as a test artefact.
-        art = os.path.join(os.path.dirname(__file__), "..", "artifacts")
-        os.makedirs(art, exist_ok=True)
-        shutil.copy(s.log_path, os.path.join(art, f"{request.module.__name__}-gureum.log"))
         shutil.rmtree(tmp, ignore_errors=True)
 
 

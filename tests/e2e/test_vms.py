@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Server
+from conftest import Server, shut_down
 from test_instances import SSH_OPTS, host_can_run_instances, ssh, wait_for, wait_ssh
 
 why = host_can_run_instances()
@@ -40,16 +40,8 @@ def cloud():
                                          CidrIp="0.0.0.0/0")
     yield s
     try:
-        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-               if i["State"]["Name"] != "terminated"]
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        shut_down(s, artifact="test_vms", max_attempts=120)
     finally:
-        s.stop()
-        art = os.path.join(os.path.dirname(__file__), "..", "artifacts")
-        os.makedirs(art, exist_ok=True)
-        shutil.copy(s.log_path, os.path.join(art, "test_vms-gureum.log"))
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import Server
+from conftest import Server, shut_down, with_default_image
 from test_instances import SSH_OPTS, host_can_run_instances, host_resources, ssh, wait_for, wait_ssh
 
 why = host_can_run_instances()
@@ -51,25 +51,11 @@ def leftovers(data_dir, ids):
 @pytest.fixture(scope="module")
 def pool():
     tmp = tempfile.mkdtemp(prefix="gureum-e2e-warm-")
-    s = Server(os.path.join(tmp, "data"), env={"GUREUM_WARM_POOL": "2"}).start()
-    ec2 = s.client()
-
-    def default_image():
-        imgs = [i for i in ec2.describe_images(Owners=["gureum"])["Images"] if i["State"] == "available"]
-        return imgs[0] if imgs else None
-
-    s.image = wait_for(default_image, 600, "the default image", every=1)
-    ec2.authorize_security_group_ingress(GroupName="default", IpProtocol="tcp", FromPort=22, ToPort=22,
-                                         CidrIp="0.0.0.0/0")
+    s = with_default_image(Server(os.path.join(tmp, "data"), env={"GUREUM_WARM_POOL": "2"}).start())
     yield s
     try:
-        ids = [i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
-               if i["State"]["Name"] != "terminated"]
-        if ids:
-            ec2.terminate_instances(InstanceIds=ids)
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        shut_down(s, artifact="test_warm_pool")
     finally:
-        s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
