@@ -110,6 +110,31 @@ def test_a_launch_takes_a_warm_guest_and_becomes_a_whole_instance(pool, tmp_path
     assert host_resources(iid) == [] and leftovers(pool.data_dir, [iid]) == []
 
 
+def test_a_warm_guest_that_died_still_launches(pool, tmp_path):
+    """A waiting guest killed from outside (as the OOM killer would) just before a launch takes
+    it: the launch boots it anew instead and the instance works; the pool replaces it."""
+    ec2 = pool.client()
+    victim = wait_for(lambda: warm_guests(pool.data_dir), 60, "a warm guest")[0]
+    runc = ["runc", "--root", os.path.join(pool.data_dir, "instances", ".runc")]
+    subprocess.run([*runc, "kill", victim, "KILL"], check=True)
+    wait_for(lambda: '"status": "stopped"' in subprocess.run([*runc, "state", victim], capture_output=True,
+                                                             text=True).stdout, 10, "the guest to die")
+    key = tmp_path / "k.pem"
+    key.write_text(ec2.create_key_pair(KeyName="dead")["KeyMaterial"])
+    os.chmod(key, 0o600)
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId=pool.image["ImageId"], InstanceType="t2.micro",
+                                                       KeyName="dead", MinCount=2, MaxCount=2)["Instances"]]
+    ec2.get_waiter("instance_running").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    for inst in ec2.describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"]:
+        wait_ssh(key, inst["PrivateIpAddress"], timeout=30)
+        assert ssh(key, inst["PrivateIpAddress"], "hostname").stdout.strip() == \
+            f"ip-{inst['PrivateIpAddress'].replace('.', '-')}"
+    ec2.terminate_instances(InstanceIds=ids)
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=ids, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert leftovers(pool.data_dir, ids) == []
+    wait_for(lambda: len(warm_guests(pool.data_dir)) >= 2, 60, "the pool to refill")
+
+
 def test_other_shapes_boot_their_own(pool, tmp_path):
     ec2 = pool.client()
     waiting = wait_for(lambda: warm_guests(pool.data_dir), 60, "a warm guest")

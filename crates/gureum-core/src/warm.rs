@@ -40,6 +40,8 @@ pub const QUIET: Duration = Duration::from_secs(3);
 const TAKEN_GRACE: Duration = Duration::from_secs(60);
 /// How long a refill waits for a new guest to be done booting before it boots the next.
 const BOOT_WAIT: Duration = Duration::from_secs(20);
+/// How often the pool checks that its ready guests still run.
+const CHECK_EVERY: Duration = Duration::from_secs(10);
 /// After a failed boot, how long the pool waits before it tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The marker file that tells the guest agent it boots warm (and must wait for its
@@ -112,6 +114,26 @@ impl WarmPool {
         })?;
         entry.stage = Stage::Taken(now);
         Some(entry.id.clone())
+    }
+
+    fn ready_ids(&self) -> Vec<String> {
+        let state = self.state();
+        state
+            .entries
+            .iter()
+            .filter(|e| e.stage == Stage::Ready)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// Removes `id` if it is still a ready (untaken) guest; whether it did.
+    fn forget_ready(&self, id: &str) -> bool {
+        let mut state = self.state();
+        let before = state.entries.len();
+        state
+            .entries
+            .retain(|e| !(e.id == id && e.stage == Stage::Ready));
+        state.entries.len() < before
     }
 
     /// Every id the pool holds (booting, ready, or taken and not yet recorded).
@@ -247,16 +269,39 @@ impl Cloud {
         }
         let cloud = self.clone();
         tokio::spawn(async move {
+            let mut last_check = Instant::now();
             loop {
                 let acted = cloud.refill_warm_pool().await;
                 if cloud.warm.state().closed {
                     return;
+                }
+                if last_check.elapsed() >= CHECK_EVERY {
+                    cloud.prune_dead_warm_guests().await;
+                    last_check = Instant::now();
                 }
                 if !acted {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         });
+    }
+
+    /// Forget (and clear away) ready guests that no longer run: killed from outside, or out
+    /// of memory. (One taken meanwhile is left to its launch, which boots it anew.)
+    async fn prune_dead_warm_guests(&self) {
+        let Some(host) = self.host.clone() else {
+            return;
+        };
+        for id in self.warm.ready_ids() {
+            if let Ok(None) = host.compute.warm_guest(&id).await {
+                if self.warm.forget_ready(&id) {
+                    tracing::info!(guest = %id, "a warm guest stopped running");
+                    if let Err(e) = host.compute.destroy(&id).await {
+                        tracing::warn!(guest = %id, error = %e, "clearing a dead warm guest");
+                    }
+                }
+            }
+        }
     }
 
     /// One step of the refill; whether it did anything.
