@@ -6,7 +6,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::host::{Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic};
+use crate::host::{
+    Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic, WarmGuest,
+};
+
+/// The "PID 1" every running fake warm guest reports.
+pub const WARM_PID: i32 = 4242;
 
 #[derive(Default)]
 pub struct FakeCompute {
@@ -54,6 +59,12 @@ impl Compute for FakeCompute {
         if self.fail_start.lock().unwrap().contains(&spec.instance_id) {
             return Err(HostError("the guest did not boot".into()));
         }
+        if let Some((GuestState::Running, old)) = self.guests.lock().unwrap().get(&spec.instance_id)
+        {
+            if old.warm && !spec.warm {
+                self.note(format!("hand over {}", spec.instance_id));
+            }
+        }
         self.guests.lock().unwrap().insert(
             spec.instance_id.clone(),
             (GuestState::Running, spec.clone()),
@@ -88,6 +99,15 @@ impl Compute for FakeCompute {
     async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<std::path::PathBuf> {
         self.note(format!("snapshot {} {image_id}", spec.instance_id));
         Ok(format!("/images/{image_id}").into())
+    }
+    async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
+        Ok(match self.guests.lock().unwrap().get(id) {
+            Some((GuestState::Running, spec)) if spec.warm => Some(WarmGuest {
+                pid: WARM_PID,
+                waiting: true,
+            }),
+            _ => None,
+        })
     }
 }
 

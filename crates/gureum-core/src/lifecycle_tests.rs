@@ -1117,3 +1117,67 @@ async fn bills_stay_exact_across_the_settled_usage_cache() {
         "cached + a new open interval"
     );
 }
+
+#[tokio::test]
+async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
+    let mut w = world();
+    w.cloud = w.cloud.clone().with_warm_pool(2);
+    w.cloud.set_warm_image_sync(&w.image).unwrap();
+    // The refill's steps, by hand: one guest each, until the pool is full.
+    while w.cloud.refill_warm_pool().await {}
+    assert_eq!(w.cloud.warm_pool_counts(), (2, 0));
+    let pool: std::collections::HashSet<String> = w.cloud.warm.ids();
+    for id in &pool {
+        let spec = w.compute.spec_of(id).unwrap();
+        assert!(spec.warm && spec.nic.is_none() && spec.netns.is_none());
+        assert!(spec
+            .files
+            .iter()
+            .any(|f| f.path == std::path::Path::new(crate::warm::GUEST_MARKER)));
+    }
+    // No record owns them, and the leak sweep leaves them alone.
+    assert_eq!(w.cloud.sweep_leaks().await.unwrap(), 0);
+    assert!(pool
+        .iter()
+        .all(|id| w.compute.state_of(id) == GuestState::Running));
+
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    assert!(pool.contains(&i.id), "the instance is a waiting guest");
+    w.settle().await;
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    // Plugged into the guest's own namespace, then handed the instance rather than booted.
+    let nic = w.network.attached.lock().unwrap()[&i.id].clone();
+    assert_eq!(nic.netns_of, Some(crate::fake::WARM_PID));
+    let spec = w.compute.spec_of(&i.id).unwrap();
+    assert!(!spec.warm);
+    assert_eq!(spec.hostname, "ip-172-31-0-4");
+    assert_eq!(
+        spec.files.last().unwrap().path,
+        std::path::Path::new("/var/lib/gureum/instance.env"),
+        "instance.env comes last: a warm guest starts on it"
+    );
+    assert!(w
+        .compute
+        .log
+        .lock()
+        .unwrap()
+        .contains(&format!("hand over {}", i.id)));
+
+    // Another root volume size boots its own guest.
+    let mut big = run(&w.image, 1);
+    big.block_devices = vec![gureum_ec2::action::BlockDevice {
+        device_name: "/dev/xvda".into(),
+        volume_size: Some(9),
+        ..Default::default()
+    }];
+    let j = w.launch(big).await.remove(0);
+    assert!(!pool.contains(&j.id));
+
+    // A clean stop destroys the spare guest, and no instance.
+    w.cloud
+        .release_spare_guests(std::time::Duration::from_secs(2))
+        .await;
+    let spare: Vec<&String> = pool.iter().filter(|id| **id != i.id).collect();
+    assert_eq!(w.compute.state_of(spare[0]), GuestState::Absent);
+    assert_eq!(w.compute.state_of(&i.id), GuestState::Running);
+}

@@ -305,7 +305,7 @@ impl Cloud {
     }
 
     /// One step of the refill; whether it did anything.
-    async fn refill_warm_pool(&self) -> bool {
+    pub(crate) async fn refill_warm_pool(&self) -> bool {
         let Some(host) = self.host.clone() else {
             return false;
         };
