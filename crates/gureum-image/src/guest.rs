@@ -23,6 +23,10 @@
 //! Inputs the host writes before boot (see [`STATE_DIR`]): `instance.env` (shell-sourceable
 //! `KEY='value'` lines: `INSTANCE_ID`, `HOSTNAME`, `LOGIN_USER`, `LOCAL_IPV4`, …),
 //! `authorized_keys`, and `user-data` (optional).
+//!
+//! A warm guest (booted by the host before its instance exists, marked by a `warm` file in
+//! [`STATE_DIR`] and without `instance.env`) waits at the start of its boot stage on the FIFO
+//! `claim` there until the host has written the instance's files, `instance.env` last.
 
 use sha2::{Digest, Sha256};
 use std::io::Write;

@@ -13,7 +13,12 @@
 //! <state>/<id>/console.log      PID 1's stdout/stderr and /dev/console, appended across restarts
 //! <state>/<id>/console.pty      the console relay's pty slave (the guest's /dev/console)
 //! <state>/<id>/runc.log         runc's own log
+//! <state>/<id>/warm             only while a warm guest waits for its instance
 //! ```
+//!
+//! A warm guest ([`ContainerSpec::warm`]) is booted under an instance id before that instance
+//! exists; a later `start` of the id hands it the instance in place (`runc update`, hostname,
+//! files, a line on [`WARM_FIFO`]) instead of booting it again.
 //!
 //! cgroups live at `/sys/fs/cgroup/<hierarchy>/gureum/<id>`. Containers run detached from the
 //! driver's process (`runc run --detach`, the console log as their stdio), so a new driver
