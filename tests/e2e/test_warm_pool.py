@@ -79,7 +79,8 @@ def test_a_launch_takes_a_warm_guest_and_becomes_a_whole_instance(pool, tmp_path
     # The instance's own identity and limits, not the pool's.
     out = ssh(key, ip, "hostname; cat /proc/sys/kernel/hostname; nproc; free -m | awk '/Mem:/{print $2}'; "
                        "df -h / | awk 'NR==2{print $2}'; ip -4 -o addr show dev eth0 | awk '{print $4}'; "
-                       "systemctl is-system-running --wait; sudo cat /root/count").stdout.split()
+                       "systemctl is-system-running --wait; sudo cat /root/count; "
+                       "df -m --output=size /dev/shm /tmp | tail -n 2").stdout.split()
     name = f"ip-{ip.replace('.', '-')}"
     assert out[0] == name and out[1] == name
     assert out[2] == "1"
@@ -87,7 +88,9 @@ def test_a_launch_takes_a_warm_guest_and_becomes_a_whole_instance(pool, tmp_path
     assert out[4] in ("7.8G", "7.9G", "8.0G"), out[4]
     assert out[5].startswith(ip + "/")
     assert out[6] == "running"
-    assert out[7:] == ["ran"], "user data ran once"
+    assert out[7] == "ran", "user data ran once"
+    # /dev/shm and /tmp are half of the instance's memory, not of the pool's 512 MiB.
+    assert out[8:] == ["1024", "1024"], out[8:]
     # Its host keys are its own, and the console shows their fingerprints.
     console = ec2.get_console_output(InstanceId=iid).get("Output", "")
     block = console.split("-----BEGIN SSH HOST KEY FINGERPRINTS-----")[1].split("-----END")[0]

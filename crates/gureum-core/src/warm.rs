@@ -211,6 +211,10 @@ impl WarmPool {
         }
     }
 
+    fn forget(&self, id: &str) {
+        self.state().entries.retain(|e| e.id != id);
+    }
+
     /// Stop refilling; whether a guest is still booting (its boot finishes first).
     fn close(&self) -> bool {
         let mut state = self.state();
@@ -218,14 +222,15 @@ impl WarmPool {
         state.entries.iter().any(|e| e.stage == Stage::Booting)
     }
 
-    /// The guests not taken, removed from the pool (to destroy).
+    /// The ready guests, removed from the pool (to destroy). A guest still booting is its
+    /// refill's to destroy, once the boot is done.
     fn remove_spare(&self) -> Vec<String> {
         let mut state = self.state();
-        let (taken, spare): (Vec<Entry>, Vec<Entry>) = state
+        let (spare, kept): (Vec<Entry>, Vec<Entry>) = state
             .entries
             .drain(..)
-            .partition(|e| matches!(e.stage, Stage::Taken(_)));
-        state.entries = taken;
+            .partition(|e| e.stage == Stage::Ready);
+        state.entries = kept;
         spare.into_iter().map(|e| e.id).collect()
     }
 }
@@ -330,6 +335,12 @@ impl Cloud {
                     self.warm.booted(&id, false);
                     return true;
                 }
+                if self.warm.state().closed {
+                    // The server is stopping: this guest goes with the rest of the pool.
+                    let _ = host.compute.destroy(&id).await;
+                    self.warm.forget(&id);
+                    return true;
+                }
                 // Ready for a launch from here on; the next boots once this one is done.
                 self.warm.booted(&id, true);
                 let deadline = Instant::now() + BOOT_WAIT;
@@ -385,7 +396,7 @@ impl Cloud {
     /// A clean stop: no more refills, and the pool's guests destroyed (at most `limit`).
     async fn drain_warm_pool(&self, limit: Duration) {
         let deadline = Instant::now() + limit;
-        // A boot in progress is let finish, so its guest is destroyed with the others.
+        // A boot in progress is let finish (its refill then destroys the guest).
         while self.warm.close() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -417,9 +428,10 @@ impl Cloud {
     /// The last of a clean stop: the warm pool destroyed, and any other guest no record owns
     /// (such as a pool left by a server killed before this one, if this one's leak sweep has
     /// not come round to it yet), so a stopped cloud leaves no guest of nobody's behind.
+    /// Each of the two stages may take up to `limit`.
     pub async fn release_spare_guests(&self, limit: Duration) {
-        let started = Instant::now();
         self.drain_warm_pool(limit).await;
+        let started = Instant::now();
         // Until no leftover is held by a destroy still under way (the agent's own sweep).
         while started.elapsed() < limit {
             let left = limit.saturating_sub(started.elapsed());

@@ -39,13 +39,20 @@ pub(crate) fn validate(path: &Path) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Resolves the parent directory of `guest_path` inside `root`, creating missing directories,
-/// and returns (host path of the parent, final file name).
+/// The host path of `guest_path` inside `root`, its parents resolved as the guest would
+/// (symlinks kept inside `root`) and none created; the last component is not followed.
+pub(crate) fn resolve_existing(root: &Path, guest_path: &Path) -> Result<PathBuf, RuntimeError> {
+    let (dir, name) = resolve_parent(root, guest_path, None)?;
+    Ok(dir.join(name))
+}
+
+/// Resolves the parent directory of `guest_path` inside `root`, creating missing directories
+/// owned by `owner` (uid, gid) or failing without one, and returns (host path of the parent,
+/// final file name).
 fn resolve_parent(
     root: &Path,
     guest_path: &Path,
-    uid: u32,
-    gid: u32,
+    owner: Option<(u32, u32)>,
 ) -> Result<(PathBuf, OsString), RuntimeError> {
     let name = guest_path
         .file_name()
@@ -90,6 +97,9 @@ fn resolve_parent(
                 )))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let Some((uid, gid)) = owner else {
+                    return Err(RuntimeError::io("stat", &host, e));
+                };
                 std::fs::DirBuilder::new()
                     .mode(0o755)
                     .create(&host)
@@ -126,7 +136,7 @@ fn host_path(root: &Path, at: &[OsString]) -> PathBuf {
 /// Writes one file into the rootfs mounted at `root`.
 pub(crate) fn write(root: &Path, file: &InjectFile) -> Result<(), RuntimeError> {
     validate(&file.path)?;
-    let (dir, name) = resolve_parent(root, &file.path, file.uid, file.gid)?;
+    let (dir, name) = resolve_parent(root, &file.path, Some((file.uid, file.gid)))?;
     let target = dir.join(&name);
     if std::fs::symlink_metadata(&target)
         .map(|m| m.is_dir())

@@ -128,6 +128,10 @@ pub struct WarmGuest {
 pub const WARM_FIFO: &str = "/var/lib/gureum/claim";
 /// In a warm guest's state directory while it has no instance yet.
 const WARM_MARKER: &str = "warm";
+/// Replaces [`WARM_MARKER`] once the instance's files are in, until the guest is woken: a
+/// hand-over a crash cut short after that point only wakes the guest (whose files may be its
+/// user's by then) and writes nothing.
+const HANDED_MARKER: &str = "handed";
 
 /// What the host has of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,8 +502,12 @@ impl RuncDriver {
         let runc = &self.inner.runc;
         match runc.state(id).await? {
             Some(c) if c.status == "running" || c.status == "paused" => {
-                if !spec.warm && self.instance_dir(id).join(WARM_MARKER).exists() {
+                let dir = self.instance_dir(id);
+                if !spec.warm && dir.join(WARM_MARKER).exists() {
                     return self.adopt(spec, c.pid).await;
+                }
+                if dir.join(HANDED_MARKER).exists() {
+                    return finish_hand_over(&dir);
                 }
                 return Ok(());
             }
@@ -543,9 +551,12 @@ impl RuncDriver {
         let marker = dir.join(WARM_MARKER);
         if spec.warm {
             std::fs::write(&marker, b"").map_err(|e| RuntimeError::io("write", &marker, e))?;
-        } else if marker.exists() {
-            // A warm guest that died before its hand-over boots as the instance it became.
-            std::fs::remove_file(&marker).map_err(|e| RuntimeError::io("remove", &marker, e))?;
+        } else {
+            // A warm guest that died before (or during) its hand-over boots as the instance
+            // it became.
+            for m in [marker, dir.join(HANDED_MARKER)] {
+                remove_if_exists(&m)?;
+            }
         }
 
         let lxcfs = match &self.inner.lxcfs_dir {
@@ -605,14 +616,17 @@ impl RuncDriver {
         Ok(())
     }
 
-    /// Hands a warm guest its instance: the instance type's limits and CPUs, its hostname and
-    /// files, then wakes its agent. Idempotent (the marker goes last).
+    /// Hands a warm guest its instance: the instance type's limits, CPUs and memory-sized
+    /// tmpfs mounts, its hostname and files, then wakes its agent. Every step is idempotent
+    /// until the files are in; from then on a retry only wakes the guest (see
+    /// [`HANDED_MARKER`]).
     async fn adopt(&self, spec: &ContainerSpec, pid: i32) -> Result<(), RuntimeError> {
         let started = Instant::now();
         let dir = self.instance_dir(&spec.id);
         let cpus = self.inner.sched.place(&spec.id, spec.vcpus);
         let flags = oci::update_flags(spec, &cpus, self.inner.swap_accounting);
         self.inner.runc.update(&spec.id, &flags).await?;
+        resize_tmpfs(pid, spec.memory_mib).await?;
         let (hostname, id) = (spec.hostname.clone(), spec.id.clone());
         tokio::task::spawn_blocking(move || set_uts_hostname(pid, &hostname))
             .await
@@ -620,9 +634,9 @@ impl RuncDriver {
             .map_err(|e| RuntimeError::io("sethostname", Path::new(&format!("/proc/{pid}")), e))?;
         let rootfs = VolumePaths::new(&dir).rootfs;
         write_files(spec, &rootfs)?;
-        let marker = dir.join(WARM_MARKER);
-        std::fs::remove_file(&marker).map_err(|e| RuntimeError::io("remove", &marker, e))?;
-        wake(&rootfs.join(WARM_FIFO.trim_start_matches('/')));
+        let (warm, handed) = (dir.join(WARM_MARKER), dir.join(HANDED_MARKER));
+        std::fs::rename(&warm, &handed).map_err(|e| RuntimeError::io("rename", &warm, e))?;
+        finish_hand_over(&dir)?;
         self.inner.sched.booted(&spec.id);
         tracing::info!(
             id,
@@ -642,13 +656,11 @@ impl RuncDriver {
         let Some(pid) = self.init_pid(id).await? else {
             return Ok(None);
         };
-        let fifo = VolumePaths::new(&dir)
-            .rootfs
-            .join(WARM_FIFO.trim_start_matches('/'));
-        Ok(Some(WarmGuest {
-            pid,
-            waiting: fifo.exists(),
-        }))
+        let rootfs = VolumePaths::new(&dir).rootfs;
+        let waiting = inject::resolve_existing(&rootfs, Path::new(WARM_FIFO))
+            .map(|fifo| fifo.exists())
+            .unwrap_or(false);
+        Ok(Some(WarmGuest { pid, waiting }))
     }
 
     /// Starts a console relay for the instance and returns its pty slave; None (with a
@@ -946,6 +958,8 @@ impl RuncDriver {
             "var/lib/gureum/authorized_keys",
             "var/lib/gureum/user-data",
             "var/lib/gureum/first-boot.done",
+            "var/lib/gureum/warm",
+            "var/lib/gureum/claim",
         ] {
             let _ = std::fs::remove_file(partial.join(rel));
         }
@@ -1011,10 +1025,53 @@ fn write_files(spec: &ContainerSpec, rootfs: &Path) -> Result<(), RuntimeError> 
     Ok(())
 }
 
+fn remove_if_exists(path: &Path) -> Result<(), RuntimeError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(RuntimeError::io("remove", path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The last of a hand-over: wake the guest's agent, then drop the marker.
+fn finish_hand_over(dir: &Path) -> Result<(), RuntimeError> {
+    wake(&VolumePaths::new(dir).rootfs);
+    remove_if_exists(&dir.join(HANDED_MARKER))
+}
+
+/// Gives `pid`'s memory-sized tmpfs mounts (/dev/shm, /run, /tmp) the sizes a guest of
+/// `memory_mib` boots with: their size is fixed when mounted, `runc update` leaves them. The
+/// host's `mount` does it inside the guest's mount namespace (`--namespace`).
+async fn resize_tmpfs(pid: i32, memory_mib: u64) -> Result<(), RuntimeError> {
+    let ns = format!("/proc/{pid}/ns/mnt");
+    let mut tasks = tokio::task::JoinSet::new();
+    for (dest, size) in oci::memory_sized_tmpfs(memory_mib) {
+        let ns = ns.clone();
+        tasks.spawn(async move {
+            let opts = format!("remount,{size}");
+            cmd::run("mount", cmd::args!["--namespace", ns, "-o", opts, dest]).await
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| RuntimeError::io("join", Path::new(""), std::io::Error::other(e)))??;
+    }
+    Ok(())
+}
+
 /// Sets the hostname of `pid`'s UTS namespace (from a throwaway thread: a namespace switch
-/// applies to the calling thread only).
+/// applies to the calling thread only). Refuses the host's own namespace (a pid reused by a
+/// host process).
 fn set_uts_hostname(pid: i32, hostname: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/uts"))?;
+    let own = std::fs::metadata("/proc/self/ns/uts")?;
+    let theirs = ns.metadata()?;
+    if (own.dev(), own.ino()) == (theirs.dev(), theirs.ino()) {
+        return Err(std::io::Error::other(format!(
+            "process {pid} is in the host's UTS namespace"
+        )));
+    }
     let hostname = hostname.to_string();
     std::thread::spawn(move || -> std::io::Result<()> {
         nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWUTS)?;
@@ -1025,13 +1082,18 @@ fn set_uts_hostname(pid: i32, hostname: &str) -> std::io::Result<()> {
     .map_err(|_| std::io::Error::other("hostname thread panicked"))?
 }
 
-/// Writes a line to a waiting guest agent's FIFO; nothing if nobody waits (the agent looks for
-/// its identity before it starts waiting). Never follows a symlink, never blocks.
-fn wake(fifo: &Path) {
+/// Writes a line to the FIFO a waiting guest agent reads ([`WARM_FIFO`] in the guest
+/// `rootfs`); nothing if nobody waits (the agent looks for its identity before it starts
+/// waiting). Resolved inside the guest's root as the injected files are, never through a
+/// symlink, and never blocks.
+fn wake(rootfs: &Path) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let Ok(fifo) = inject::resolve_existing(rootfs, Path::new(WARM_FIFO)) else {
+        return;
+    };
     let flags = nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_NOFOLLOW;
-    let is_fifo = std::fs::symlink_metadata(fifo)
+    let is_fifo = std::fs::symlink_metadata(&fifo)
         .map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
         .unwrap_or(false);
     if !is_fifo {
@@ -1040,7 +1102,7 @@ fn wake(fifo: &Path) {
     if let Ok(mut f) = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(flags.bits())
-        .open(fifo)
+        .open(&fifo)
     {
         let _ = f.write_all(b"\n");
     }

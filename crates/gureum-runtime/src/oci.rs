@@ -238,7 +238,6 @@ fn tmpfs_size(memory_mib: u64, percent: u64) -> String {
     format!("size={}k", (memory_mib * 1024 * percent / 100).max(1024))
 }
 
-/// Builds the instance's OCI config.
 /// The CFS period of every guest's CPU quota (runc's default, 100 ms).
 const CPU_PERIOD_US: u64 = 100_000;
 
@@ -259,6 +258,26 @@ pub(crate) fn update_flags(spec: &ContainerSpec, cpus: &str, swap_accounting: bo
     flags
 }
 
+/// The guest's tmpfs mounts sized by its memory, with their share of it in percent (as a
+/// Debian machine sizes /dev/shm and /run; /tmp as a tmpfs /tmp would be).
+const SHM_PERCENT: u64 = 50;
+const RUN_PERCENT: u64 = 20;
+const TMP_PERCENT: u64 = 50;
+
+/// `(mount point, size option)` of every memory-sized tmpfs, for a guest whose memory changes
+/// while it runs (a warm guest handed its instance).
+pub(crate) fn memory_sized_tmpfs(memory_mib: u64) -> Vec<(&'static str, String)> {
+    [
+        ("/dev/shm", SHM_PERCENT),
+        ("/run", RUN_PERCENT),
+        ("/tmp", TMP_PERCENT),
+    ]
+    .into_iter()
+    .map(|(dest, pct)| (dest, tmpfs_size(memory_mib, pct)))
+    .collect()
+}
+
+/// Builds the instance's OCI config.
 pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, RuntimeError> {
     let caps = granted_capabilities(host.cap_bounding, host.sys_admin);
     let capabilities = LinuxCapabilitiesBuilder::default()
@@ -316,7 +335,12 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, Runt
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "nodev", "mode=1777", &tmpfs_size(mem, 50)],
+            &[
+                "nosuid",
+                "nodev",
+                "mode=1777",
+                &tmpfs_size(mem, SHM_PERCENT),
+            ],
         )?,
         mount(
             "/dev/mqueue",
@@ -368,7 +392,7 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, Runt
         "/run",
         "tmpfs",
         "tmpfs",
-        &["nosuid", "nodev", "mode=755", &tmpfs_size(mem, 20)],
+        &["nosuid", "nodev", "mode=755", &tmpfs_size(mem, RUN_PERCENT)],
     )?);
     mounts.push(mount(
         "/run/lock",
@@ -380,7 +404,12 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, Runt
         "/tmp",
         "tmpfs",
         "tmpfs",
-        &["nosuid", "nodev", "mode=1777", &tmpfs_size(mem, 50)],
+        &[
+            "nosuid",
+            "nodev",
+            "mode=1777",
+            &tmpfs_size(mem, TMP_PERCENT),
+        ],
     )?);
     if let Some(lxcfs) = &host.lxcfs {
         for f in LXCFS_PROC_FILES {

@@ -839,6 +839,9 @@ fn a_warm_guest_is_handed_its_instance() {
         assert_eq!(limit.as_deref(), Some("1073741824"));
         let pids = cgroup_file(&d, &id, "pids/{}/pids.max", "pids.max");
         assert_eq!(pids.as_deref(), Some("2048"));
+        // The memory-sized tmpfs mounts follow: /dev/shm is half of 1 GiB, not of 512 MiB.
+        let shm = exec_ok(&d, &id, &["df", "-m", "--output=size", "/dev/shm"]).await;
+        assert_eq!(shm.lines().last().map(str::trim), Some("512"), "{shm}");
         let t = Instant::now();
         while exec(&d, &id, &["cat", "/var/lib/gureum/woken"]).await.1 != "INSTANCE_ID='x'" {
             assert!(

@@ -137,7 +137,7 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     .await;
     // The warm pool's guests are nobody's instances: they go with the server.
     cloud
-        .release_spare_guests(std::time::Duration::from_secs(5))
+        .release_spare_guests(std::time::Duration::from_secs(3))
         .await;
     match cloud.release_idle_host().await {
         Ok(true) => tracing::info!("no guest left: host network removed"),

@@ -313,14 +313,21 @@ print_fingerprints() {
 # is held open read-write, so the host's non-blocking write always finds a reader, and
 # instance.env is checked before each wait, so a hand-over that came first is not missed.
 wait_for_instance() {
-	[ -f "$STATE/warm" ] && [ ! -f "$ENV_FILE" ] || return 0
-	[ -p "$STATE/claim" ] || mkfifo -m 0600 "$STATE/claim" || return 0
-	exec 3<>"$STATE/claim"
-	log "warm: waiting for an instance"
-	while [ ! -f "$ENV_FILE" ]; do
-		IFS= read -r _x <&3 || break
-	done
-	exec 3<&-
+	[ -f "$STATE/warm" ] || return 0
+	if [ ! -f "$ENV_FILE" ]; then
+		log "warm: waiting for an instance"
+		if [ -p "$STATE/claim" ] || mkfifo -m 0600 "$STATE/claim"; then
+			exec 3<>"$STATE/claim"
+			while [ ! -f "$ENV_FILE" ]; do
+				IFS= read -r _x <&3 || break
+			done
+			exec 3<&-
+		else
+			# No FIFO: look every second instead.
+			while [ ! -f "$ENV_FILE" ]; do sleep 1; done
+		fi
+	fi
+	# Read it again even if it was there already: it may have come after the script started.
 	# shellcheck disable=SC1090
 	. "$ENV_FILE"
 	[ -n "${LOGIN_USER:-}" ] || LOGIN_USER=admin
@@ -674,6 +681,10 @@ PYTHON
 }
 
 final_stage() {
+	# A warm guest's traces, once it is an instance (here, off the path to SSH).
+	if [ -f "$ENV_FILE" ] && { [ -e "$STATE/warm" ] || [ -e "$STATE/claim" ]; }; then
+		rm -f "$STATE/warm" "$STATE/claim"
+	fi
 	rsa_host_key
 	if first_boot; then
 		print_fingerprints
