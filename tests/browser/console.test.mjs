@@ -384,6 +384,10 @@ async function main() {
     });
 
     await step(page, "monitoring graphs and console output", async () => {
+      // Some work to see on the CPU graph (an instance from the warm pool did its boot
+      // before the launch, so otherwise its CPU line may lie flat at zero).
+      const burn = ssh(downloads, command, "timeout 3 sh -c 'while :; do :; done'; true");
+      assert(burn.status === 0, `cpu burn: ${burn.stderr}`);
       await page.goto(`${base}/console/instances/${instanceId}?tab=monitoring`);
       await page.waitForSelector('figure[data-metric="cpu"] path.line', { timeout: 30000 });
       await page.waitForSelector('figure[data-metric="netIn"] path.line', { timeout: 30000 });
