@@ -453,6 +453,15 @@ impl Cloud {
 mod tests {
     use super::*;
 
+    /// One refill boot step, run to success: the new guest's id.
+    fn boot_ready(p: &WarmPool) -> String {
+        let Step::Boot(id, _) = p.next_step() else {
+            panic!("expected a boot")
+        };
+        p.booted(&id, true);
+        id
+    }
+
     fn pool_with(target: usize) -> WarmPool {
         let p = WarmPool::new(target);
         p.state().image = Some(WarmImage {
@@ -471,10 +480,7 @@ mod tests {
         };
         assert!(matches!(p.next_step(), Step::Idle), "one boot at a time");
         p.booted(&a, true);
-        let Step::Boot(b, _) = p.next_step() else {
-            panic!("expected a second boot")
-        };
-        p.booted(&b, true);
+        let b = boot_ready(&p);
         assert!(matches!(p.next_step(), Step::Idle), "full");
         assert_eq!(p.counts(), (2, 0));
     }
@@ -507,14 +513,8 @@ mod tests {
         p.booted(&a, false);
         assert!(matches!(p.next_step(), Step::Idle), "backing off");
         p.state().retry_at = None;
-        let Step::Boot(b, _) = p.next_step() else {
-            panic!()
-        };
-        p.booted(&b, true);
-        let Step::Boot(c, _) = p.next_step() else {
-            panic!()
-        };
-        p.booted(&c, true);
+        let b = boot_ready(&p);
+        let c = boot_ready(&p);
         p.state().last_launch = None;
         let taken = p.take("/img", 8).unwrap();
         assert!(!p.close(), "nothing booting");
@@ -530,10 +530,7 @@ mod tests {
     #[test]
     fn guests_of_an_old_image_are_retired() {
         let p = pool_with(1);
-        let Step::Boot(a, _) = p.next_step() else {
-            panic!()
-        };
-        p.booted(&a, true);
+        let a = boot_ready(&p);
         p.state().image.as_mut().unwrap().rootfs = "/new".into();
         match p.next_step() {
             Step::Retire(id) => assert_eq!(id, a),
