@@ -480,7 +480,7 @@ mod tests {
         };
         assert!(matches!(p.next_step(), Step::Idle), "one boot at a time");
         p.booted(&a, true);
-        let b = boot_ready(&p);
+        boot_ready(&p);
         assert!(matches!(p.next_step(), Step::Idle), "full");
         assert_eq!(p.counts(), (2, 0));
     }
