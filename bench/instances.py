@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e"))
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import Server  # noqa: E402
+from conftest import Server, warm_guests  # noqa: E402
 
 from common import ROOT, default_image, pct, ssh_ready, write_section  # noqa: E402
 
@@ -37,14 +37,6 @@ def used_memory():
     """Memory in use on the host, page cache excluded (it is reclaimable and shared)."""
     m = {l.split(":")[0]: int(l.split()[1]) * 1024 for l in open("/proc/meminfo")}
     return m["MemTotal"] - m["MemFree"] - m["Buffers"] - m["Cached"] - m.get("SReclaimable", 0) + m.get("Shmem", 0)
-
-
-def warm_guests(data_dir):
-    """Ids of the warm pool's guests that are done booting (their agent waits on its FIFO)."""
-    inst = os.path.join(data_dir, "instances")
-    return [d for d in os.listdir(inst) if d.startswith("i-")
-            and os.path.exists(os.path.join(inst, d, "warm"))
-            and os.path.exists(os.path.join(inst, d, "rootfs/var/lib/gureum/claim"))] if os.path.isdir(inst) else []
 
 
 def guest_memory(ids):

@@ -4,6 +4,7 @@ would send."""
 
 import base64
 import datetime
+import glob
 import os
 import shutil
 import signal
@@ -182,6 +183,17 @@ class Server:
         r = http.request(method, prepared.url, body=prepared.body, headers=dict(prepared.headers),
                          timeout=10, retries=False)
         return r.status, r.data.decode("utf-8", "replace")
+
+
+def warm_guests(data_dir, waiting_only=True):
+    """Ids of the warm guests on the host: marked `warm` in the runtime's state directory and,
+    if `waiting_only`, with their agent waiting on its FIFO (done booting)."""
+    out = []
+    for marker in glob.glob(os.path.join(data_dir, "instances", "i-*", "warm")):
+        d = os.path.dirname(marker)
+        if not waiting_only or os.path.exists(os.path.join(d, "rootfs/var/lib/gureum/claim")):
+            out.append(os.path.basename(d))
+    return sorted(out)
 
 
 def with_default_image(s, timeout=600):

@@ -14,22 +14,11 @@ import time
 
 import pytest
 
-from conftest import Server, shut_down, with_default_image
+from conftest import Server, shut_down, warm_guests, with_default_image
 from test_instances import SSH_OPTS, host_can_run_instances, host_resources, ssh, wait_for, wait_ssh
 
 why = host_can_run_instances()
 pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")
-
-
-def warm_guests(data_dir, waiting_only=True):
-    """Ids of the warm guests on the host: marked `warm` in the runtime's state directory and,
-    if `waiting_only`, with their agent waiting on its FIFO (done booting)."""
-    out = []
-    for marker in glob.glob(os.path.join(data_dir, "instances", "i-*", "warm")):
-        d = os.path.dirname(marker)
-        if not waiting_only or os.path.exists(os.path.join(d, "rootfs/var/lib/gureum/claim")):
-            out.append(os.path.basename(d))
-    return sorted(out)
 
 
 def runc_ids(data_dir):

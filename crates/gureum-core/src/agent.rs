@@ -181,9 +181,6 @@ impl Cloud {
             .filter(|r| r.state != "terminated" && r.state != "stopped")
             .map(|r| r.id.clone())
             .collect();
-        // The network driver's attachments are host-wide; only those of instances this
-        // store knows are ours to judge (an attachment is always recorded before it is made).
-        let known = recorded;
         let mut busy = 0;
         for id in guests.into_iter().filter(|id| !live.contains(id)) {
             if !self.in_flight.try_claim(&id) {
@@ -195,13 +192,15 @@ impl Cloud {
             self.in_flight.release(&id);
             r.map_err(|e| CoreError::Internal(e.0))?;
         }
+        // The network driver's attachments are host-wide; only those of instances this
+        // store knows are ours to judge (an attachment is always recorded before it is made).
         for id in host
             .network
             .list()
             .await
             .map_err(|e| CoreError::Internal(e.0))?
         {
-            if known.contains(&id) && !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
+            if recorded.contains(&id) && !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "removing leaked network attachment");
                 let r = host.network.detach(&id).await;
                 self.in_flight.release(&id);

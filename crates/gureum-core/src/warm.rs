@@ -51,7 +51,6 @@ pub const GUEST_MARKER: &str = "/var/lib/gureum/warm";
 /// The image the pool boots.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WarmImage {
-    pub image_id: String,
     pub rootfs: String,
     pub volume_gib: u32,
 }
@@ -108,7 +107,6 @@ impl WarmPool {
     pub fn take(&self, rootfs: &str, volume_gib: u32) -> Option<String> {
         let mut state = self.state();
         let now = Instant::now();
-        state.last_launch = Some(now);
         let entry = state.entries.iter_mut().find(|e| {
             e.stage == Stage::Ready && e.rootfs == rootfs && e.volume_gib == volume_gib
         })?;
@@ -255,7 +253,6 @@ impl Cloud {
             return Err(CoreError::Internal(format!("{image_id} is not available")));
         };
         self.warm.state().image = Some(WarmImage {
-            image_id: row.id,
             rootfs,
             volume_gib: row.root_size_gib.max(1),
         });
@@ -465,7 +462,6 @@ mod tests {
     fn pool_with(target: usize) -> WarmPool {
         let p = WarmPool::new(target);
         p.state().image = Some(WarmImage {
-            image_id: "ami-1".into(),
             rootfs: "/img".into(),
             volume_gib: 8,
         });
@@ -491,6 +487,7 @@ mod tests {
         let Step::Boot(a, _) = p.next_step() else {
             panic!()
         };
+        p.note_launch(); // as RunInstances does before it takes
         assert_eq!(p.take("/img", 8), None, "still booting");
         p.booted(&a, true);
         assert_eq!(p.take("/img", 16), None, "another volume size");
