@@ -110,6 +110,30 @@ impl Cloud {
         }))
     }
 
+    /// Launches recorded for a hypervisor this host cannot run (left `pending` by an earlier
+    /// server that could, or one that died mid-launch) end as EC2's failed launches do:
+    /// `terminated`, with `Server.InternalError` and the reason. Returns how many.
+    pub async fn fail_stranded_launches(&self) -> CoreResult<usize> {
+        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let mut failed = 0;
+        for r in rows.iter().filter(|r| r.state == "pending") {
+            let Some(why) = self.unavailable.reason(&r.hypervisor) else {
+                continue;
+            };
+            let reason = (
+                "Server.InternalError",
+                format!("Server.InternalError: the host cannot run instances: {why}"),
+            );
+            if self
+                .record(r, InstanceState::Terminated, Some(reason))
+                .await?
+            {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
     /// One pass over every instance: start a convergence task for each that needs work.
     pub async fn sweep(&self) -> CoreResult<()> {
         let mut rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;

@@ -403,6 +403,11 @@ impl Cloud {
             .into());
         }
 
+        // A host that cannot run this hypervisor answers at once, not with an instance left
+        // `pending` that nothing will ever start.
+        if let Some(why) = self.unavailable.reason(&hypervisor) {
+            return Err(no_capacity_here(why).into());
+        }
         self.ensure_default_vpc(&account).await?;
         let now = self.clock.now_millis();
         let limits = self.limits.clone();
@@ -776,13 +781,19 @@ impl Cloud {
         account: String,
         ids: Vec<String>,
     ) -> CoreResult<Response> {
+        let unavailable = self.unavailable.clone();
         let changes = self
             .transition_all(
                 account,
                 ids,
-                |r, cur| {
-                    cur.on_start()
-                        .ok_or_else(|| incorrect_state(&r.id, "started"))
+                move |r, cur| {
+                    let next = cur
+                        .on_start()
+                        .ok_or_else(|| incorrect_state(&r.id, "started"))?;
+                    match unavailable.reason(&r.hypervisor) {
+                        Some(why) if next != cur => Err(no_capacity_here(why).into()),
+                        _ => Ok(next),
+                    }
                 },
                 None,
                 None,
@@ -1103,6 +1114,14 @@ pub fn limits_of(instance_type: &str) -> (u32, u64) {
     instance_types::lookup(instance_type)
         .map(|t| (t.default_vcpus, t.memory_mib))
         .unwrap_or((1, 1024))
+}
+
+/// EC2's answer when no host can take an instance, with the reason this host gave.
+fn no_capacity_here(why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InsufficientInstanceCapacity,
+        format!("There is no capacity to run instances on this host: {why}."),
+    )
 }
 
 /// The tag that asks for a hypervisor at launch, and shows the one an instance runs on.

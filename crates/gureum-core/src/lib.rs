@@ -164,6 +164,27 @@ pub struct Cloud {
     pub(crate) launch_slots: Arc<tokio::sync::Semaphore>,
     /// Guests booted ahead of launches (see `warm.rs`); none unless asked for.
     pub(crate) warm: Arc<warm::WarmPool>,
+    /// Why a hypervisor cannot run instances on this host (not root, a runtime that failed
+    /// to install, no QEMU): launches for it are refused at once instead of left `pending`.
+    pub(crate) unavailable: Arc<Unavailable>,
+}
+
+/// Why each hypervisor cannot run instances here, if it cannot (`None`: it can, or nobody
+/// said otherwise, as in tests that run without a host).
+#[derive(Debug, Default, Clone)]
+pub struct Unavailable {
+    pub containers: Option<String>,
+    pub vms: Option<String>,
+}
+
+impl Unavailable {
+    /// The reason `hypervisor` (`container` or `vm`) cannot run instances, if it cannot.
+    pub fn reason(&self, hypervisor: &str) -> Option<&str> {
+        match hypervisor {
+            "vm" => self.vms.as_deref().or(self.containers.as_deref()),
+            _ => self.containers.as_deref(),
+        }
+    }
 }
 
 /// An account's cached view and the epoch it belongs to.
@@ -233,7 +254,20 @@ impl Cloud {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             warm: Arc::new(warm::WarmPool::new(0)),
+            unavailable: Arc::default(),
         }
+    }
+
+    /// Say which hypervisors cannot run instances here and why: their launches and starts
+    /// are refused at once with `InsufficientInstanceCapacity` and the reason.
+    pub fn with_unavailable(mut self, unavailable: Unavailable) -> Cloud {
+        self.unavailable = Arc::new(unavailable);
+        self
+    }
+
+    /// Why `hypervisor` cannot run instances on this host, if it cannot.
+    pub fn unavailable_reason(&self, hypervisor: &str) -> Option<String> {
+        self.unavailable.reason(hypervisor).map(str::to_string)
     }
 
     /// Attach the host drivers (without them, instances stay `pending`).

@@ -1181,3 +1181,56 @@ async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
     assert_eq!(w.compute.state_of(spare[0]), GuestState::Absent);
     assert_eq!(w.compute.state_of(&i.id), GuestState::Running);
 }
+
+#[tokio::test]
+async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_ones() {
+    let w = world();
+    let mut req = run(&w.image, 1);
+    req.fingerprint.push_str("&stopped");
+    let stopped = w.launch(req).await.remove(0);
+    w.settle().await;
+    w.stop(&stopped.id).await;
+    // A launch recorded but never started: the agent is not running in this world until
+    // `settle`, so it stays `pending`, as when a server died mid-launch.
+    let stranded = w.launch(run(&w.image, 1)).await.remove(0);
+    assert_eq!(w.describe(&stranded.id).await.state, InstanceState::Pending);
+    // The next server finds no working runtime on the host.
+    let cloud = w.cloud.clone().with_unavailable(crate::Unavailable {
+        containers: Some("runc is not installed".into()),
+        vms: None,
+    });
+    let w = World { cloud, ..w };
+    // New launches and starts are refused at once, and nothing is recorded.
+    let count = |r: Response| match r {
+        Response::DescribeInstances { reservations, .. } => reservations.len(),
+        _ => panic!(),
+    };
+    let all = || Action::DescribeInstances {
+        instance_ids: vec![],
+        filters: vec![],
+        page: Default::default(),
+    };
+    let before = count(w.call(all()).await.unwrap());
+    let e = w
+        .call(Action::RunInstances(Box::new(run(&w.image, 1))))
+        .await
+        .unwrap_err();
+    assert_eq!(e, ErrorCode::InsufficientInstanceCapacity);
+    let e = w
+        .call(Action::StartInstances {
+            instance_ids: vec![stopped.id.clone()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e, ErrorCode::InsufficientInstanceCapacity);
+    assert_eq!(count(w.call(all()).await.unwrap()), before);
+    assert_eq!(w.describe(&stopped.id).await.state, InstanceState::Stopped);
+    // The stranded launch ends as a failed launch does on EC2, with the reason.
+    assert_eq!(w.cloud.fail_stranded_launches().await.unwrap(), 1);
+    let d = w.describe(&stranded.id).await;
+    assert_eq!(d.state, InstanceState::Terminated);
+    let (code, message) = d.state_reason.unwrap();
+    assert_eq!(code, "Server.InternalError");
+    assert!(message.contains("runc is not installed"), "{message}");
+    assert_eq!(w.describe(&stopped.id).await.state, InstanceState::Stopped);
+}

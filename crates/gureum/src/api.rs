@@ -56,13 +56,28 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             0
         });
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
-    let cloud = match crate::host::host(&data_dir, &args.cache_dir) {
-        Ok(h) => cloud.with_host(h),
-        Err(why) => {
-            tracing::warn!(%why, "instances are unavailable on this host; serving the API only");
-            cloud
-        }
+    let (host, unavailable) = crate::host::host(&data_dir, &args.cache_dir, false);
+    if let Some(why) = &unavailable.containers {
+        tracing::warn!(
+            %why,
+            "instances are unavailable on this host; serving the API only (RunInstances \
+             answers InsufficientInstanceCapacity; `gureum doctor` says how to fix it)"
+        );
+    } else if let Some(why) = &unavailable.vms {
+        tracing::warn!(%why, "VM instances are unavailable on this host");
+    }
+    let cloud = cloud.with_unavailable(unavailable);
+    let cloud = match host {
+        Some(h) => cloud.with_host(h),
+        None => cloud,
     };
+    // Launches an earlier server recorded for a hypervisor this host cannot run end now,
+    // as failed launches, instead of staying pending.
+    match cloud.fail_stranded_launches().await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(instances = n, "ended launches this host cannot run"),
+        Err(e) => tracing::warn!(error = %e, "ending launches this host cannot run"),
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

@@ -55,8 +55,16 @@ pub enum Command {
     /// actual or forecast cost crosses it, optionally stopping the account's instances.
     #[command(subcommand)]
     Budget(BudgetCmd),
-    /// Report what works on this host: runc, cgroups, nftables, KVM, TCG.
+    /// Report what works on this host: each package group, runc, cgroups, nftables, KVM, TCG.
     Doctor,
+    /// Install the system packages instances need, each group on its own (`gureum up` does
+    /// this too); a group that cannot be installed says why and turns off only its feature.
+    Install {
+        /// For VMs: install Debian's qemu-system-x86 with the qemu-utils of its own release,
+        /// replacing an installed qemu-utils of another version.
+        #[arg(long)]
+        replace_qemu_utils: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -230,7 +238,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             region,
         } => crate::billing::bill(&data_dir, &account, month.as_deref(), &region),
         Command::Budget(cmd) => crate::billing::budget(&data_dir, cmd),
-        Command::Doctor => crate::doctor::run(),
+        Command::Doctor => {
+            crate::doctor::run(std::path::Path::new(gureum_image::DEFAULT_CACHE_DIR))
+        }
+        Command::Install { replace_qemu_utils } => {
+            let report = crate::packages::install_all(
+                Some(std::path::Path::new(gureum_image::DEFAULT_CACHE_DIR)),
+                replace_qemu_utils,
+            );
+            for (group, state) in &report.groups {
+                if let crate::packages::State::Ready = state {
+                    println!("{}: ready", group.name());
+                }
+            }
+            match report.state(crate::packages::Group::Core) {
+                Some(s) if s.is_usable() => Ok(()),
+                _ => anyhow::bail!("the core packages are not installed: instances cannot run"),
+            }
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gureum", &mut std::io::stdout());
             Ok(())

@@ -64,19 +64,49 @@ fn cached_kernel() -> Option<PathBuf> {
     kernels.pop()
 }
 
-pub fn run() -> anyhow::Result<()> {
-    let mut all = true;
+/// Each package group's state now, with the last install attempt's word where it failed.
+fn groups(cache_dir: &Path) -> bool {
+    use crate::packages::{ensure, Group, Options, Report, State, SystemApt};
+    let last = Report::load(cache_dir);
+    let mut apt = SystemApt::new();
+    let mut core_ok = true;
+    for group in Group::ALL {
+        let now = ensure(&mut apt, group, Options::default());
+        let label = format!("{} ({})", group.name(), group.feature());
+        match (&now, last.as_ref().and_then(|r| r.state(group))) {
+            (State::Unavailable { why, fix }, last) => {
+                let tried = match last {
+                    Some(State::Unavailable { why: lw, .. }) if lw != why => {
+                        format!("; last install: {lw}")
+                    }
+                    _ => String::new(),
+                };
+                let word = if group == Group::Core { "FAIL" } else { "off " };
+                println!("{word}  {label}: {why}{tried}\n      fix: {fix}");
+                core_ok &= group != Group::Core;
+            }
+            _ => {
+                let pkgs: Vec<&str> = group.needs().iter().map(|n| n.package).collect();
+                println!("ok    {label}: {}", pkgs.join(", "));
+            }
+        }
+    }
+    if !crate::packages::is_root() {
+        println!("FAIL  root: gureum up is not running as root, so instances cannot run");
+        core_ok = false;
+    }
+    core_ok
+}
+
+pub fn run(cache_dir: &Path) -> anyhow::Result<()> {
+    let mut all = groups(cache_dir);
     all &= check("runc", version("runc", "--version"));
     all &= check("cgroups", cgroups());
     all &= check("nftables", version("nft", "--version"));
     let qemu = Path::new("qemu-system-x86_64");
     match version("qemu-system-x86_64", "--version") {
-        Err(why) => {
-            all &= check(
-                "qemu",
-                Err(format!("{why} (gureum up installs qemu-system-x86)")),
-            );
-        }
+        // VMs are optional: their group's line above says why they are off and how to fix it.
+        Err(_) => {}
         Ok(v) => {
             check("qemu", Ok(v));
             let kernel = cached_kernel();

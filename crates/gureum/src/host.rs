@@ -13,7 +13,9 @@ use gureum_core::host::{
     HostResult, Network, Nic, WarmGuest,
 };
 use gureum_core::images::{NewImage, BUILTIN_ALIAS};
-use gureum_core::{Cloud, Host};
+use gureum_core::{Cloud, Host, Unavailable};
+
+use crate::packages::{Group, State};
 use gureum_image::{BuildOptions, ImageCache, ProgressMode};
 use gureum_net::{NetDriver, NicSpec, SubnetNet, VpcNet};
 use gureum_runtime::{
@@ -420,74 +422,53 @@ fn net_firewall(fw: &Firewall) -> gureum_net::Firewall {
     }
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
-
-fn have(cmd: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-        .unwrap_or(false)
-        || ["/usr/sbin", "/sbin"]
-            .iter()
-            .any(|d| Path::new(d).join(cmd).is_file())
-}
-
-/// The system packages instances need: `(command, Debian package)`.
-pub const PACKAGES: &[(&str, &str)] = &[
-    ("runc", "runc"),
-    ("mmdebstrap", "mmdebstrap"),
-    ("nft", "nftables"),
-    ("lxcfs", "lxcfs"),
-    ("ip", "iproute2"),
-    ("mkfs.ext4", "e2fsprogs"),
-    ("losetup", "mount"),
-    ("ssh-keygen", "openssh-client"),
-    // Together: Debian's qemu-system-x86 replaces a qemu-utils of another version.
-    ("qemu-system-x86_64", "qemu-system-x86 qemu-utils"),
-    ("qemu-img", "qemu-utils"),
-];
-
-/// Install whatever of [`PACKAGES`] is missing (root only).
-pub fn ensure_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
-        .iter()
-        .filter(|(cmd, _)| !have(cmd))
-        .map(|(_, pkg)| *pkg)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
+/// The host drivers, or `None` where instances cannot run, and why each hypervisor cannot
+/// run instances here. Installs the missing system packages first, each group on its own
+/// (see `packages.rs`): a group that fails turns off only its own feature.
+pub fn host(
+    data_dir: &Path,
+    cache_dir: &Path,
+    replace_qemu_utils: bool,
+) -> (Option<Host>, Unavailable) {
+    let report = crate::packages::install_all(Some(cache_dir), replace_qemu_utils);
+    let why = |g| match report.state(g) {
+        Some(State::Unavailable { why, .. }) => Some(why.clone()),
+        _ => None,
+    };
+    let vms = why(Group::Vms);
+    let containers = if !crate::packages::is_root() {
+        Some("gureum is not running as root (instances need runc and network namespaces)".into())
+    } else {
+        why(Group::Core)
+    };
+    let host = match containers {
+        Some(_) => Err(String::new()),
+        None => drivers(data_dir, cache_dir, vms.is_none()),
+    };
+    match host {
+        Ok(h) => (
+            Some(h),
+            Unavailable {
+                containers: None,
+                vms,
+            },
+        ),
+        Err(e) => {
+            let containers = containers.unwrap_or(e);
+            let vms = Some(vms.unwrap_or_else(|| containers.clone()));
+            (
+                None,
+                Unavailable {
+                    containers: Some(containers),
+                    vms,
+                },
+            )
+        }
     }
-    println!("installing system packages: {}", missing.join(" "));
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {} >/dev/null",
-            missing.join(" ")
-        ))
-        .status()
-        .context("running apt-get")?;
-    anyhow::ensure!(
-        status.success(),
-        "apt-get install {} failed",
-        missing.join(" ")
-    );
-    Ok(())
 }
 
-/// The host drivers, or `None` (with the reason) where instances cannot run.
-pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
-    if !is_root() {
-        return Err("not running as root: instances need root (runc, network namespaces)".into());
-    }
-    ensure_packages().map_err(|e| e.to_string())?;
+/// The drivers themselves, once the packages are there.
+fn drivers(data_dir: &Path, cache_dir: &Path, with_vms: bool) -> Result<Host, String> {
     gureum_net::preflight()?;
     let mut opts = DriverOptions::new(&data_dir.join("instances"));
     opts.console_relay = Some(RelayCommand {
@@ -497,7 +478,8 @@ pub fn host(data_dir: &Path, cache_dir: &Path) -> Result<Host, String> {
     let compute = RuncDriver::with_options(opts).map_err(|e| e.to_string())?;
     let net = NetDriver::new(NET_PREFIX).map_err(|e| e.to_string())?;
     let vm = match VmCompute::new(&data_dir.join("vms")) {
-        Ok(vm) => Some(vm),
+        Ok(vm) if with_vms => Some(vm),
+        Ok(_) => None,
         Err(why) => {
             tracing::warn!(%why, "VM instances are unavailable");
             None

@@ -13,6 +13,7 @@ mod host;
 mod host_keys;
 mod images;
 mod imds;
+mod packages;
 mod setup;
 
 use clap::Parser;
