@@ -53,8 +53,12 @@ def read_credentials(path, profile="gureum"):
 class Server:
     """One `gureum up` process."""
 
-    def __init__(self, data_dir, port=None, env=None):
+    def __init__(self, data_dir, port=None, env=None, wrapper=(), args=()):
         self.data_dir = data_dir
+        # A command the server runs under (e.g. setpriv to run it as another user), and
+        # extra arguments for `gureum up`.
+        self.wrapper = list(wrapper)
+        self.args = list(args)
         # Extra environment for the server (e.g. GUREUM_WARM_POOL).
         self.extra_env = env or {}
         self.port = port or free_port()
@@ -65,7 +69,8 @@ class Server:
     def start(self, timeout=15):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [GUREUM, "--data-dir", self.data_dir, "up", "--listen", f"127.0.0.1:{self.port}"],
+            [*self.wrapper, GUREUM, "--data-dir", self.data_dir, "up", "--listen",
+             f"127.0.0.1:{self.port}", *self.args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.extra_env},

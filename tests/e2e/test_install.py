@@ -115,3 +115,52 @@ def test_a_fresh_debian_installs_the_core_and_reports_vms_off():
         assert '"state": "unavailable"' in read("packages.json")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (to run a server as root, then as nobody)")
+def test_a_server_that_cannot_run_instances_says_so_at_once():
+    """The same data dir served as root (the default image is there), then by an unprivileged
+    user: RunInstances answers InsufficientInstanceCapacity at once, with the reason, and
+    records nothing; no instance is left `pending`."""
+    import time
+
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+
+    from conftest import Server, with_default_image
+
+    tmp = tempfile.mkdtemp(prefix="gureum-e2e-")
+    os.chmod(tmp, 0o755)
+    data = os.path.join(tmp, "data")
+    try:
+        s = with_default_image(Server(data, args=["--warm-pool", "0"]).start())
+        image = s.image["ImageId"]
+        s.stop()
+        subprocess.run(["chown", "-R", "65534:65534", data], check=True)
+        s = Server(data, args=["--no-default-image"],
+                   wrapper=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]).start()
+        try:
+            # One attempt: EC2 answers InsufficientInstanceCapacity with HTTP 500, which boto3
+            # retries by default (four more times, with back-off), as it does against AWS.
+            ec2 = boto3.client("ec2", endpoint_url=s.endpoint, region_name="us-east-1",
+                               aws_access_key_id=s.admin_keys()[0],
+                               aws_secret_access_key=s.admin_keys()[1],
+                               config=botocore.config.Config(retries={"total_max_attempts": 1}))
+            started = time.monotonic()
+            with pytest.raises(botocore.exceptions.ClientError) as e:
+                ec2.run_instances(ImageId=image, InstanceType="t2.micro", MinCount=1, MaxCount=1)
+            took = time.monotonic() - started
+            err = e.value.response["Error"]
+            assert err["Code"] == "InsufficientInstanceCapacity", err
+            assert "not running as root" in err["Message"], err
+            assert took < 1, took
+            assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+            assert ec2.describe_instances()["Reservations"] == []
+        finally:
+            s.stop()
+        with open(s.log_path) as f:
+            log = f.read()
+        assert "instances are unavailable on this host" in log, log[-2000:]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
