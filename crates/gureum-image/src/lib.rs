@@ -58,6 +58,7 @@ pub use cache::{cache_key, image_name, BuiltImage, ImageCache, DEFAULT_CACHE_DIR
 pub use disk::{detect_format, Compression, ImageFormat};
 pub use progress::ProgressMode;
 pub use recipe::{recipe, recipes, Distro, Recipe};
+pub use sys::{is_root, which};
 
 use std::path::PathBuf;
 

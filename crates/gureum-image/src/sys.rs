@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Whether this process runs with effective uid 0 (read from /proc: no libc, no unsafe).
-pub(crate) fn is_root() -> bool {
+pub fn is_root() -> bool {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return false;
     };
@@ -21,7 +21,7 @@ pub(crate) fn is_root() -> bool {
 }
 
 /// Finds `name` on PATH (plus the sbin directories, which a non-login root shell may lack).
-pub(crate) fn which(name: &str) -> Option<PathBuf> {
+pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))

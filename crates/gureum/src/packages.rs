@@ -417,25 +417,7 @@ impl Apt for SystemApt {
     }
 }
 
-/// `command` on the PATH or in the system's sbin directories (root's PATH may lack them).
-pub fn which(command: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(command))
-        .find(|p| p.is_file())
-}
-
-pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
-}
+pub use gureum_image::{is_root, which};
 
 /// Every group's state after one install run, as `gureum up` and `gureum install` leave it
 /// for `gureum doctor`, host-wide like the packages: `<cache dir>/packages.json`.
@@ -634,15 +616,9 @@ mod tests {
         }
     }
 
-    const INSTALL: Options = Options {
-        install: true,
-        replace_qemu_utils: false,
-    };
-
     /// The machine that broke the old installer: qemu-utils 10 from backports, no backports
-    /// source, runc missing. The core installs; VMs stay off and say how to fix it.
-    #[test]
-    fn a_conflicting_qemu_utils_turns_off_only_vms() {
+    /// source (Debian's qemu-system-x86 is 7.2), nothing else of gureum's installed.
+    fn backports_qemu_utils() -> FakeApt {
         let mut apt = fresh();
         apt.commands.insert("qemu-img".into());
         apt.installed
@@ -651,6 +627,19 @@ mod tests {
             "qemu-system-x86".into(),
             vec![offer("1:7.2+dfsg-7+deb12u18+b3", "bookworm")],
         );
+        apt
+    }
+
+    const INSTALL: Options = Options {
+        install: true,
+        replace_qemu_utils: false,
+    };
+
+    /// On the machine that broke the old installer the core installs; VMs stay off and say
+    /// how to fix it.
+    #[test]
+    fn a_conflicting_qemu_utils_turns_off_only_vms() {
+        let mut apt = backports_qemu_utils();
         apt.broken.insert(
             "qemu-system-x86".into(),
             "E: Unable to correct problems, you have held broken packages.".into(),
@@ -698,14 +687,7 @@ mod tests {
 
     #[test]
     fn replacing_qemu_utils_is_only_on_request() {
-        let mut apt = fresh();
-        apt.commands.insert("qemu-img".into());
-        apt.installed
-            .insert("qemu-utils".into(), "1:10.0.2+ds-2+deb13u1~bpo12+1".into());
-        apt.offers.insert(
-            "qemu-system-x86".into(),
-            vec![offer("1:7.2+dfsg-7+deb12u18+b3", "bookworm")],
-        );
+        let mut apt = backports_qemu_utils();
         let vms = ensure(
             &mut apt,
             Group::Vms,

@@ -17,15 +17,7 @@ pub const ADMIN: &str = "admin";
 pub const PROFILE: &str = "gureum";
 
 pub fn default_data_dir() -> anyhow::Result<PathBuf> {
-    // SAFETY-free root check: the effective uid from /proc avoids a libc dependency.
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false);
+    let is_root = gureum_image::is_root();
     if is_root {
         return Ok(PathBuf::from("/var/lib/gureum"));
     }
