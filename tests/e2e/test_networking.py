@@ -259,3 +259,33 @@ def test_groups_between_instances_accounts_and_spoofing(cloud, tmp_path):
     _terminate(ec2, [a["InstanceId"], b["InstanceId"], c["InstanceId"]])
     _terminate(ec2b, [d["InstanceId"]])
     ec2.delete_security_group(GroupId=other)
+
+
+def test_icmp_and_other_protocol_rules_open_no_tcp_port(cloud, tmp_path):
+    """A rule for ICMP, ICMPv6 or another protocol number admits that protocol only: none of them
+    opens a TCP port on a running instance (a protocol the host layer did not know once became
+    "every protocol"). The TCP rule at the end shows the port was reachable had a rule opened it."""
+    ec2 = cloud.client()
+    key = _key(ec2, tmp_path, "protos")
+    gid = ec2.create_security_group(GroupName="protos", Description="protocols")["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpProtocol="tcp", FromPort=22, ToPort=22,
+                                         CidrIp="0.0.0.0/0")
+    (a,) = _launch(cloud, ec2, "protos", SecurityGroupIds=[gid])
+    ip = a["PrivateIpAddress"]
+    wait_ssh(key, ip)
+    ssh(key, ip, WEB.format(port=8080))
+    anywhere = [{"CidrIp": "0.0.0.0/0"}]
+    ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": anywhere},
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "IpRanges": anywhere},
+        {"IpProtocol": "47", "IpRanges": anywhere},
+        {"IpProtocol": "17", "FromPort": 0, "ToPort": 65535, "IpRanges": anywhere}])
+    ping = lambda: subprocess.run(["ping", "-c", "1", "-W", "1", ip], capture_output=True).returncode == 0
+    assert wait_for(ping, 5, "the icmp rule to admit ping")
+    time.sleep(0.5)
+    assert _who(ip) is None, "an icmp, icmpv6, protocol-47 or udp rule opened TCP 8080"
+    ec2.authorize_security_group_ingress(GroupId=gid, IpProtocol="tcp", FromPort=8080, ToPort=8080,
+                                         CidrIp="0.0.0.0/0")
+    assert wait_for(lambda: _who(ip), 5, "the tcp rule to open 8080")
+    _terminate(ec2, [a["InstanceId"]])
+    ec2.delete_security_group(GroupId=gid)

@@ -70,23 +70,71 @@ def test_a_failed_signature_changes_nothing(server):
     assert key_count(server) == before
 
 
+def fetch(method, url):
+    r = urllib3.PoolManager().request(method, url, retries=False, timeout=10)
+    return r.status, r.data.decode("utf-8", "replace")
+
+
 def test_presigned_urls(server):
-    # botocore presigns EC2 operations for their HTTP method, POST, with the parameters in
-    # the query string and an empty body.
+    # botocore presigns EC2 operations for their model's HTTP method, POST, with every
+    # parameter in the query string and an empty body. A URL is for opening, so a GET of
+    # it works too (a documented deviation: AWS signs the method and refuses the GET).
     ec2 = server.client()
-    url = ec2.generate_presigned_url("describe_key_pairs", ExpiresIn=60)
-    r = urllib3.PoolManager().request("POST", url)
-    assert r.status == 200 and b"<keySet" in r.data
-    # The method is signed: the same URL fetched with GET is refused.
-    assert urllib3.PoolManager().request("GET", url).status == 403
+    cases = [
+        ("describe_instances", {"MaxResults": 5,
+                                "Filters": [{"Name": "instance-state-name",
+                                             "Values": ["running", "stopped"]}]},
+         "<DescribeInstancesResponse"),
+        ("describe_regions", {"RegionNames": ["us-east-1"]}, "<regionName>us-east-1<"),
+        ("describe_key_pairs", {}, "<keySet"),
+    ]
+    for op, params, expect in cases:
+        for signed_for in (None, "GET"):
+            url = ec2.generate_presigned_url(op, Params=params, ExpiresIn=60,
+                                             HttpMethod=signed_for)
+            assert "X-Amz-Signature=" in url and "Authorization" not in url
+            for method in ("GET", "POST"):
+                st, body = fetch(method, url)
+                assert st == 200 and expect in body, (op, signed_for, method, body)
+
+    # A mutating action with parameters runs once per fetch, as its owner signed it.
+    url = ec2.generate_presigned_url("create_key_pair",
+                                     Params={"KeyName": "presigned", "KeyType": "ed25519"},
+                                     ExpiresIn=60)
+    st, body = fetch("GET", url)
+    assert st == 200 and "<keyName>presigned</keyName>" in body, body
+    assert "BEGIN OPENSSH PRIVATE KEY" in body
+    st, body = fetch("GET", url)
+    assert (st, error_of(body)[0]) == (400, "InvalidKeyPair.Duplicate"), body
+    names = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
+    assert names.count("presigned") == 1
+
+    # Past X-Amz-Date + X-Amz-Expires: EC2's RequestExpired, for either method.
     url = ec2.generate_presigned_url("describe_key_pairs", ExpiresIn=1)
+    assert fetch("GET", url)[0] == 200
     time.sleep(2.1)
-    r = urllib3.PoolManager().request("POST", url)
-    assert r.status == 400 and error_of(r.data.decode())[0] == "RequestExpired"
-    # Tampering with a presigned URL's parameters breaks its signature.
-    url = ec2.generate_presigned_url("describe_key_pairs", Params={"KeyNames": ["a"]}, ExpiresIn=60)
-    r = urllib3.PoolManager().request("POST", url.replace("KeyName.1=a", "KeyName.1=b"))
-    assert r.status == 403
+    for method in ("GET", "POST"):
+        assert_error(fetch(method, url), 400, "RequestExpired")
+
+    # Tampering with any signed part breaks the signature, and changes nothing.
+    before = key_count(server)
+    url = ec2.generate_presigned_url("create_key_pair", Params={"KeyName": "signed"},
+                                     ExpiresIn=60)
+    for tampered in (url.replace("KeyName=signed", "KeyName=forged"),
+                     url.replace("X-Amz-Expires=60", "X-Amz-Expires=600"),
+                     url.replace("Action=CreateKeyPair", "Action=DeleteKeyPair"),
+                     url + "&KeyType=ed25519"):
+        assert tampered != url
+        for method in ("GET", "POST"):
+            assert_error(fetch(method, tampered), 403, "SignatureDoesNotMatch")
+    # Parameters posted in a body ride on no signature: the URL no longer verifies.
+    r = urllib3.PoolManager().request(
+        "POST", url, body="KeyType=ed25519",
+        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error((r.status, r.data.decode()), 403, "SignatureDoesNotMatch")
+    assert key_count(server) == before
+    # Only GET and POST are the Query API's methods.
+    assert fetch("PUT", url)[0] == 400
 
 
 def test_protocol_errors(server):

@@ -108,3 +108,50 @@ def test_rule_limit_and_isolation(server):
         bob.delete_security_group(GroupId=gid)
     assert code_of(e) == "InvalidGroup.NotFound"
     ec2.delete_security_group(GroupId=gid)
+
+
+def _perms(ec2, gid):
+    g = ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+    return sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort")) for p in g["IpPermissions"])
+
+
+def test_protocols_as_aws_names_and_numbers_them(server):
+    """Every protocol AWS accepts, by name or number, is stored and described as AWS describes
+    it; anything else is refused with AWS's error and changes nothing."""
+    ec2 = server.client()
+    gid = ec2.create_security_group(GroupName="protocols", Description="protocols")["GroupId"]
+    cidr = [{"CidrIp": "10.0.0.0/8"}]
+    for proto, ports in [("6", (22, 22)), ("UDP", (53, 53)), ("1", (8, -1)), ("icmpv6", None),
+                         ("47", (1, 2)), ("132", None), ("0", None)]:
+        perm = {"IpProtocol": proto, "IpRanges": cidr}
+        if ports:
+            perm.update(FromPort=ports[0], ToPort=ports[1])
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[perm])
+    # Names for 6/17/1/58 and numbers otherwise; ports only where the protocol has them
+    # (ICMPv6 without a type and code: every type and code).
+    assert _perms(ec2, gid) == sorted([
+        ("tcp", 22, 22), ("udp", 53, 53), ("icmp", 8, -1), ("icmpv6", -1, -1),
+        ("47", None, None), ("132", None, None), ("0", None, None)])
+    # 58 is icmpv6: the same rule again is a duplicate.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "58", "FromPort": -1, "ToPort": -1, "IpRanges": cidr}])
+    assert code_of(e) == "InvalidPermission.Duplicate"
+    rules = ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [gid]}])["SecurityGroupRules"]
+    assert sorted(r["IpProtocol"] for r in rules if not r["IsEgress"]) == sorted(
+        ["tcp", "udp", "icmp", "icmpv6", "47", "132", "0"])
+    before = _perms(ec2, gid)
+    for bad in ["256", "-2", "icmp6", "ipv6-icmp", "gre", "6.0"]:
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+                {"IpProtocol": bad, "FromPort": 1, "ToPort": 2, "IpRanges": cidr}])
+        assert code_of(e) == "InvalidParameterValue", bad
+        assert e.value.response["Error"]["Message"] == \
+            f"Invalid value '{bad}' for IP protocol. Unknown protocol."
+    assert _perms(ec2, gid) == before
+    # Revoking by number finds the rule stored by name.
+    ec2.revoke_security_group_ingress(GroupId=gid, IpPermissions=[
+        {"IpProtocol": "58", "FromPort": -1, "ToPort": -1, "IpRanges": cidr}])
+    assert ("icmpv6", -1, -1) not in _perms(ec2, gid)
+    ec2.delete_security_group(GroupId=gid)

@@ -15,22 +15,28 @@ use ipnet::Ipv4Net;
 
 use gureum_store::instances::InstanceRow;
 use gureum_types::model::SecurityGroupRule;
+use gureum_types::IpProtocol;
 
 use crate::host::{Firewall, FirewallPeer, FirewallRule};
 
-fn ports(r: &SecurityGroupRule) -> Option<(u16, u16)> {
-    match r.protocol.as_str() {
-        "tcp" | "udp" => match (r.from_port, r.to_port) {
-            (Some(f), Some(t)) if f >= 0 && t >= 0 => Some((f as u16, t as u16)),
-            _ => None,
+/// The rule's ports in the driver's terms (see [`FirewallRule::ports`]), or `Err` for ports
+/// no rule of its protocol can have (the API never stores them; a hand-edited store could):
+/// such a rule is left out, so it admits nothing rather than every port.
+fn ports(r: &SecurityGroupRule) -> Result<Option<(u16, u16)>, ()> {
+    let port = |p: i32| u16::try_from(p).map_err(|_| ());
+    let icmp = |p: i32| u8::try_from(p).map(u16::from).map_err(|_| ());
+    match r.protocol {
+        IpProtocol::Tcp | IpProtocol::Udp => match (r.from_port, r.to_port) {
+            (Some(f), Some(t)) if f <= t => Ok(Some((port(f)?, port(t)?))),
+            _ => Err(()),
         },
-        "icmp" => match (r.from_port, r.to_port) {
-            (Some(t), _) if t < 0 => None,
-            (Some(t), Some(c)) if c < 0 => Some((t as u16, u16::MAX)),
-            (Some(t), Some(c)) => Some((t as u16, c as u16)),
-            _ => None,
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => match (r.from_port, r.to_port) {
+            // Every type (and so every code).
+            (None, _) | (Some(-1), _) => Ok(None),
+            (Some(t), None | Some(-1)) => Ok(Some((icmp(t)?, u16::MAX))),
+            (Some(t), Some(c)) => Ok(Some((icmp(t)?, icmp(c)?))),
         },
-        _ => None,
+        IpProtocol::All | IpProtocol::Other(_) => Ok(None),
     }
 }
 
@@ -138,14 +144,20 @@ pub fn firewalls(
                     // IPv6 rules are recorded, not enforced (no IPv6 inside gureum yet).
                     continue;
                 };
+                let Ok(ports) = ports(r) else {
+                    tracing::error!(
+                        rule = %r.id,
+                        protocol = %r.protocol,
+                        from = ?r.from_port,
+                        to = ?r.to_port,
+                        "security group rule with impossible ports left out: it admits nothing"
+                    );
+                    continue;
+                };
                 for peer in peers {
                     let rule = FirewallRule {
-                        protocol: if r.protocol == "-1" {
-                            "all".into()
-                        } else {
-                            r.protocol.clone()
-                        },
-                        ports: ports(r),
+                        protocol: r.protocol,
+                        ports,
                         peer,
                     };
                     let dir = if r.is_egress {
@@ -246,13 +258,66 @@ mod tests {
             group_id: "sg-a".into(),
             owner_id: "1".into(),
             is_egress: false,
-            protocol: "tcp".into(),
+            protocol: IpProtocol::Tcp,
             from_port: Some(80),
             to_port: Some(80),
             cidr_ipv4: Some("0.0.0.0/0".into()),
             cidr_ipv6: None,
             referenced_group_id: None,
             description: None,
+        }
+    }
+
+    #[test]
+    fn each_protocol_keeps_its_own_meaning() {
+        let rows = vec![InstanceRow {
+            id: "i-a".into(),
+            vpc_id: "vpc-a".into(),
+            private_ip: "10.0.0.4".into(),
+            state: "running".into(),
+            ..Default::default()
+        }];
+        let members = vec![("i-a".to_string(), "sg-a".to_string())];
+        let none = std::collections::HashSet::new();
+        let rule = |protocol, from, to| SecurityGroupRule {
+            protocol,
+            from_port: from,
+            to_port: to,
+            ..rule_clone()
+        };
+        let cases = [
+            (
+                rule(IpProtocol::Icmp, Some(8), Some(-1)),
+                Some((8, u16::MAX)),
+            ),
+            (rule(IpProtocol::Icmp, Some(-1), Some(-1)), None),
+            (rule(IpProtocol::Icmpv6, Some(128), Some(0)), Some((128, 0))),
+            (rule(IpProtocol::Icmpv6, Some(-1), Some(-1)), None),
+            (rule(IpProtocol::Other(47), None, None), None),
+            (rule(IpProtocol::Udp, Some(53), Some(53)), Some((53, 53))),
+            (rule(IpProtocol::All, None, None), None),
+        ];
+        for (r, ports) in cases {
+            let fw = firewalls(&rows, std::slice::from_ref(&r), &members, &none)
+                .remove("i-a")
+                .unwrap();
+            assert_eq!(fw.ingress.len(), 1, "{r:?}");
+            // The protocol goes through unchanged: nothing becomes "every protocol".
+            assert_eq!(fw.ingress[0].protocol, r.protocol);
+            assert_eq!(fw.ingress[0].ports, ports, "{r:?}");
+        }
+        // Ports no rule of its protocol can have (a hand-edited store) admit nothing.
+        for r in [
+            rule(IpProtocol::Tcp, Some(-5), Some(80)),
+            rule(IpProtocol::Tcp, None, None),
+            rule(IpProtocol::Tcp, Some(90), Some(80)),
+            rule(IpProtocol::Icmp, Some(300), Some(0)),
+            rule(IpProtocol::Icmpv6, Some(3), Some(256)),
+        ] {
+            let fw = firewalls(&rows, std::slice::from_ref(&r), &members, &none)
+                .remove("i-a")
+                .unwrap_or_default();
+            assert!(fw.ingress.is_empty(), "{r:?}: {fw:?}");
         }
     }
 }

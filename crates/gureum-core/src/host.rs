@@ -101,10 +101,9 @@ pub struct Firewall {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirewallRule {
-    /// `tcp`, `udp`, `icmp` or `all`.
-    pub protocol: String,
-    /// tcp/udp: the port range; icmp: (type, code), `u16::MAX` as the code for every code;
-    /// `None`: every port (or every ICMP type).
+    pub protocol: gureum_types::IpProtocol,
+    /// tcp/udp: the port range; icmp/icmpv6: (type, code), `u16::MAX` as the code for every
+    /// code; `None`: every port (or every ICMP type). Always `None` for `All` and `Other`.
     pub ports: Option<(u16, u16)>,
     pub peer: FirewallPeer,
 }

@@ -255,9 +255,10 @@ impl Cloud {
                     let Some(r) = db::get(c, &iid)? else {
                         return Ok(None);
                     };
+                    // As in `db::visible_to`: another account's failed image is not there.
                     let visible = r.account_id == acct
-                        || r.public
-                        || db::launch_permissions(c, &iid)?.contains(&acct);
+                        || (r.state != "failed"
+                            && (r.public || db::launch_permissions(c, &iid)?.contains(&acct)));
                     Ok(visible.then_some(r))
                 })
             })

@@ -1234,3 +1234,111 @@ async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_one
     assert!(message.contains("runc is not installed"), "{message}");
     assert_eq!(w.describe(&stopped.id).await.state, InstanceState::Stopped);
 }
+
+/// (id, state) of the images DescribeImages lists to the world's account for `owners`.
+async fn image_ids(w: &World, owners: &[&str]) -> Vec<(String, String)> {
+    match w
+        .call(Action::DescribeImages {
+            image_ids: vec![],
+            owners: owners.iter().map(|o| o.to_string()).collect(),
+            executable_users: vec![],
+            filters: vec![],
+            page: Default::default(),
+        })
+        .await
+        .unwrap()
+    {
+        Response::DescribeImages { images, .. } => {
+            images.into_iter().map(|i| (i.id, i.state)).collect()
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A failed build of the built-in image (system account, public) is nobody's AMI but its
+/// owner's: no other account lists it, finds it by id or launches it; the operator still sees
+/// it with its reason. While it builds (pending) everyone sees it, as before.
+#[tokio::test]
+async fn a_failed_builtin_image_is_listed_to_nobody_else() {
+    let w = world();
+    let sys = w.cloud.system_account_sync().unwrap();
+    let builtin = |name: &str| NewImage {
+        name: name.into(),
+        description: "debian-12, building…".into(),
+        login_user: "admin".into(),
+        root_size_gib: 8,
+        rootfs: None,
+        state: "pending".into(),
+        public: true,
+        owner_alias: Some("gureum".into()),
+        source: format!("recipe:{name}"),
+        source_instance_id: None,
+        source_image_id: None,
+        tags: vec![],
+    };
+    let id = w
+        .cloud
+        .register_image_sync(&sys, builtin("broken"))
+        .unwrap();
+    assert!(image_ids(&w, &["gureum"])
+        .await
+        .contains(&(id.clone(), "pending".into())));
+
+    w.cloud
+        .finish_image_sync(&id, Err("mmdebstrap failed".into()))
+        .unwrap();
+    for owners in [&[][..], &["gureum"], &["all"], &[sys.as_str()]] {
+        let listed = image_ids(&w, owners).await;
+        assert!(
+            listed.iter().all(|(i, _)| *i != id),
+            "{owners:?}: {listed:?}"
+        );
+        assert!(
+            listed.iter().all(|(_, s)| s != "failed"),
+            "{owners:?}: {listed:?}"
+        );
+    }
+    let by_id = w
+        .call(Action::DescribeImages {
+            image_ids: vec![id.clone()],
+            owners: vec![],
+            executable_users: vec![],
+            filters: vec![],
+            page: Default::default(),
+        })
+        .await;
+    assert_eq!(by_id.unwrap_err(), ErrorCode::InvalidAMIIDNotFound);
+    let launch = w.call(Action::RunInstances(Box::new(run(&id, 1)))).await;
+    assert_eq!(launch.unwrap_err(), ErrorCode::InvalidAMIIDNotFound);
+
+    // The same for an image shared with the account by launch permission.
+    let shared = w
+        .cloud
+        .register_image_sync(&sys, builtin("shared"))
+        .unwrap();
+    w.cloud
+        .store
+        .write(|tx| {
+            gureum_store::images::set_public(tx, &shared, false)?;
+            gureum_store::images::add_permission(tx, &shared, &w.ctx.account_id)?;
+            Ok::<_, crate::CoreError>(())
+        })
+        .unwrap();
+    assert!(image_ids(&w, &[]).await.iter().any(|(i, _)| *i == shared));
+    w.cloud
+        .finish_image_sync(&shared, Err("no".into()))
+        .unwrap();
+    assert!(image_ids(&w, &[]).await.iter().all(|(i, _)| *i != shared));
+
+    // The operator's list has both, failed.
+    let all = w.cloud.all_images_sync().unwrap();
+    for failed in [&id, &shared] {
+        let img = all.iter().find(|i| &i.id == failed).unwrap();
+        assert_eq!(img.state, "failed");
+    }
+    // The working image is still everyone's.
+    assert!(image_ids(&w, &["gureum"])
+        .await
+        .iter()
+        .any(|(i, s)| *i == w.image && s == "available"));
+}

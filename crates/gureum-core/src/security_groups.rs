@@ -11,7 +11,7 @@ use gureum_ec2::{Page, Response};
 use gureum_store::security_groups::{self as db, GroupRow};
 use gureum_store::{resources, tags as tag_db, vpcs as vpc_db};
 use gureum_types::model::{Filter, SecurityGroup, SecurityGroupRule, Tag, TagSpecification};
-use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+use gureum_types::{ApiError, ErrorCode, IpProtocol, ResourceId, ResourceKind};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::describe::{self, Describable};
@@ -32,13 +32,13 @@ fn group_not_found(what: &str) -> CoreError {
     .into()
 }
 
-fn new_rule(group: &GroupRow, egress: bool, protocol: &str) -> SecurityGroupRule {
+fn new_rule(group: &GroupRow, egress: bool, protocol: IpProtocol) -> SecurityGroupRule {
     SecurityGroupRule {
         id: ResourceId::generate(ResourceKind::SecurityGroupRule).to_string(),
         group_id: group.id.clone(),
         owner_id: group.account_id.clone(),
         is_egress: egress,
-        protocol: protocol.to_string(),
+        protocol,
         from_port: None,
         to_port: None,
         cidr_ipv4: None,
@@ -72,7 +72,7 @@ pub(crate) fn create_group_tx(
         )
         .into());
     }
-    let mut egress = new_rule(&g, true, "-1");
+    let mut egress = new_rule(&g, true, IpProtocol::All);
     egress.cidr_ipv4 = Some("0.0.0.0/0".into());
     resources::insert(tx, &egress.id, account, "security-group-rule", now)?;
     db::insert_rule(tx, &egress, now)?;
@@ -94,7 +94,7 @@ pub(crate) fn create_default_group_tx(
         "default VPC security group",
         now,
     )?;
-    let mut own = new_rule(&g, false, "-1");
+    let mut own = new_rule(&g, false, IpProtocol::All);
     own.referenced_group_id = Some(g.id.clone());
     resources::insert(tx, &own.id, account, "security-group-rule", now)?;
     db::insert_rule(tx, &own, now)?;
@@ -119,7 +119,7 @@ impl Describable for SecurityGroup {
                     None => (false, n.strip_prefix("ip-permission.")?),
                 };
                 match rest {
-                    "protocol" => field(egress, &|r| Some(r.protocol.clone())),
+                    "protocol" => field(egress, &|r| Some(r.protocol.to_string())),
                     "from-port" => field(egress, &|r| r.from_port.map(|p| p.to_string())),
                     "to-port" => field(egress, &|r| r.to_port.map(|p| p.to_string())),
                     "cidr" => field(egress, &|r| r.cidr_ipv4.clone()),
@@ -238,7 +238,7 @@ fn expand(
                     format!("CIDR block {cidr} is malformed"),
                 ))
             })?;
-            let mut r = new_rule(group, egress, &p.protocol);
+            let mut r = new_rule(group, egress, p.protocol);
             base(&mut r);
             r.cidr_ipv4 = Some(net.trunc().to_string());
             r.description = desc.clone();
@@ -251,7 +251,7 @@ fn expand(
                     format!("CIDR block {cidr} is malformed"),
                 ))
             })?;
-            let mut r = new_rule(group, egress, &p.protocol);
+            let mut r = new_rule(group, egress, p.protocol);
             base(&mut r);
             r.cidr_ipv6 = Some(net.trunc().to_string());
             r.description = desc.clone();
@@ -269,7 +269,7 @@ fn expand(
                 group_id.as_deref(),
                 group_name.as_deref(),
             )?;
-            let mut r = new_rule(group, egress, &p.protocol);
+            let mut r = new_rule(group, egress, p.protocol);
             base(&mut r);
             r.referenced_group_id = Some(g.id);
             r.description = description.clone();
@@ -286,10 +286,9 @@ fn describe_rule(r: &SecurityGroupRule) -> String {
         .or(r.cidr_ipv6.clone())
         .or(r.referenced_group_id.clone())
         .unwrap_or_default();
-    let proto = if r.protocol == "-1" {
-        "ALL".to_string()
-    } else {
-        r.protocol.to_uppercase()
+    let proto = match r.protocol {
+        IpProtocol::All => "ALL".to_string(),
+        p => p.to_string().to_uppercase(),
     };
     format!(
         "peer: {peer}, {proto}, from port: {}, to port: {}, ALLOW",
@@ -598,7 +597,7 @@ impl Cloud {
                         .into());
                     };
                     let perm = Permission {
-                        protocol: u.protocol.clone(),
+                        protocol: u.protocol,
                         from_port: u.from_port,
                         to_port: u.to_port,
                         ipv4_ranges: u

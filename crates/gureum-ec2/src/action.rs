@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use gureum_types::model::{Filter, Tag, TagSpecification};
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, ErrorCode, IpProtocol};
 
 use crate::params::Params;
 
@@ -346,10 +346,10 @@ pub enum Action {
 }
 
 /// `ModifySecurityGroupRules`' new definition of one rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleUpdate {
-    /// Normalised as in [`Permission`]: `tcp`, `udp`, `icmp` or `-1`.
-    pub protocol: String,
+    /// As in [`Permission`].
+    pub protocol: IpProtocol,
     pub from_port: Option<i32>,
     pub to_port: Option<i32>,
     pub cidr_ipv4: Option<String>,
@@ -358,11 +358,11 @@ pub struct RuleUpdate {
     pub description: Option<String>,
 }
 
-/// One IP permission of an authorize or revoke call, normalised: the protocol is `tcp`,
-/// `udp`, `icmp` or `-1`; ports are absent for `-1`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One IP permission of an authorize or revoke call, normalised: the protocol parsed, ports
+/// absent for `-1` and other protocol numbers (every port).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permission {
-    pub protocol: String,
+    pub protocol: IpProtocol,
     pub from_port: Option<i32>,
     pub to_port: Option<i32>,
     /// (CIDR, description)
@@ -1080,23 +1080,6 @@ fn take_group(p: &mut Params, egress: bool) -> Result<(Option<String>, Option<St
     Ok((id, name))
 }
 
-/// The protocol as AWS stores it: names for tcp/udp/icmp (numbers accepted), `-1` for all.
-fn normalize_protocol(raw: &str) -> Result<String, ApiError> {
-    Ok(match raw.to_ascii_lowercase().as_str() {
-        "tcp" | "6" => "tcp".into(),
-        "udp" | "17" => "udp".into(),
-        "icmp" | "1" => "icmp".into(),
-        "-1" | "all" => "-1".into(),
-        "icmpv6" | "58" => "icmpv6".into(),
-        other => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidParameterValue,
-                format!("Invalid value '{other}' for IP protocol. Unknown protocol."),
-            ))
-        }
-    })
-}
-
 fn port(name: &str, v: Option<i64>) -> Result<Option<i32>, ApiError> {
     match v {
         None => Ok(None),
@@ -1109,15 +1092,18 @@ fn port(name: &str, v: Option<i64>) -> Result<Option<i32>, ApiError> {
     }
 }
 
+/// A permission's protocol and ports as AWS keeps them: tcp and udp need both ports (`-1`
+/// and `-1` meaning every port); icmp and icmpv6 take a type and code, each `-1` (every one)
+/// when absent; `-1` and any other protocol number cover every port, whatever was given.
 fn finish_permission(
-    protocol: &str,
+    raw: &str,
     from: Option<i32>,
     to: Option<i32>,
-) -> Result<(String, Option<i32>, Option<i32>), ApiError> {
-    let protocol = normalize_protocol(protocol)?;
-    match protocol.as_str() {
-        "-1" => Ok((protocol, None, None)),
-        "tcp" | "udp" => match (from, to) {
+) -> Result<(IpProtocol, Option<i32>, Option<i32>), ApiError> {
+    let protocol: IpProtocol = raw.parse()?;
+    match protocol {
+        IpProtocol::All | IpProtocol::Other(_) => Ok((protocol, None, None)),
+        IpProtocol::Tcp | IpProtocol::Udp => match (from, to) {
             (Some(f), Some(t)) if f >= 0 && t >= f => Ok((protocol, Some(f), Some(t))),
             (Some(-1), Some(-1)) => Ok((protocol, Some(0), Some(65535))),
             _ => Err(ApiError::new(
@@ -1125,7 +1111,9 @@ fn finish_permission(
                 "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange",
             )),
         },
-        _ => Ok((protocol, Some(from.unwrap_or(-1)), Some(to.unwrap_or(-1)))),
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
+            Ok((protocol, Some(from.unwrap_or(-1)), Some(to.unwrap_or(-1))))
+        }
     }
 }
 
@@ -2248,6 +2236,112 @@ mod tests {
                 assert_ne!(e.code, ErrorCode::InvalidAction, "{name}");
             }
         }
+    }
+
+    /// The one permission of an `AuthorizeSecurityGroupIngress` with `perm` appended.
+    fn authorize(perm: &str) -> Result<(IpProtocol, Option<i32>, Option<i32>), ApiError> {
+        let r = parse_form(&format!(
+            "Action=AuthorizeSecurityGroupIngress&GroupId=sg-1\
+             &IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8{perm}"
+        ))?;
+        match r.action {
+            Action::AuthorizeSecurityGroup { permissions, .. } => {
+                assert_eq!(permissions.len(), 1);
+                let p = &permissions[0];
+                Ok((p.protocol, p.from_port, p.to_port))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn permission_protocols_parse_into_their_type() {
+        let cases = [
+            (
+                "tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22",
+                IpProtocol::Tcp,
+                Some(22),
+                Some(22),
+            ),
+            (
+                "6&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=23",
+                IpProtocol::Tcp,
+                Some(22),
+                Some(23),
+            ),
+            (
+                "UDP&IpPermissions.1.FromPort=-1&IpPermissions.1.ToPort=-1",
+                IpProtocol::Udp,
+                Some(0),
+                Some(65535),
+            ),
+            (
+                "icmp&IpPermissions.1.FromPort=8&IpPermissions.1.ToPort=-1",
+                IpProtocol::Icmp,
+                Some(8),
+                Some(-1),
+            ),
+            ("1", IpProtocol::Icmp, Some(-1), Some(-1)),
+            // ICMPv6's type and code are optional: absent, every one.
+            ("icmpv6", IpProtocol::Icmpv6, Some(-1), Some(-1)),
+            (
+                "58&IpPermissions.1.FromPort=128&IpPermissions.1.ToPort=0",
+                IpProtocol::Icmpv6,
+                Some(128),
+                Some(0),
+            ),
+            (
+                "-1&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22",
+                IpProtocol::All,
+                None,
+                None,
+            ),
+            ("all", IpProtocol::All, None, None),
+            // Another number: that protocol on every port, whatever ports were given.
+            (
+                "47&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22",
+                IpProtocol::Other(47),
+                None,
+                None,
+            ),
+            ("0", IpProtocol::Other(0), None, None),
+            ("255", IpProtocol::Other(255), None, None),
+        ];
+        for (proto, want, from, to) in cases {
+            let got = authorize(&format!("&IpPermissions.1.IpProtocol={proto}"));
+            assert_eq!(got, Ok((want, from, to)), "{proto}");
+        }
+        // The shorthand form parses the same way.
+        let r = parse_form(
+            "Action=AuthorizeSecurityGroupIngress&GroupName=web&IpProtocol=58&CidrIp=0.0.0.0/0",
+        )
+        .unwrap();
+        let Action::AuthorizeSecurityGroup { permissions, .. } = r.action else {
+            panic!("not an authorize")
+        };
+        assert_eq!(permissions[0].protocol, IpProtocol::Icmpv6);
+    }
+
+    #[test]
+    fn unknown_permission_protocols_get_aws_error() {
+        for proto in ["256", "-2", "tcp6", "ipv6-icmp", "gre", "", "6.0"] {
+            let e = authorize(&format!(
+                "&IpPermissions.1.IpProtocol={proto}&IpPermissions.1.FromPort=1&IpPermissions.1.ToPort=2"
+            ))
+            .unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidParameterValue, "{proto}");
+            assert_eq!(
+                e.message,
+                format!("Invalid value '{proto}' for IP protocol. Unknown protocol."),
+            );
+        }
+        let e = parse_form(
+            "Action=ModifySecurityGroupRules&GroupId=sg-1&SecurityGroupRule.1.SecurityGroupRuleId=sgr-1\
+             &SecurityGroupRule.1.SecurityGroupRule.IpProtocol=icmp7\
+             &SecurityGroupRule.1.SecurityGroupRule.CidrIpv4=10.0.0.0/8",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
     }
 }
 

@@ -8,8 +8,8 @@ use gureum_types::model::{
     RouteTable, SecurityGroup, SecurityGroupRule, Subnet, Tag, TagDescription, Vpc,
 };
 use gureum_types::region::{Region, Zone};
-use gureum_types::ApiError;
 use gureum_types::InstanceState;
+use gureum_types::{ApiError, IpProtocol};
 
 use crate::xml::{Xml, EC2_NS};
 
@@ -336,7 +336,7 @@ fn rule_xml(x: &mut Xml, r: &SecurityGroupRule) {
         .leaf("groupId", &r.group_id)
         .leaf("groupOwnerId", &r.owner_id)
         .bool("isEgress", r.is_egress)
-        .leaf("ipProtocol", &r.protocol)
+        .leaf_display("ipProtocol", r.protocol)
         .leaf_display("fromPort", r.from_port.unwrap_or(-1))
         .leaf_display("toPort", r.to_port.unwrap_or(-1));
     x.leaf_opt("cidrIpv4", r.cidr_ipv4.as_deref())
@@ -354,9 +354,9 @@ fn rule_xml(x: &mut Xml, r: &SecurityGroupRule) {
 /// `ipPermissions` / `ipPermissionsEgress`: rules grouped by protocol and ports, as AWS
 /// shows them.
 fn permissions_xml(x: &mut Xml, tag: &str, rules: &[&SecurityGroupRule]) {
-    let mut keys: Vec<(&str, Option<i32>, Option<i32>)> = Vec::new();
+    let mut keys: Vec<(IpProtocol, Option<i32>, Option<i32>)> = Vec::new();
     for r in rules {
-        let k = (r.protocol.as_str(), r.from_port, r.to_port);
+        let k = (r.protocol, r.from_port, r.to_port);
         if !keys.contains(&k) {
             keys.push(k);
         }
@@ -366,7 +366,7 @@ fn permissions_xml(x: &mut Xml, tag: &str, rules: &[&SecurityGroupRule]) {
             .iter()
             .filter(|r| r.protocol == *proto && r.from_port == *from && r.to_port == *to)
             .collect();
-        x.leaf("ipProtocol", proto);
+        x.leaf_display("ipProtocol", proto);
         if let (Some(f), Some(t)) = (from, to) {
             x.leaf_display("fromPort", f).leaf_display("toPort", t);
         }

@@ -1,15 +1,21 @@
 //! Security groups as the driver sees them: an instance's [`Firewall`] (the union of the rules
 //! of all its groups) and its compilation into nftables set elements.
 //!
-//! A rule list is not evaluated rule by rule in the kernel. Each direction compiles into three
-//! interval sets of disjoint boxes, so a new connection costs three set lookups whatever the
+//! A rule list is not evaluated rule by rule in the kernel. Each direction compiles into four
+//! interval sets of disjoint boxes, so a new connection costs four set lookups whatever the
 //! number of rules:
 //!
-//! | set      | key                                             | from rules with |
-//! |----------|-------------------------------------------------|-----------------|
-//! | `…_l4`   | `ipv4_addr . inet_proto . inet_service`         | `Tcp`, `Udp`    |
-//! | `…_icmp` | `ipv4_addr . icmp_type . icmp_code`             | `Icmp`          |
-//! | `…_all`  | `ipv4_addr`                                     | `All`           |
+//! | set       | key                                             | from rules with |
+//! |-----------|-------------------------------------------------|-----------------|
+//! | `…_l4`    | `ipv4_addr . inet_proto . inet_service`         | `Tcp`, `Udp`    |
+//! | `…_icmp`  | `ipv4_addr . icmp_type . icmp_code`             | `Icmp`          |
+//! | `…_proto` | `ipv4_addr . inet_proto`                        | `Number`        |
+//! | `…_all`   | `ipv4_addr`                                     | `All`           |
+//!
+//! `Icmpv6` rules compile to nothing: the networks are IPv4 only (the bridge table drops every
+//! IPv6 frame, and every peer is an IPv4 address), so there is no ICMPv6 to admit. Matching
+//! IPv4 packets whose protocol field says 58 instead would admit something no ICMPv6 rule
+//! means; matching everything would be the bug this type exists to prevent.
 //!
 //! The address is the peer's: the source for ingress, the destination for egress. The kernel's
 //! concatenated-range sets refuse overlapping elements, so [`compile`] turns the union of the
@@ -50,7 +56,8 @@ pub struct Rule {
     /// `Tcp`/`Udp`: first and last port, inclusive (`None`: all ports).
     /// `Icmp`: `(type, code)` as EC2's `FromPort`/`ToPort`, each 0..=255, the code
     /// [`ICMP_ANY_CODE`] for every code of the type (`None`: every type and code).
-    /// `All`: must be `None`.
+    /// `Icmpv6`: the same, for ICMPv6 types and codes.
+    /// `Number` and `All`: must be `None`.
     pub ports: Option<(u16, u16)>,
     /// The source of ingress traffic, the destination of egress traffic.
     pub peer: Peer,
@@ -59,11 +66,18 @@ pub struct Rule {
 /// EC2's `ToPort = -1` of an ICMP rule: every code of the type.
 pub const ICMP_ANY_CODE: u16 = u16::MAX;
 
+/// The protocol a rule admits. Each variant is one meaning, and only `All` admits more than
+/// one protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
     Tcp,
     Udp,
     Icmp,
+    /// ICMP for IPv6 (58): admits nothing on gureum's IPv4-only networks (see the module docs).
+    Icmpv6,
+    /// One IP protocol by number, every packet of it (EC2's `IpProtocol` `47`, say): matched
+    /// in the kernel as `meta l4proto 47`.
+    Number(u8),
     /// Every protocol (EC2's `-1`).
     All,
 }
@@ -133,6 +147,8 @@ pub struct Compiled {
     pub l4: Vec<[Span; 3]>,
     /// `[peer address, icmp type, icmp code]`
     pub icmp: Vec<[Span; 3]>,
+    /// `[peer address, protocol number]`
+    pub proto: Vec<[Span; 2]>,
     /// `[peer address]`
     pub all: Vec<[Span; 1]>,
 }
@@ -140,7 +156,7 @@ pub struct Compiled {
 impl Compiled {
     /// Number of set elements.
     pub fn len(&self) -> usize {
-        self.l4.len() + self.icmp.len() + self.all.len()
+        self.l4.len() + self.icmp.len() + self.proto.len() + self.all.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -168,11 +184,14 @@ fn validate_rule(rule: &Rule) -> Result<(), String> {
         (Proto::Tcp | Proto::Udp, Some((from, to))) if from > to => {
             Err(format!("port range {from}-{to} is reversed"))
         }
-        (Proto::Icmp, Some((kind, _))) if kind > 255 => Err(format!("icmp type {kind} > 255")),
-        (Proto::Icmp, Some((_, code))) if code > 255 && code != ICMP_ANY_CODE => {
+        (Proto::Icmp | Proto::Icmpv6, Some((kind, _))) if kind > 255 => {
+            Err(format!("icmp type {kind} > 255"))
+        }
+        (Proto::Icmp | Proto::Icmpv6, Some((_, code))) if code > 255 && code != ICMP_ANY_CODE => {
             Err(format!("icmp code {code} > 255"))
         }
         (Proto::All, Some(_)) => Err("a rule for all protocols takes no ports".into()),
+        (Proto::Number(n), Some(_)) => Err(format!("a rule for protocol {n} takes no ports")),
         _ => Ok(()),
     }
 }
@@ -181,6 +200,7 @@ fn validate_rule(rule: &Rule) -> Result<(), String> {
 pub fn compile(rules: &[Rule]) -> Compiled {
     let mut l4 = Vec::new();
     let mut icmp = Vec::new();
+    let mut numbered = Vec::new();
     let mut all = Vec::new();
     for rule in rules {
         let peers: Vec<Span> = match &rule.peer {
@@ -217,6 +237,9 @@ pub fn compile(rules: &[Rule]) -> Compiled {
                     };
                     icmp.push(vec![kinds, codes, peer]);
                 }
+                // No IPv6 on the networks: nothing to admit (see the module docs).
+                Proto::Icmpv6 => {}
+                Proto::Number(n) => numbered.push(vec![(u32::from(n), u32::from(n)), peer]),
                 Proto::All => all.push(vec![peer]),
             }
         }
@@ -229,10 +252,12 @@ pub fn compile(rules: &[Rule]) -> Compiled {
             .into_iter()
             .map(|b| [b[2], b[0], b[1]])
             .collect(),
+        proto: union(&numbered).into_iter().map(|b| [b[1], b[0]]).collect(),
         all: union(&all).into_iter().map(|b| [b[0]]).collect(),
     };
     compiled.l4.sort_unstable();
     compiled.icmp.sort_unstable();
+    compiled.proto.sort_unstable();
     compiled
 }
 

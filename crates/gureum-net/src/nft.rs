@@ -48,8 +48,8 @@
 //!   chain output     output filter        no ICMP redirects onto a bridge
 //!   chain nat_post   postrouting srcnat   masquerade 127/8 sources; hairpin SNAT
 //!   chain ingress    postrouting 101      to a bridge: established | vmap @sg_ingress
-//!   chain in_V, out_V                     an instance's security groups (three set lookups)
-//!   set  in_V_l4, in_V_icmp, in_V_all, out_V_l4, out_V_icmp, out_V_all
+//!   chain in_V, out_V                     an instance's security groups (four set lookups)
+//!   set  in_V_l4, in_V_icmp, in_V_proto, in_V_all (and out_V_… alike)
 //!
 //! table bridge gureum                                 (per bridge port: layer 2)
 //!   map  ports      ifname : ifname                   V : its bridge
@@ -154,9 +154,10 @@ const INET_BASE_SETS: [(&str, &str); 2] = [
 ];
 
 /// Per-instance sets: (suffix, type).
-const SG_SETS: [(&str, &str); 3] = [
+const SG_SETS: [(&str, &str); 4] = [
     ("l4", "ipv4_addr . inet_proto . inet_service"),
     ("icmp", "ipv4_addr . icmp_type . icmp_code"),
+    ("proto", "ipv4_addr . inet_proto"),
     ("all", "ipv4_addr"),
 ];
 
@@ -488,7 +489,7 @@ fn proto_text((lo, hi): Span) -> String {
 }
 
 /// Set elements of one direction, one per line.
-fn elements(compiled: &Compiled) -> [Vec<String>; 3] {
+fn elements(compiled: &Compiled) -> [Vec<String>; 4] {
     let l4 = compiled
         .l4
         .iter()
@@ -506,11 +507,16 @@ fn elements(compiled: &Compiled) -> [Vec<String>; 3] {
         .iter()
         .map(|[a, t, c]| format!("{} . {} . {}", addr_text(*a), num_text(*t), num_text(*c)))
         .collect();
+    let proto = compiled
+        .proto
+        .iter()
+        .map(|[a, p]| format!("{} . {}", addr_text(*a), proto_text(*p)))
+        .collect();
     let all = compiled.all.iter().map(|[a]| addr_text(*a)).collect();
-    [l4, icmp, all]
+    [l4, icmp, proto, all]
 }
 
-/// An instance's security groups: its two chains and six sets, flushed and refilled. Nothing
+/// An instance's security groups: its two chains and eight sets, flushed and refilled. Nothing
 /// else is touched; the instance's dispatch elements (which the driver adds in the same
 /// transaction when the instance is attached) jump to these chains, so the change is live for
 /// the next new connection.
@@ -553,12 +559,14 @@ pub fn render_firewall(
             "\t\tip saddr @{in_all} accept\n",
             "\t\tip saddr . meta l4proto . th dport @{in_l4} accept\n",
             "\t\tip saddr . icmp type . icmp code @{in_icmp} accept\n",
+            "\t\tip saddr . meta l4proto @{in_proto} accept\n",
             "\t\tcounter drop comment \"not allowed by its security groups (ingress)\"\n",
             "\t}}\n",
             "\tchain {cout} {{\n",
             "\t\tct original ip daddr @{out_all} accept\n",
             "\t\tct original ip daddr . meta l4proto . th dport @{out_l4} accept\n",
             "\t\tct original ip daddr . icmp type . icmp code @{out_icmp} accept\n",
+            "\t\tct original ip daddr . meta l4proto @{out_proto} accept\n",
             "\t\tcounter drop comment \"not allowed by its security groups (egress)\"\n",
             "\t}}\n",
             "}}\n",
@@ -569,9 +577,11 @@ pub fn render_firewall(
         in_all = set("in", "all"),
         in_l4 = set("in", "l4"),
         in_icmp = set("in", "icmp"),
+        in_proto = set("in", "proto"),
         out_all = set("out", "all"),
         out_l4 = set("out", "l4"),
         out_icmp = set("out", "icmp"),
+        out_proto = set("out", "proto"),
     );
     out
 }
@@ -675,7 +685,8 @@ pub(crate) fn parse_elements(json: &str) -> Result<Elements, NetError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::firewall::{compile, Peer, Rule};
+    use crate::firewall::{compile, Peer, Proto, Rule, ICMP_ANY_CODE};
+    use ipnet::Ipv4Net;
 
     const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/");
 
@@ -727,6 +738,52 @@ pub(crate) mod tests {
         text.push_str("# removed\n");
         text.push_str(&render_remove_firewall("gureum", "gr852a573093"));
         golden("firewall.nft", &text);
+    }
+
+    /// ICMP, ICMPv6 and protocol-number rules each admit only their own protocol: none of
+    /// them puts anything in the sets TCP is matched against (`_l4`, `_all`).
+    #[test]
+    fn protocol_rules_match_golden_file() {
+        let web: Ipv4Net = "10.0.0.0/8".parse().unwrap();
+        let ingress = [
+            Rule {
+                proto: Proto::Icmp,
+                ports: Some((8, ICMP_ANY_CODE)),
+                peer: Peer::ANYWHERE,
+            },
+            Rule {
+                proto: Proto::Icmpv6,
+                ports: None,
+                peer: Peer::ANYWHERE,
+            },
+            Rule {
+                proto: Proto::Icmpv6,
+                ports: Some((128, 0)),
+                peer: Peer::Cidr(web),
+            },
+            Rule {
+                proto: Proto::Number(47),
+                ports: None,
+                peer: Peer::Cidr(web),
+            },
+            Rule {
+                proto: Proto::Number(132),
+                ports: None,
+                peer: Peer::ANYWHERE,
+            },
+        ];
+        let egress = [Rule {
+            proto: Proto::Number(50),
+            ports: None,
+            peer: Peer::Cidr(web),
+        }];
+        let (cin, cout) = (compile(&ingress), compile(&egress));
+        assert!(cin.l4.is_empty() && cin.all.is_empty(), "{cin:?}");
+        assert!(cout.l4.is_empty() && cout.all.is_empty(), "{cout:?}");
+        // ICMPv6 alone admits nothing on an IPv4-only network.
+        assert!(compile(&ingress[1..3]).is_empty());
+        let text = render_firewall("gureum", "i-0123456789abcdef0", "gr852a573093", &cin, &cout);
+        golden("firewall-protocols.nft", &text);
     }
 
     #[test]

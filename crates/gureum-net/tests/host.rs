@@ -1148,6 +1148,70 @@ async fn security_groups_are_stateful_and_admit_group_members() {
     env.finish().await;
 }
 
+/// A rule for ICMP, ICMPv6 or another protocol number admits that protocol and nothing else:
+/// none of them opens a TCP port (a protocol the host layer did not know once meant "every
+/// protocol"). A protocol-number rule for 6 is every TCP port, through `meta l4proto`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_rules_admit_only_their_protocol() {
+    let Some(env) = Env::new(true) else { return };
+    if !need("python3", "python3") {
+        return;
+    }
+    let d = &env.driver;
+    d.ensure_vpc(&env.vpc("vpc-pr", &[0])).await.unwrap();
+    let a = env.nic("i-pa", "vpc-pr", 0, 10);
+    let b = env.nic("i-pb", "vpc-pr", 0, 11);
+    for nic in [&a, &b] {
+        d.attach(nic).await.unwrap();
+    }
+    let ns_b = d.names().netns("i-pb");
+    let _server = serve(&d.names().netns("i-pa"), 8080, "hi").await;
+    let only = |proto, ports| Firewall {
+        ingress: vec![Rule {
+            proto,
+            ports,
+            peer: Peer::ANYWHERE,
+        }],
+        egress: vec![allow_all()],
+    };
+
+    // ICMP (every type): ping passes, TCP does not.
+    d.set_instance_firewall("i-pa", &only(Proto::Icmp, None))
+        .await
+        .unwrap();
+    assert!(ping_from(&ns_b, a.ip).await, "icmp rule admits ping");
+    assert_eq!(connect_from(&ns_b, a.ip, 8080, 0.3).await, "TIMEOUT");
+
+    // ICMPv6 and other protocol numbers: neither ping (IPv4 ICMP) nor TCP.
+    for (proto, ports) in [
+        (Proto::Icmpv6, None),
+        (Proto::Icmpv6, Some((128, 0))),
+        (Proto::Number(47), None),
+        (Proto::Number(17), None),
+    ] {
+        d.set_instance_firewall("i-pa", &only(proto, ports))
+            .await
+            .unwrap();
+        assert!(!ping_from(&ns_b, a.ip).await, "{proto:?} admits ping");
+        assert_eq!(
+            connect_from(&ns_b, a.ip, 8080, 0.3).await,
+            "TIMEOUT",
+            "{proto:?} opens a TCP port"
+        );
+    }
+
+    // Protocol 6 by number: every TCP port, still no ping.
+    d.set_instance_firewall("i-pa", &only(Proto::Number(6), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        connect_from(&ns_b, a.ip, 8080, 2.0).await,
+        format!("OK hi {}", b.ip)
+    );
+    assert!(!ping_from(&ns_b, a.ip).await);
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spoofing_from_inside_is_dropped() {
     let Some(env) = Env::new(true) else { return };

@@ -12,6 +12,28 @@
 //! 5. the signature, compared in constant time.
 //!
 //! Unsigned headers play no part: a proxy may add them freely.
+//!
+//! # Presigned URLs
+//!
+//! Clients disagree on what a presigned URL signs, so a presigned request is
+//! checked against each canonical request its URL may have been made for, and
+//! passes if any one matches:
+//!
+//! * payload hash: botocore's `generate_presigned_url` for EC2 moves every
+//!   parameter into the query string and signs the SHA-256 of the (now empty)
+//!   body; S3-style signers sign the literal `UNSIGNED-PAYLOAD` instead, some
+//!   declaring it as `X-Amz-Content-Sha256` in the query or a header. A declared
+//!   value is the only candidate; undeclared, both are tried. An unsigned
+//!   payload is accepted only with an empty body: on the Query API the body is
+//!   parameters, and parameters nobody signed must not ride on a signed URL.
+//! * method: botocore signs an EC2 operation's model method, POST, but a URL is
+//!   made to be opened, i.e. fetched with GET. With an empty body the two are
+//!   the same Query request (every parameter is in the signed query string), so
+//!   either verifies either. This is a deliberate deviation: AWS computes the
+//!   canonical request with the method it received and refuses a POST-signed
+//!   URL fetched with GET (`SignatureDoesNotMatch`, e.g. boto/boto3#756 for
+//!   STS), which breaks the obvious use of such a URL and protects nothing the
+//!   signature does not already cover. Other methods are never substituted.
 
 use http::header::DATE;
 use http::request::Parts;
@@ -52,31 +74,55 @@ pub fn verify(
     check_signed_headers(parts, auth)?;
 
     let body_hash = hex32(&Sha256::digest(body).into());
-    let payload_hash = payload_hash(parts, auth, &body_hash)?;
-
-    let mut hasher = Sha256::new();
-    write_canonical_request(
-        &mut hasher,
-        &RequestView::from_parts(parts),
-        &auth.signed_headers,
-        payload_hash,
-        auth.presigned,
-    )?;
-    let creq_hash: [u8; 32] = hasher.finalize().into();
-
-    let c = &auth.credential;
-    let key = signing_key(secret_access_key, &c.date, &c.region, &c.service);
-    let expected = signature_bytes(&key, amz_date, &c.date, &c.region, &c.service, &creq_hash);
+    // Hex digits are ASCII.
+    let body_hash = std::str::from_utf8(&body_hash).unwrap_or_default();
+    let payloads = payload_hashes(parts, auth, body_hash, body.is_empty())?;
+    let view = RequestView::from_parts(parts);
+    let methods = methods(&view, auth, body.is_empty());
 
     let mut provided = [0u8; 32];
     if hex::decode_to_slice(&auth.signature, &mut provided).is_err() {
         return Err(SigV4Error::signature_does_not_match());
     }
-    if bool::from(expected.ct_eq(&provided)) {
+    let c = &auth.credential;
+    let key = signing_key(secret_access_key, &c.date, &c.region, &c.service);
+    // Every candidate is computed and compared in full, so how many matched
+    // (and which) does not show in the time taken.
+    let mut matched = false;
+    for method in methods.into_iter().flatten() {
+        for payload in payloads.into_iter().flatten() {
+            let mut hasher = Sha256::new();
+            let view = RequestView { method, ..view };
+            write_canonical_request(
+                &mut hasher,
+                &view,
+                &auth.signed_headers,
+                payload,
+                auth.presigned,
+            )?;
+            let creq_hash: [u8; 32] = hasher.finalize().into();
+            let expected =
+                signature_bytes(&key, amz_date, &c.date, &c.region, &c.service, &creq_hash);
+            matched |= bool::from(expected.ct_eq(&provided));
+        }
+    }
+    if matched {
         Ok(())
     } else {
         Err(SigV4Error::signature_does_not_match())
     }
+}
+
+/// The methods a request may have been signed with: the one it came with and,
+/// for a presigned URL with an empty body, its Query twin (GET for POST and
+/// POST for GET; see the module docs for why).
+fn methods<'a>(req: &RequestView<'a>, auth: &ParsedAuth, empty_body: bool) -> [Option<&'a str>; 2] {
+    let twin = match req.method {
+        "GET" if auth.presigned && empty_body => Some("POST"),
+        "POST" if auth.presigned && empty_body => Some("GET"),
+        _ => None,
+    };
+    [Some(req.method), twin]
 }
 
 /// All scope mismatches at once, joined the way AWS joins them.
@@ -178,33 +224,73 @@ fn check_signed_headers(parts: &Parts, auth: &ParsedAuth) -> Result<(), SigV4Err
     Ok(())
 }
 
-/// The payload hash the client must have signed.
-fn payload_hash<'a>(
+/// The payload hashes the client may have signed (one or two).
+fn payload_hashes<'a>(
     parts: &'a Parts,
     auth: &ParsedAuth,
-    body_hash: &'a [u8; 64],
-) -> Result<&'a str, SigV4Error> {
-    // Hex digits are ASCII.
-    let computed = std::str::from_utf8(body_hash).unwrap_or_default();
-    let Some(declared) = parts.headers.get(X_AMZ_CONTENT_SHA256) else {
-        return Ok(computed);
+    body_hash: &'a str,
+    empty_body: bool,
+) -> Result<[Option<&'a str>; 2], SigV4Error> {
+    let Some(declared) = declared_payload_hash(parts, auth)? else {
+        // Undeclared: the body's hash, or for a bodiless presigned URL also the
+        // constant S3-style signers use.
+        let unsigned = (auth.presigned && empty_body).then_some(UNSIGNED_PAYLOAD);
+        return Ok([Some(body_hash), unsigned]);
     };
-    let declared = declared
-        .to_str()
-        .map_err(|_| SigV4Error::signature_does_not_match())?;
     if declared == UNSIGNED_PAYLOAD {
-        return if auth.presigned {
-            Ok(UNSIGNED_PAYLOAD)
-        } else {
-            Err(SigV4Error::incomplete(
+        if !auth.presigned {
+            return Err(SigV4Error::incomplete(
                 "x-amz-content-sha256 'UNSIGNED-PAYLOAD' is only accepted on presigned URLs",
-            ))
-        };
+            ));
+        }
+        if !empty_body {
+            return Err(SigV4Error::incomplete(
+                "a request with an unsigned payload must have an empty body: put every parameter in the signed query string",
+            ));
+        }
+        return Ok([Some(UNSIGNED_PAYLOAD), None]);
     }
     // The declared hash is what was signed, so it must also be the body's.
-    if declared.eq_ignore_ascii_case(computed) {
-        Ok(declared)
+    if declared.eq_ignore_ascii_case(body_hash) {
+        Ok([Some(declared), None])
     } else {
         Err(SigV4Error::signature_does_not_match())
     }
+}
+
+/// The payload hash a request declares: the `x-amz-content-sha256` header or,
+/// on a presigned URL, the `X-Amz-Content-Sha256` query parameter (which the
+/// signature covers as part of the canonical query). Both at once must agree.
+fn declared_payload_hash<'a>(
+    parts: &'a Parts,
+    auth: &ParsedAuth,
+) -> Result<Option<&'a str>, SigV4Error> {
+    let header = match parts.headers.get(X_AMZ_CONTENT_SHA256) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| SigV4Error::signature_does_not_match())?,
+        ),
+        None => None,
+    };
+    let query = if auth.presigned {
+        query_content_sha256(parts.uri.query().unwrap_or(""))
+    } else {
+        None
+    };
+    match (header, query) {
+        (Some(h), Some(q)) if h != q => Err(SigV4Error::signature_does_not_match()),
+        (Some(h), _) => Ok(Some(h)),
+        (None, q) => Ok(q),
+    }
+}
+
+/// `X-Amz-Content-Sha256` from a query string. Its values (a hex digest or
+/// `UNSIGNED-PAYLOAD`) never need percent-decoding; anything encoded is not one
+/// of them and is left for the signature to refuse.
+fn query_content_sha256(query: &str) -> Option<&str> {
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.eq_ignore_ascii_case("X-Amz-Content-Sha256")
+            .then_some(value)
+    })
 }

@@ -74,11 +74,18 @@ pub fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
     crate::inserted(res)
 }
 
-/// Images `account_id` may see: its own, public ones, and those shared with it; ordered by id.
+/// Images `account_id` may see: its own, and public ones and those shared with it unless
+/// they failed; ordered by id.
+///
+/// A failed image is its owner's business: it cannot be launched, and a failed build of the
+/// built-in image (owned by the system account, public) would otherwise be listed to every
+/// account as a public AMI in state `failed`. Its owner (and the operator's `gureum image
+/// list`, which reads [`all`]) still sees it with its reason.
 pub fn visible_to(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<ImageRow>> {
     let mut st = c.prepare_cached(&format!(
-        "SELECT {COLS} FROM images i WHERE account_id = ?1 OR public = 1 OR EXISTS \
-         (SELECT 1 FROM image_launch_permissions p WHERE p.image_id = i.id AND p.account_id = ?1) \
+        "SELECT {COLS} FROM images i WHERE account_id = ?1 OR (state != 'failed' AND (public = 1 \
+         OR EXISTS (SELECT 1 FROM image_launch_permissions p \
+                    WHERE p.image_id = i.id AND p.account_id = ?1))) \
          ORDER BY id"
     ))?;
     let rows = st.query_map([account_id], row)?;

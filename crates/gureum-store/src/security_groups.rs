@@ -1,6 +1,13 @@
 //! Security groups, their rules, and instance membership.
+//!
+//! A rule's protocol is kept as the text AWS answers with (`tcp`, `icmpv6`, `-1`, `47`) and
+//! parsed back through [`IpProtocol`] on every read. A row whose protocol does not parse (a
+//! hand-edited or corrupted database) is left out of every read, with an error logged: a
+//! rule nobody can interpret must admit nothing, and must not take its group's other rules
+//! (or the whole firewall) down with it.
 
 use gureum_types::model::SecurityGroupRule;
+use gureum_types::IpProtocol;
 use rusqlite::{params, Connection, Row};
 
 use crate::Millis;
@@ -43,20 +50,38 @@ pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<Grou
     rows.collect()
 }
 
-fn rule_row(r: &Row) -> rusqlite::Result<SecurityGroupRule> {
-    Ok(SecurityGroupRule {
-        id: r.get(0)?,
+/// One rule row; `None` (logged) if its protocol is not one [`IpProtocol`] knows.
+fn rule_row(r: &Row) -> rusqlite::Result<Option<SecurityGroupRule>> {
+    let id: String = r.get(0)?;
+    let raw: String = r.get(4)?;
+    let Ok(protocol) = raw.parse::<IpProtocol>() else {
+        tracing::error!(
+            rule = %id,
+            protocol = %raw,
+            "security group rule with an unknown protocol left out: it admits nothing"
+        );
+        return Ok(None);
+    };
+    Ok(Some(SecurityGroupRule {
+        id,
         group_id: r.get(1)?,
         owner_id: r.get(2)?,
         is_egress: r.get(3)?,
-        protocol: r.get(4)?,
+        protocol,
         from_port: r.get(5)?,
         to_port: r.get(6)?,
         cidr_ipv4: r.get(7)?,
         cidr_ipv6: r.get(8)?,
         referenced_group_id: r.get(9)?,
         description: r.get(10)?,
-    })
+    }))
+}
+
+/// The rows that parse (see [`rule_row`]).
+fn known_rules(
+    rows: impl Iterator<Item = rusqlite::Result<Option<SecurityGroupRule>>>,
+) -> rusqlite::Result<Vec<SecurityGroupRule>> {
+    rows.filter_map(Result::transpose).collect()
 }
 
 const RULE_COLS: &str = "id, group_id, account_id, is_egress, protocol, from_port, to_port, \
@@ -71,7 +96,7 @@ pub fn rules_of_account(
         "SELECT {RULE_COLS} FROM security_group_rules WHERE account_id = ?1 ORDER BY created_at, id"
     ))?;
     let rows = st.query_map([account_id], rule_row)?;
-    rows.collect()
+    known_rules(rows)
 }
 
 /// Every rule on the host (the firewall's view).
@@ -80,7 +105,7 @@ pub fn all_rules(c: &Connection) -> rusqlite::Result<Vec<SecurityGroupRule>> {
         "SELECT {RULE_COLS} FROM security_group_rules ORDER BY created_at, id"
     ))?;
     let rows = st.query_map([], rule_row)?;
-    rows.collect()
+    known_rules(rows)
 }
 
 pub fn insert_rule(c: &Connection, r: &SecurityGroupRule, now: Millis) -> rusqlite::Result<()> {
@@ -94,7 +119,7 @@ pub fn insert_rule(c: &Connection, r: &SecurityGroupRule, now: Millis) -> rusqli
             r.group_id,
             r.owner_id,
             r.is_egress,
-            r.protocol,
+            r.protocol.to_string(),
             r.from_port,
             r.to_port,
             r.cidr_ipv4,
@@ -114,7 +139,7 @@ pub fn update_rule(c: &Connection, r: &SecurityGroupRule) -> rusqlite::Result<()
          cidr_ipv4 = ?5, cidr_ipv6 = ?6, ref_group_id = ?7, description = ?8 WHERE id = ?1",
         params![
             r.id,
-            r.protocol,
+            r.protocol.to_string(),
             r.from_port,
             r.to_port,
             r.cidr_ipv4,
@@ -171,4 +196,92 @@ pub fn referencing_rules(c: &Connection, group_id: &str) -> rusqlite::Result<Vec
     )?;
     let rows = st.query_map([group_id], |r| r.get(0))?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{resources, test_store, StoreError};
+
+    fn rule(id: &str, protocol: IpProtocol, ports: Option<(i32, i32)>) -> SecurityGroupRule {
+        SecurityGroupRule {
+            id: id.into(),
+            group_id: "sg-1".into(),
+            owner_id: "111111111111".into(),
+            is_egress: false,
+            protocol,
+            from_port: ports.map(|p| p.0),
+            to_port: ports.map(|p| p.1),
+            cidr_ipv4: Some("10.0.0.0/8".into()),
+            cidr_ipv6: None,
+            referenced_group_id: None,
+            description: None,
+        }
+    }
+
+    #[test]
+    fn protocols_round_trip_and_unknown_ones_admit_nothing() {
+        let (_dir, store) = test_store();
+        let rules = [
+            rule("sgr-1", IpProtocol::Tcp, Some((22, 22))),
+            rule("sgr-2", IpProtocol::Icmpv6, Some((-1, -1))),
+            rule("sgr-3", IpProtocol::Other(47), None),
+            rule("sgr-4", IpProtocol::All, None),
+            rule("sgr-5", IpProtocol::Icmp, Some((8, -1))),
+        ];
+        store
+            .write(|c| {
+                crate::accounts::insert(c, "111111111111", "test", 1)?;
+                resources::insert(c, "sg-1", "111111111111", "security-group", 1)?;
+                let g = GroupRow {
+                    id: "sg-1".into(),
+                    account_id: "111111111111".into(),
+                    vpc_id: "vpc-1".into(),
+                    name: "web".into(),
+                    description: "web".into(),
+                };
+                insert(c, &g, 1)?;
+                for r in &rules {
+                    resources::insert(c, &r.id, "111111111111", "security-group-rule", 1)?;
+                    insert_rule(c, r, 1)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let stored: Vec<(String, String)> = store
+            .read(|c| {
+                let mut st =
+                    c.prepare("SELECT id, protocol FROM security_group_rules ORDER BY id")?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok::<_, StoreError>(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .unwrap();
+        // Kept as AWS answers them (the schema is unchanged: text).
+        let texts: Vec<&str> = stored.iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(texts, ["tcp", "icmpv6", "47", "-1", "icmp"]);
+        let read = store
+            .read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
+            .unwrap();
+        assert_eq!(read, rules);
+
+        // A row nobody can interpret is left out of every read, the others stay.
+        store
+            .write(|c| {
+                c.execute(
+                    "UPDATE security_group_rules SET protocol = 'ipv6-icmp' WHERE id = 'sgr-2'",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        for read in [
+            store
+                .read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
+                .unwrap(),
+            store.read(|c| Ok::<_, StoreError>(all_rules(c)?)).unwrap(),
+        ] {
+            let ids: Vec<&str> = read.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["sgr-1", "sgr-3", "sgr-4", "sgr-5"]);
+        }
+    }
 }

@@ -5,10 +5,12 @@ pub mod error;
 pub mod ids;
 pub mod instance_types;
 pub mod model;
+pub mod protocol;
 pub mod region;
 pub mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use ids::{ResourceId, ResourceKind};
+pub use protocol::IpProtocol;
 pub use region::Region;
 pub use state::InstanceState;

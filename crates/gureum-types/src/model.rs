@@ -249,9 +249,9 @@ pub struct SecurityGroupRule {
     pub group_id: String,
     pub owner_id: AccountId,
     pub is_egress: bool,
-    /// `tcp`, `udp`, `icmp` or `-1` (all).
-    pub protocol: String,
-    /// For tcp/udp the port range; for icmp the type and code (-1 = all); absent for `-1`.
+    pub protocol: crate::IpProtocol,
+    /// For tcp/udp the port range; for icmp/icmpv6 the type and code (-1 = all); absent for
+    /// `-1` and other protocol numbers (every port).
     pub from_port: Option<i32>,
     pub to_port: Option<i32>,
     pub cidr_ipv4: Option<String>,

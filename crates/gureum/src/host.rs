@@ -21,6 +21,7 @@ use gureum_net::{NetDriver, NicSpec, SubnetNet, VpcNet};
 use gureum_runtime::{
     ContainerSpec, ContainerState, DriverOptions, InjectFile, RelayCommand, RuncDriver,
 };
+use gureum_types::IpProtocol;
 
 /// How long a graceful stop waits for the guest's systemd before killing it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -400,17 +401,31 @@ impl Network for BridgeNetwork {
     }
 }
 
+/// The protocol a core rule admits, in the network driver's terms: one variant for one
+/// meaning, matched exhaustively so that a new protocol cannot fall into "every protocol".
+fn net_proto(p: IpProtocol) -> gureum_net::Proto {
+    use gureum_net::Proto;
+    match p {
+        IpProtocol::Tcp => Proto::Tcp,
+        IpProtocol::Udp => Proto::Udp,
+        IpProtocol::Icmp => Proto::Icmp,
+        IpProtocol::Icmpv6 => Proto::Icmpv6,
+        IpProtocol::Other(n) => Proto::Number(n),
+        IpProtocol::All => Proto::All,
+    }
+}
+
 /// The core's effective rules in the network driver's terms.
 fn net_firewall(fw: &Firewall) -> gureum_net::Firewall {
-    use gureum_net::{Peer, Proto, Rule};
+    use gureum_net::{Peer, Rule};
     let conv = |r: &FirewallRule| Rule {
-        proto: match r.protocol.as_str() {
-            "tcp" => Proto::Tcp,
-            "udp" => Proto::Udp,
-            "icmp" => Proto::Icmp,
-            _ => Proto::All,
+        proto: net_proto(r.protocol),
+        // Only protocols with ports or ICMP types carry them (the driver refuses the rest).
+        ports: if r.protocol.has_ports() {
+            r.ports
+        } else {
+            None
         },
-        ports: if r.protocol == "all" { None } else { r.ports },
         peer: match &r.peer {
             FirewallPeer::Cidr(net) => Peer::Cidr(*net),
             FirewallPeer::Members(ips) => Peer::Group(ips.clone()),
@@ -592,6 +607,51 @@ pub fn provide_recipe_image(
                 .finish_image_sync(&id, Err(e.to_string()))
                 .map_err(anyhow::Error::msg)?;
             Err(e.into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gureum_net::Proto;
+
+    /// Only `-1` becomes "every protocol": ICMPv6 and protocol numbers keep their meaning
+    /// (a protocol this layer did not know once fell through to `Proto::All`).
+    #[test]
+    fn only_all_means_every_protocol() {
+        let rule = |protocol, ports| FirewallRule {
+            protocol,
+            ports,
+            peer: FirewallPeer::Cidr("0.0.0.0/0".parse().unwrap()),
+        };
+        let fw = Firewall {
+            ingress: vec![
+                rule(IpProtocol::Icmpv6, Some((128, 0))),
+                rule(IpProtocol::Other(47), None),
+                rule(IpProtocol::Icmp, Some((8, u16::MAX))),
+                rule(IpProtocol::Tcp, Some((22, 22))),
+                rule(IpProtocol::All, None),
+            ],
+            egress: vec![],
+        };
+        let net = net_firewall(&fw);
+        let got: Vec<(Proto, Option<(u16, u16)>)> =
+            net.ingress.iter().map(|r| (r.proto, r.ports)).collect();
+        assert_eq!(
+            got,
+            [
+                (Proto::Icmpv6, Some((128, 0))),
+                (Proto::Number(47), None),
+                (Proto::Icmp, Some((8, u16::MAX))),
+                (Proto::Tcp, Some((22, 22))),
+                (Proto::All, None),
+            ]
+        );
+        gureum_net::firewall::validate(&net).unwrap();
+        for n in 0..=255u8 {
+            let p = net_proto(IpProtocol::from_number(n));
+            assert_ne!(p, Proto::All, "protocol {n}");
         }
     }
 }

@@ -2,6 +2,11 @@
 //! console's rule types (SSH, HTTP, HTTPS, Custom TCP, …). Saving the editor revokes the
 //! rules that went away and authorizes the new ones one by one, so an error lands next to the
 //! row that caused it; on an error every change of that save is undone.
+//!
+//! Protocols are [`IpProtocol`]s throughout: a rule type names one, a row the editor cannot
+//! express with a type of its own (a protocol number, an ICMP type and code) carries its
+//! protocol in a hidden field that is parsed like the API parses `IpProtocol`, so saving a
+//! group never turns such a rule into something else.
 
 use std::collections::HashMap;
 
@@ -10,73 +15,82 @@ use axum::response::Response;
 use gureum_ec2::action::{GroupRef, Permission};
 use gureum_ec2::{Action, Response as R};
 use gureum_types::model::{SecurityGroup, SecurityGroupRule};
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, ErrorCode, IpProtocol};
 use maud::{html, Markup};
 
 use crate::html::{api_error, csrf, layout, or_dash};
 use crate::session::{Posted, Session, Signed};
 use crate::{ClientIp, Console};
 
-/// A rule type of the editor: (label, protocol, fixed port range; `None` = typed by the user).
-pub type RuleType = (&'static str, &'static str, Option<(i32, i32)>);
+/// A rule type of the editor: (label, protocol, fixed port range; `None` = typed by the user:
+/// a port range for TCP/UDP, `type` or `type-code` for ICMP).
+pub type RuleType = (&'static str, IpProtocol, Option<(i32, i32)>);
+
+use IpProtocol::{Icmp, Icmpv6, Tcp, Udp};
 
 pub const RULE_TYPES: &[RuleType] = &[
-    ("Custom TCP", "tcp", None),
-    ("Custom UDP", "udp", None),
-    ("All TCP", "tcp", Some((0, 65535))),
-    ("All UDP", "udp", Some((0, 65535))),
-    ("All ICMP - IPv4", "icmp", Some((-1, -1))),
-    ("All traffic", "-1", Some((-1, -1))),
-    ("SSH", "tcp", Some((22, 22))),
-    ("SMTP", "tcp", Some((25, 25))),
-    ("DNS (UDP)", "udp", Some((53, 53))),
-    ("DNS (TCP)", "tcp", Some((53, 53))),
-    ("HTTP", "tcp", Some((80, 80))),
-    ("POP3", "tcp", Some((110, 110))),
-    ("IMAP", "tcp", Some((143, 143))),
-    ("HTTPS", "tcp", Some((443, 443))),
-    ("SMTPS", "tcp", Some((465, 465))),
-    ("IMAPS", "tcp", Some((993, 993))),
-    ("POP3S", "tcp", Some((995, 995))),
-    ("MS SQL", "tcp", Some((1433, 1433))),
-    ("NFS", "tcp", Some((2049, 2049))),
-    ("MYSQL/Aurora", "tcp", Some((3306, 3306))),
-    ("RDP", "tcp", Some((3389, 3389))),
-    ("PostgreSQL", "tcp", Some((5432, 5432))),
+    ("Custom TCP", Tcp, None),
+    ("Custom UDP", Udp, None),
+    ("Custom ICMP - IPv4", Icmp, None),
+    ("All TCP", Tcp, Some((0, 65535))),
+    ("All UDP", Udp, Some((0, 65535))),
+    ("All ICMP - IPv4", Icmp, Some((-1, -1))),
+    ("All ICMP - IPv6", Icmpv6, Some((-1, -1))),
+    ("All traffic", IpProtocol::All, Some((-1, -1))),
+    ("SSH", Tcp, Some((22, 22))),
+    ("SMTP", Tcp, Some((25, 25))),
+    ("DNS (UDP)", Udp, Some((53, 53))),
+    ("DNS (TCP)", Tcp, Some((53, 53))),
+    ("HTTP", Tcp, Some((80, 80))),
+    ("POP3", Tcp, Some((110, 110))),
+    ("IMAP", Tcp, Some((143, 143))),
+    ("HTTPS", Tcp, Some((443, 443))),
+    ("SMTPS", Tcp, Some((465, 465))),
+    ("IMAPS", Tcp, Some((993, 993))),
+    ("POP3S", Tcp, Some((995, 995))),
+    ("MS SQL", Tcp, Some((1433, 1433))),
+    ("NFS", Tcp, Some((2049, 2049))),
+    ("MYSQL/Aurora", Tcp, Some((3306, 3306))),
+    ("RDP", Tcp, Some((3389, 3389))),
+    ("PostgreSQL", Tcp, Some((5432, 5432))),
 ];
 
+/// The type of rules no entry of [`RULE_TYPES`] names: the protocol comes from the row.
+pub const CUSTOM_PROTOCOL: &str = "Custom protocol";
+
+/// The label of a rule type with a fixed protocol, or [`CUSTOM_PROTOCOL`].
 pub fn type_label(r: &SecurityGroupRule) -> &'static str {
     let ports = (r.from_port.unwrap_or(-1), r.to_port.unwrap_or(-1));
-    if r.protocol == "-1" {
-        return "All traffic";
-    }
+    let ports = if r.protocol.has_ports() {
+        Some(ports)
+    } else {
+        Some((-1, -1))
+    };
     for (label, proto, fixed) in RULE_TYPES {
-        if *proto == r.protocol && *fixed == Some(ports) {
+        if *proto == r.protocol && *fixed == ports {
             return label;
         }
     }
-    match r.protocol.as_str() {
-        "tcp" => "Custom TCP",
-        "udp" => "Custom UDP",
-        "icmp" => "Custom ICMP - IPv4",
-        _ => "Custom protocol",
+    match r.protocol {
+        Tcp => "Custom TCP",
+        Udp => "Custom UDP",
+        Icmp => "Custom ICMP - IPv4",
+        Icmpv6 | IpProtocol::All | IpProtocol::Other(_) => CUSTOM_PROTOCOL,
     }
 }
 
-pub fn protocol_label(p: &str) -> &str {
-    match p {
-        "-1" => "All",
-        "tcp" => "TCP",
-        "udp" => "UDP",
-        "icmp" => "ICMP",
-        other => other,
-    }
+pub fn protocol_label(p: IpProtocol) -> String {
+    p.label()
 }
 
 pub fn port_label(r: &SecurityGroupRule) -> String {
-    match (r.protocol.as_str(), r.from_port, r.to_port) {
-        ("-1", _, _) => "All".into(),
-        ("icmp", Some(-1), _) => "All".into(),
+    if !r.protocol.has_ports() {
+        return "All".into();
+    }
+    match (r.protocol, r.from_port, r.to_port) {
+        (Icmp | Icmpv6, Some(-1) | None, _) => "All".into(),
+        (Icmp | Icmpv6, Some(t), Some(-1) | None) => format!("type {t}"),
+        (Icmp | Icmpv6, Some(t), Some(c)) => format!("type {t} code {c}"),
         (_, Some(f), Some(t)) if f == t => f.to_string(),
         (_, Some(0), Some(65535)) => "0 - 65535".into(),
         (_, Some(f), Some(t)) => format!("{f} - {t}"),
@@ -213,7 +227,7 @@ fn rules_table(rules: &[&SecurityGroupRule], egress: bool) -> Markup {
                     tr {
                         td { code { (r.id) } }
                         td { (type_label(r)) }
-                        td { (protocol_label(&r.protocol)) }
+                        td { (protocol_label(r.protocol)) }
                         td { (port_label(r)) }
                         td { code { (peer_label(r)) } }
                         td { (or_dash(r.description.as_deref().unwrap_or(""))) }
@@ -266,6 +280,8 @@ pub async fn detail(
 struct Row {
     rule_id: String,
     kind: String,
+    /// The protocol of a [`CUSTOM_PROTOCOL`] row, as AWS spells it (ignored for other types).
+    proto: String,
     port: String,
     source: String,
     desc: String,
@@ -274,15 +290,20 @@ struct Row {
 impl Row {
     fn from_rule(r: &SecurityGroupRule) -> Row {
         let kind = type_label(r).to_string();
-        let port = match (r.from_port, r.to_port) {
-            _ if r.protocol == "-1" => "All".into(),
-            (Some(-1), _) => "All".into(),
-            (Some(f), Some(t)) if f == t => f.to_string(),
-            (Some(f), Some(t)) => format!("{f}-{t}"),
+        let port = match (r.protocol, r.from_port, r.to_port) {
+            _ if !r.protocol.has_ports() => "All".into(),
+            (_, Some(-1), _) => "All".into(),
+            // An ICMP type with every code: the type alone.
+            (Icmp | Icmpv6, Some(t), Some(-1)) => t.to_string(),
+            (_, Some(f), Some(t)) if f == t && !matches!(r.protocol, Icmp | Icmpv6) => {
+                f.to_string()
+            }
+            (_, Some(f), Some(t)) => format!("{f}-{t}"),
             _ => String::new(),
         };
         Row {
             rule_id: r.id.clone(),
+            proto: r.protocol.to_string(),
             kind,
             port,
             source: peer_label(r),
@@ -296,13 +317,39 @@ impl Row {
 
     /// The permission this row asks for, or the reason it is not one.
     fn permission(&self) -> Result<Permission, String> {
-        let Some((_, proto, fixed)) = RULE_TYPES.iter().find(|(l, _, _)| *l == self.kind) else {
-            return Err(format!("Unknown rule type {}", self.kind));
+        let (proto, fixed) = if self.kind == CUSTOM_PROTOCOL {
+            // Parsed as the API parses it, with its error.
+            let proto: IpProtocol = self.proto.trim().parse().map_err(|e: ApiError| e.message)?;
+            let fixed = match proto {
+                Icmp | Icmpv6 => None,
+                _ => Some((-1, -1)),
+            };
+            (proto, fixed)
+        } else {
+            let Some((_, proto, fixed)) = RULE_TYPES.iter().find(|(l, _, _)| *l == self.kind)
+            else {
+                return Err(format!("Unknown rule type {}", self.kind));
+            };
+            (*proto, *fixed)
         };
-        let (from, to) = match fixed {
-            Some((-1, -1)) if *proto == "-1" => (None, None),
-            Some((f, t)) => (Some(*f), Some(*t)),
-            None => {
+        let (from, to) = match (proto, fixed) {
+            (_, Some(_)) if !proto.has_ports() => (None, None),
+            (_, Some((f, t))) => (Some(f), Some(t)),
+            (Icmp | Icmpv6, None) => {
+                let p = self.port.replace(' ', "");
+                if p.eq_ignore_ascii_case("all") {
+                    (Some(-1), Some(-1))
+                } else {
+                    let (t, c) = p.split_once('-').unwrap_or((&p, "-1"));
+                    match (t.parse::<i32>(), c.parse::<i32>()) {
+                        (Ok(t), Ok(c)) if (0..=255).contains(&t) && (-1..=255).contains(&c) => {
+                            (Some(t), Some(c))
+                        }
+                        _ => return Err("Enter an ICMP type (8) or a type and code (3-4)".into()),
+                    }
+                }
+            }
+            (_, None) => {
                 let p = self.port.replace(' ', "");
                 let (f, t) = p.split_once('-').unwrap_or((&p, &p));
                 match (f.parse::<i32>(), t.parse::<i32>()) {
@@ -317,10 +364,12 @@ impl Row {
         }
         let desc = Some(self.desc.trim().to_string()).filter(|d| !d.is_empty());
         let mut p = Permission {
-            protocol: proto.to_string(),
+            protocol: proto,
             from_port: from,
             to_port: to,
-            ..Default::default()
+            ipv4_ranges: vec![],
+            ipv6_ranges: vec![],
+            groups: vec![],
         };
         if src.starts_with("sg-") {
             p.groups.push(GroupRef {
@@ -339,10 +388,12 @@ impl Row {
 
 fn rule_permission(r: &SecurityGroupRule) -> Permission {
     let mut p = Permission {
-        protocol: r.protocol.clone(),
+        protocol: r.protocol,
         from_port: r.from_port,
         to_port: r.to_port,
-        ..Default::default()
+        ipv4_ranges: vec![],
+        ipv6_ranges: vec![],
+        groups: vec![],
     };
     if let Some(c) = &r.cidr_ipv4 {
         p.ipv4_ranges.push((c.clone(), r.description.clone()));
@@ -363,27 +414,42 @@ fn type_select(selected: &str, idx: usize) -> Markup {
         select name="type" id={ "type-" (idx) } aria-label="Type" data-rule-type {
             @for (label, proto, fixed) in RULE_TYPES {
                 option value=(label) selected[*label == selected]
-                    data-proto=(protocol_label(proto))
+                    data-proto=(protocol_label(*proto))
                     data-port=(match fixed { None => String::new(), Some((-1, -1)) => "All".into(), Some((f, t)) if f == t => f.to_string(), Some((f, t)) => format!("{f}-{t}") }) { (label) }
+            }
+            // Only for a rule that is one already (made through the API): kept as it is.
+            @if selected == CUSTOM_PROTOCOL {
+                option value=(CUSTOM_PROTOCOL) selected data-proto="" data-port="" { (CUSTOM_PROTOCOL) }
             }
         }
     }
 }
 
 fn editor_row(r: &Row, idx: usize, error: Option<&str>, egress: bool, my_ip: &str) -> Markup {
-    let custom = RULE_TYPES
-        .iter()
-        .find(|(l, _, _)| *l == r.kind)
-        .is_none_or(|(_, _, f)| f.is_none());
-    let proto = RULE_TYPES
-        .iter()
-        .find(|(l, _, _)| *l == r.kind)
-        .map(|(_, p, _)| protocol_label(p))
-        .unwrap_or("TCP");
+    let custom = if r.kind == CUSTOM_PROTOCOL {
+        r.proto
+            .parse::<IpProtocol>()
+            .is_ok_and(|p| matches!(p, Icmp | Icmpv6))
+    } else {
+        RULE_TYPES
+            .iter()
+            .find(|(l, _, _)| *l == r.kind)
+            .is_none_or(|(_, _, f)| f.is_none())
+    };
+    let proto = if r.kind == CUSTOM_PROTOCOL {
+        r.proto.parse().map(protocol_label).unwrap_or_default()
+    } else {
+        RULE_TYPES
+            .iter()
+            .find(|(l, _, _)| *l == r.kind)
+            .map(|(_, p, _)| protocol_label(*p))
+            .unwrap_or_else(|| "TCP".into())
+    };
     html! {
         tr.rule-row data-row=(idx) {
             td {
                 input type="hidden" name="rule_id" value=(r.rule_id);
+                input type="hidden" name="proto" value=(r.proto);
                 @if r.rule_id.is_empty() { span.muted { "–" } } @else { code.small { (r.rule_id) } }
             }
             td { (type_select(&r.kind, idx)) }
@@ -496,8 +562,9 @@ pub async fn save_rules(
         Err(e) => return super::failed(&c, s, "Security group", "groups", &e),
     };
     let f = &p.form;
-    let (ids, kinds, ports, sources, descs) = (
+    let (ids, protos, kinds, ports, sources, descs) = (
         f.all("rule_id"),
+        f.all("proto"),
         f.all("type"),
         f.all("port"),
         f.all("source"),
@@ -506,6 +573,7 @@ pub async fn save_rules(
     let rows: Vec<Row> = (0..kinds.len())
         .map(|i| Row {
             rule_id: ids.get(i).cloned().unwrap_or_default(),
+            proto: protos.get(i).cloned().unwrap_or_default(),
             kind: kinds[i].clone(),
             port: ports.get(i).cloned().unwrap_or_default(),
             source: sources.get(i).cloned().unwrap_or_default(),
@@ -645,7 +713,7 @@ mod tests {
             group_id: "sg-1".into(),
             owner_id: "1".into(),
             is_egress: false,
-            protocol: proto.into(),
+            protocol: proto.parse().unwrap(),
             from_port: from,
             to_port: to,
             cidr_ipv4: Some("0.0.0.0/0".into()),
@@ -680,8 +748,8 @@ mod tests {
         };
         let p = r.permission().unwrap();
         assert_eq!(
-            (p.protocol.as_str(), p.from_port, p.to_port),
-            ("tcp", Some(8080), Some(8080))
+            (p.protocol, p.from_port, p.to_port),
+            (Tcp, Some(8080), Some(8080))
         );
         let ssh = rule("tcp", Some(22), Some(22));
         assert_eq!(
@@ -698,5 +766,84 @@ mod tests {
             ..r
         };
         assert!(bad.permission().is_err());
+    }
+
+    /// Every protocol an API client can set survives a save of the editor unchanged: the row
+    /// made from the rule asks for exactly the rule's permission.
+    #[test]
+    fn every_protocol_round_trips_through_the_editor() {
+        for (proto, from, to, kind, label, ports) in [
+            (
+                "icmp",
+                Some(8),
+                Some(-1),
+                "Custom ICMP - IPv4",
+                "ICMP",
+                "type 8",
+            ),
+            (
+                "icmp",
+                Some(3),
+                Some(4),
+                "Custom ICMP - IPv4",
+                "ICMP",
+                "type 3 code 4",
+            ),
+            ("icmp", Some(-1), Some(-1), "All ICMP - IPv4", "ICMP", "All"),
+            (
+                "icmpv6",
+                Some(-1),
+                Some(-1),
+                "All ICMP - IPv6",
+                "ICMPv6",
+                "All",
+            ),
+            (
+                "icmpv6",
+                Some(128),
+                Some(0),
+                CUSTOM_PROTOCOL,
+                "ICMPv6",
+                "type 128 code 0",
+            ),
+            ("47", None, None, CUSTOM_PROTOCOL, "Protocol 47", "All"),
+            ("udp", Some(53), Some(53), "DNS (UDP)", "UDP", "53"),
+            ("tcp", Some(22), Some(22), "SSH", "TCP", "22"),
+            ("-1", None, None, "All traffic", "All", "All"),
+        ] {
+            let r = rule(proto, from, to);
+            assert_eq!(type_label(&r), kind, "{proto}");
+            assert_eq!(protocol_label(r.protocol), label, "{proto}");
+            assert_eq!(port_label(&r), ports, "{proto}");
+            let row = Row::from_rule(&r);
+            assert_eq!(row.permission(), Ok(rule_permission(&r)), "{proto} {row:?}");
+        }
+    }
+
+    #[test]
+    fn custom_protocol_rows_parse_like_the_api() {
+        let row = |proto: &str| Row {
+            kind: CUSTOM_PROTOCOL.into(),
+            proto: proto.into(),
+            port: "All".into(),
+            source: "10.0.0.0/8".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            row("50").permission().unwrap().protocol,
+            IpProtocol::Other(50)
+        );
+        assert_eq!(row("6").permission().unwrap().protocol, Tcp);
+        assert_eq!(
+            row("300").permission().unwrap_err(),
+            "Invalid value '300' for IP protocol. Unknown protocol."
+        );
+        // An ICMP type out of range is refused here, before the API sees it.
+        let icmp = Row {
+            kind: "Custom ICMP - IPv4".into(),
+            port: "256".into(),
+            ..row("")
+        };
+        assert!(icmp.permission().is_err());
     }
 }

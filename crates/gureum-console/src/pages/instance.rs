@@ -52,7 +52,7 @@ fn rule_rows(rules: &[&SecurityGroupRule]) -> Markup {
         @for r in rules {
             tr {
                 td { (crate::pages::groups::type_label(r)) }
-                td { (crate::pages::groups::protocol_label(&r.protocol)) }
+                td { (crate::pages::groups::protocol_label(r.protocol)) }
                 td { (crate::pages::groups::port_label(r)) }
                 td { code { (crate::pages::groups::peer_label(r)) } }
                 td { (or_dash(r.description.as_deref().unwrap_or(""))) }

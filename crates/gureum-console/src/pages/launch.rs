@@ -611,7 +611,7 @@ async fn create_group(
         _ => return Err(ApiError::internal()),
     };
     let tcp = |port: i32, cidr: &str, desc: &str| Permission {
-        protocol: "tcp".into(),
+        protocol: gureum_types::IpProtocol::Tcp,
         from_port: Some(port),
         to_port: Some(port),
         ipv4_ranges: vec![(cidr.to_string(), Some(desc.to_string()))],
