@@ -412,6 +412,18 @@ fn lifecycle_of_a_systemd_instance() {
             assert!(!devs.lines().any(|l| l == bad), "/dev/{bad} visible: {devs}");
         }
 
+        // No host path in the guest's mount table: the overlay's layers (the image's rootfs,
+        // the volume in the state directory) are named by descriptor.
+        let mountinfo = exec_ok(&d, &id, &["cat", "/proc/self/mountinfo"]).await;
+        for host_path in [fx.state_dir.as_path(), rootfs.as_path()] {
+            let host_path = host_path.to_str().unwrap();
+            assert!(
+                !mountinfo.contains(host_path),
+                "the guest's mountinfo names {host_path}:\n{mountinfo}"
+            );
+        }
+        assert!(mountinfo.contains("lowerdir=/proc/self/fd/"), "{mountinfo}");
+
         // Seccomp: denied syscalls fail with EPERM.
         let (ok, _, err) = exec(&d, &id, &["dmesg"]).await;
         assert!(!ok && err.contains("Operation not permitted"), "dmesg: {err}");
