@@ -633,6 +633,23 @@ fn limits_resize_pids_enospc_and_netns() {
             assert_eq!(cgroup_file(&d, &id, "", "pids.max").as_deref(), Some("64"));
         }
 
+        // All instances together hold at most three quarters of the host's process ids.
+        let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let parent = match d.cgroup_mode() {
+            gureum_runtime::CgroupMode::V2 => format!("/sys/fs/cgroup/{}", d.cgroup_parent()),
+            _ => format!("/sys/fs/cgroup/pids/{}", d.cgroup_parent()),
+        };
+        let parent_max: u64 = std::fs::read_to_string(format!("{parent}/pids.max"))
+            .unwrap()
+            .trim()
+            .parse()
+            .expect("the instances' parent cgroup has a pids limit");
+        assert!(parent_max <= pid_max / 4 * 3, "{parent_max} of {pid_max}");
+
         // 2 GiB volume: df shows it, and writing past it fails with ENOSPC.
         let size: f64 = exec_ok(&d, &id, &["df", "-B1", "--output=size", "/"])
             .await
