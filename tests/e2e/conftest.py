@@ -53,8 +53,10 @@ def read_credentials(path, profile="gureum"):
 class Server:
     """One `gureum up` process."""
 
-    def __init__(self, data_dir, port=None, env=None, wrapper=(), args=()):
+    def __init__(self, data_dir, port=None, env=None, wrapper=(), args=(), listen_host="127.0.0.1"):
         self.data_dir = data_dir
+        # Where the API listens; the tests always reach it at 127.0.0.1.
+        self.listen_host = listen_host
         # A command the server runs under (e.g. setpriv to run it as another user), and
         # extra arguments for `gureum up`.
         self.wrapper = list(wrapper)
@@ -70,7 +72,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [*self.wrapper, GUREUM, "--data-dir", self.data_dir, "up", "--listen",
-             f"127.0.0.1:{self.port}", *self.args],
+             f"{self.listen_host}:{self.port}", *self.args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.extra_env},
@@ -188,6 +190,45 @@ class Server:
         r = http.request(method, prepared.url, body=prepared.body, headers=dict(prepared.headers),
                          timeout=10, retries=False)
         return r.status, r.data.decode("utf-8", "replace")
+
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
+
+
+def host_can_run_instances():
+    """None if this host can run instances, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    for tool in ("runc", "ip", "nft", "ssh"):
+        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
+            return f"{tool} not installed"
+    return None
+
+
+def wait_for(pred, timeout, what, every=0.25):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ssh(key, ip, command, check=True, timeout=30, input=None):
+    """Run `command` in the instance at `ip` as its login user with the key pair's .pem."""
+    return subprocess.run(["ssh", *SSH_OPTS, "-i", str(key), f"admin@{ip}", command],
+                          capture_output=True, text=True, check=check, timeout=timeout, input=input)
+
+
+def wait_ssh(key, ip, timeout=30):
+    def ok():
+        try:
+            return ssh(key, ip, "true", check=False, timeout=10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+    wait_for(ok, timeout, f"ssh to {ip}", every=0.2)
 
 
 def warm_guests(data_dir, waiting_only=True):

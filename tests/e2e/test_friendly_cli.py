@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from conftest import GUREUM, Server
-from test_instances import host_can_run_instances, wait_for
+from conftest import GUREUM, Server, host_can_run_instances, wait_for
 
 # ssh options for the test runner only: no prompts, and no writes to the user's known_hosts.
 SSH_EXTRA = ["-o", "BatchMode=yes", "-o", "UserKnownHostsFile=/dev/null",

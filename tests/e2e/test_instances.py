@@ -15,33 +15,11 @@ import urllib.request
 import botocore.exceptions
 import pytest
 
-from conftest import Server, shut_down, with_default_image
-
-SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
-
-
-def host_can_run_instances():
-    if os.geteuid() != 0:
-        return "not root"
-    for tool in ("runc", "ip", "nft", "ssh"):
-        if shutil.which(tool) is None and not os.path.exists(f"/usr/sbin/{tool}"):
-            return f"{tool} not installed"
-    return None
-
+from conftest import (SSH_OPTS, Server, host_can_run_instances, shut_down, ssh, wait_for,
+                      wait_ssh, with_default_image)
 
 why = host_can_run_instances()
 pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")
-
-
-def wait_for(pred, timeout, what, every=0.25):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -53,20 +31,6 @@ def cloud(request):
         shut_down(s, artifact=request.module.__name__)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def ssh(key, ip, command, check=True, timeout=30):
-    return subprocess.run(["ssh", *SSH_OPTS, "-i", str(key), f"admin@{ip}", command],
-                          capture_output=True, text=True, check=check, timeout=timeout)
-
-
-def wait_ssh(key, ip, timeout=30):
-    def ok():
-        try:
-            return ssh(key, ip, "true", check=False, timeout=10).returncode == 0
-        except subprocess.TimeoutExpired:
-            return False
-    wait_for(ok, timeout, f"ssh to {ip}", every=0.2)
 
 
 def host_resources(instance_id):

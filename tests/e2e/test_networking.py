@@ -11,7 +11,8 @@ import time
 import botocore.exceptions
 import pytest
 
-from test_instances import _get, cloud, ssh, wait_for, wait_ssh, why  # noqa: F401 (fixture)
+from conftest import ssh, wait_for, wait_ssh
+from test_instances import _get, cloud, why  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")
 

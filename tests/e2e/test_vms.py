@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from conftest import Server, shut_down
-from test_instances import SSH_OPTS, host_can_run_instances, ssh, wait_for, wait_ssh
+from conftest import SSH_OPTS, Server, host_can_run_instances, shut_down, ssh, wait_for, wait_ssh
 
 why = host_can_run_instances()
 if why is None and shutil.which("qemu-system-x86_64") is None:

@@ -14,8 +14,9 @@ import time
 
 import pytest
 
-from conftest import Server, shut_down, warm_guests, with_default_image
-from test_instances import SSH_OPTS, host_can_run_instances, host_resources, ssh, wait_for, wait_ssh
+from conftest import (SSH_OPTS, Server, host_can_run_instances, shut_down, ssh, wait_for, wait_ssh,
+                      warm_guests, with_default_image)
+from test_instances import host_resources
 
 why = host_can_run_instances()
 pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")

@@ -72,6 +72,54 @@ pub(crate) fn ensure_systemd_hierarchy(root: &Path) -> Result<(), RuntimeError> 
     Ok(())
 }
 
+/// The process ids all instances together may hold: three quarters of the host's
+/// `kernel.pid_max`, so that fork bombs, in one instance or in many at once, always leave the
+/// host a quarter to fork with. Each instance's own limit (4096 per vCPU) cannot promise that:
+/// with the kernel's default pid_max of 32768 (a host whose init does not raise it, as
+/// systemd does to 4194304) one t2.2xlarge, or eight one-vCPU instances, could take them all.
+pub(crate) fn parent_pids_limit(pid_max: u64) -> u64 {
+    pid_max / 4 * 3
+}
+
+/// Caps the pids of the instances' parent cgroup `parent` (made if missing) at
+/// [`parent_pids_limit`] of the host's pid_max; a lower limit already there (an operator's)
+/// stays. Returns the limit in force.
+pub(crate) fn limit_parent_pids(
+    root: &Path,
+    mode: CgroupMode,
+    parent: &str,
+) -> Result<u64, RuntimeError> {
+    let pid_max_file = Path::new("/proc/sys/kernel/pid_max");
+    let pid_max: u64 = std::fs::read_to_string(pid_max_file)
+        .map_err(|e| RuntimeError::io("read", pid_max_file, e))?
+        .trim()
+        .parse()
+        .map_err(|_| RuntimeError::Cgroup("kernel.pid_max is not a number".into()))?;
+    let dir = match mode {
+        CgroupMode::V2 => {
+            // The controller must be on in the root for the parent to have pids.max (runc
+            // would turn it on anyway, for the instances below it).
+            let control = root.join("cgroup.subtree_control");
+            std::fs::write(&control, "+pids")
+                .map_err(|e| RuntimeError::io("enable pids in", &control, e))?;
+            root.join(parent)
+        }
+        CgroupMode::V1 | CgroupMode::Hybrid => root.join("pids").join(parent),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io("create", &dir, e))?;
+    let file = dir.join("pids.max");
+    let current = std::fs::read_to_string(&file).map_err(|e| RuntimeError::io("read", &file, e))?;
+    let limit = parent_pids_limit(pid_max);
+    match current.trim().parse::<u64>() {
+        Ok(lower) if lower <= limit => Ok(lower),
+        _ => {
+            std::fs::write(&file, limit.to_string())
+                .map_err(|e| RuntimeError::io("write", &file, e))?;
+            Ok(limit)
+        }
+    }
+}
+
 /// Whether memory+swap can be limited (v1 needs swap accounting, `memory.memsw.*`).
 pub(crate) fn swap_accounting(root: &Path, mode: CgroupMode) -> bool {
     match mode {
@@ -234,6 +282,16 @@ pub(crate) fn online_cpus() -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_keeps_a_quarter_of_its_pids() {
+        assert_eq!(parent_pids_limit(32768), 24576);
+        assert_eq!(parent_pids_limit(4_194_304), 3_145_728);
+        // Always below pid_max, so no set of instances can exhaust the host.
+        for pid_max in [301, 32768, 4_194_304] {
+            assert!(pid_max - parent_pids_limit(pid_max) >= pid_max / 4);
+        }
+    }
 
     #[test]
     fn cpu_lists() {

@@ -20,7 +20,9 @@
 //! exists; a later `start` of the id hands it the instance in place (`runc update`, hostname,
 //! files, a line on [`WARM_FIFO`]) instead of booting it again.
 //!
-//! cgroups live at `/sys/fs/cgroup/<hierarchy>/gureum/<id>`. Containers run detached from the
+//! cgroups live at `/sys/fs/cgroup/<hierarchy>/gureum/<id>`; the parent `gureum` holds at most
+//! three quarters of the host's process ids, whatever the instances' own limits add up to.
+//! Containers run detached from the
 //! driver's process (`runc run --detach`, the console log as their stdio), so a new driver
 //! (after a gureum restart) finds them through `runc list` and the state directory, and
 //! nothing in this process has to stay alive for them. Every operation is idempotent and
@@ -363,6 +365,16 @@ impl RuncDriver {
         if cgroup_mode != CgroupMode::V2 {
             cgroups::ensure_systemd_hierarchy(root)?;
         }
+        let pids_limit = match cgroups::limit_parent_pids(root, cgroup_mode, &opts.cgroup_parent) {
+            Ok(limit) => Some(limit),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "cannot limit the instances' process ids: a fork bomb may exhaust the host's"
+                );
+                None
+            }
+        };
         for d in [&opts.state_dir, &opts.runc_root] {
             std::fs::create_dir_all(d).map_err(|e| RuntimeError::io("create", d, e))?;
         }
@@ -382,6 +394,7 @@ impl RuncDriver {
             runc = %version,
             mode = ?cgroup_mode,
             lxcfs = ?lxcfs_dir,
+            pids_limit = ?pids_limit,
             state_dir = %opts.state_dir.display(),
             "runc driver ready"
         );

@@ -38,8 +38,11 @@
 //!   sshd, sudo, apt and user services work (verified), but systemd silently skips unit
 //!   sandboxing it cannot set up (PrivateTmp=, ProtectSystem=, PrivateNetwork= ... are not
 //!   applied inside the guest), the guest cannot mount file systems, create namespaces
-//!   (`unshare`, `ip netns`, Docker) or change its hostname at run time (the hostname comes
-//!   from the spec at each start, like EC2's from its metadata). Keeping the host safe from a
+//!   (`unshare`, `ip netns`, Docker) other than through a user namespace of its own (`unshare
+//!   -U` works; inside it procfs cannot be mounted, runc's masked paths making /proc not fully
+//!   visible, nor /proc/sys remounted rw: verified by tests/e2e/test_isolation.py) or change its
+//!   hostname at run time (the hostname comes from the spec at each start, like EC2's from its
+//!   metadata). Keeping the host safe from a
 //!   guest's root is worth more than guest-internal sandboxing; `DriverOptions::guest_sys_admin`
 //!   restores it for trusted guests. Always dropped: SYS_MODULE, SYS_RAWIO, SYS_TIME, SYSLOG,
 //!   SYS_PACCT, MAC_ADMIN, MAC_OVERRIDE, AUDIT_CONTROL, AUDIT_READ, BPF, PERFMON, WAKE_ALARM,

@@ -187,27 +187,22 @@ pub(crate) async fn mount_volume(paths: &VolumePaths) -> Result<(), RuntimeError
 }
 
 /// Mounts the overlay rootfs over the AMI (idempotent).
+///
+/// The layers are named by file descriptor (`/proc/self/fd/N`), not by path: overlayfs shows
+/// its options as given in every mount table, the guest's `/proc/self/mountinfo` included,
+/// and the host paths there (the data dir, the image cache) are none of the guest's business.
+/// The kernel resolves the descriptors at mount time; they are closed once it returns. (Paths
+/// with a ',' or ':', which the option string could not carry, work too.)
 pub(crate) fn mount_overlay(paths: &VolumePaths, image_rootfs: &Path) -> Result<(), RuntimeError> {
     if mounts::is_mountpoint(&paths.rootfs)? {
         return Ok(());
     }
-    let upper = paths.mount.join("upper");
-    let work = paths.mount.join("work");
-    for p in [image_rootfs, upper.as_path(), work.as_path()] {
-        let s = p.to_string_lossy();
-        // overlayfs splits its options on ',' and lowerdir on ':'.
-        if s.contains([',', ':', '\\']) {
-            return Err(RuntimeError::InvalidSpec(format!(
-                "path {s} contains a character overlayfs cannot take"
-            )));
-        }
-    }
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        image_rootfs.display(),
-        upper.display(),
-        work.display()
-    );
+    let open = |p: &Path| std::fs::File::open(p).map_err(|e| RuntimeError::io("open", p, e));
+    let lower = open(image_rootfs)?;
+    let upper = open(&paths.mount.join("upper"))?;
+    let work = open(&paths.mount.join("work"))?;
+    use std::os::fd::AsRawFd;
+    let data = overlay_options(lower.as_raw_fd(), upper.as_raw_fd(), work.as_raw_fd());
     use nix::mount::{mount, MsFlags};
     mount(
         Some("overlay"),
@@ -217,6 +212,11 @@ pub(crate) fn mount_overlay(paths: &VolumePaths, image_rootfs: &Path) -> Result<
         Some(data.as_str()),
     )
     .map_err(|e| RuntimeError::io("mount overlay at", &paths.rootfs, e.into()))
+}
+
+/// The overlay's options for layers open as these descriptors.
+fn overlay_options(lower: i32, upper: i32, work: i32) -> String {
+    format!("lowerdir=/proc/self/fd/{lower},upperdir=/proc/self/fd/{upper},workdir=/proc/self/fd/{work}")
 }
 
 /// Loop devices still bound to the volume file (normally none once it is unmounted).
@@ -247,6 +247,14 @@ mod tests {
     use super::*;
     use std::io::{Seek, SeekFrom, Write};
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn overlay_options_name_no_path() {
+        assert_eq!(
+            overlay_options(7, 8, 9),
+            "lowerdir=/proc/self/fd/7,upperdir=/proc/self/fd/8,workdir=/proc/self/fd/9"
+        );
+    }
 
     #[test]
     fn sparse_copy_keeps_holes_and_data() {

@@ -412,6 +412,18 @@ fn lifecycle_of_a_systemd_instance() {
             assert!(!devs.lines().any(|l| l == bad), "/dev/{bad} visible: {devs}");
         }
 
+        // No host path in the guest's mount table: the overlay's layers (the image's rootfs,
+        // the volume in the state directory) are named by descriptor.
+        let mountinfo = exec_ok(&d, &id, &["cat", "/proc/self/mountinfo"]).await;
+        for host_path in [fx.state_dir.as_path(), rootfs.as_path()] {
+            let host_path = host_path.to_str().unwrap();
+            assert!(
+                !mountinfo.contains(host_path),
+                "the guest's mountinfo names {host_path}:\n{mountinfo}"
+            );
+        }
+        assert!(mountinfo.contains("lowerdir=/proc/self/fd/"), "{mountinfo}");
+
         // Seccomp: denied syscalls fail with EPERM.
         let (ok, _, err) = exec(&d, &id, &["dmesg"]).await;
         assert!(!ok && err.contains("Operation not permitted"), "dmesg: {err}");
@@ -620,6 +632,23 @@ fn limits_resize_pids_enospc_and_netns() {
             );
             assert_eq!(cgroup_file(&d, &id, "", "pids.max").as_deref(), Some("64"));
         }
+
+        // All instances together hold at most three quarters of the host's process ids.
+        let pid_max: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let parent = match d.cgroup_mode() {
+            gureum_runtime::CgroupMode::V2 => format!("/sys/fs/cgroup/{}", d.cgroup_parent()),
+            _ => format!("/sys/fs/cgroup/pids/{}", d.cgroup_parent()),
+        };
+        let parent_max: u64 = std::fs::read_to_string(format!("{parent}/pids.max"))
+            .unwrap()
+            .trim()
+            .parse()
+            .expect("the instances' parent cgroup has a pids limit");
+        assert!(parent_max <= pid_max / 4 * 3, "{parent_max} of {pid_max}");
 
         // 2 GiB volume: df shows it, and writing past it fails with ENOSPC.
         let size: f64 = exec_ok(&d, &id, &["df", "-B1", "--output=size", "/"])
