@@ -10,8 +10,7 @@ import tempfile
 import pytest
 
 import chaos
-from conftest import Server, shut_down, with_default_image
-from test_instances import host_can_run_instances
+from conftest import Server, host_can_run_instances, shut_down, with_default_image
 
 why = host_can_run_instances()
 pytestmark = pytest.mark.skipif(why is not None, reason=f"instances need root, runc and netns: {why}")
