@@ -1,5 +1,14 @@
 //! Console passwords: argon2id hashes (PHC strings with their own random salt) kept in the
-//! store, one per account. `gureum account passwd` sets them; the sign-in form checks them.
+//! store, one per account. `gureum account passwd` sets them; the sign-in form checks them on
+//! [`Hashers`], a small fixed pool.
+//!
+//! Why a pool of its own rather than `spawn_blocking`: each argon2id check with the default
+//! parameters (m = 19456 KiB) allocates 19 MiB. On tokio's blocking pool every concurrent
+//! check is another thread and another 19 MiB, and glibc keeps a freed block of that size in
+//! the arena of whichever thread freed it (its mmap threshold rises to it after the first
+//! free), so a flood of 150 parallel attempts left the server at 2.9 GB for good. Here at most
+//! [`WORKERS`] checks run at once, on threads that live as long as the console, with at most
+//! [`QUEUE`] more waiting; past that an attempt is refused at once, without hashing.
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -7,6 +16,11 @@ use argon2::password_hash::{
 use argon2::Argon2;
 use gureum_core::Cloud;
 use gureum_store::StoreError;
+
+/// Password checks running at once (each holds 19 MiB while it runs).
+pub const WORKERS: usize = 2;
+/// Checks that may wait for a worker; more are refused.
+pub const QUEUE: usize = 8;
 
 /// The shortest password accepted.
 pub const MIN_LEN: usize = 8;
@@ -64,29 +78,98 @@ pub fn set(cloud: &Cloud, account: &str, password: &str) -> Result<String, Passw
     })
 }
 
-/// The account (id, name) whose password this is, if it is. Blocking (argon2 is slow on
-/// purpose: run it off the async executor).
-pub fn check(
+/// An account as the sign-in form names it (by name or id): its id, name and password
+/// hash (`None`: it has no console password). Blocking (a store read).
+pub fn lookup(
     cloud: &Cloud,
     account: &str,
-    password: &str,
-) -> Result<Option<(String, String)>, StoreError> {
-    let found = cloud.store().read(|c| {
+) -> Result<Option<(String, String, Option<String>)>, StoreError> {
+    cloud.store().read(|c| {
         let Some(acct) = gureum_store::accounts::find(c, account)? else {
             return Ok::<_, StoreError>(None);
         };
         let phc = gureum_store::console::password_hash(c, &acct.id)?;
-        Ok(Some((acct, phc)))
-    })?;
-    match found {
-        Some((acct, Some(phc))) if verify(password, &phc) => Ok(Some((acct.id, acct.name))),
-        Some((_, Some(_))) => Ok(None),
-        _ => {
-            // Same work whether or not the account exists or has a password, so the time
-            // taken does not tell which accounts do.
-            let _ = verify(password, DUMMY);
-            Ok(None)
+        Ok(Some((acct.id, acct.name, phc)))
+    })
+}
+
+/// The pool is full: the attempt was not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+struct Job {
+    password: String,
+    phc: Option<String>,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// A fixed pool of password checkers (see the module's documentation). Its threads end when
+/// it is dropped.
+pub struct Hashers {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// Kept so that the queue exists even if no worker could be started.
+    _queue: std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<Job>>>,
+}
+
+impl Hashers {
+    /// `workers` threads, `queue` checks waiting at most.
+    pub fn new(workers: usize, queue: usize) -> Hashers {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<Job>(queue);
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("gureum-pwcheck-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    // Same work whether or not the account exists or has a password, so the
+                    // time taken does not tell which accounts do.
+                    let ok = match &job.phc {
+                        Some(phc) => verify(&job.password, phc),
+                        None => {
+                            let _ = verify(&job.password, DUMMY);
+                            false
+                        }
+                    };
+                    let _ = job.reply.send(ok);
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "starting a password checker");
+            }
         }
+        Hashers { jobs, _queue: rx }
+    }
+
+    /// Whether `password` matches `phc` (`None`: never, after the same work). [`Busy`] at
+    /// once if the pool and its queue are full.
+    pub async fn verify(&self, password: String, phc: Option<String>) -> Result<bool, Busy> {
+        self.submit(password, phc)?.await.map_err(|_| Busy)
+    }
+
+    fn submit(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<tokio::sync::oneshot::Receiver<bool>, Busy> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send(Job {
+                password,
+                phc,
+                reply,
+            })
+            .map_err(|_| Busy)?;
+        Ok(answer)
+    }
+}
+
+impl Default for Hashers {
+    fn default() -> Hashers {
+        Hashers::new(WORKERS, QUEUE)
     }
 }
 
@@ -107,5 +190,32 @@ mod tests {
         assert!(!verify("wrong horse", &a));
         assert!(!verify("x", "not a hash"));
         assert!(!verify("x", DUMMY));
+    }
+
+    #[tokio::test]
+    async fn the_pool_checks_passwords() {
+        let phc = hash("correct horse").unwrap();
+        let pool = Hashers::new(1, 1);
+        assert_eq!(
+            pool.verify("correct horse".into(), Some(phc.clone())).await,
+            Ok(true)
+        );
+        assert_eq!(
+            pool.verify("wrong horse".into(), Some(phc.clone())).await,
+            Ok(false)
+        );
+        assert_eq!(pool.verify("correct horse".into(), None).await, Ok(false));
+    }
+
+    #[test]
+    fn past_its_queue_the_pool_refuses_at_once() {
+        // No workers: whatever is sent waits, and the queue holds two.
+        let pool = Hashers::new(0, 2);
+        let a = pool.submit("a".into(), None).unwrap();
+        let _b = pool.submit("b".into(), None).unwrap();
+        assert_eq!(pool.submit("c".into(), None).err(), Some(Busy));
+        // A pool that goes away answers nobody; its waiters see it.
+        drop(pool);
+        assert!(a.blocking_recv().is_err());
     }
 }
