@@ -49,6 +49,8 @@ struct Inner {
     sessions: session::Sessions,
     throttle: throttle::Throttle,
     hashers: password::Hashers,
+    /// Sign-in's account look-ups running at once.
+    lookups: tokio::sync::Semaphore,
     live: live::Live,
     history: metrics::History,
     metrics: Option<Arc<dyn HostMetrics>>,
@@ -70,6 +72,7 @@ impl Console {
             sessions: Default::default(),
             throttle: Default::default(),
             hashers: Default::default(),
+            lookups: tokio::sync::Semaphore::new(2),
             live: Default::default(),
             history: Default::default(),
             metrics,
@@ -99,6 +102,9 @@ impl Console {
     }
     pub(crate) fn hashers(&self) -> &password::Hashers {
         &self.0.hashers
+    }
+    pub(crate) fn lookups(&self) -> &tokio::sync::Semaphore {
+        &self.0.lookups
     }
     pub(crate) fn live(&self) -> &live::Live {
         &self.0.live

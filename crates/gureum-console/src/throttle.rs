@@ -177,6 +177,16 @@ impl Throttle {
         self.0.lock().expect("sign-in throttle poisoned")
     }
 
+    /// Whether `addr` may try at all now (its own backoff and attempts in flight only): a
+    /// cheap look before any work, [`Throttle::begin`] decides.
+    pub fn admits(&self, addr: IpAddr, now: Instant) -> Result<(), Refusal> {
+        match self.state().addrs.get(&source(addr)) {
+            Some(a) if now < a.failures.until => Err(Refusal::Backoff(a.failures.until - now)),
+            Some(a) if a.in_flight >= MAX_IN_FLIGHT_PER_ADDR => Err(Refusal::Busy),
+            _ => Ok(()),
+        }
+    }
+
     /// May `addr` try to sign in (to `account`, for a password) now? On yes, the attempt counts
     /// as in flight until the returned [`Attempt`] is resolved or dropped.
     pub fn begin(
@@ -399,6 +409,8 @@ mod tests {
             t.begin(ip("10.0.0.1"), Some("alice"), now).err(),
             Some(Refusal::Busy)
         );
+        assert_eq!(t.admits(ip("10.0.0.1"), now), Err(Refusal::Busy));
+        assert_eq!(t.admits(ip("10.0.0.2"), now), Ok(()));
         assert!(t.begin(ip("10.0.0.2"), Some("alice"), now).is_ok());
         // An attempt dropped unresolved (the client went away) ends without counting.
         drop(a);

@@ -128,8 +128,16 @@ pub async fn submit(State(c): State<Console>, SignInPost { form, peer }: SignInP
     let method = form.text("method");
     let who = match method.as_str() {
         "password" => {
+            if let Err(r) = c.throttle().admits(peer, Instant::now()) {
+                return held_back(&form, &next, r.retry_after_secs());
+            }
             let typed = form.text("account");
             let found = {
+                // A few store reads at a time: a flood from many addresses does not become a
+                // thread per attempt.
+                let Ok(_turn) = c.lookups().acquire().await else {
+                    return held_back(&form, &next, 1);
+                };
                 let (cloud, typed) = (c.cloud().clone(), typed.clone());
                 tokio::task::spawn_blocking(move || crate::password::lookup(&cloud, &typed)).await
             };
