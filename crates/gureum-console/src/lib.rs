@@ -8,7 +8,8 @@
 //! Every read and write goes through [`gureum_core::Cloud::dispatch`] as the signed-in
 //! account ([`data`]): the API's services and permission checks, so another account's
 //! resources never appear. Sessions live in memory ([`session`]); console passwords are
-//! argon2 hashes in the store ([`password`]).
+//! argon2 hashes in the store ([`password`]), checked on a small bounded pool, and sign-in
+//! attempts are throttled per source address and per account ([`throttle`]).
 //!
 //! | path | what |
 //! |------|------|
@@ -31,6 +32,7 @@ pub mod password;
 pub mod session;
 #[cfg(test)]
 mod tests;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -45,6 +47,10 @@ pub use metrics::{HostMetrics, LinuxMetrics};
 struct Inner {
     cloud: Cloud,
     sessions: session::Sessions,
+    throttle: throttle::Throttle,
+    hashers: password::Hashers,
+    /// Sign-in's account look-ups running at once.
+    lookups: tokio::sync::Semaphore,
     live: live::Live,
     history: metrics::History,
     metrics: Option<Arc<dyn HostMetrics>>,
@@ -64,6 +70,9 @@ impl Console {
         let c = Console(Arc::new(Inner {
             cloud,
             sessions: Default::default(),
+            throttle: Default::default(),
+            hashers: Default::default(),
+            lookups: tokio::sync::Semaphore::new(2),
             live: Default::default(),
             history: Default::default(),
             metrics,
@@ -87,6 +96,15 @@ impl Console {
     }
     pub(crate) fn sessions(&self) -> &session::Sessions {
         &self.0.sessions
+    }
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.0.throttle
+    }
+    pub(crate) fn hashers(&self) -> &password::Hashers {
+        &self.0.hashers
+    }
+    pub(crate) fn lookups(&self) -> &tokio::sync::Semaphore {
+        &self.0.lookups
     }
     pub(crate) fn live(&self) -> &live::Live {
         &self.0.live

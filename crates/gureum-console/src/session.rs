@@ -258,6 +258,9 @@ impl FromRequest<Console> for Posted {
 /// field must match).
 pub struct SignInPost {
     pub form: FormData,
+    /// The TCP peer's address (what sign-in throttling counts by); unspecified when the
+    /// server does not record peers (the router driven directly, in tests).
+    pub peer: std::net::IpAddr,
 }
 
 impl FromRequest<Console> for SignInPost {
@@ -280,7 +283,12 @@ impl FromRequest<Console> for SignInPost {
                 "invalid or missing CSRF token: reload the sign-in page and try again",
             ));
         }
-        Ok(SignInPost { form })
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|ci| ci.0.ip().to_canonical())
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        Ok(SignInPost { form, peer })
     }
 }
 

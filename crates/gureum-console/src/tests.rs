@@ -237,6 +237,80 @@ async fn console_passwords_sign_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_are_held_back_without_hashing() {
+    let t = setup();
+    t.cloud.create_account_sync("bob").unwrap();
+    crate::password::set(&t.cloud, "bob", "correct horse").unwrap();
+    let fields =
+        |pw: &'static str| vec![("method", "password"), ("account", "bob"), ("password", pw)];
+    for _ in 0..crate::throttle::ADDR_FREE_FAILURES {
+        let r = sign_in(&t.app, &fields("wrong horse")).await.unwrap_err();
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+    // Now the address waits, and even the right password is not looked at.
+    let started = std::time::Instant::now();
+    let r = sign_in(&t.app, &fields("correct horse")).await.unwrap_err();
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(r.headers[header::RETRY_AFTER], "1");
+    assert!(r.body.contains("Too many"), "{}", r.body);
+    assert!(started.elapsed() < std::time::Duration::from_millis(300));
+    // The same holds for access keys from that address.
+    let r = sign_in(
+        &t.app,
+        &[
+            ("method", "key"),
+            ("access_key_id", "AKIA"),
+            ("secret_access_key", "x"),
+        ],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    // After the wait, the right password signs in.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    sign_in(&t.app, &fields("correct horse")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_next_that_is_not_a_console_path_is_ignored() {
+    let t = setup();
+    let (_, key) = t.cloud.create_account_sync("alice").unwrap();
+    for next in [
+        "/console/\u{1}x",
+        "/console/\r\nSet-Cookie: a=b",
+        "//evil.example",
+        "/console/\u{e9}",
+    ] {
+        let form = send(&t.app, get("/console/signin", "")).await;
+        let token = set_cookie(&form, "gureum_signin").unwrap();
+        let token = between(&token, "gureum_signin=", ";").to_string();
+        let r = send(
+            &t.app,
+            post(
+                "/console/signin",
+                &format!("gureum_signin={token}"),
+                &[
+                    ("_csrf", &token),
+                    ("method", "key"),
+                    ("access_key_id", &key.access_key_id),
+                    ("secret_access_key", &key.secret_access_key),
+                    ("next", next),
+                ],
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(r.headers[header::LOCATION], "/console", "{next:?}");
+        // Signed in, the form sends the browser on to the same place.
+        let cookie = between(&set_cookie(&r, "gureum_session").unwrap(), "", ";").to_string();
+        let q: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        let r = send(&t.app, get(&format!("/console/signin?next={q}"), &cookie)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(r.headers[header::LOCATION], "/console", "{next:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_need_the_csrf_token_and_this_origin() {
     let t = setup();
     let (_, cookie, csrf) = key_sign_in(&t, "alice").await;

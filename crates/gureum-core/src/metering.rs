@@ -1,8 +1,15 @@
 //! Metering into money: the store's usage intervals (see `gureum_store::usage`) as
 //! `gureum_billing` records, rated with the cloud's price list for one account at a time, for
 //! Cost Explorer requests and monthly bills. Another account's usage never enters a ledger.
+//!
+//! Cost Explorer requests are CPU work over an account's whole usage: at most
+//! [`CE_RUNNING`] run at once, on the blocking pool (never on the executor, where they would
+//! stall every other request), with at most [`CE_WAITING`] more waiting their turn; past that
+//! the answer is `LimitExceededException` at once. What one request may compute is bounded
+//! by `gureum_billing::ce` (its history limits and page sizes).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use gureum_billing::bill::Bill;
 use gureum_billing::ce::CeReply;
@@ -16,6 +23,43 @@ use crate::{Cloud, CoreError, CoreResult};
 const SETTLED_MS: i64 = 60_000;
 /// Past this many recent intervals the cache is rebuilt with a later cut-off.
 const REBUILD_AFTER: usize = 2_000;
+
+/// Cost Explorer requests computing at once (one core's worth).
+pub const CE_RUNNING: usize = 1;
+/// Cost Explorer requests that may wait for their turn; more are refused.
+pub const CE_WAITING: usize = 32;
+
+/// The gate every Cost Explorer request passes, process-wide (the CPU it guards is too).
+struct Gate {
+    running: tokio::sync::Semaphore,
+    /// Requests admitted and not yet finished (running or waiting).
+    admitted: AtomicUsize,
+}
+
+static CE_GATE: LazyLock<Gate> = LazyLock::new(|| Gate {
+    running: tokio::sync::Semaphore::new(CE_RUNNING),
+    admitted: AtomicUsize::new(0),
+});
+
+/// One admitted request; leaving (finished, or the client gone) makes room.
+struct Admitted;
+
+impl Admitted {
+    fn enter() -> Option<Admitted> {
+        let before = CE_GATE.admitted.fetch_add(1, Ordering::AcqRel);
+        if before >= CE_RUNNING + CE_WAITING {
+            CE_GATE.admitted.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Admitted)
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        CE_GATE.admitted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// One account's closed intervals that ended before `cutoff`, converted once: they never change
 /// again, so a request reads only the open and recent ones from the store.
@@ -154,15 +198,42 @@ impl Cloud {
         target: &str,
         body: &[u8],
     ) -> CoreResult<CeReply> {
+        let Some(admitted) = Admitted::enter() else {
+            tracing::warn!(account, "cost explorer: too many requests waiting");
+            return Ok(gureum_billing::ce::limit_exceeded());
+        };
+        let permit = CE_GATE
+            .running
+            .acquire()
+            .await
+            .map_err(|e| CoreError::Internal(format!("cost explorer gate: {e}")))?;
         let started = std::time::Instant::now();
         let inputs = self.billing_inputs(account).await?;
         let read = started.elapsed();
-        let accounts = [inputs.account];
-        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)
-            .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
-        let reply = gureum_billing::ce::handle(&ledger, target, body, self.clock.now_millis());
+        let (prices, region, now) = (
+            self.prices.clone(),
+            self.region.name.clone(),
+            self.clock.now_millis(),
+        );
+        let (target, body) = (target.to_string(), body.to_vec());
+        // The work keeps its permit (and its place) until it ends, even if the client goes
+        // away meanwhile: the permits bound the CPU actually in use.
+        let reply = tokio::task::spawn_blocking(move || {
+            let _held = (permit, admitted);
+            let records = inputs.records.len();
+            let accounts = [inputs.account];
+            let ledger = Ledger::new(&inputs.records, &accounts, &prices, &region)
+                .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
+            Ok::<_, CoreError>((
+                gureum_billing::ce::handle(&ledger, &target, &body, now),
+                records,
+            ))
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("cost explorer task: {e}")))?;
+        let (reply, records) = reply?;
         tracing::debug!(
-            records = inputs.records.len(),
+            records,
             read_us = read.as_micros() as u64,
             total_us = started.elapsed().as_micros() as u64,
             "cost explorer"

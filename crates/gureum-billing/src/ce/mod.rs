@@ -1,9 +1,12 @@
 //! The Cost Explorer API (`ce`), AWS JSON 1.1 protocol.
 //!
 //! Owned here: the request/response shapes ([`model`]), the errors and their envelope
-//! ([`error`]), filter expressions, the operations (methods on [`Ledger`]:
-//! `get_cost_and_usage`, `get_cost_forecast`, `get_dimension_values`, `get_tags`), and
-//! [`handle`], which maps one HTTP request body to one HTTP response body.
+//! ([`error`]), filter expressions, paging ([`page`]), the operations (methods on
+//! [`Ledger`]: `get_cost_and_usage`, `get_cost_forecast`, `get_dimension_values`,
+//! `get_tags`), and [`handle`], which maps one HTTP request body to one HTTP response body.
+//! What one request may cost is bounded here (how far back it reaches, how much one page
+//! holds); how many run at once is the caller's to bound ([`limit_exceeded`] is its answer
+//! past that).
 //!
 //! The HTTP layer's part: requests are `POST /` signed with SigV4 for service `ce`, with
 //! `X-Amz-Target: AWSInsightsIndexService.<Operation>` and
@@ -14,10 +17,11 @@ pub mod error;
 mod filter;
 pub mod model;
 mod ops;
+pub mod page;
 
 pub use error::{CeError, CeErrorCode};
 pub use model::*;
-pub use ops::METRICS;
+pub use ops::{CELL_BUDGET, DAILY_MONTHS, HOURLY_DAYS, METRICS, MONTHLY_MONTHS};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -61,6 +65,15 @@ impl CeReply {
             body: e.to_json(),
         }
     }
+}
+
+/// The answer to a request the caller will not compute now (too many are running or
+/// waiting): `LimitExceededException`, in AWS's words.
+pub fn limit_exceeded() -> CeReply {
+    CeReply::error(&CeError::new(
+        CeErrorCode::LimitExceededException,
+        "You made too many calls in a short period of time. Try again later.",
+    ))
 }
 
 /// Answer one Cost Explorer request: `target` is the `X-Amz-Target` header, `body` the

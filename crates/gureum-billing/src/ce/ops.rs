@@ -5,11 +5,20 @@
 //! known, with the messages Cost Explorer uses), the grouping of rated usage into
 //! `ResultsByTime`, and the forecast model. Rating itself is [`Ledger::rate`]'s.
 //!
+//! How far back `GetCostAndUsage` reaches, as AWS documents Cost Explorer's data: HOURLY
+//! for the last [`HOURLY_DAYS`] days (from midnight UTC, 14 days ago), DAILY for the current
+//! month and the 13 before it ([`DAILY_MONTHS`]), MONTHLY for [`MONTHLY_MONTHS`] months (AWS's
+//! multi-year data, which needs an opt-in there and is simply on here), a start older than
+//! 14 months being the first of a month. Beyond that is a `ValidationException`. With the end
+//! at most the start of next month, a request has at most about 1,100 periods, and its
+//! results come in pages ([`super::page`]); one page is rated at a time, over as many periods
+//! as keep its cells (periods × groups) under [`CELL_BUDGET`]. What one request computes and
+//! holds is therefore bounded by the page, whatever the period asked for.
+//!
 //! Deliberate deviations from AWS, each because gureum has the data AWS lacks or lacks
 //! the machinery AWS has:
-//! - hourly data is available for any period, not only the last 14 days, and needs no
-//!   opt-in; nor is older data limited to 14 months: gureum keeps every record;
-//! - results are never paginated: no `NextPageToken` is issued, so any token is invalid;
+//! - hourly data needs no opt-in, and is not limited to EC2 or to a number of usage records;
+//! - page sizes are gureum's own (AWS does not document its);
 //! - the forecast is not statistical: the mean assumes everything running now keeps
 //!   running to the end of the period (free tier included), the lower bound assumes
 //!   everything stops now, the upper bound equals the mean;
@@ -21,9 +30,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::error::{CeError, CeErrorCode};
 use super::filter::Filter;
 use super::model::*;
+use super::page::{self, MAX_GROUPS_PER_PAGE, MAX_RESULTS_PER_PAGE, MAX_VALUES_PER_PAGE};
 use crate::amount::Usd;
 use crate::calendar::{
     add_months, floor_day, format_date, format_datetime, parse_ce_date, DateError, Month,
+    MS_PER_DAY,
 };
 use crate::rating::{Cell, Ledger, Periods};
 use crate::usage::{Dimension, GROUP_BY_DIMENSIONS};
@@ -51,6 +62,15 @@ const FORECAST_METRICS: &[&str] = &[
 ];
 
 const GRANULARITIES: &[&str] = &["DAILY", "MONTHLY", "HOURLY"];
+
+/// HOURLY reaches back this many days (from today's midnight, UTC).
+pub const HOURLY_DAYS: i64 = 14;
+/// DAILY reaches back this many calendar months, the current one included.
+pub const DAILY_MONTHS: i64 = 14;
+/// MONTHLY reaches back this many calendar months, the current one included.
+pub const MONTHLY_MONTHS: i64 = 38;
+/// The most report cells (periods × groups) one rating pass holds: about 8 MB.
+pub const CELL_BUDGET: usize = 100_000;
 const DATE_PATTERN: &str = r"(\d{4}-\d{2}-\d{2})(T\d{2}:\d{2}:\d{2}Z)?";
 
 /// What a metric measures. Without reservations, savings plans, credits or an
@@ -131,14 +151,43 @@ fn compile_filter(f: &Option<Expression>) -> Result<Option<Filter>, CeError> {
     f.as_ref().map(Filter::compile).transpose()
 }
 
-fn reject_token(token: &Option<String>) -> Result<(), CeError> {
-    match token {
-        Some(t) if !t.is_empty() => Err(CeError::new(
-            CeErrorCode::InvalidNextTokenException,
-            "The NextPageToken is invalid. Try again without a pagination token.",
+/// How far back `periods` reach at `now` (see the module's documentation).
+fn check_history(period: &Period, periods: Periods, now: i64) -> Result<(), CeError> {
+    let this_month = Month::of(now).start_ms();
+    let fourteen_months = add_months(this_month, -(DAILY_MONTHS - 1));
+    match periods {
+        Periods::Hourly if period.start < floor_day(now) - HOURLY_DAYS * MS_PER_DAY => {
+            // AWS's wording.
+            Err(CeError::validation(
+                "Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity.",
+            ))
+        }
+        Periods::Daily if period.start < fourteen_months => Err(CeError::validation(
+            "Historical data beyond 14 months is available at MONTHLY granularity only. Please adjust start date or use MONTHLY granularity.",
         )),
+        Periods::Monthly if period.start < add_months(this_month, -(MONTHLY_MONTHS - 1)) => {
+            Err(CeError::validation(
+                "Historical data beyond 38 months is not available. Please adjust start date.",
+            ))
+        }
+        Periods::Monthly
+            if period.start < fourteen_months
+                && period.start != Month::of(period.start).start_ms() =>
+        {
+            // AWS's wording.
+            Err(CeError::validation(
+                "To retrieve data beyond the past 14 months, your start date needs to be the first day of the month.",
+            ))
+        }
         _ => Ok(()),
     }
+}
+
+fn invalid_token() -> CeError {
+    CeError::new(
+        CeErrorCode::InvalidNextTokenException,
+        "The NextPageToken is invalid. Try again without a pagination token.",
+    )
 }
 
 /// One way of grouping: a dimension, a tag key or a cost category name.
@@ -284,74 +333,113 @@ impl Ledger<'_> {
                 "end date past the beginning of next month",
             ));
         }
+        check_history(&period, periods, now)?;
         let metrics = parse_metrics(&req.metrics)?;
         let group_defs = req.group_by.clone().unwrap_or_default();
         let group_keys = parse_group_by(&group_defs)?;
         let filter = compile_filter(&req.filter)?;
-        reject_token(&req.next_page_token)?;
+        let fingerprint = page::fingerprint(&GetCostAndUsageRequest {
+            next_page_token: None,
+            ..req.clone()
+        });
+        let [first, mut skip] = page::position::<2>(req.next_page_token.as_deref(), fingerprint)?;
+        let bounds = periods.bounds(period.start, period.end);
+        if first >= bounds.len() {
+            return Err(invalid_token());
+        }
 
+        // Every record's group, once: how many groups there are decides how many periods a
+        // rating pass may cover (its cells are periods × groups).
         let by_usage_type = group_keys.contains(&GroupKey::Dimension(Dimension::UsageType));
         let mut groups = Groups::new();
-        let cells = self.rate(period.start, period.end, periods, now, &mut |i| {
-            if let Some(f) = &filter {
-                if !f.matches(&self.view(i)) {
+        let group_of: Vec<Option<u32>> = (0..self.records.len())
+            .map(|i| {
+                let (s, e) = self.billed_interval(i, now);
+                if s.max(period.start) >= e.min(period.end) {
                     return None;
                 }
-            }
-            let key: Vec<Cow<'_, str>> =
-                group_keys.iter().map(|k| group_value(self, i, k)).collect();
-            Some(groups.id(key, self.class_of(i).unit))
-        });
+                if filter.as_ref().is_some_and(|f| !f.matches(&self.view(i))) {
+                    return None;
+                }
+                let key: Vec<Cow<'_, str>> =
+                    group_keys.iter().map(|k| group_value(self, i, k)).collect();
+                Some(groups.id(key, self.class_of(i).unit))
+            })
+            .collect();
+        let per_pass = (CELL_BUDGET / groups.keys.len().max(1)).clamp(1, MAX_RESULTS_PER_PAGE);
 
         let hourly = periods == Periods::Hourly;
         let current_month = Month::of(now).start_ms();
-        let bounds = periods.bounds(period.start, period.end);
-        let mut per_period: Vec<Vec<(u32, Cell)>> = vec![Vec::new(); bounds.len()];
-        for (p, g, cell) in cells.cells() {
-            per_period[p as usize].push((g, *cell));
-        }
-        let mut results = Vec::with_capacity(bounds.len());
-        for ((start, end), mut cells) in bounds.iter().zip(per_period) {
-            let time_period = DateInterval {
-                start: Some(render_period(*start, hourly)),
-                end: Some(render_period(*end, hourly)),
-            };
-            let mut total = BTreeMap::new();
-            let mut out_groups = Vec::new();
-            if group_keys.is_empty() {
-                let mut sum = Cell::default();
-                for (_, c) in &cells {
-                    sum += *c;
+        let mut results: Vec<ResultByTime> = Vec::new();
+        let mut room = MAX_GROUPS_PER_PAGE;
+        let mut next = None;
+        let mut p = first;
+        'page: while p < bounds.len() {
+            let last = (p + per_pass).min(bounds.len());
+            let rated = self.rate(bounds[p].0, bounds[last - 1].1, periods, now, &mut |i| {
+                group_of[i]
+            });
+            let mut per_period: Vec<Vec<(u32, Cell)>> = vec![Vec::new(); last - p];
+            for (q, g, cell) in rated.cells() {
+                per_period[q as usize].push((g, *cell));
+            }
+            drop(rated);
+            for (q, mut cells) in (p..last).zip(per_period) {
+                if results.len() == MAX_RESULTS_PER_PAGE || (room == 0 && !group_keys.is_empty()) {
+                    next = Some((q, 0));
+                    break 'page;
                 }
-                for (name, m) in &metrics {
-                    total.insert(name.clone(), metric_value(*m, &sum, "N/A"));
+                let (start, end) = bounds[q];
+                let mut total = BTreeMap::new();
+                let mut out_groups = Vec::new();
+                if group_keys.is_empty() {
+                    let mut sum = Cell::default();
+                    for (_, c) in &cells {
+                        sum += *c;
+                    }
+                    for (name, m) in &metrics {
+                        total.insert(name.clone(), metric_value(*m, &sum, "N/A"));
+                    }
+                } else {
+                    cells.sort_by(|a, b| groups.keys[a.0 as usize].cmp(&groups.keys[b.0 as usize]));
+                    let left = cells.len().saturating_sub(skip);
+                    if left > room {
+                        next = Some((q, skip + room));
+                    }
+                    for (g, cell) in cells.into_iter().skip(skip).take(room) {
+                        let unit = if by_usage_type {
+                            groups.units[g as usize]
+                        } else {
+                            "N/A"
+                        };
+                        out_groups.push(Group {
+                            keys: groups.keys[g as usize]
+                                .iter()
+                                .map(|k| k.to_string())
+                                .collect(),
+                            metrics: metrics
+                                .iter()
+                                .map(|(name, m)| (name.clone(), metric_value(*m, &cell, unit)))
+                                .collect(),
+                        });
+                    }
+                    room -= out_groups.len();
                 }
-            } else {
-                cells.sort_by(|a, b| groups.keys[a.0 as usize].cmp(&groups.keys[b.0 as usize]));
-                for (g, cell) in cells {
-                    let unit = if by_usage_type {
-                        groups.units[g as usize]
-                    } else {
-                        "N/A"
-                    };
-                    out_groups.push(Group {
-                        keys: groups.keys[g as usize]
-                            .iter()
-                            .map(|k| k.to_string())
-                            .collect(),
-                        metrics: metrics
-                            .iter()
-                            .map(|(name, m)| (name.clone(), metric_value(*m, &cell, unit)))
-                            .collect(),
-                    });
+                skip = 0;
+                results.push(ResultByTime {
+                    time_period: DateInterval {
+                        start: Some(render_period(start, hourly)),
+                        end: Some(render_period(end, hourly)),
+                    },
+                    total,
+                    groups: out_groups,
+                    estimated: end > current_month,
+                });
+                if next.is_some() {
+                    break 'page;
                 }
             }
-            results.push(ResultByTime {
-                time_period,
-                total,
-                groups: out_groups,
-                estimated: *end > current_month,
-            });
+            p = last;
         }
 
         let mut attributes = Vec::new();
@@ -370,7 +458,7 @@ impl Ledger<'_> {
             }
         }
         Ok(GetCostAndUsageResponse {
-            next_page_token: None,
+            next_page_token: next.map(|(p, g)| page::token(&[p, g], fingerprint)),
             group_definitions: group_defs,
             results_by_time: results,
             dimension_value_attributes: attributes,
@@ -513,7 +601,11 @@ impl Ledger<'_> {
             &req.next_page_token,
             req.max_results,
         )?;
-        reject_token(&req.next_page_token)?;
+        let fingerprint = page::fingerprint(&GetDimensionValuesRequest {
+            next_page_token: None,
+            ..req.clone()
+        });
+        let [offset] = page::position::<1>(req.next_page_token.as_deref(), fingerprint)?;
         let filter = compile_filter(&req.filter)?;
         let search = req.search_string.as_deref().unwrap_or("").to_lowercase();
 
@@ -577,15 +669,19 @@ impl Ledger<'_> {
                 });
             }
         }
+        let total = values.len();
         let out: Vec<DimensionValuesWithAttributes> = values
             .into_iter()
+            .skip(offset)
+            .take(MAX_VALUES_PER_PAGE)
             .map(|(value, attributes)| DimensionValuesWithAttributes { value, attributes })
             .collect();
+        let end = offset + out.len();
         Ok(GetDimensionValuesResponse {
             return_size: out.len() as i64,
-            total_size: out.len() as i64,
+            total_size: total as i64,
             dimension_values: out,
-            next_page_token: None,
+            next_page_token: (end < total).then(|| page::token(&[end], fingerprint)),
         })
     }
 
@@ -603,7 +699,11 @@ impl Ledger<'_> {
             &req.next_page_token,
             req.max_results,
         )?;
-        reject_token(&req.next_page_token)?;
+        let fingerprint = page::fingerprint(&GetTagsRequest {
+            next_page_token: None,
+            ..req.clone()
+        });
+        let [offset] = page::position::<1>(req.next_page_token.as_deref(), fingerprint)?;
         let filter = compile_filter(&req.filter)?;
         let search = req.search_string.as_deref().unwrap_or("").to_lowercase();
         let mut found: BTreeMap<String, Cell> = BTreeMap::new();
@@ -643,8 +743,20 @@ impl Ledger<'_> {
             }
         }
         let total = found.len() as i64;
+        let mut next = None;
         let tags: Vec<String> = match sort {
-            None => found.into_keys().collect(),
+            None => {
+                let tags: Vec<String> = found
+                    .into_keys()
+                    .skip(offset)
+                    .take(MAX_VALUES_PER_PAGE)
+                    .collect();
+                let end = offset + tags.len();
+                if (end as i64) < total {
+                    next = Some(page::token(&[end], fingerprint));
+                }
+                tags
+            }
             Some(sort) => {
                 let mut v: Vec<(String, Cell)> = found.into_iter().collect();
                 v.sort_by(|a, b| {
@@ -657,7 +769,7 @@ impl Ledger<'_> {
             }
         };
         Ok(GetTagsResponse {
-            next_page_token: None,
+            next_page_token: next,
             return_size: tags.len() as i64,
             total_size: total,
             tags,

@@ -210,7 +210,9 @@ fn hourly_periods_use_timestamps() {
         "Metrics": ["UnblendedCost"],
         "Filter": {"Dimensions": {"Key": "INSTANCE_TYPE", "Values": ["m5.large"]}},
     });
-    let v = ok("GetCostAndUsage", body);
+    // Seen from May 10 (hourly data reaches back 14 days).
+    let (status, v) = call_at("GetCostAndUsage", body, utc(2024, 5, 10, 0, 0, 0));
+    assert_eq!(status, 200, "{v}");
     let hours = v["ResultsByTime"].as_array().unwrap();
     assert_eq!(hours.len(), 12);
     assert_eq!(
@@ -838,4 +840,230 @@ fn a_past_month_is_final() {
         utc(2024, 6, 10, 0, 0, 0) + MS_PER_HOUR,
     );
     assert_eq!(later, v);
+}
+
+fn call_with(records: &[UsageRecord], op: &str, body: &Value) -> (u16, Value) {
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let ledger = Ledger::new(records, &accounts, &prices, "us-east-1").unwrap();
+    let reply = handle(
+        &ledger,
+        &format!("AWSInsightsIndexService.{op}"),
+        body.to_string().as_bytes(),
+        now(),
+    );
+    (reply.status, serde_json::from_str(&reply.body).unwrap())
+}
+
+/// Every page of a request, following `NextPageToken`.
+fn pages(records: &[UsageRecord], op: &str, body: Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut body = body;
+    loop {
+        let (status, v) = call_with(records, op, &body);
+        assert_eq!(status, 200, "{v}");
+        let token = v.get("NextPageToken").cloned();
+        out.push(v);
+        match token {
+            Some(t) => body["NextPageToken"] = t,
+            None => return out,
+        }
+        assert!(out.len() < 100, "endless paging");
+    }
+}
+
+#[test]
+fn history_reaches_back_as_far_as_aws_keeps_it() {
+    // Now is 2024-05-20 12:00.
+    let at = |g: &str, start: &str, end: &str| {
+        call(
+            "GetCostAndUsage",
+            json!({"TimePeriod": {"Start": start, "End": end}, "Granularity": g, "Metrics": ["UnblendedCost"]}),
+        )
+    };
+    let refused = |g: &str, start: &str, end: &str| {
+        let (status, v) = at(g, start, end);
+        assert_eq!(status, 400, "{g} {start}: {v}");
+        assert_eq!(v["__type"], "ValidationException");
+        v["message"].as_str().unwrap().to_string()
+    };
+    // HOURLY: from midnight 14 days ago.
+    assert_eq!(at("HOURLY", "2024-05-06", "2024-05-07").0, 200);
+    assert_eq!(
+        refused("HOURLY", "2024-05-05T23:00:00Z", "2024-05-07"),
+        "Start date is more than 14 days ago for hourly granularity. Please adjust start date as we support only 14 days of data at hourly granularity."
+    );
+    assert!(refused("HOURLY", "2000-01-01", "2024-06-01").contains("14 days"));
+    // DAILY: this month and the 13 before it.
+    assert_eq!(at("DAILY", "2023-04-01", "2023-04-02").0, 200);
+    assert!(refused("DAILY", "2023-03-31", "2023-04-02").contains("beyond 14 months"));
+    // MONTHLY: 38 months, from the first of a month past 14.
+    assert_eq!(at("MONTHLY", "2021-04-01", "2024-06-01").0, 200);
+    assert_eq!(at("MONTHLY", "2023-04-15", "2024-06-01").0, 200);
+    assert!(refused("MONTHLY", "2021-03-01", "2024-06-01").contains("beyond 38 months"));
+    assert_eq!(
+        refused("MONTHLY", "2023-03-15", "2024-06-01"),
+        "To retrieve data beyond the past 14 months, your start date needs to be the first day of the month."
+    );
+}
+
+#[test]
+fn more_periods_than_a_page_holds_come_in_pages() {
+    let body = json!({
+        "TimePeriod": {"Start": "2023-04-01", "End": "2024-06-01"},
+        "Granularity": "DAILY",
+        "Metrics": ["UnblendedCost"],
+    });
+    let all = pages(&records(), "GetCostAndUsage", body.clone());
+    assert_eq!(all.len(), 2);
+    let days: Vec<&Value> = all
+        .iter()
+        .flat_map(|p| p["ResultsByTime"].as_array().unwrap())
+        .collect();
+    assert_eq!(all[0]["ResultsByTime"].as_array().unwrap().len(), 366);
+    assert_eq!(days.len(), 427);
+    assert_eq!(days[0]["TimePeriod"]["Start"], "2023-04-01");
+    assert_eq!(days[366]["TimePeriod"]["Start"], "2024-04-01");
+    assert_eq!(days[426]["TimePeriod"]["End"], "2024-06-01");
+    // The second page's days are the days a request for May alone reports.
+    let may = ok("GetCostAndUsage", may("DAILY"));
+    for d in 0..31 {
+        assert_eq!(
+            days[396 + d]["Total"]["UnblendedCost"],
+            may["ResultsByTime"][d]["Total"]["UnblendedCost"],
+            "May {d}"
+        );
+    }
+
+    // A token belongs to its request.
+    let token = all[0]["NextPageToken"].clone();
+    let (_, v) = call(
+        "GetCostAndUsage",
+        with(
+            with(body.clone(), "Metrics", json!(["UsageQuantity"])),
+            "NextPageToken",
+            token,
+        ),
+    );
+    assert_eq!(v["__type"], "RequestChangedException");
+    for bad in ["1.9999-0.0", "1.x.y", "garbage"] {
+        let (_, v) = call(
+            "GetCostAndUsage",
+            with(body.clone(), "NextPageToken", json!(bad)),
+        );
+        assert!(
+            v["__type"] == "InvalidNextTokenException" || v["__type"] == "RequestChangedException",
+            "{bad}: {v}"
+        );
+    }
+}
+
+/// `n` idle Elastic IPs of bob's for the whole of May, each tagged `Name=<i>`.
+fn many_addresses(n: usize) -> Vec<UsageRecord> {
+    (0..n)
+        .map(|i| {
+            UsageRecord::elastic_ip(
+                B,
+                &format!("eipalloc-{i:05}"),
+                false,
+                utc(2024, 5, 1, 0, 0, 0),
+                None,
+            )
+            .with_tags([("Name", format!("a{i:05}"))])
+        })
+        .collect()
+}
+
+#[test]
+fn more_groups_than_a_page_holds_come_in_pages() {
+    // 600 groups a day for the 20 days with usage: 12,000 groups, 5,000 a page, a day split
+    // across two pages where one ends.
+    let records = many_addresses(600);
+    let body = with(
+        may("DAILY"),
+        "GroupBy",
+        json!([{"Type": "TAG", "Key": "Name"}]),
+    );
+    let all = pages(&records, "GetCostAndUsage", body);
+    assert_eq!(all.len(), 3);
+    let mut seen = std::collections::BTreeSet::new();
+    for p in &all {
+        let n: usize = p["ResultsByTime"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["Groups"].as_array().unwrap().len())
+            .sum();
+        assert!(n <= super::page::MAX_GROUPS_PER_PAGE, "{n}");
+        for r in p["ResultsByTime"].as_array().unwrap() {
+            for g in r["Groups"].as_array().unwrap() {
+                let key = (
+                    r["TimePeriod"]["Start"].as_str().unwrap().to_string(),
+                    g["Keys"][0].as_str().unwrap().to_string(),
+                );
+                assert!(seen.insert(key), "a group twice");
+            }
+        }
+    }
+    // Until now (the 20th, noon): every address every day.
+    assert_eq!(seen.len(), 20 * 600);
+    // The first page ends inside day 9: its groups continue on the next page.
+    let first = all[0]["ResultsByTime"].as_array().unwrap();
+    let second = all[1]["ResultsByTime"].as_array().unwrap();
+    assert_eq!(first.last().unwrap()["TimePeriod"], second[0]["TimePeriod"]);
+
+    // One period with more groups than a page.
+    let records = many_addresses(super::page::MAX_GROUPS_PER_PAGE + 7);
+    let body = with(
+        may("MONTHLY"),
+        "GroupBy",
+        json!([{"Type": "TAG", "Key": "Name"}]),
+    );
+    let all = pages(&records, "GetCostAndUsage", body);
+    let sizes: Vec<usize> = all
+        .iter()
+        .map(|p| p["ResultsByTime"][0]["Groups"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [super::page::MAX_GROUPS_PER_PAGE, 7]);
+    assert_eq!(
+        all[1]["ResultsByTime"][0]["Groups"][6]["Keys"][0],
+        "Name$a05006"
+    );
+}
+
+#[test]
+fn tags_and_dimension_values_come_in_pages_of_a_thousand() {
+    let records = many_addresses(1_500);
+    let period = json!({"Start": "2024-05-01", "End": "2024-06-01"});
+    let all = pages(
+        &records,
+        "GetTags",
+        json!({"TimePeriod": period, "TagKey": "Name"}),
+    );
+    let sizes: Vec<(i64, i64)> = all
+        .iter()
+        .map(|p| {
+            (
+                p["ReturnSize"].as_i64().unwrap(),
+                p["TotalSize"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sizes, [(1000, 1500), (500, 1500)]);
+    assert_eq!(all[1]["Tags"][0], "a01000");
+    // With SortBy there are no pages: MaxResults (at most 1,000) is all there is.
+    let (_, v) = call_with(
+        &records,
+        "GetTags",
+        &json!({"TimePeriod": period, "TagKey": "Name", "SortBy": [{"Key": "UnblendedCost"}]}),
+    );
+    assert_eq!(v["ReturnSize"], 1000);
+    assert!(v.get("NextPageToken").is_none());
+    // Dimension values page the same way (here all fit).
+    let all = pages(
+        &records,
+        "GetDimensionValues",
+        json!({"TimePeriod": period, "Dimension": "USAGE_TYPE"}),
+    );
+    assert_eq!(all.len(), 1);
 }

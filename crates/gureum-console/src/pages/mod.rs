@@ -67,12 +67,22 @@ pub fn failed(c: &Console, s: &Session, title: &str, nav: &str, e: &ApiError) ->
     )
 }
 
-/// Only a same-site path may be a redirect target.
+/// Where to go after signing in: `next` if it is a path of this console, else the dashboard.
+///
+/// Accepted: a local path (one leading `/`, not `//` or `/\`, which browsers read as another
+/// host) under `/console`, of visible ASCII only: no scheme, no control characters, spaces,
+/// backslashes or anything a `Location` header cannot carry as it is. Anything else is
+/// ignored, never an error: the value comes from a link anyone can make.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with("/console") && !n.starts_with("//") && !n.contains('\\') => {
-            n.to_string()
-        }
-        _ => "/console".to_string(),
+    const HOME: &str = "/console";
+    let Some(n) = next else {
+        return HOME.to_string();
+    };
+    let in_console = n == HOME || n.starts_with("/console/") || n.starts_with("/console?");
+    let plain = n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    if in_console && plain {
+        n.to_string()
+    } else {
+        HOME.to_string()
     }
 }

@@ -1,6 +1,12 @@
 //! Sign-in (an access key id and secret, or an account's console password), sign-out.
+//!
+//! Every attempt goes through the sign-in throttle ([`crate::throttle`]) before anything is
+//! checked, and a password is checked on the bounded pool ([`crate::password::Hashers`]): an
+//! attempt the throttle holds back, or one the pool has no room for, is answered at once with
+//! 429 and `Retry-After`, without hashing.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -89,30 +95,99 @@ pub async fn form(
     )
 }
 
-pub async fn submit(State(c): State<Console>, SignInPost { form }: SignInPost) -> Response {
+/// A sign-in form with an error, and a fresh form token.
+fn failed(status: StatusCode, form: &crate::forms::FormData, next: &str, msg: &str) -> Response {
+    let token = random_token();
+    let method = if form.text("method") == "password" {
+        "password"
+    } else {
+        "key"
+    };
+    with_token(
+        status,
+        &token,
+        form_page(&token, next, Some(msg), method, &form.text("account")),
+    )
+}
+
+/// An attempt answered without being checked: 429, and when to try again.
+fn held_back(form: &crate::forms::FormData, next: &str, retry_after: u64) -> Response {
+    let msg = if retry_after <= 1 {
+        "Too many sign-in attempts right now. Try again in a moment.".to_string()
+    } else {
+        format!("Too many failed sign-in attempts. Try again in {retry_after} seconds.")
+    };
+    let mut r = failed(StatusCode::TOO_MANY_REQUESTS, form, next, &msg);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+    r
+}
+
+pub async fn submit(State(c): State<Console>, SignInPost { form, peer }: SignInPost) -> Response {
     let next = super::safe_next(form.get("next"));
     let method = form.text("method");
     let who = match method.as_str() {
         "password" => {
-            let (cloud, account, password) = (
-                c.cloud().clone(),
-                form.text("account"),
-                form.get("password").unwrap_or("").to_string(),
-            );
-            tokio::task::spawn_blocking(move || crate::password::check(&cloud, &account, &password))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .flatten()
+            if let Err(r) = c.throttle().admits(peer, Instant::now()) {
+                return held_back(&form, &next, r.retry_after_secs());
+            }
+            let typed = form.text("account");
+            let found = {
+                // A few store reads at a time: a flood from many addresses does not become a
+                // thread per attempt.
+                let Ok(_turn) = c.lookups().acquire().await else {
+                    return held_back(&form, &next, 1);
+                };
+                let (cloud, typed) = (c.cloud().clone(), typed.clone());
+                tokio::task::spawn_blocking(move || crate::password::lookup(&cloud, &typed)).await
+            };
+            let found = match found {
+                Ok(Ok(found)) => found,
+                _ => {
+                    return failed(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        &form,
+                        &next,
+                        "Signing in failed: try again.",
+                    )
+                }
+            };
+            // Failures count against the account, however it was named; against what was
+            // typed if no such account exists.
+            let key = found.as_ref().map_or(typed.as_str(), |(id, _, _)| id);
+            let attempt = match c.throttle().begin(peer, Some(key), Instant::now()) {
+                Ok(a) => a,
+                Err(r) => return held_back(&form, &next, r.retry_after_secs()),
+            };
+            let (phc, who) = match found {
+                Some((id, name, phc)) => (phc, Some((id, name))),
+                None => (None, None),
+            };
+            let password = form.get("password").unwrap_or("").to_string();
+            match c.hashers().verify(password, phc).await {
+                Err(crate::password::Busy) => return held_back(&form, &next, 1),
+                Ok(true) => {
+                    attempt.succeeded(Instant::now());
+                    who
+                }
+                Ok(false) => {
+                    attempt.failed(Instant::now());
+                    None
+                }
+            }
         }
         _ => {
+            let attempt = match c.throttle().begin(peer, None, Instant::now()) {
+                Ok(a) => a,
+                Err(r) => return held_back(&form, &next, r.retry_after_secs()),
+            };
             let id = form.text("access_key_id");
             let secret = form
                 .get("secret_access_key")
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            match c.cloud().find_access_key(&id).await {
+            let who = match c.cloud().find_access_key(&id).await {
                 Ok(Some(k)) if ct_eq(&k.secret_access_key, &secret) => {
                     let cloud = c.cloud().clone();
                     let acct = k.account_id.clone();
@@ -131,26 +206,21 @@ pub async fn submit(State(c): State<Console>, SignInPost { form }: SignInPost) -
                     Some((k.account_id, name))
                 }
                 _ => None,
+            };
+            match &who {
+                Some(_) => attempt.succeeded(Instant::now()),
+                None => attempt.failed(Instant::now()),
             }
+            who
         }
     };
     let Some((account_id, name)) = who else {
-        let token = random_token();
         let msg = if method == "password" {
             "The account or password is incorrect."
         } else {
             "The access key ID or secret access key is incorrect."
         };
-        let method = if method == "password" {
-            "password"
-        } else {
-            "key"
-        };
-        return with_token(
-            StatusCode::UNAUTHORIZED,
-            &token,
-            form_page(&token, &next, Some(msg), method, &form.text("account")),
-        );
+        return failed(StatusCode::UNAUTHORIZED, &form, &next, msg);
     };
     let s = c.sessions().create(&account_id, &name);
     tracing::info!(account = %account_id, "console sign-in");
@@ -175,20 +245,39 @@ pub async fn signout(State(c): State<Console>, Posted { session, .. }: Posted) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::safe_next;
+
     #[test]
-    fn next_is_kept_on_site() {
-        assert_eq!(
-            super::super::safe_next(Some("/console/instances")),
-            "/console/instances"
-        );
-        assert_eq!(
-            super::super::safe_next(Some("//evil.example/console")),
-            "/console"
-        );
-        assert_eq!(
-            super::super::safe_next(Some("https://evil.example")),
-            "/console"
-        );
-        assert_eq!(super::super::safe_next(None), "/console");
+    fn next_is_a_path_of_this_console_or_ignored() {
+        for ok in [
+            "/console",
+            "/console/instances",
+            "/console/instances/i-0123?tab=monitoring",
+            "/console?x=1",
+        ] {
+            assert_eq!(safe_next(Some(ok)), ok);
+        }
+        for bad in [
+            "//evil.example/console",
+            "/\\evil.example/console",
+            "/console\\..\\",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "http:/console",
+            "console/instances",
+            "/consoleevil",
+            "/",
+            "",
+            "/console/\r\nSet-Cookie: x=1",
+            "/console/\u{0}",
+            "/console/\u{7f}",
+            "/console/\t",
+            "/console/a b",
+            "/console/\u{e9}",
+            "/console/\u{2028}",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/console");
     }
 }
