@@ -1156,6 +1156,23 @@ mod tests {
     use super::*;
     use gureum_types::ErrorCode;
 
+    /// fuzz/query's first crash: `PublicI\0p.1` is an unknown parameter, and its name, NUL
+    /// included, went into the error message and made the document unparseable.
+    #[test]
+    fn error_documents_carry_no_control_characters() {
+        let form = b"Action=DescribeAddresses&Version=2016-11-15&PublicI\0p.1=203.0.113.10";
+        let mut p = crate::Params::from_form(form).unwrap();
+        let action = p.take("Action").unwrap();
+        p.take("Version");
+        let err = crate::parse(&action, p).unwrap_err();
+        assert_eq!(err.code, ErrorCode::UnknownParameter);
+        let doc = error_document(&err, "r");
+        assert!(!doc.contains('\0'), "{doc:?}");
+        assert!(
+            doc.contains("<Message>The parameter PublicI\u{FFFD}p.1 is not recognized</Message>")
+        );
+    }
+
     #[test]
     fn golden_delete_key_pair() {
         let doc = Response::DeleteKeyPair {

@@ -1,8 +1,31 @@
 //! A small XML writer for EC2 responses: elements appended to one `String`, text escaped by
 //! quick-xml. EC2's responses are shallow and written once, so a streaming writer over a
 //! string beats building a tree.
+//!
+//! Text comes from clients (names, tag values, and the parameters quoted in error messages),
+//! and XML 1.0 cannot carry every character even escaped: a NUL or other C0 control in a
+//! response makes every client's parser reject the whole document. Such characters are
+//! written as U+FFFD; a carriage return as `&#13;`, which parsers would otherwise turn into
+//! a line feed.
 
-use quick_xml::escape::escape;
+use std::borrow::Cow;
+
+/// XML 1.0's `Char` production (surrogates cannot occur in a `str`).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` escaped for element content, with what XML cannot carry replaced (see above).
+fn escape(text: &str) -> Cow<'_, str> {
+    if text.chars().all(|c| is_xml_char(c) && c != '\r') {
+        return quick_xml::escape::escape(text);
+    }
+    let kept: String = text
+        .chars()
+        .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
+        .collect();
+    Cow::Owned(quick_xml::escape::escape(&kept).replace('\r', "&#13;"))
+}
 
 /// The namespace every EC2 response carries.
 pub const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -78,7 +101,7 @@ impl Xml {
     /// `<tag><item>v</item>…</tag>` for scalar lists.
     pub fn values<T: std::fmt::Display>(&mut self, tag: &str, items: &[T]) -> &mut Self {
         self.set(tag, items, |x, v| {
-            x.buf.push_str(&escape(v.to_string()));
+            x.buf.push_str(&escape(&v.to_string()));
         })
     }
 
@@ -106,6 +129,19 @@ mod tests {
             x.finish("R"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
              <a>&lt;&amp;&gt;&quot;&apos;</a><s><item>1</item><item>2</item></s></R>"
+        );
+    }
+
+    /// Found by fuzz/query: a NUL from a parameter name reached an error message verbatim.
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced() {
+        let mut x = Xml::fragment();
+        x.leaf("a", "n\0u\u{1}l\u{1b}&\r\n\t\u{FFFE}\u{FFFF}한");
+        x.values("s", &["\u{8}"]);
+        assert_eq!(
+            x.into_string(),
+            "<a>n\u{FFFD}u\u{FFFD}l\u{FFFD}&amp;&#13;\n\t\u{FFFD}\u{FFFD}한</a>\
+             <s><item>\u{FFFD}</item></s>"
         );
     }
 }

@@ -555,6 +555,11 @@ def load_configs(docs):
         except yaml.YAMLError as e:
             log("#cloud-config is not valid YAML; skipped: %s" % e)
             continue
+        except RecursionError:
+            # PyYAML builds nested collections recursively: `[[[[…` a few hundred deep
+            # would otherwise end the whole handler with a traceback.
+            log("#cloud-config is nested too deeply; skipped")
+            continue
         if cfg is None:
             continue
         if not isinstance(cfg, dict):
@@ -619,10 +624,9 @@ def run_script(n, payload):
     return run(argv, "user-data script part %d" % n)
 
 
-def main():
-    global status
-    with open(ud_path, "rb") as f:
-        data = f.read()
+def read_user_data(data):
+    """(merged cloud-config or None, scripts) from the raw user-data, or None if it cannot
+    be parsed. Never raises: fuzz/userdata.py holds it to that."""
     configs, scripts = [], []
     try:
         for ctype, payload in parts(data):
@@ -636,12 +640,22 @@ def main():
                 log("user-data of type %s is not supported by gureum; skipped" % ctype)
     except Exception as e:
         log("user-data could not be parsed: %s" % e)
+        return None
+    cfg = load_configs(configs) if configs else None
+    return cfg, scripts
+
+
+def main():
+    global status
+    with open(ud_path, "rb") as f:
+        data = f.read()
+    read = read_user_data(data)
+    if read is None:
         return 1
+    cfg, scripts = read
     runcmd = []
-    if configs:
-        cfg = load_configs(configs)
-        if cfg is not None:
-            runcmd = apply_config(cfg)
+    if cfg is not None:
+        runcmd = apply_config(cfg)
     # Like cloud-init's scripts-user stage: user-data scripts in order, then runcmd as one
     # shell script (strings verbatim, argv lists quoted), so one failing command does not stop
     # the others.
