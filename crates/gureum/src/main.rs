@@ -13,7 +13,9 @@ mod host;
 mod host_keys;
 mod images;
 mod imds;
+mod serve;
 mod setup;
+mod throttle;
 
 use clap::Parser;
 
