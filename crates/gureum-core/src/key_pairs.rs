@@ -143,9 +143,9 @@ impl Cloud {
             gureum_keys::KeyFormat::Pem
         };
         let n = name.clone();
-        let created = tokio::task::spawn_blocking(move || gureum_keys::create(kt, kf, &n))
-            .await
-            .map_err(|e| CoreError::Internal(format!("key generation task: {e}")))?
+        let created = self
+            .cpu_bound(move || gureum_keys::create(kt, kf, &n))
+            .await?
             .map_err(key_error)?;
         let key = self
             .insert_key_pair(

@@ -164,6 +164,10 @@ pub struct Cloud {
     pub(crate) launch_slots: Arc<tokio::sync::Semaphore>,
     /// Guests booted ahead of launches (see `warm.rs`); none unless asked for.
     pub(crate) warm: Arc<warm::WarmPool>,
+    /// CPU-heavy request work (RSA key generation) running at once: half the CPUs, at least
+    /// one. A flood of such requests from one account then queues here, and the other CPUs
+    /// stay free for everyone else's requests (the blocking pool alone would run 512 at once).
+    pub(crate) cpu_heavy: Arc<tokio::sync::Semaphore>,
     /// Why a hypervisor cannot run instances on this host (not root, a runtime that failed
     /// to install, no QEMU): launches for it are refused at once instead of left `pending`.
     pub(crate) unavailable: Arc<Unavailable>,
@@ -254,6 +258,9 @@ impl Cloud {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             warm: Arc::new(warm::WarmPool::new(0)),
+            cpu_heavy: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
             unavailable: Arc::default(),
         }
     }
@@ -317,6 +324,22 @@ impl Cloud {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| CoreError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Run CPU-heavy work of a request (see `cpu_heavy`) off the async executor, waiting for
+    /// a slot first.
+    pub(crate) async fn cpu_bound<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> CoreResult<T> {
+        let _slot = self
+            .cpu_heavy
+            .acquire()
+            .await
+            .map_err(|e| CoreError::Internal(format!("cpu pool closed: {e}")))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| CoreError::Internal(format!("cpu-bound task failed: {e}")))
     }
 
     /// Run one request for the calling account. A dry run checks the request (and the
@@ -841,6 +864,38 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// CPU-heavy work never runs on more than its slots, however many requests ask at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cpu_bound_work_runs_on_a_bounded_pool() {
+        let (_dir, cloud, _ctx) = super::testing::cloud();
+        let slots = cloud.cpu_heavy.available_permits();
+        assert!(slots >= 1);
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..(slots * 4 + 4) {
+            let (cloud, running, most) = (cloud.clone(), running.clone(), most.clone());
+            tasks.push(tokio::spawn(async move {
+                cloud
+                    .cpu_bound(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), slots);
+    }
+
     #[test]
     fn aws_time_format() {
         assert_eq!(super::aws_time(0), "1970-01-01T00:00:00.000Z");

@@ -27,28 +27,25 @@
 //!
 //! Neither the token nor the user data ever reaches a log line.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use gureum_serve::{Bounded, Limits};
 use http::header::{HeaderName, HeaderValue, ALLOW, CONTENT_TYPE, SERVER};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 use crate::routes::{self, Body, TOKEN_PATH};
 use crate::token::{parse_token_ttl, TokenError, TokenKey};
@@ -94,13 +91,15 @@ const UNAUTHORIZED_BODY: &str = v2_error_body!("401 - Unauthorized");
 const FORBIDDEN_BODY: &str = v2_error_body!("403 - Forbidden");
 const METHOD_NOT_ALLOWED_BODY: &str = v2_error_body!("405 - Method Not Allowed");
 
-/// How long `serve` lets open connections finish after the shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
-/// A client must send a request's head within this (slowloris from a guest).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Open connections one source address may hold; beyond it new ones are closed at once, so one
-/// instance cannot exhaust the host's file descriptors for the others.
-const MAX_CONNECTIONS_PER_PEER: u32 = 128;
+/// The metadata service's bounds: an instance's clients make short, small requests, so 128
+/// connections per instance is ample; past it its own longest-idle connection is closed.
+fn default_limits() -> Limits {
+    Limits {
+        max_per_peer: 128,
+        shutdown_grace: Duration::from_secs(2),
+        ..Limits::default()
+    }
+}
 
 /// Called with `(peer, ttl)` after a connection's IP TTL was set for a token response, `ttl`
 /// read back from the socket: a hook for tests and diagnostics.
@@ -114,6 +113,7 @@ pub struct ImdsServer {
     clock: Clock,
     key: TokenKey,
     ttl_observer: Option<TtlObserver>,
+    limits: Limits,
 }
 
 impl ImdsServer {
@@ -130,6 +130,7 @@ impl ImdsServer {
             clock: Arc::new(clock),
             key: TokenKey::new(rand::random()),
             ttl_observer: None,
+            limits: default_limits(),
         }
     }
 
@@ -146,9 +147,19 @@ impl ImdsServer {
         self
     }
 
+    /// Bounds other than the defaults (see [`gureum_serve::Limits`]; the metadata service's
+    /// default allows 128 connections per instance).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Serves HTTP/1.1 (keep-alive) on an already-bound `listener` until `shutdown` completes
     /// (then lets open connections finish for up to two seconds) or the returned future is
-    /// dropped (which closes every connection at once).
+    /// dropped (which closes every connection at once), within the server's connection
+    /// bounds (`gureum-serve`: header-read and idle timeouts, caps in total and per source
+    /// address that close the longest-idle connection first, so one instance cannot exhaust
+    /// the host's file descriptors or the others' access).
     ///
     /// Accept errors (out of file descriptors, a connection reset before it was accepted) are
     /// logged and retried, never fatal; the only error is the listener's address being
@@ -167,114 +178,35 @@ impl ImdsServer {
         let mut http = http1::Builder::new();
         http.keep_alive(true)
             // EC2 writes `X-Aws-Ec2-Metadata-Token-Ttl-Seconds`; naive clients match on case.
-            .title_case_headers(true)
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT);
-        let graceful = GracefulShutdown::new();
-        // Owning the connection tasks means dropping `serve` ends them too.
-        let mut connections = JoinSet::new();
-        let per_peer = Arc::new(Mutex::new(HashMap::new()));
+            .title_case_headers(true);
+        let observer = self.ttl_observer;
         tracing::info!(%local, "imds: serving");
-
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                biased;
-                () = &mut shutdown => break,
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(err) => {
-                            tracing::warn!(%err, "imds: accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let Some(slot) = PeerSlot::take(&per_peer, peer.ip()) else {
-                        tracing::debug!(%peer, "imds: too many connections from one address");
-                        continue;
-                    };
-                    // Small answers, one per request: do not wait for Nagle.
-                    let _ = stream.set_nodelay(true);
-                    let conn = Arc::new(Conn {
-                        peer_v4: peer_ipv4(peer),
-                        local: stream.local_addr().unwrap_or(local),
-                        ttl: AtomicU8::new(0),
-                    });
-                    let io = TtlStream {
-                        inner: stream,
-                        conn: conn.clone(),
-                        applied: 0,
-                        peer,
-                        observer: self.ttl_observer.clone(),
-                    };
-                    let shared = shared.clone();
-                    let service = service_fn(move |req| {
-                        let shared = shared.clone();
-                        let conn = conn.clone();
-                        async move { Ok::<_, Infallible>(handle(&shared, &conn, req).await) }
-                    });
-                    let connection = graceful.watch(http.serve_connection(TokioIo::new(io), service));
-                    connections.spawn(async move {
-                        let _slot = slot;
-                        if let Err(err) = connection.await {
-                            tracing::debug!(%peer, %err, "imds: connection ended with an error");
-                        }
-                    });
-                }
-            }
-        }
-
-        drop(listener);
-        tracing::info!(%local, "imds: shutting down");
-        if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::debug!("imds: closing connections still open after the grace period");
-        }
-        connections.shutdown().await;
-        Ok(())
-    }
-}
-
-/// One open connection counted against its source address; released when dropped (also when
-/// the connection task is aborted).
-struct PeerSlot {
-    counts: Arc<Mutex<HashMap<IpAddr, u32>>>,
-    ip: IpAddr,
-}
-
-impl PeerSlot {
-    fn take(counts: &Arc<Mutex<HashMap<IpAddr, u32>>>, ip: IpAddr) -> Option<Self> {
-        let mut map = counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_PEER {
-            return None;
-        }
-        *n += 1;
-        Some(Self {
-            counts: counts.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut map = self
-            .counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
+        let make = move |stream: TcpStream, peer: SocketAddr| {
+            let conn = Arc::new(Conn {
+                peer_v4: peer_ipv4(peer),
+                local: stream.local_addr().unwrap_or(local),
+                ttl: AtomicU8::new(0),
+            });
+            let io = TtlStream {
+                inner: stream,
+                conn: conn.clone(),
+                applied: 0,
+                peer,
+                observer: observer.clone(),
+            };
+            let shared = shared.clone();
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                let conn = conn.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, &conn, req).await) }
+            });
+            (io, service)
+        };
+        let served = Bounded::new(self.limits)
+            .serve(listener, http, make, shutdown)
+            .await;
+        tracing::info!(%local, "imds: stopped");
+        served
     }
 }
 

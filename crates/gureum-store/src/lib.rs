@@ -23,7 +23,7 @@ pub mod usage;
 pub mod vpcs;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
@@ -49,6 +49,10 @@ const READERS: usize = 4;
 /// The database of one data dir.
 pub struct Store {
     path: PathBuf,
+    /// A panic while a lock is held (a bug in a request's closure) must not break every later
+    /// request: the locks are taken back from poisoning. That is sound because a panicking
+    /// write transaction is rolled back as it unwinds (rusqlite's drop behaviour), and a
+    /// reader's connection is never left in a transaction.
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -100,19 +104,23 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E>,
     ) -> Result<T, E> {
-        let conn = self.readers.lock().expect("reader pool poisoned").pop();
+        let conn = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         match conn {
             Some(conn) => {
                 let out = f(&conn);
                 self.readers
                     .lock()
-                    .expect("reader pool poisoned")
+                    .unwrap_or_else(PoisonError::into_inner)
                     .push(conn);
                 out
             }
             // Every reader is busy: a read on the writer is still correct, just serialised.
             None => {
-                let w = self.writer.lock().expect("writer poisoned");
+                let w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
                 f(&w)
             }
         }
@@ -124,7 +132,7 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut w = self.writer.lock().expect("writer poisoned");
+        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = w
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
@@ -161,6 +169,39 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A write that panics half-way is rolled back, and the store goes on serving reads and
+    /// writes (its lock is not left poisoned for good).
+    #[test]
+    fn a_panic_inside_a_write_leaves_the_store_usable() {
+        let (_dir, store) = test_store();
+        let create = |c: &Transaction| {
+            c.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)", [])
+                .map_err(StoreError::from)
+        };
+        store.write(create).unwrap();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), StoreError> = store.write(|c| {
+                c.execute("INSERT INTO t VALUES (1)", [])?;
+                panic!("a bug in a request");
+            });
+        }));
+        assert!(caught.is_err());
+        store
+            .write(|c| {
+                c.execute("INSERT INTO t VALUES (2)", [])
+                    .map_err(StoreError::from)
+            })
+            .unwrap();
+        let values: Vec<i64> = store
+            .read(|c| {
+                let mut q = c.prepare("SELECT v FROM t ORDER BY v")?;
+                let rows = q.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>().map_err(StoreError::from)
+            })
+            .unwrap();
+        assert_eq!(values, vec![2]);
+    }
 
     #[test]
     fn opens_in_wal_mode_with_full_sync_and_reopens() {

@@ -4,6 +4,7 @@
 //! envelope with AWS's status, and changes nothing.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -21,10 +22,13 @@ use tracing::Instrument;
 
 use crate::cli::UpArgs;
 use crate::setup;
+use crate::throttle::Throttle;
 
 #[derive(Clone)]
 struct AppState {
     cloud: Cloud,
+    /// `None` when throttling is off.
+    throttle: Option<Arc<Throttle>>,
 }
 
 fn init_logging() {
@@ -42,6 +46,8 @@ fn init_logging() {
 pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     init_logging();
     let started = Instant::now();
+    let open_files = crate::serve::raise_open_file_limit();
+    let limits = crate::serve::limits(&args, open_files);
     let cloud = setup::open_cloud(&data_dir, &args.region)?
         .with_limits(gureum_core::Limits {
             instances_per_account: args.instance_limit,
@@ -129,13 +135,18 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         None
     };
     let console = gureum_console::Console::new(cloud.clone(), metrics);
-    let app = router(cloud.clone(), &console);
-    tracing::info!(listen = %addr, ready_ms = started.elapsed().as_millis() as u64, "ready");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    let throttle = args.throttle.then(|| Arc::new(Throttle::aws_default()));
+    let app = router(cloud.clone(), throttle, &console);
+    tracing::info!(
+        listen = %addr,
+        ready_ms = started.elapsed().as_millis() as u64,
+        open_files,
+        max_connections = limits.max_connections,
+        max_per_ip = limits.max_per_peer,
+        throttle = args.throttle,
+        "ready"
+    );
+    crate::serve::serve(listener, app, limits, {
         let console = console.clone();
         async move {
             shutdown_signal().await;
@@ -175,11 +186,15 @@ async fn shutdown_signal() {
 
 /// The API (every path the console does not own: SDKs post to `/` and sign `GET /?Action=…`),
 /// `/healthz`, and the console under `/console`.
-fn router(cloud: Cloud, console: &gureum_console::Console) -> Router {
+fn router(
+    cloud: Cloud,
+    throttle: Option<Arc<Throttle>>,
+    console: &gureum_console::Console,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(handle)
-        .with_state(AppState { cloud })
+        .with_state(AppState { cloud, throttle })
         .merge(console.router())
 }
 
@@ -245,12 +260,14 @@ async fn handle(State(st): State<AppState>, req: Request<Body>) -> Response {
         if crate::billing::is_cost_explorer(req.headers()) {
             return crate::billing::serve_cost_explorer(&st.cloud, req, &request_id).await;
         }
-        let (service, result) = serve_query(&st.cloud, req, &request_id).await;
+        let (service, result) =
+            serve_query(&st.cloud, st.throttle.as_deref(), req, &request_id).await;
         let response = match result {
             Ok(Answer::Landing) => landing_page(),
             Ok(Answer::Xml(body)) => xml_response(200, body, &request_id),
             Err(e) => {
-                if e.code.http_status() >= 500 {
+                // A throttled client is the client's doing, and may be a flood: no error log.
+                if e.code.http_status() >= 500 && e.code != ErrorCode::RequestLimitExceeded {
                     tracing::error!(code = %e.code, "request failed");
                 } else {
                     tracing::debug!(code = %e.code, message = %e.message, "request refused");
@@ -320,6 +337,7 @@ enum Answer {
 /// envelope) and the response body or the error.
 async fn serve_query(
     cloud: &Cloud,
+    throttle: Option<&Throttle>,
     req: Request<Body>,
     request_id: &str,
 ) -> (Service, Result<Answer, ApiError>) {
@@ -422,6 +440,10 @@ async fn serve_query(
             Err(e) => Err(e),
             Ok(req) => {
                 let name = req.action.name();
+                // Before anything runs: a throttled request changes nothing.
+                if let Some(Err(e)) = throttle.map(|t| t.check(&key.account_id, name)) {
+                    return (service, Err(e));
+                }
                 let ctx = Ctx {
                     account_id: key.account_id.clone(),
                     request_id: request_id.to_string(),

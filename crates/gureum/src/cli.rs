@@ -104,6 +104,27 @@ pub struct UpArgs {
     /// one and skips the boot (0: none). They use about 10 MiB each while they wait.
     #[arg(long, env = "GUREUM_WARM_POOL", default_value_t = 10)]
     pub warm_pool: usize,
+    /// Throttle EC2 API requests per account and action as EC2 does (token buckets of 100,
+    /// refilled 20/s, for Describe*/Get*/List*; 50, refilled 5/s, for the others), answering
+    /// RequestLimitExceeded. `off` for benchmarks.
+    #[arg(long, env = "GUREUM_THROTTLE", value_parser = clap::builder::BoolishValueParser::new(),
+          default_value = "on")]
+    pub throttle: bool,
+    /// Open connections at most on the API/console port, all clients together (default: 4096,
+    /// or half the open-file limit if that is lower). Over it, the longest-idle connection is
+    /// closed to make room.
+    #[arg(long, env = "GUREUM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections at most from one IP address (default: 512, or half the open-file
+    /// limit if that is lower); over it, that address's longest-idle connection is closed.
+    #[arg(long, env = "GUREUM_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Seconds a client has to send a request's head once it started.
+    #[arg(long, env = "GUREUM_HEADER_READ_TIMEOUT", default_value_t = 10.0)]
+    pub header_read_timeout: f64,
+    /// Seconds a connection with no request in flight stays open (keep-alive).
+    #[arg(long, env = "GUREUM_IDLE_TIMEOUT", default_value_t = 60.0)]
+    pub idle_timeout: f64,
 }
 
 #[derive(Subcommand, Debug)]

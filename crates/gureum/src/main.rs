@@ -14,7 +14,9 @@ mod host_keys;
 mod images;
 mod imds;
 mod packages;
+mod serve;
 mod setup;
+mod throttle;
 
 use clap::Parser;
 
