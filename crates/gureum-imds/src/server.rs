@@ -198,7 +198,16 @@ impl ImdsServer {
             let service = service_fn(move |req| {
                 let shared = shared.clone();
                 let conn = conn.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, &conn, req).await) }
+                // Each request runs as its own task, so a panic in it (a bug) answers 500
+                // to that request instead of dropping the connection; the server goes on.
+                async move {
+                    let answer =
+                        tokio::spawn(async move { handle(&shared, &conn, req).await }).await;
+                    Ok::<_, Infallible>(answer.unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "imds: a request handler panicked");
+                        error(StatusCode::INTERNAL_SERVER_ERROR)
+                    }))
+                }
             });
             (io, service)
         };

@@ -884,3 +884,37 @@ async fn read_latency() {
     }
     srv.stop().await;
 }
+
+/// A source with a bug: it panics for one caller.
+struct PanickySource(FakeSource);
+
+#[async_trait::async_trait]
+impl MetadataSource for PanickySource {
+    async fn instance_by_ip(&self, ip: Ipv4Addr) -> Option<Arc<InstanceMetadata>> {
+        assert_ne!(ip, NOBODY, "a bug in the metadata source");
+        self.0.instance_by_ip(ip).await
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
+    let md = instance("i-0123456789abcdef0", INSTANCE);
+    let source = PanickySource(FakeSource([(INSTANCE, Arc::new(md))].into()));
+    let server = ImdsServer::new(Arc::new(source), || std::time::SystemTime::now());
+    let listener = TcpListener::bind((INSTANCE, 0)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut c = Client::connect(addr, NOBODY).await;
+    let r = c.send("GET", "/latest/meta-data/instance-id", &[]).await;
+    assert_eq!(r.status, 500);
+    // The same connection, and the server, still answer.
+    let r = c.send("GET", "/latest/meta-data/instance-id", &[]).await;
+    assert_eq!(r.status, 500);
+    let r = get(addr, INSTANCE, "/latest/meta-data/instance-id", &[]).await;
+    assert_eq!((r.status, r.text()), (200, "i-0123456789abcdef0"));
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
