@@ -900,7 +900,7 @@ impl MetadataSource for PanickySource {
 async fn a_panicking_handler_answers_500_and_the_server_goes_on() {
     let md = instance("i-0123456789abcdef0", INSTANCE);
     let source = PanickySource(FakeSource([(INSTANCE, Arc::new(md))].into()));
-    let server = ImdsServer::new(Arc::new(source), || std::time::SystemTime::now());
+    let server = ImdsServer::new(Arc::new(source), std::time::SystemTime::now);
     let listener = TcpListener::bind((INSTANCE, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
