@@ -621,6 +621,8 @@ impl Cloud {
         let cloud = self.clone();
         let id = image_id.clone();
         tokio::spawn(async move {
+            // One copy at a time host-wide, waited for before the instance is touched.
+            let _copy = cloud.image_copies.clone().acquire_owned().await;
             // Hold the instance against the agent while its guest is down for the copy.
             let mut claimed = false;
             for _ in 0..600 {

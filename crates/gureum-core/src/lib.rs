@@ -168,6 +168,10 @@ pub struct Cloud {
     /// one. A flood of such requests from one account then queues here, and the other CPUs
     /// stay free for everyone else's requests (the blocking pool alone would run 512 at once).
     pub(crate) cpu_heavy: Arc<tokio::sync::Semaphore>,
+    /// Image copies (`CreateImage`) running at once: one. Each reads and writes a whole
+    /// root volume; a burst of them from one account then queues (its images stay `pending`)
+    /// instead of taking the host's disk from every instance.
+    pub(crate) image_copies: Arc<tokio::sync::Semaphore>,
     /// Why a hypervisor cannot run instances on this host (not root, a runtime that failed
     /// to install, no QEMU): launches for it are refused at once instead of left `pending`.
     pub(crate) unavailable: Arc<Unavailable>,
@@ -258,6 +262,7 @@ impl Cloud {
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
             warm: Arc::new(warm::WarmPool::new(0)),
+            image_copies: Arc::new(tokio::sync::Semaphore::new(1)),
             cpu_heavy: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),

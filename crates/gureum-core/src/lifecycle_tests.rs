@@ -1342,3 +1342,58 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
         .iter()
         .any(|(i, s)| *i == w.image && s == "available"));
 }
+
+/// Image copies run one at a time host-wide: a CreateImage waiting for its turn leaves its
+/// instance alone (no stop, no snapshot) and its image `pending`; it goes ahead once the copy
+/// before it is done.
+#[tokio::test]
+async fn image_copies_wait_their_turn() {
+    let w = world();
+    let i = w.launch(run(&w.image, 1)).await.remove(0);
+    w.settle().await;
+    let busy = w.cloud.image_copies.clone().acquire_owned().await.unwrap();
+    let image = match w
+        .call(Action::CreateImage {
+            instance_id: i.id.clone(),
+            name: "queued".into(),
+            description: None,
+            no_reboot: false,
+            tag_specifications: vec![],
+        })
+        .await
+        .unwrap()
+    {
+        Response::ImageId(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let snapshots = || {
+        w.compute
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with(&format!("snapshot {}", i.id)))
+            .count()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(snapshots(), 0, "the copy waits for the one before it");
+    assert_eq!(image_state(&w, &image).await.as_deref(), Some("pending"));
+    assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
+    drop(busy);
+    for _ in 0..50 {
+        if image_state(&w, &image).await.as_deref() == Some("available") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(image_state(&w, &image).await.as_deref(), Some("available"));
+    assert_eq!(snapshots(), 1);
+}
+
+async fn image_state(w: &World, image: &str) -> Option<String> {
+    image_ids(w, &["self"])
+        .await
+        .into_iter()
+        .find(|(id, _)| id == image)
+        .map(|(_, s)| s)
+}
