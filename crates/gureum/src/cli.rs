@@ -210,7 +210,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(crate::api::up(data_dir, args))
+            let served = rt.block_on(crate::api::up(data_dir, args));
+            // A default-image build still running (a blocking task) must not hold up a stop:
+            // dropping the runtime would wait for it. Its mmdebstrap dies with this process
+            // (see gureum-image's sandbox), and the next start takes the build up again.
+            rt.shutdown_timeout(std::time::Duration::from_millis(500));
+            served
         }
         Command::Account(AccountCmd::Create { name }) => {
             let cloud = setup::open_cloud(&data_dir, "us-east-1")?;
