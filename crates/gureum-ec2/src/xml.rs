@@ -1,5 +1,5 @@
-//! A small XML writer for EC2 responses: elements appended to one `String`, text escaped by
-//! quick-xml. EC2's responses are shallow and written once, so a streaming writer over a
+//! A small XML writer for EC2 responses: elements appended to one `String`, text escaped in
+//! one pass. EC2's responses are shallow and written once, so a streaming writer over a
 //! string beats building a tree.
 //!
 //! Text comes from clients (names, tag values, and the parameters quoted in error messages),
@@ -8,23 +8,45 @@
 //! written as U+FFFD; a carriage return as `&#13;`, which parsers would otherwise turn into
 //! a line feed.
 
-use std::borrow::Cow;
-
-/// XML 1.0's `Char` production (surrogates cannot occur in a `str`).
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-/// `text` escaped for element content, with what XML cannot carry replaced (see above).
-fn escape(text: &str) -> Cow<'_, str> {
-    if text.chars().all(|c| is_xml_char(c) && c != '\r') {
-        return quick_xml::escape::escape(text);
+/// Append `text` to `out` escaped for element content, with what XML cannot carry replaced
+/// (see above). One pass over the bytes: in a `str` the only characters outside XML 1.0's
+/// `Char` production are the C0 controls other than tab, line feed and carriage return, and
+/// U+FFFE and U+FFFF (UTF-8 `EF BF BE`/`EF BF BF`; surrogates cannot occur). Runs of plain
+/// text are copied whole, so a value with nothing to escape costs one scan and one copy.
+fn escape_into(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
+    let mut plain = 0; // start of the run not yet copied
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (replacement, len): (&str, usize) = match b {
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'&' => ("&amp;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&apos;", 1),
+            b'\r' => ("&#13;", 1),
+            b'\t' | b'\n' => {
+                i += 1;
+                continue;
+            }
+            0..=0x1f => ("\u{FFFD}", 1),
+            0xEF if bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) => {
+                ("\u{FFFD}", 3)
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // `plain..i` ends before an ASCII byte or the lead byte of a whole character, so both
+        // ends are character boundaries.
+        out.push_str(&text[plain..i]);
+        out.push_str(replacement);
+        i += len;
+        plain = i;
     }
-    let kept: String = text
-        .chars()
-        .map(|c| if is_xml_char(c) { c } else { '\u{FFFD}' })
-        .collect();
-    Cow::Owned(quick_xml::escape::escape(&kept).replace('\r', "&#13;"))
+    out.push_str(&text[plain..]);
 }
 
 /// The namespace every EC2 response carries.
@@ -68,7 +90,7 @@ impl Xml {
     /// `<tag>text</tag>`, text escaped.
     pub fn leaf(&mut self, tag: &str, text: &str) -> &mut Self {
         self.open(tag);
-        self.buf.push_str(&escape(text));
+        escape_into(&mut self.buf, text);
         self.close(tag)
     }
 
@@ -101,7 +123,7 @@ impl Xml {
     /// `<tag><item>v</item>…</tag>` for scalar lists.
     pub fn values<T: std::fmt::Display>(&mut self, tag: &str, items: &[T]) -> &mut Self {
         self.set(tag, items, |x, v| {
-            x.buf.push_str(&escape(&v.to_string()));
+            escape_into(&mut x.buf, &v.to_string());
         })
     }
 
@@ -129,6 +151,19 @@ mod tests {
             x.finish("R"),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<R xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
              <a>&lt;&amp;&gt;&quot;&apos;</a><s><item>1</item><item>2</item></s></R>"
+        );
+    }
+
+    #[test]
+    fn characters_near_the_replaced_ones_are_kept() {
+        let mut x = Xml::fragment();
+        // U+FFFD, U+FFEF, U+FFFE, U+EFBF, U+FFFF at the very end, then a 4-byte character.
+        x.leaf("a", "\u{FFFD}\u{FFEF}\u{FFFE}\u{EFBF}x\u{FFFF}");
+        x.leaf("b", "\u{1F600}'");
+        x.leaf("c", "");
+        assert_eq!(
+            x.into_string(),
+            "<a>\u{FFFD}\u{FFEF}\u{FFFD}\u{EFBF}x\u{FFFD}</a><b>\u{1F600}&apos;</b><c></c>"
         );
     }
 
