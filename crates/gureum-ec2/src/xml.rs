@@ -31,7 +31,9 @@ fn escape_into(out: &mut String, text: &str) {
                 continue;
             }
             0..=0x1f => ("\u{FFFD}", 1),
-            0xEF if bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) => {
+            0xEF if bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
+            {
                 ("\u{FFFD}", 3)
             }
             _ => {
