@@ -18,7 +18,7 @@
 
 /// Declares one aggregate's trait and implements it for the SQLite transaction by calling
 /// the module's function of the same name with the connection first. The trait is what other
-//  backends implement; the free functions stay the SQLite SQL, tested on their own.
+/// backends implement; the free functions stay the SQLite SQL, tested on their own.
 macro_rules! aggregate {
     (
         $(#[$doc:meta])*
