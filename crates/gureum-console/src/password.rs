@@ -40,12 +40,6 @@ pub enum PasswordError {
     Store(#[from] StoreError),
 }
 
-impl From<gureum_store::rusqlite::Error> for PasswordError {
-    fn from(e: gureum_store::rusqlite::Error) -> Self {
-        PasswordError::Store(StoreError::Sqlite(e))
-    }
-}
-
 pub fn hash(password: &str) -> Result<String, PasswordError> {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -117,10 +111,10 @@ pub fn set(cloud: &Cloud, account: &str, password: &str) -> Result<String, Passw
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     cloud.store().write(|tx| {
-        let Some(acct) = gureum_store::accounts::find(tx, account)? else {
+        let Some(acct) = tx.accounts().find(account)? else {
             return Err(PasswordError::NoAccount(account.to_string()));
         };
-        gureum_store::console::set_password(tx, &acct.id, &phc, now)?;
+        tx.console().set_password(&acct.id, &phc, now)?;
         Ok(acct.id)
     })
 }
@@ -132,10 +126,10 @@ pub fn lookup(
     account: &str,
 ) -> Result<Option<(String, String, Option<String>)>, StoreError> {
     cloud.store().read(|c| {
-        let Some(acct) = gureum_store::accounts::find(c, account)? else {
+        let Some(acct) = c.accounts().find(account)? else {
             return Ok::<_, StoreError>(None);
         };
-        let phc = gureum_store::console::password_hash(c, &acct.id)?;
+        let phc = c.console().password_hash(&acct.id)?;
         Ok(Some((acct.id, acct.name, phc)))
     })
 }

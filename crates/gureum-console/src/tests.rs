@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use gureum_core::{Cloud, SystemClock};
-use gureum_store::Store;
+use gureum_store::SqliteStore;
 use gureum_types::Region;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -23,7 +23,7 @@ struct T {
 
 fn setup() -> T {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("state.db")).unwrap());
+    let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
     let cloud = Cloud::new(
         store,
         Region::new("us-east-1").unwrap(),
@@ -721,8 +721,8 @@ async fn the_billing_page_shows_forecast_budget_days_and_free_tier() {
     t.cloud
         .store()
         .write(|tx| {
-            gureum_store::budgets::record_alert(tx, &acct, &month, "actual", "6.0000", now)
-                .map_err(gureum_store::StoreError::from)
+            tx.budgets()
+                .record_alert(&acct, &month, "actual", "6.0000", now)
         })
         .unwrap();
     let page = send(&t.app, get("/console/billing", &cookie)).await;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use gureum_store::accounts as db;
 use gureum_types::model::{AccessKey, Account};
 use gureum_types::{ApiError, ErrorCode};
 use rand::distributions::{Distribution, Uniform};
@@ -61,7 +60,7 @@ impl Cloud {
         }
         let now = self.clock.now_millis();
         self.store.write(|tx| {
-            if db::find(tx, name)?.is_some() {
+            if tx.accounts().find(name)?.is_some() {
                 return Err(CoreError::Api(ApiError::new(
                     ErrorCode::InvalidParameterValue,
                     format!("an account named {name} already exists"),
@@ -71,13 +70,13 @@ impl Cloud {
                 let id: String = (0..12)
                     .map(|_| char::from(b'0' + rand::thread_rng().gen_range(0..10u8)))
                     .collect();
-                if db::find(tx, &id)?.is_none() {
+                if tx.accounts().find(&id)?.is_none() {
                     break id;
                 }
             };
-            db::insert(tx, &id, name, now)?;
+            tx.accounts().insert(&id, name, now)?;
             let key = new_access_key(&id);
-            db::insert_access_key(tx, &key, now)?;
+            tx.accounts().insert_access_key(&key, now)?;
             Ok((
                 Account {
                     id,
@@ -93,14 +92,14 @@ impl Cloud {
     pub fn create_access_key_sync(&self, account: &str) -> CoreResult<AccessKey> {
         let now = self.clock.now_millis();
         self.store.write(|tx| {
-            let acct = db::find(tx, account)?.ok_or_else(|| {
+            let acct = tx.accounts().find(account)?.ok_or_else(|| {
                 CoreError::Api(ApiError::new(
                     ErrorCode::InvalidParameterValue,
                     format!("no account {account}"),
                 ))
             })?;
             let key = new_access_key(&acct.id);
-            db::insert_access_key(tx, &key, now)?;
+            tx.accounts().insert_access_key(&key, now)?;
             Ok(key)
         })
     }
@@ -108,8 +107,8 @@ impl Cloud {
     pub fn list_accounts_sync(&self) -> CoreResult<Vec<(Account, Vec<AccessKey>)>> {
         self.store.read(|c| {
             let mut out = Vec::new();
-            for a in db::list(c)? {
-                let keys = db::access_keys_of(c, &a.id)?;
+            for a in c.accounts().list()? {
+                let keys = c.accounts().access_keys_of(&a.id)?;
                 out.push((a.to_model(aws_time), keys));
             }
             Ok(out)
@@ -129,7 +128,7 @@ impl Cloud {
         }
         let id = access_key_id.to_string();
         let found = self
-            .blocking(move |s| s.read(|c| Ok(db::find_access_key(c, &id)?)))
+            .blocking(move |s| s.read(|c| Ok(c.accounts().find_access_key(&id)?)))
             .await?;
         if let Some(k) = &found {
             self.auth_cache

@@ -7,9 +7,8 @@
 //! address it answers on, and the host agent maps it in the kernel (see
 //! [`Cloud::sync_public_ips`]). Terminating an instance disassociates its Elastic IP.
 
-use gureum_store::addresses::{self as db, AddressRow};
-use gureum_store::instances as inst_db;
-use gureum_store::{resources, tags as tag_db};
+use gureum_store::addresses::AddressRow;
+use gureum_store::Tx;
 use gureum_types::model::{Address, Filter, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
@@ -19,8 +18,6 @@ use gureum_ec2::Response;
 
 /// AWS's default quota of Elastic IPs per account and region.
 pub const MAX_ADDRESSES: usize = 5;
-
-type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
 
 const ADDRESS_FILTERS: &[&str] = &[
     "allocation-id",
@@ -73,12 +70,12 @@ fn address_not_found(ip: &str) -> CoreError {
 
 /// The account's allocation named by id or by address.
 fn find(
-    tx: &gureum_store::rusqlite::Connection,
+    tx: &dyn Tx,
     account: &str,
     allocation_id: Option<&str>,
     public_ip: Option<&str>,
 ) -> CoreResult<AddressRow> {
-    let all = db::by_account(tx, account)?;
+    let all = tx.addresses().by_account(account)?;
     if let Some(id) = allocation_id {
         if ResourceId::parse(ResourceKind::ElasticIp, id).is_none() {
             return Err(ApiError::new(
@@ -100,17 +97,18 @@ fn find(
 
 /// Detach the allocation from whatever instance holds it; that instance's public address goes
 /// with it (the host agent gives it an auto-assigned one again if it takes one).
-fn unlink(tx: &Tx, a: &AddressRow, now: i64) -> CoreResult<()> {
+fn unlink(tx: &dyn Tx, a: &AddressRow, now: i64) -> CoreResult<()> {
     if let Some(inst) = &a.instance_id {
-        inst_db::clear_public_ip_if(tx, inst, &a.public_ip, now)?;
+        tx.instances().clear_public_ip_if(inst, &a.public_ip, now)?;
     }
-    db::set_association(tx, &a.allocation_id, None, None, now)?;
+    tx.addresses()
+        .set_association(&a.allocation_id, None, None, now)?;
     Ok(())
 }
 
 /// When an instance is terminated its Elastic IP is disassociated. Blocking.
-pub(crate) fn release_for_terminated(tx: &Tx, instance_id: &str, now: i64) -> CoreResult<()> {
-    if let Some(a) = db::of_instance(tx, instance_id)? {
+pub(crate) fn release_for_terminated(tx: &dyn Tx, instance_id: &str, now: i64) -> CoreResult<()> {
+    if let Some(a) = tx.addresses().of_instance(instance_id)? {
         unlink(tx, &a, now)?;
     }
     Ok(())
@@ -129,14 +127,14 @@ impl Cloud {
         let (public_ip, allocation_id) = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    if db::by_account(tx, &account)?.len() >= MAX_ADDRESSES {
+                    if tx.addresses().by_account(&account)?.len() >= MAX_ADDRESSES {
                         return Err(ApiError::new(
                             ErrorCode::AddressLimitExceeded,
                             "The maximum number of addresses has been reached.",
                         )
                         .into());
                     }
-                    let used = db::public_ips_in_use(tx)?;
+                    let used = tx.addresses().public_ips_in_use()?;
                     let n = match &address {
                         Some(a) => {
                             let ip: std::net::Ipv4Addr = a.parse().map_err(|_| {
@@ -173,9 +171,10 @@ impl Cloud {
                         association_id: None,
                         created_at: now,
                     };
-                    resources::insert(tx, &row.allocation_id, &account, "elastic-ip", now)?;
-                    db::insert(tx, &row)?;
-                    tag_db::put(tx, &account, &row.allocation_id, &tags)?;
+                    tx.resources()
+                        .insert(&row.allocation_id, &account, "elastic-ip", now)?;
+                    tx.addresses().insert(&row)?;
+                    tx.tags().put(&account, &row.allocation_id, &tags)?;
                     Ok((row.public_ip, row.allocation_id))
                 })
             })
@@ -203,7 +202,7 @@ impl Cloud {
             .blocking(move |s| {
                 s.write(|tx| {
                     let a = find(tx, &account, allocation_id.as_deref(), public_ip.as_deref())?;
-                    let rows = inst_db::of_account(tx, &account)?;
+                    let rows = tx.instances().of_account(&account)?;
                     let target = match (&instance_id, &eni_id) {
                         (Some(id), _) => {
                             if ResourceId::parse(ResourceKind::Instance, id).is_none() {
@@ -278,12 +277,12 @@ impl Cloud {
                     }
                     unlink(tx, &a, now)?;
                     // An instance holds one Elastic IP: a previous one stays allocated, unlinked.
-                    if let Some(prev) = db::of_instance(tx, &target.id)? {
+                    if let Some(prev) = tx.addresses().of_instance(&target.id)? {
                         unlink(tx, &prev, now)?;
                     }
                     let assoc = ResourceId::generate(ResourceKind::ElasticIpAssociation).to_string();
-                    db::set_association(tx, &a.allocation_id, Some(&target.id), Some(&assoc), now)?;
-                    inst_db::set_public_ip(tx, &target.id, &a.public_ip, now)?;
+                    tx.addresses().set_association(&a.allocation_id, Some(&target.id), Some(&assoc), now)?;
+                    tx.instances().set_public_ip(&target.id, &a.public_ip, now)?;
                     Ok(assoc)
                 })
             })
@@ -301,7 +300,7 @@ impl Cloud {
         let now = self.clock.now_millis();
         self.blocking(move |s| {
             s.write(|tx| {
-                let all = db::by_account(tx, &account)?;
+                let all = tx.addresses().by_account(&account)?;
                 let a = match (&association_id, &public_ip) {
                     (Some(assoc), _) => all
                         .into_iter()
@@ -353,13 +352,9 @@ impl Cloud {
                     )
                     .into());
                 }
-                gureum_store::usage::close(
-                    tx,
-                    &a.allocation_id,
-                    gureum_store::usage::ELASTIC_IP,
-                    now,
-                )?;
-                resources::delete(tx, &account, &a.allocation_id)?;
+                tx.usage()
+                    .close(&a.allocation_id, gureum_store::usage::ELASTIC_IP, now)?;
+                tx.resources().delete(&account, &a.allocation_id)?;
                 Ok(())
             })
         })
@@ -378,9 +373,9 @@ impl Cloud {
         let addresses = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let mut tags = tag_db::all_by_resource(c, &account)?;
-                    let rows = db::by_account(c, &account)?;
-                    let instances = inst_db::of_account(c, &account)?;
+                    let mut tags = c.tags().all_by_resource(&account)?;
+                    let rows = c.addresses().by_account(&account)?;
+                    let instances = c.instances().of_account(&account)?;
                     Ok(rows
                         .into_iter()
                         .map(|a| {

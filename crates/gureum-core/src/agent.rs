@@ -22,8 +22,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gureum_store::instances::{self as db, InstanceRow};
-use gureum_store::vpcs as vpc_db;
+use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::InstanceState;
 
 use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
@@ -114,7 +113,9 @@ impl Cloud {
     /// server that could, or one that died mid-launch) end as EC2's failed launches do:
     /// `terminated`, with `Server.InternalError` and the reason. Returns how many.
     pub async fn fail_stranded_launches(&self) -> CoreResult<usize> {
-        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let rows = self
+            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
+            .await?;
         let mut failed = 0;
         for r in rows.iter().filter(|r| r.state == "pending") {
             let Some(why) = self.unavailable.reason(&r.hypervisor) else {
@@ -136,7 +137,9 @@ impl Cloud {
 
     /// One pass over every instance: start a convergence task for each that needs work.
     pub async fn sweep(&self) -> CoreResult<()> {
-        let mut rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let mut rows = self
+            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
+            .await?;
         // Oldest launch first: launches take the host's launch slots in the order they came.
         rows.sort_by(|a, b| (a.launch_time, &a.id).cmp(&(b.launch_time, &b.id)));
         let now = self.clock.now_millis();
@@ -172,7 +175,11 @@ impl Cloud {
         }
         if purge {
             self.blocking(move |s| {
-                s.write(|tx| Ok(db::purge_terminated(tx, now - TERMINATED_VISIBLE_MS)?))
+                s.write(|tx| {
+                    Ok(tx
+                        .instances()
+                        .purge_terminated(now - TERMINATED_VISIBLE_MS)?)
+                })
             })
             .await?;
         }
@@ -192,7 +199,9 @@ impl Cloud {
             .list()
             .await
             .map_err(|e| CoreError::Internal(e.0))?;
-        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let rows = self
+            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
+            .await?;
         let recorded: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut live: HashSet<String> = rows
             .iter()
@@ -377,10 +386,14 @@ impl Cloud {
         let (is_default, subnets) = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let is_default = vpc_db::vpcs(c, &account)?
+                    let is_default = c
+                        .vpcs()
+                        .vpcs(&account)?
                         .iter()
                         .any(|v| v.id == vpc && v.is_default);
-                    let subnets: Vec<String> = vpc_db::subnets(c, &account)?
+                    let subnets: Vec<String> = c
+                        .vpcs()
+                        .subnets(&account)?
                         .into_iter()
                         .filter(|s| s.vpc_id == vpc)
                         .map(|s| s.cidr)
@@ -416,8 +429,7 @@ impl Cloud {
         let ok = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    Ok(db::transition(
-                        tx,
+                    Ok(tx.instances().transition(
                         &id,
                         gen,
                         to.as_str(),
@@ -444,14 +456,14 @@ impl Cloud {
         let wanted = self
             .blocking(|s| {
                 s.read(|c| {
-                    let rows = db::all(c)?;
-                    let rules = gureum_store::security_groups::all_rules(c)?;
-                    let members = gureum_store::security_groups::memberships(c)?;
+                    let rows = c.instances().all()?;
+                    let rules = c.security_groups().all_rules()?;
+                    let members = c.security_groups().memberships()?;
                     Ok(crate::firewall::firewalls(
                         &rows,
                         &rules,
                         &members,
-                        &gureum_store::vpcs::default_vpc_ids(c)?,
+                        &c.vpcs().default_vpc_ids()?,
                     ))
                 })
             })
@@ -489,13 +501,13 @@ impl Cloud {
         let wanted = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    let routed = gureum_store::routing::internet_routed_subnets(tx)?;
+                    let routed = tx.routing().internet_routed_subnets()?;
                     let mut out = Vec::new();
-                    for r in db::all(tx)? {
+                    for r in tx.instances().all()? {
                         if r.state != "running" {
                             continue;
                         }
-                        let ip = db::assign_public_ip(tx, &r.id, pool, now)?;
+                        let ip = tx.instances().assign_public_ip(&r.id, pool, now)?;
                         let public = ip
                             .and_then(|p| p.parse::<std::net::Ipv4Addr>().ok())
                             .filter(|_| routed.contains(&r.subnet_id));
@@ -581,7 +593,8 @@ impl Cloud {
         let live: HashSet<String> = self
             .blocking(|s| {
                 s.read(|c| {
-                    Ok(db::all(c)?
+                    Ok(c.instances()
+                        .all()?
                         .into_iter()
                         .filter(|r| r.state != "terminated" && r.state != "stopped")
                         .map(|r| r.vpc_id)
@@ -604,14 +617,14 @@ impl Cloud {
         let id = id.to_string();
         self.blocking(move |s| {
             s.read(|c| {
-                let rows = db::all(c)?;
-                let rules = gureum_store::security_groups::all_rules(c)?;
-                let members = gureum_store::security_groups::memberships(c)?;
+                let rows = c.instances().all()?;
+                let rules = c.security_groups().all_rules()?;
+                let members = c.security_groups().memberships()?;
                 Ok(crate::firewall::firewalls(
                     &rows,
                     &rules,
                     &members,
-                    &gureum_store::vpcs::default_vpc_ids(c)?,
+                    &c.vpcs().default_vpc_ids()?,
                 )
                 .remove(&id)
                 .unwrap_or_default())
@@ -652,9 +665,8 @@ impl Cloud {
         let (public, routed) = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    let ip = db::assign_public_ip(tx, &id, pool, now)?;
-                    let routed =
-                        gureum_store::routing::internet_routed_subnets(tx)?.contains(&subnet);
+                    let ip = tx.instances().assign_public_ip(&id, pool, now)?;
+                    let routed = tx.routing().internet_routed_subnets()?.contains(&subnet);
                     Ok((ip, routed))
                 })
             })
@@ -796,7 +808,9 @@ impl Cloud {
         let Some(host) = self.host.clone() else {
             return Ok(false);
         };
-        let rows = self.blocking(|s| s.read(|c| Ok(db::all(c)?))).await?;
+        let rows = self
+            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
+            .await?;
         if rows
             .iter()
             .any(|r| r.state != "terminated" && r.state != "stopped")
@@ -825,14 +839,18 @@ impl Cloud {
         self.applied_firewalls.lock().expect("poisoned").remove(&id);
         self.applied_public.lock().expect("poisoned").remove(&id);
         let now = self.clock.now_millis();
-        self.blocking(move |s| s.write(|tx| Ok(db::release_public_ip(tx, &id, now)?)))
+        self.blocking(move |s| s.write(|tx| Ok(tx.instances().release_public_ip(&id, now)?)))
             .await
     }
 
     async fn clear_reboot(&self, id: &str) -> CoreResult<()> {
         let id = id.to_string();
         self.blocking(move |s| {
-            s.write(|tx| Ok(db::set_column(tx, &id, "reboot_requested", &false)?))
+            s.write(|tx| {
+                Ok(tx
+                    .instances()
+                    .set_field(&id, InstanceField::RebootRequested(false))?)
+            })
         })
         .await
     }

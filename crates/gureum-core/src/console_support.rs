@@ -5,16 +5,7 @@
 
 use crate::{Cloud, CoreResult};
 
-/// One instance's version: it changes whenever anything the instances page shows of it
-/// changes state (the generation moves on every compare-and-swap).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceVersion {
-    pub account_id: String,
-    pub id: String,
-    pub state: String,
-    pub generation: i64,
-    pub public_ip: Option<String>,
-}
+pub use gureum_store::instances::InstanceVersion;
 
 impl Cloud {
     /// Whether host drivers are attached (instances really run here).
@@ -25,24 +16,8 @@ impl Cloud {
     /// Every instance record's version, all accounts (one indexed scan; cheap enough to run
     /// a few times a second while a console page is open).
     pub async fn instance_versions(&self) -> CoreResult<Vec<InstanceVersion>> {
-        self.blocking(|s| {
-            s.read(|c| {
-                let mut st = c.prepare_cached(
-                    "SELECT account_id, id, state, generation, public_ip FROM instances",
-                )?;
-                let rows = st.query_map([], |r| {
-                    Ok(InstanceVersion {
-                        account_id: r.get(0)?,
-                        id: r.get(1)?,
-                        state: r.get(2)?,
-                        generation: r.get(3)?,
-                        public_ip: r.get(4)?,
-                    })
-                })?;
-                Ok(rows.collect::<Result<Vec<_>, _>>()?)
-            })
-        })
-        .await
+        self.blocking(|s| s.read(|c| Ok(c.instances().versions()?)))
+            .await
     }
 
     /// The login user of the account's instance (fixed at launch from its image), if the
@@ -53,16 +28,7 @@ impl Cloud {
         instance_id: &str,
     ) -> CoreResult<Option<String>> {
         let (a, i) = (account_id.to_string(), instance_id.to_string());
-        self.blocking(move |s| {
-            s.read(|c| {
-                use gureum_store::rusqlite::OptionalExtension;
-                Ok(c.prepare_cached(
-                    "SELECT login_user FROM instances WHERE account_id = ?1 AND id = ?2",
-                )?
-                .query_row([&a, &i], |r| r.get(0))
-                .optional()?)
-            })
-        })
-        .await
+        self.blocking(move |s| s.read(|c| Ok(c.instances().login_user(&a, &i)?)))
+            .await
     }
 }

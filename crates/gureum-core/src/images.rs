@@ -4,7 +4,7 @@
 
 use gureum_ec2::action::ImageAttributeChange;
 use gureum_ec2::{Page, Response};
-use gureum_store::{images as db, resources, tags as tag_db};
+use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
@@ -154,29 +154,28 @@ impl Cloud {
         let now = self.clock.now_millis();
         let id = ResourceId::generate(ResourceKind::Image).to_string();
         self.store.write(|tx| {
-            let acct = gureum_store::accounts::find(tx, account)?
+            let acct = tx
+                .accounts()
+                .find(account)?
                 .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
-            resources::insert(tx, &id, &acct.id, "image", now)?;
-            let ok = db::insert(
-                tx,
-                &db::ImageRow {
-                    id: id.clone(),
-                    account_id: acct.id.clone(),
-                    name: img.name.clone(),
-                    description: img.description,
-                    state: img.state,
-                    state_reason: None,
-                    public: img.public,
-                    owner_alias: img.owner_alias,
-                    login_user: img.login_user,
-                    root_size_gib: img.root_size_gib,
-                    rootfs: img.rootfs,
-                    source: img.source,
-                    source_instance_id: img.source_instance_id,
-                    source_image_id: img.source_image_id,
-                    created_at: now,
-                },
-            )?;
+            tx.resources().insert(&id, &acct.id, "image", now)?;
+            let ok = tx.images().insert(&db::ImageRow {
+                id: id.clone(),
+                account_id: acct.id.clone(),
+                name: img.name.clone(),
+                description: img.description,
+                state: img.state,
+                state_reason: None,
+                public: img.public,
+                owner_alias: img.owner_alias,
+                login_user: img.login_user,
+                root_size_gib: img.root_size_gib,
+                rootfs: img.rootfs,
+                source: img.source,
+                source_instance_id: img.source_instance_id,
+                source_image_id: img.source_image_id,
+                created_at: now,
+            })?;
             if !ok {
                 return Err(ApiError::new(
                     ErrorCode::InvalidAMINameDuplicate,
@@ -184,7 +183,7 @@ impl Cloud {
                 )
                 .into());
             }
-            tag_db::put(tx, &acct.id, &id, &img.tags)?;
+            tx.tags().put(&acct.id, &id, &img.tags)?;
             Ok(id.clone())
         })
     }
@@ -193,8 +192,8 @@ impl Cloud {
     pub fn finish_image_sync(&self, id: &str, result: Result<String, String>) -> CoreResult<()> {
         self.store.write(|tx| {
             match &result {
-                Ok(rootfs) => db::set_state(tx, id, "available", None, Some(rootfs))?,
-                Err(why) => db::set_state(tx, id, "failed", Some(why), None)?,
+                Ok(rootfs) => tx.images().set_state(id, "available", None, Some(rootfs))?,
+                Err(why) => tx.images().set_state(id, "failed", Some(why), None)?,
             }
             Ok(())
         })
@@ -202,15 +201,18 @@ impl Cloud {
 
     /// The newest image made from `source` (e.g. `recipe:debian-12`), if any. Blocking.
     pub fn image_by_source_sync(&self, source: &str) -> CoreResult<Option<Image>> {
-        self.store
-            .read(|c| Ok(db::find_by_source(c, source)?.map(|r| Self::image_model(r, vec![]))))
+        self.store.read(|c| {
+            Ok(c.images()
+                .find_by_source(source)?
+                .map(|r| Self::image_model(r, vec![])))
+        })
     }
 
     /// The system account that owns built-in images, created on first use. Blocking.
     pub fn system_account_sync(&self) -> CoreResult<String> {
         let found: Option<_> = self
             .store
-            .read(|c| Ok::<_, CoreError>(gureum_store::accounts::find(c, SYSTEM_ACCOUNT)?))?;
+            .read(|c| Ok::<_, CoreError>(c.accounts().find(SYSTEM_ACCOUNT)?))?;
         if let Some(a) = found {
             return Ok(a.id);
         }
@@ -223,10 +225,10 @@ impl Cloud {
         self.blocking(move |s| {
             s.read(|c| {
                 let mut out = Vec::new();
-                let rows = db::visible_to(c, &account)?;
-                let mut own_tags = tag_db::all_by_resource(c, &account)?;
+                let rows = c.images().visible_to(&account)?;
+                let mut own_tags = c.tags().all_by_resource(&account)?;
                 for r in rows {
-                    let perms = db::launch_permissions(c, &r.id)?;
+                    let perms = c.images().launch_permissions(&r.id)?;
                     // Tags are private to their owner, as on AWS.
                     let tags = if r.account_id == account {
                         own_tags.remove(&r.id).unwrap_or_default()
@@ -252,13 +254,13 @@ impl Cloud {
         let found = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let Some(r) = db::get(c, &iid)? else {
+                    let Some(r) = c.images().get(&iid)? else {
                         return Ok(None);
                     };
                     // As in `db::visible_to`: another account's failed image is not there.
                     let visible = r.account_id == acct
                         || (r.state != "failed"
-                            && (r.public || db::launch_permissions(c, &iid)?.contains(&acct)));
+                            && (r.public || c.images().launch_permissions(&iid)?.contains(&acct)));
                     Ok(visible.then_some(r))
                 })
             })
@@ -346,7 +348,7 @@ impl Cloud {
         id: String,
     ) -> CoreResult<Response> {
         self.owned_image(&account, &id).await?;
-        self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &account, &id)?)))
+        self.blocking(move |s| s.write(|tx| Ok(tx.resources().delete(&account, &id)?)))
             .await?;
         Ok(Response::Return)
     }
@@ -421,7 +423,7 @@ impl Cloud {
         self.owned_image(&account, &id).await?;
         match change {
             ImageAttributeChange::Description(d) => {
-                self.blocking(move |s| s.write(|tx| Ok(db::set_description(tx, &id, &d)?)))
+                self.blocking(move |s| s.write(|tx| Ok(tx.images().set_description(&id, &d)?)))
                     .await?;
             }
             ImageAttributeChange::LaunchPermission {
@@ -441,13 +443,13 @@ impl Cloud {
                 self.blocking(move |s| {
                     s.write(|tx| {
                         for u in &add_users {
-                            db::add_permission(tx, &id, u)?;
+                            tx.images().add_permission(&id, u)?;
                         }
                         for u in &remove_users {
-                            db::remove_permission(tx, &id, u)?;
+                            tx.images().remove_permission(&id, u)?;
                         }
                         if let Some(p) = public {
-                            db::set_public(tx, &id, p)?;
+                            tx.images().set_public(&id, p)?;
                         }
                         Ok(())
                     })
@@ -467,7 +469,7 @@ impl Cloud {
         let img = self.owned_image(&account, &id).await?;
         let iid = id.clone();
         let users = self
-            .blocking(move |s| s.read(|c| Ok(db::launch_permissions(c, &iid)?)))
+            .blocking(move |s| s.read(|c| Ok(c.images().launch_permissions(&iid)?)))
             .await?;
         Ok(Response::DescribeImageAttribute {
             image_id: id,
@@ -486,8 +488,8 @@ impl Cloud {
         self.owned_image(&account, &id).await?;
         self.blocking(move |s| {
             s.write(|tx| {
-                db::clear_permissions(tx, &id)?;
-                db::set_public(tx, &id, false)?;
+                tx.images().clear_permissions(&id)?;
+                tx.images().set_public(&id, false)?;
                 Ok(())
             })
         })
@@ -506,11 +508,8 @@ impl Cloud {
         description: &str,
     ) -> CoreResult<()> {
         self.store.write(|tx| {
-            tx.execute(
-                "UPDATE OR IGNORE images SET name = ?2 WHERE id = ?1",
-                gureum_store::rusqlite::params![id, name],
-            )?;
-            db::set_description(tx, id, description)?;
+            tx.images().set_name_if_free(id, name)?;
+            tx.images().set_description(id, description)?;
             Ok(())
         })
     }
@@ -520,7 +519,8 @@ impl Cloud {
     /// Every registered image (for `gureum image list`). Blocking.
     pub fn all_images_sync(&self) -> CoreResult<Vec<Image>> {
         self.store.read(|c| {
-            Ok(db::all(c)?
+            Ok(c.images()
+                .all()?
                 .into_iter()
                 .map(|r| Self::image_model(r, vec![]))
                 .collect())
@@ -663,7 +663,7 @@ impl Cloud {
     ) -> Result<std::path::PathBuf, String> {
         let iid = instance_id.to_string();
         let row = self
-            .blocking(move |s| s.read(|c| Ok(gureum_store::instances::get(c, &iid)?)))
+            .blocking(move |s| s.read(|c| Ok(c.instances().get(&iid)?)))
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the instance is gone")?;

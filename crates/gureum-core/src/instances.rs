@@ -12,8 +12,7 @@ use gureum_ec2::action::{InstanceAttributeChange, RunInstances};
 use gureum_ec2::{
     InstanceAttributeValue, InstanceStatus, Page, Reservation, Response, StateChange,
 };
-use gureum_store::instances::{self as db, InstanceRow};
-use gureum_store::{key_pairs, resources, tags as tag_db, vpcs as vpc_db};
+use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
 use gureum_types::{ApiError, ErrorCode, InstanceState, ResourceId, ResourceKind};
@@ -220,8 +219,9 @@ impl Cloud {
         self.blocking(move |s| {
             s.read(|c| {
                 let mut groups = Cloud::instance_groups_tx(c, &account)?;
-                let mut tags = tag_db::all_by_resource(c, &account)?;
-                Ok(db::of_account(c, &account)?
+                let mut tags = c.tags().all_by_resource(&account)?;
+                Ok(c.instances()
+                    .of_account(&account)?
                     .into_iter()
                     .map(|r| {
                         let t = tags.remove(&r.id).unwrap_or_default();
@@ -277,7 +277,7 @@ impl Cloud {
             }
             let (a, t) = (account.clone(), token.clone());
             let existing = self
-                .blocking(move |s| s.read(|c| Ok(db::by_client_token(c, &a, &t)?)))
+                .blocking(move |s| s.read(|c| Ok(c.instances().by_client_token(&a, &t)?)))
                 .await?;
             if let Some(first) = existing.first() {
                 if first.request_hash.as_deref() != Some(req.fingerprint.as_str()) {
@@ -379,7 +379,7 @@ impl Cloud {
                 let (a, n) = (account.clone(), name.clone());
                 let key = self
                     .blocking(move |s| {
-                        s.read(|c| Ok(key_pairs::list(c, &a)?.into_iter().find(|k| k.name == n)))
+                        s.read(|c| Ok(c.key_pairs().list(&a)?.into_iter().find(|k| k.name == n)))
                     })
                     .await?;
                 match key {
@@ -421,7 +421,7 @@ impl Cloud {
             s.write(|tx| {
                 // Subnet: the one asked for, or the default subnet of the asked zone (first
                 // zone otherwise).
-                let subnets = vpc_db::subnets(tx, &acct)?;
+                let subnets = tx.vpcs().subnets(&acct)?;
                 let subnet = match (&req.subnet_id, &req.availability_zone) {
                     (Some(sid), _) => subnets.iter().find(|s| &s.id == sid).ok_or_else(|| {
                         CoreError::Api(ApiError::new(
@@ -466,7 +466,7 @@ impl Cloud {
                 )?;
                 // A non-default VPC gets its own bridge on this host, with the host routing to
                 // it: its address range may not overlap another VPC's that has live instances.
-                let vpc = vpc_db::vpcs(tx, &acct)?
+                let vpc = tx.vpcs().vpcs(&acct)?
                     .into_iter()
                     .find(|v| v.id == subnet.vpc_id)
                     .ok_or_else(|| CoreError::Internal("subnet without VPC".into()))?;
@@ -475,7 +475,7 @@ impl Cloud {
                         .cidr
                         .parse()
                         .map_err(|_| CoreError::Internal(format!("bad VPC cidr {}", vpc.cidr)))?;
-                    for (other, other_cidr, other_default) in db::live_vpc_cidrs(tx)? {
+                    for (other, other_cidr, other_default) in tx.instances().live_vpc_cidrs()? {
                         if other_default && vpc.is_default {
                             // Default VPCs share one host network and address space.
                             continue;
@@ -502,7 +502,7 @@ impl Cloud {
                     .map_err(|_| CoreError::Internal(format!("bad subnet cidr {}", subnet.cidr)))?;
 
                 // Capacity: the account's limit, then the host's.
-                let all = db::all(tx)?;
+                let all = tx.instances().all()?;
                 let live = |r: &&InstanceRow| r.state != "terminated";
                 let mine = all.iter().filter(live).filter(|r| r.account_id == acct).count();
                 let on_host = all.iter().filter(live).count();
@@ -528,12 +528,12 @@ impl Cloud {
                 let count = (req.max_count as usize).min(room).min(host_room);
 
                 // Addresses: the one asked for, or the lowest free ones of the subnet.
-                let in_use: HashSet<u32> = db::ips_in_use(tx)?
+                let in_use: HashSet<u32> = tx.instances().ips_in_use()?
                     .iter()
                     .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
                     .map(u32::from)
                     .collect();
-                let mut used: HashSet<u32> = db::ips_recently_used(tx)?
+                let mut used: HashSet<u32> = tx.instances().ips_recently_used()?
                     .iter()
                     .filter_map(|ip| ip.parse::<Ipv4Addr>().ok())
                     .map(u32::from)
@@ -595,12 +595,10 @@ impl Cloud {
                         .unwrap_or_else(|| ResourceId::generate(ResourceKind::Instance).to_string());
                     let eni = ResourceId::generate(ResourceKind::NetworkInterface).to_string();
                     let vol = ResourceId::generate(ResourceKind::Volume).to_string();
-                    resources::insert(tx, &id, &acct, "instance", now)?;
-                    resources::insert(tx, &eni, &acct, "network-interface", now)?;
-                    resources::insert(tx, &vol, &acct, "volume", now)?;
-                    db::insert(
-                        tx,
-                        &InstanceRow {
+                    tx.resources().insert(&id, &acct, "instance", now)?;
+                    tx.resources().insert(&eni, &acct, "network-interface", now)?;
+                    tx.resources().insert(&vol, &acct, "volume", now)?;
+                    tx.instances().insert(&InstanceRow {
                             id: id.clone(),
                             account_id: acct.clone(),
                             reservation_id: rid.clone(),
@@ -644,9 +642,9 @@ impl Cloud {
                             auto_public_ip: req.associate_public_ip.unwrap_or(subnet.map_public_ip),
                         },
                     )?;
-                    tag_db::put(tx, &acct, &id, &instance_tags)?;
-                    tag_db::put(tx, &acct, &vol, &volume_tags)?;
-                    gureum_store::security_groups::set_instance_groups(tx, &id, &groups)?;
+                    tx.tags().put(&acct, &id, &instance_tags)?;
+                    tx.tags().put(&acct, &vol, &volume_tags)?;
+                    tx.security_groups().set_instance_groups(&id, &groups)?;
                 }
                 Ok(())
             })
@@ -723,7 +721,7 @@ impl Cloud {
         account: String,
         ids: Vec<String>,
         plan: impl Fn(&InstanceRow, InstanceState) -> CoreResult<InstanceState> + Send + 'static,
-        extra: Option<(&'static str, bool)>,
+        extra: Option<InstanceField<'static>>,
         reason: Option<(&'static str, &'static str)>,
     ) -> CoreResult<Vec<StateChange>> {
         let rows = self.resolve(&account, &ids).await?;
@@ -739,9 +737,7 @@ impl Cloud {
                     let mut out = Vec::new();
                     for (r, cur, next) in &planned {
                         if next != cur {
-                            let ok = db::transition(
-                                tx,
-                                &r.id,
+                            let ok = tx.instances().transition(&r.id,
                                 r.generation,
                                 next.as_str(),
                                 Some(&user_initiated(now)),
@@ -758,8 +754,8 @@ impl Cloud {
                                 )
                                 .into());
                             }
-                            if let Some((col, v)) = extra {
-                                db::set_column(tx, &r.id, col, &v)?;
+                            if let Some(field) = extra {
+                                tx.instances().set_field(&r.id, field)?;
                             }
                         }
                         out.push(StateChange {
@@ -816,7 +812,7 @@ impl Cloud {
                     cur.on_stop()
                         .ok_or_else(|| incorrect_state(&r.id, "stopped"))
                 },
-                force.then_some(("force_stop", true)),
+                force.then_some(InstanceField::ForceStop(true)),
                 Some((
                     "Client.UserInitiatedShutdown",
                     "Client.UserInitiatedShutdown: User initiated shutdown",
@@ -867,7 +863,8 @@ impl Cloud {
         self.blocking(move |s| {
             s.write(|tx| {
                 for r in &rows {
-                    db::set_column(tx, &r.id, "reboot_requested", &true)?;
+                    tx.instances()
+                        .set_field(&r.id, InstanceField::RebootRequested(true))?;
                 }
                 Ok(())
             })
@@ -1013,7 +1010,11 @@ impl Cloud {
                     .into());
                 }
                 self.blocking(move |s| {
-                    s.write(|tx| Ok(db::set_column(tx, &id, "instance_type", &t)?))
+                    s.write(|tx| {
+                        Ok(tx
+                            .instances()
+                            .set_field(&id, InstanceField::InstanceType(&t))?)
+                    })
                 })
                 .await?;
             }
@@ -1027,18 +1028,32 @@ impl Cloud {
                     .into());
                 }
                 let v = (!d.is_empty()).then_some(d);
-                self.blocking(move |s| s.write(|tx| Ok(db::set_column(tx, &id, "user_data", &v)?)))
-                    .await?;
+                self.blocking(move |s| {
+                    s.write(|tx| {
+                        Ok(tx
+                            .instances()
+                            .set_field(&id, InstanceField::UserData(v.as_deref()))?)
+                    })
+                })
+                .await?;
             }
             InstanceAttributeChange::DisableApiTermination(b) => {
                 self.blocking(move |s| {
-                    s.write(|tx| Ok(db::set_column(tx, &id, "disable_api_termination", &b)?))
+                    s.write(|tx| {
+                        Ok(tx
+                            .instances()
+                            .set_field(&id, InstanceField::DisableApiTermination(b))?)
+                    })
                 })
                 .await?;
             }
             InstanceAttributeChange::InstanceInitiatedShutdownBehavior(b) => {
                 self.blocking(move |s| {
-                    s.write(|tx| Ok(db::set_column(tx, &id, "shutdown_behavior", &b)?))
+                    s.write(|tx| {
+                        Ok(tx
+                            .instances()
+                            .set_field(&id, InstanceField::ShutdownBehavior(&b))?)
+                    })
                 })
                 .await?;
             }
@@ -1046,7 +1061,9 @@ impl Cloud {
                 let acct = account.clone();
                 self.blocking(move |s| {
                     s.write(|tx| {
-                        let row = db::get(tx, &id)?
+                        let row = tx
+                            .instances()
+                            .get(&id)?
                             .ok_or_else(|| CoreError::Internal("instance vanished".into()))?;
                         let ids = Cloud::launch_groups_tx(
                             tx,
@@ -1056,7 +1073,7 @@ impl Cloud {
                             &groups,
                             &[],
                         )?;
-                        gureum_store::security_groups::set_instance_groups(tx, &id, &ids)?;
+                        tx.security_groups().set_instance_groups(&id, &ids)?;
                         Ok(())
                     })
                 })

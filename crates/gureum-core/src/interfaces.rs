@@ -3,7 +3,6 @@
 //! association as AWS shows them.
 
 use gureum_ec2::{Page, Response};
-use gureum_store::addresses as eip_db;
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation, Tag};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
@@ -92,7 +91,7 @@ impl Cloud {
         let rows = self.instance_rows_with_groups(&account).await?;
         let acct = account.clone();
         let eips = self
-            .blocking(move |s| s.read(|c| Ok(eip_db::by_account(c, &acct)?)))
+            .blocking(move |s| s.read(|c| Ok(c.addresses().by_account(&acct)?)))
             .await?;
         let region = self.region.name.clone();
         let interfaces: Vec<NetworkInterface> = rows
@@ -189,7 +188,7 @@ impl Cloud {
         let (t, e, id) = (tokens.clone(), endpoint.clone(), instance_id.clone());
         self.blocking(move |s| {
             s.write(|tx| {
-                gureum_store::instances::set_metadata_options(tx, &id, &t, &e, hop)?;
+                tx.instances().set_metadata_options(&id, &t, &e, hop)?;
                 Ok(())
             })
         })

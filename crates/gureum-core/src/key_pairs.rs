@@ -2,7 +2,7 @@
 //! public keys, describing and deleting them. The cryptography is `gureum-keys`'.
 
 use gureum_ec2::Response;
-use gureum_store::{key_pairs as db, resources, tags as tag_db};
+use gureum_store::key_pairs as db;
 use gureum_types::model::{Filter, KeyPair, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
@@ -76,10 +76,10 @@ impl Cloud {
         let out = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    if db::name_taken(tx, &account, &k.name)? {
+                    if tx.key_pairs().name_taken(&account, &k.name)? {
                         return Err(duplicate(&k.name));
                     }
-                    resources::insert(tx, &id, &account, "key-pair", now)?;
+                    tx.resources().insert(&id, &account, "key-pair", now)?;
                     let row = db::KeyPairRow {
                         id: id.clone(),
                         name: k.name.clone(),
@@ -88,10 +88,10 @@ impl Cloud {
                         public_key: k.public_key.clone(),
                         created_at: now,
                     };
-                    if !db::insert(tx, &account, &row)? {
+                    if !tx.key_pairs().insert(&account, &row)? {
                         return Err(duplicate(&k.name));
                     }
-                    tag_db::put(tx, &account, &id, &k.tags)?;
+                    tx.tags().put(&account, &id, &k.tags)?;
                     Ok(KeyPair {
                         id,
                         name: k.name,
@@ -111,7 +111,7 @@ impl Cloud {
     async fn ensure_name_free(&self, account: &str, name: &str) -> CoreResult<()> {
         let (a, n) = (account.to_string(), name.to_string());
         let taken = self
-            .blocking(move |s| s.read(|c| Ok(db::name_taken(c, &a, &n)?)))
+            .blocking(move |s| s.read(|c| Ok(c.key_pairs().name_taken(&a, &n)?)))
             .await?;
         if taken {
             return Err(duplicate(name));
@@ -209,8 +209,8 @@ impl Cloud {
         let account = account.to_string();
         self.blocking(move |s| {
             s.read(|c| {
-                let rows = db::list(c, &account)?;
-                let mut tags = tag_db::all_by_resource(c, &account)?;
+                let rows = c.key_pairs().list(&account)?;
+                let mut tags = c.tags().all_by_resource(&account)?;
                 Ok(rows
                     .into_iter()
                     .map(|r| KeyPair {
@@ -275,7 +275,7 @@ impl Cloud {
         if let Some(kid) = &target {
             let kid = kid.clone();
             let acct = account.clone();
-            self.blocking(move |s| s.write(|tx| Ok(resources::delete(tx, &acct, &kid)?)))
+            self.blocking(move |s| s.write(|tx| Ok(tx.resources().delete(&acct, &kid)?)))
                 .await?;
             self.key_cache.invalidate(&account);
         }

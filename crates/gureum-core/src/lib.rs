@@ -100,11 +100,6 @@ impl From<StoreError> for CoreError {
         CoreError::Store(e)
     }
 }
-impl From<gureum_store::rusqlite::Error> for CoreError {
-    fn from(e: gureum_store::rusqlite::Error) -> Self {
-        CoreError::Store(StoreError::Sqlite(e))
-    }
-}
 
 impl std::fmt::Display for CoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,7 +128,7 @@ pub type CoreResult<T> = Result<T, CoreError>;
 /// The cloud's control plane.
 #[derive(Clone)]
 pub struct Cloud {
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<dyn Store>,
     pub(crate) region: Arc<Region>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) auth_cache: Arc<accounts::AuthCache>,
@@ -240,7 +235,7 @@ impl<T> AccountCache<T> {
 }
 
 impl Cloud {
-    pub fn new(store: Arc<Store>, region: Region, clock: Arc<dyn Clock>) -> Cloud {
+    pub fn new(store: Arc<dyn Store>, region: Region, clock: Arc<dyn Clock>) -> Cloud {
         Cloud {
             store,
             region: Arc::new(region),
@@ -316,17 +311,17 @@ impl Cloud {
         &self.region
     }
 
-    pub fn store(&self) -> &Arc<Store> {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
     /// Run blocking store work off the async executor.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> CoreResult<T> + Send + 'static,
+        f: impl FnOnce(&dyn Store) -> CoreResult<T> + Send + 'static,
     ) -> CoreResult<T> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        tokio::task::spawn_blocking(move || f(&*store))
             .await
             .map_err(|e| CoreError::Internal(format!("blocking task failed: {e}")))?
     }
@@ -850,7 +845,8 @@ pub(crate) mod testing {
     /// A cloud whose clock the test drives.
     pub fn cloud_with_clock(clock: Arc<clock::FixedClock>) -> (tempfile::TempDir, Cloud, Ctx) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(&dir.path().join("state.db")).unwrap());
+        let store =
+            Arc::new(gureum_store::SqliteStore::open(&dir.path().join("state.db")).unwrap());
         let cloud = Cloud::new(store, Region::new("us-east-1").unwrap(), clock);
         let ctx = Ctx {
             account_id: cloud.create_account_sync("alice").unwrap().0.id,

@@ -951,7 +951,7 @@ async fn usage_follows_state_changes() {
     let rows = |w: &World| {
         w.cloud
             .store()
-            .read(|c| Ok::<_, gureum_store::StoreError>(usage::overlapping(c, None, 0, i64::MAX)?))
+            .read(|c| c.usage().overlapping(None, 0, i64::MAX))
             .unwrap()
     };
     let open = |w: &World, kind: &str| {
@@ -1319,8 +1319,8 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
     w.cloud
         .store
         .write(|tx| {
-            gureum_store::images::set_public(tx, &shared, false)?;
-            gureum_store::images::add_permission(tx, &shared, &w.ctx.account_id)?;
+            tx.images().set_public(&shared, false)?;
+            tx.images().add_permission(&shared, &w.ctx.account_id)?;
             Ok::<_, crate::CoreError>(())
         })
         .unwrap();

@@ -4,7 +4,6 @@
 
 use std::net::Ipv4Addr;
 
-use gureum_store::{instances as db, tags as tag_db, vpcs as vpc_db};
 use gureum_types::model::Instance;
 
 use crate::instances::instance_model;
@@ -28,18 +27,24 @@ impl Cloud {
         let region = self.region.clone();
         self.blocking(move |s| {
             s.read(|c| {
-                let Some(r) = db::by_private_ip(c, &ip.to_string())? else {
+                let Some(r) = c.instances().by_private_ip(&ip.to_string())? else {
                     return Ok(None);
                 };
-                let tags = tag_db::all_by_resource(c, &r.account_id)?
+                let tags = c
+                    .tags()
+                    .all_by_resource(&r.account_id)?
                     .remove(&r.id)
                     .unwrap_or_default();
-                let subnet_cidr = vpc_db::subnets(c, &r.account_id)?
+                let subnet_cidr = c
+                    .vpcs()
+                    .subnets(&r.account_id)?
                     .into_iter()
                     .find(|s| s.id == r.subnet_id)
                     .map(|s| s.cidr)
                     .unwrap_or_default();
-                let vpc_cidr = vpc_db::vpcs(c, &r.account_id)?
+                let vpc_cidr = c
+                    .vpcs()
+                    .vpcs(&r.account_id)?
                     .into_iter()
                     .find(|v| v.id == r.vpc_id)
                     .map(|v| v.cidr)

@@ -14,7 +14,7 @@ use std::sync::{Arc, LazyLock};
 use gureum_billing::bill::Bill;
 use gureum_billing::ce::CeReply;
 use gureum_billing::{Account, Ledger, Month, PriceList, UsageRecord};
-use gureum_store::{accounts as acct_db, instances as inst_db, tags as tag_db, usage};
+use gureum_store::usage;
 
 use crate::{Cloud, CoreError, CoreResult};
 
@@ -131,10 +131,12 @@ impl Cloud {
         let now = self.clock.now_millis();
         self.blocking(move |s| {
             s.read(|c| {
-                let row = acct_db::find(c, &account)?
+                let row = c
+                    .accounts()
+                    .find(&account)?
                     .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
-                let tags = tag_db::all_by_resource(c, &row.id)?;
-                let zones = inst_db::zones_of_account(c, &row.id)?;
+                let tags = c.tags().all_by_resource(&row.id)?;
+                let zones = c.instances().zones_of_account(&row.id)?;
                 let convert = |u: usage::UsageRow| {
                     let az = zones.get(&u.resource_id).cloned();
                     let id = u.resource_id.clone();
@@ -142,19 +144,21 @@ impl Cloud {
                 };
                 let mut guard = cache.lock().expect("usage cache poisoned");
                 let settled = guard.entry(row.id.clone()).or_default();
-                let mut recent: Vec<(UsageRecord, String)> =
-                    usage::recent(c, &row.id, settled.cutoff)?
-                        .into_iter()
-                        .filter_map(convert)
-                        .collect();
+                let mut recent: Vec<(UsageRecord, String)> = c
+                    .usage()
+                    .recent(&row.id, settled.cutoff)?
+                    .into_iter()
+                    .filter_map(convert)
+                    .collect();
                 if settled.cutoff == 0 || recent.len() > REBUILD_AFTER {
                     // (Re)build: everything that ended well before now is settled.
                     let cutoff = now - SETTLED_MS;
-                    let all: Vec<(UsageRecord, String)> =
-                        usage::overlapping(c, Some(&row.id), 0, i64::MAX)?
-                            .into_iter()
-                            .filter_map(convert)
-                            .collect();
+                    let all: Vec<(UsageRecord, String)> = c
+                        .usage()
+                        .overlapping(Some(&row.id), 0, i64::MAX)?
+                        .into_iter()
+                        .filter_map(convert)
+                        .collect();
                     let (old, new): (Vec<_>, Vec<_>) = all
                         .into_iter()
                         .partition(|(r, _)| r.end_ms.is_some_and(|e| e < cutoff));
@@ -303,9 +307,12 @@ impl Cloud {
         let account = account.to_string();
         self.blocking(move |s| {
             s.write(|tx| {
-                let row = acct_db::find(tx, &account)?
+                let row = tx
+                    .accounts()
+                    .find(&account)?
                     .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
-                gureum_store::budgets::set(tx, &row.id, &limit_usd.to_string(), stop_instances)?;
+                tx.budgets()
+                    .set(&row.id, &limit_usd.to_string(), stop_instances)?;
                 Ok(())
             })
         })
@@ -316,9 +323,11 @@ impl Cloud {
         let account = account.to_string();
         self.blocking(move |s| {
             s.write(|tx| {
-                let row = acct_db::find(tx, &account)?
+                let row = tx
+                    .accounts()
+                    .find(&account)?
                     .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
-                Ok(gureum_store::budgets::delete(tx, &row.id)?)
+                Ok(tx.budgets().delete(&row.id)?)
             })
         })
         .await
@@ -330,10 +339,10 @@ impl Cloud {
         let budget = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let Some(row) = acct_db::find(c, &acct)? else {
+                    let Some(row) = c.accounts().find(&acct)? else {
                         return Ok(None);
                     };
-                    Ok(gureum_store::budgets::get(c, &row.id)?)
+                    Ok(c.budgets().get(&row.id)?)
                 })
             })
             .await?;
@@ -391,7 +400,7 @@ impl Cloud {
     /// instances when the actual cost did and the budget says so. Run by the host agent.
     pub async fn check_budgets(&self) -> CoreResult<()> {
         let budgets = self
-            .blocking(|s| s.read(|c| Ok(gureum_store::budgets::all(c)?)))
+            .blocking(|s| s.read(|c| Ok(c.budgets().all()?)))
             .await?;
         let now = self.clock.now_millis();
         let month = Month::of(now).to_string();
@@ -428,11 +437,7 @@ impl Cloud {
                 format!("{amount:.4}"),
             );
             self.blocking(move |s| {
-                s.write(|tx| {
-                    Ok(gureum_store::budgets::record_alert(
-                        tx, &acct, &m, &k, &a, now,
-                    )?)
-                })
+                s.write(|tx| Ok(tx.budgets().record_alert(&acct, &m, &k, &a, now)?))
             })
             .await?;
             if kind == "actual" && status.stop_instances {

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 
 use gureum_ec2::{Page, Response};
 use gureum_store::routing::{self as db, AssociationRow, RouteRow, RouteTableRow};
-use gureum_store::rusqlite::Connection;
-use gureum_store::{resources, tags as tag_db, vpcs as vpc_db};
+use gureum_store::vpcs as vpc_db;
+use gureum_store::Tx;
 use gureum_types::model::{
     Filter, InternetGateway, Route, RouteTable, RouteTableAssociation, Tag, TagSpecification,
 };
@@ -24,8 +24,6 @@ use ipnet::Ipv4Net;
 use crate::describe::{self, Describable};
 use crate::vpcs::{check_id, find_subnet, find_vpc, parse_cidr, select, IdErrors};
 use crate::{tags, Cloud, CoreError, CoreResult};
-
-type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
 
 /// AWS's default quotas.
 pub const MAX_INTERNET_GATEWAYS: usize = 5;
@@ -49,33 +47,30 @@ const RTB_KIND: &str = "route-table";
 const ASSOC_KIND: &str = "route-table-association";
 const IGW_KIND: &str = "internet-gateway";
 
-fn new_association_id(tx: &Tx, account: &str, now: i64) -> CoreResult<String> {
+fn new_association_id(tx: &dyn Tx, account: &str, now: i64) -> CoreResult<String> {
     let id = ResourceId::generate(ResourceKind::RouteTableAssociation).to_string();
-    resources::insert(tx, &id, account, ASSOC_KIND, now)?;
+    tx.resources().insert(&id, account, ASSOC_KIND, now)?;
     Ok(id)
 }
 
 /// A VPC's main route table, with its main association. Blocking.
 pub(crate) fn create_main_route_table_tx(
-    tx: &Tx,
+    tx: &dyn Tx,
     account: &str,
     vpc_id: &str,
     now: i64,
 ) -> CoreResult<String> {
     let id = ResourceId::generate(ResourceKind::RouteTable).to_string();
-    resources::insert(tx, &id, account, RTB_KIND, now)?;
-    db::insert_route_table(
-        tx,
-        &RouteTableRow {
-            id: id.clone(),
-            account_id: account.to_string(),
-            vpc_id: vpc_id.to_string(),
-            is_main: false,
-            created_at: now,
-        },
-    )?;
+    tx.resources().insert(&id, account, RTB_KIND, now)?;
+    tx.routing().insert_route_table(&RouteTableRow {
+        id: id.clone(),
+        account_id: account.to_string(),
+        vpc_id: vpc_id.to_string(),
+        is_main: false,
+        created_at: now,
+    })?;
     let assoc = new_association_id(tx, account, now)?;
-    db::set_main(tx, vpc_id, &id, &assoc)?;
+    tx.routing().set_main(vpc_id, &id, &assoc)?;
     Ok(id)
 }
 
@@ -83,57 +78,58 @@ pub(crate) fn create_main_route_table_tx(
 /// route table sending `0.0.0.0/0` to it, and `enableDnsHostnames`. Creates whatever is missing, then marks the VPC
 /// ready, so this runs once per default VPC. Blocking.
 pub(crate) fn default_vpc_internet_tx(
-    tx: &Tx,
+    tx: &dyn Tx,
     account: &str,
     vpc_id: &str,
     now: i64,
 ) -> CoreResult<()> {
-    let main = match db::main_route_table(tx, vpc_id)? {
+    let main = match tx.routing().main_route_table(vpc_id)? {
         Some(t) => {
-            let view = db::route_tables(tx, account)?
+            let view = tx
+                .routing()
+                .route_tables(account)?
                 .into_iter()
                 .find(|v| v.table.id == t);
             if view.is_some_and(|v| v.main_association_id.is_none()) {
                 let assoc = new_association_id(tx, account, now)?;
-                db::set_main(tx, vpc_id, &t, &assoc)?;
+                tx.routing().set_main(vpc_id, &t, &assoc)?;
             }
             t
         }
         None => create_main_route_table_tx(tx, account, vpc_id, now)?,
     };
-    let igw = match db::gateway_of_vpc(tx, vpc_id)? {
+    let igw = match tx.routing().gateway_of_vpc(vpc_id)? {
         Some(g) => g,
         None => {
             let id = ResourceId::generate(ResourceKind::InternetGateway).to_string();
-            resources::insert(tx, &id, account, IGW_KIND, now)?;
-            db::insert_internet_gateway(
-                tx,
-                &db::InternetGatewayRow {
+            tx.resources().insert(&id, account, IGW_KIND, now)?;
+            tx.routing()
+                .insert_internet_gateway(&db::InternetGatewayRow {
                     id: id.clone(),
                     account_id: account.to_string(),
                     vpc_id: Some(vpc_id.to_string()),
                     created_at: now,
-                },
-            )?;
+                })?;
             id
         }
     };
-    let has_default_route = db::routes(tx, account)?
+    let has_default_route = tx
+        .routing()
+        .routes(account)?
         .iter()
         .any(|r| r.route_table_id == main && r.destination == "0.0.0.0/0");
     if !has_default_route {
-        db::insert_route(
-            tx,
-            &RouteRow {
-                route_table_id: main,
-                destination: "0.0.0.0/0".into(),
-                gateway_id: igw,
-            },
-        )?;
+        tx.routing().insert_route(&RouteRow {
+            route_table_id: main,
+            destination: "0.0.0.0/0".into(),
+            gateway_id: igw,
+        })?;
     }
     // AWS's default VPCs also resolve DNS hostnames (recorded only, as for any VPC).
-    vpc_db::set_vpc_flag(tx, vpc_id, vpc_db::VpcFlag::DnsHostnames, true)?;
-    vpc_db::set_vpc_flag(tx, vpc_id, vpc_db::VpcFlag::InternetReady, true)?;
+    tx.vpcs()
+        .set_vpc_flag(vpc_id, vpc_db::VpcFlag::DnsHostnames, true)?;
+    tx.vpcs()
+        .set_vpc_flag(vpc_id, vpc_db::VpcFlag::InternetReady, true)?;
     Ok(())
 }
 
@@ -203,9 +199,11 @@ const RTB_FILTERS: &[&str] = &[
 ];
 
 /// The account's internet gateways and route tables as the API shows them. Blocking.
-fn models(c: &Connection, account: &str) -> CoreResult<(Vec<InternetGateway>, Vec<RouteTable>)> {
-    let mut tags = tag_db::all_by_resource(c, account)?;
-    let gateways: Vec<InternetGateway> = db::internet_gateways(c, account)?
+fn models(c: &dyn Tx, account: &str) -> CoreResult<(Vec<InternetGateway>, Vec<RouteTable>)> {
+    let mut tags = c.tags().all_by_resource(account)?;
+    let gateways: Vec<InternetGateway> = c
+        .routing()
+        .internet_gateways(account)?
         .into_iter()
         .map(|g| InternetGateway {
             tags: tags.remove(&g.id).unwrap_or_default(),
@@ -218,20 +216,23 @@ fn models(c: &Connection, account: &str) -> CoreResult<(Vec<InternetGateway>, Ve
         .iter()
         .filter_map(|g| Some((g.id.as_str(), g.vpc_id.as_deref()?)))
         .collect();
-    let vpc_cidrs: HashMap<String, String> = vpc_db::vpcs(c, account)?
+    let vpc_cidrs: HashMap<String, String> = c
+        .vpcs()
+        .vpcs(account)?
         .into_iter()
         .map(|v| (v.id, v.cidr))
         .collect();
     let mut routes: HashMap<String, Vec<RouteRow>> = HashMap::new();
-    for r in db::routes(c, account)? {
+    for r in c.routing().routes(account)? {
         routes.entry(r.route_table_id.clone()).or_default().push(r);
     }
     let mut assocs: HashMap<String, Vec<AssociationRow>> = HashMap::new();
-    for a in db::associations(c, account)? {
+    for a in c.routing().associations(account)? {
         assocs.entry(a.route_table_id.clone()).or_default().push(a);
     }
     let tables =
-        db::route_tables(c, account)?
+        c.routing()
+            .route_tables(account)?
             .into_iter()
             .map(|v| {
                 let t = v.table;
@@ -289,23 +290,25 @@ fn models(c: &Connection, account: &str) -> CoreResult<(Vec<InternetGateway>, Ve
     Ok((gateways, tables))
 }
 
-fn find_gateway(c: &Connection, account: &str, id: &str) -> CoreResult<db::InternetGatewayRow> {
+fn find_gateway(c: &dyn Tx, account: &str, id: &str) -> CoreResult<db::InternetGatewayRow> {
     check_id(c, account, id, &IGW_IDS)?;
-    db::internet_gateways(c, account)?
+    c.routing()
+        .internet_gateways(account)?
         .into_iter()
         .find(|g| g.id == id)
         .ok_or_else(|| CoreError::Internal(format!("igw {id} registered without a row")))
 }
 
-fn find_table(c: &Connection, account: &str, id: &str) -> CoreResult<db::RouteTableView> {
+fn find_table(c: &dyn Tx, account: &str, id: &str) -> CoreResult<db::RouteTableView> {
     check_id(c, account, id, &RTB_IDS)?;
-    db::route_tables(c, account)?
+    c.routing()
+        .route_tables(account)?
         .into_iter()
         .find(|t| t.table.id == id)
         .ok_or_else(|| CoreError::Internal(format!("rtb {id} registered without a row")))
 }
 
-fn table_model(c: &Connection, account: &str, id: &str) -> CoreResult<RouteTable> {
+fn table_model(c: &dyn Tx, account: &str, id: &str) -> CoreResult<RouteTable> {
     models(c, account)?
         .1
         .into_iter()
@@ -331,17 +334,20 @@ enum Assoc {
     Main { table: RouteTableRow },
 }
 
-fn find_association(c: &Connection, account: &str, id: &str) -> CoreResult<Assoc> {
+fn find_association(c: &dyn Tx, account: &str, id: &str) -> CoreResult<Assoc> {
     if ResourceId::parse(ResourceKind::RouteTableAssociation, id).is_none() {
         return Err(association_not_found(id));
     }
-    if let Some(a) = db::associations(c, account)?
+    if let Some(a) = c
+        .routing()
+        .associations(account)?
         .into_iter()
         .find(|a| a.id == id)
     {
         return Ok(Assoc::Subnet(a));
     }
-    db::route_tables(c, account)?
+    c.routing()
+        .route_tables(account)?
         .into_iter()
         .find(|t| t.table.is_main && t.main_association_id.as_deref() == Some(id))
         .map(|t| Assoc::Main { table: t.table })
@@ -360,7 +366,7 @@ impl Cloud {
         let gw = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    if db::internet_gateways(tx, &account)?.len() >= MAX_INTERNET_GATEWAYS {
+                    if tx.routing().internet_gateways(&account)?.len() >= MAX_INTERNET_GATEWAYS {
                         return Err(ApiError::new(
                             ErrorCode::InternetGatewayLimitExceeded,
                             "The maximum number of internet gateways has been reached.",
@@ -368,17 +374,15 @@ impl Cloud {
                         .into());
                     }
                     let id = ResourceId::generate(ResourceKind::InternetGateway).to_string();
-                    resources::insert(tx, &id, &account, IGW_KIND, now)?;
-                    db::insert_internet_gateway(
-                        tx,
-                        &db::InternetGatewayRow {
+                    tx.resources().insert(&id, &account, IGW_KIND, now)?;
+                    tx.routing()
+                        .insert_internet_gateway(&db::InternetGatewayRow {
                             id: id.clone(),
                             account_id: account.clone(),
                             vpc_id: None,
                             created_at: now,
-                        },
-                    )?;
-                    tag_db::put(tx, &account, &id, &tags)?;
+                        })?;
+                    tx.tags().put(&account, &id, &tags)?;
                     Ok::<_, CoreError>(InternetGateway {
                         id,
                         owner_id: account.clone(),
@@ -410,7 +414,7 @@ impl Cloud {
                     .into());
                 }
                 // Routes to it stay, as `blackhole`, as on AWS.
-                resources::delete(tx, &account, &id)?;
+                tx.resources().delete(&account, &id)?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -436,7 +440,7 @@ impl Cloud {
                     )
                     .into());
                 }
-                if let Some(other) = db::gateway_of_vpc(tx, &vpc_id)? {
+                if let Some(other) = tx.routing().gateway_of_vpc(&vpc_id)? {
                     return Err(ApiError::new(
                         ErrorCode::ResourceAlreadyAssociated,
                         format!(
@@ -445,7 +449,7 @@ impl Cloud {
                     )
                     .into());
                 }
-                db::set_gateway_vpc(tx, &id, Some(&vpc_id))?;
+                tx.routing().set_gateway_vpc(&id, Some(&vpc_id))?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -473,7 +477,7 @@ impl Cloud {
                     .into());
                 }
                 // AWS refuses while public addresses are mapped in the VPC.
-                if db::mapped_public_addresses_in_vpc(tx, &vpc_id)? > 0 {
+                if tx.routing().mapped_public_addresses_in_vpc(&vpc_id)? > 0 {
                     return Err(ApiError::new(
                         ErrorCode::DependencyViolation,
                         format!(
@@ -482,7 +486,7 @@ impl Cloud {
                     )
                     .into());
                 }
-                db::set_gateway_vpc(tx, &id, None)?;
+                tx.routing().set_gateway_vpc(&id, None)?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -524,7 +528,9 @@ impl Cloud {
             .blocking(move |s| {
                 s.write(|tx| {
                     find_vpc(tx, &account, &vpc_id)?;
-                    let in_vpc = db::route_tables(tx, &account)?
+                    let in_vpc = tx
+                        .routing()
+                        .route_tables(&account)?
                         .iter()
                         .filter(|t| t.table.vpc_id == vpc_id)
                         .count();
@@ -536,18 +542,15 @@ impl Cloud {
                         .into());
                     }
                     let id = ResourceId::generate(ResourceKind::RouteTable).to_string();
-                    resources::insert(tx, &id, &account, RTB_KIND, now)?;
-                    db::insert_route_table(
-                        tx,
-                        &RouteTableRow {
-                            id: id.clone(),
-                            account_id: account.clone(),
-                            vpc_id: vpc_id.clone(),
-                            is_main: false,
-                            created_at: now,
-                        },
-                    )?;
-                    tag_db::put(tx, &account, &id, &tags)?;
+                    tx.resources().insert(&id, &account, RTB_KIND, now)?;
+                    tx.routing().insert_route_table(&RouteTableRow {
+                        id: id.clone(),
+                        account_id: account.clone(),
+                        vpc_id: vpc_id.clone(),
+                        is_main: false,
+                        created_at: now,
+                    })?;
+                    tx.tags().put(&account, &id, &tags)?;
                     table_model(tx, &account, &id)
                 })
             })
@@ -567,7 +570,9 @@ impl Cloud {
         self.blocking(move |s| {
             s.write(|tx| {
                 let t = find_table(tx, &account, &id)?;
-                let associated = db::associations(tx, &account)?
+                let associated = tx
+                    .routing()
+                    .associations(&account)?
                     .iter()
                     .any(|a| a.route_table_id == id);
                 if t.table.is_main || associated {
@@ -577,7 +582,7 @@ impl Cloud {
                     )
                     .into());
                 }
-                resources::delete(tx, &account, &id)?;
+                tx.resources().delete(&account, &id)?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -627,7 +632,7 @@ impl Cloud {
                 if ResourceId::parse(ResourceKind::InternetGateway, &gateway_id).is_none() {
                     return Err(gateway_missing());
                 }
-                let g = db::internet_gateways(tx, &account)?
+                let g = tx.routing().internet_gateways(&account)?
                     .into_iter()
                     .find(|g| g.id == gateway_id)
                     .ok_or_else(gateway_missing)?;
@@ -636,7 +641,7 @@ impl Cloud {
                         "route table {table_id} and network gateway {gateway_id} belong to different networks"
                     )));
                 }
-                let routes: Vec<RouteRow> = db::routes(tx, &account)?
+                let routes: Vec<RouteRow> = tx.routing().routes(&account)?
                     .into_iter()
                     .filter(|r| r.route_table_id == table_id)
                     .collect();
@@ -652,7 +657,7 @@ impl Cloud {
                             "There is no route defined for '{dest}' in the route table. Use CreateRoute instead."
                         )));
                     }
-                    db::replace_route(tx, &row)?;
+                    tx.routing().replace_route(&row)?;
                 } else {
                     if exists {
                         return Err(ApiError::new(
@@ -669,7 +674,7 @@ impl Cloud {
                         )
                         .into());
                     }
-                    db::insert_route(tx, &row)?;
+                    tx.routing().insert_route(&row)?;
                 }
                 Ok::<_, CoreError>(())
             })
@@ -696,7 +701,7 @@ impl Cloud {
                         "cannot remove local route {dest} in route table {table_id}"
                     )));
                 }
-                if !db::delete_route(tx, &table_id, &dest.to_string())? {
+                if !tx.routing().delete_route(&table_id, &dest.to_string())? {
                     return Err(ApiError::new(
                         ErrorCode::InvalidRouteNotFound,
                         format!(
@@ -731,7 +736,7 @@ impl Cloud {
                             "route table {table_id} and subnet {subnet_id} belong to different networks"
                         )));
                     }
-                    if db::associations(tx, &account)?
+                    if tx.routing().associations(&account)?
                         .iter()
                         .any(|a| a.subnet_id == subnet_id)
                     {
@@ -744,9 +749,7 @@ impl Cloud {
                         .into());
                     }
                     let id = new_association_id(tx, &account, now)?;
-                    db::insert_association(
-                        tx,
-                        &AssociationRow {
+                    tx.routing().insert_association(&AssociationRow {
                             id: id.clone(),
                             route_table_id: table_id.clone(),
                             subnet_id: subnet_id.clone(),
@@ -778,8 +781,8 @@ impl Cloud {
                         )))
                     }
                     Assoc::Subnet(a) => {
-                        db::delete_association(tx, &a.id)?;
-                        resources::delete(tx, &account, &a.id)?;
+                        tx.routing().delete_association(&a.id)?;
+                        tx.resources().delete(&account, &a.id)?;
                     }
                 }
                 Ok::<_, CoreError>(())
@@ -816,12 +819,10 @@ impl Cloud {
                     }
                     let id = new_association_id(tx, &account, now)?;
                     match old {
-                        Assoc::Main { .. } => db::set_main(tx, &t.vpc_id, &table_id, &id)?,
+                        Assoc::Main { .. } => tx.routing().set_main(&t.vpc_id, &table_id, &id)?,
                         Assoc::Subnet(a) => {
-                            db::delete_association(tx, &a.id)?;
-                            db::insert_association(
-                                tx,
-                                &AssociationRow {
+                            tx.routing().delete_association(&a.id)?;
+                            tx.routing().insert_association(&AssociationRow {
                                     id: id.clone(),
                                     route_table_id: table_id.clone(),
                                     subnet_id: a.subnet_id,
@@ -829,7 +830,7 @@ impl Cloud {
                             )?;
                         }
                     }
-                    resources::delete(tx, &account, &association_id)?;
+                    tx.resources().delete(&account, &association_id)?;
                     Ok::<_, CoreError>(id)
                 })
             })

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use gureum_ec2::action::{GroupRef, Permission, RuleUpdate};
 use gureum_ec2::{Page, Response};
-use gureum_store::security_groups::{self as db, GroupRow};
-use gureum_store::{resources, tags as tag_db, vpcs as vpc_db};
+use gureum_store::security_groups::GroupRow;
+use gureum_store::Tx;
 use gureum_types::model::{Filter, SecurityGroup, SecurityGroupRule, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, IpProtocol, ResourceId, ResourceKind};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -21,7 +21,6 @@ use crate::{tags, Cloud, CoreError, CoreResult};
 pub const MAX_RULES_PER_DIRECTION: usize = 60;
 pub const DEFAULT_GROUP: &str = "default";
 
-type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
 type TagsById = HashMap<String, Vec<Tag>>;
 
 fn group_not_found(what: &str) -> CoreError {
@@ -50,7 +49,7 @@ fn new_rule(group: &GroupRow, egress: bool, protocol: IpProtocol) -> SecurityGro
 
 /// Create a group with AWS's default egress rule (all traffic to 0.0.0.0/0). Blocking.
 pub(crate) fn create_group_tx(
-    tx: &Tx,
+    tx: &dyn Tx,
     account: &str,
     vpc_id: &str,
     name: &str,
@@ -64,8 +63,9 @@ pub(crate) fn create_group_tx(
         name: name.to_string(),
         description: description.to_string(),
     };
-    resources::insert(tx, &g.id, account, "security-group", now)?;
-    if !db::insert(tx, &g, now)? {
+    tx.resources()
+        .insert(&g.id, account, "security-group", now)?;
+    if !tx.security_groups().insert(&g, now)? {
         return Err(ApiError::new(
             ErrorCode::InvalidGroupDuplicate,
             format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
@@ -74,14 +74,15 @@ pub(crate) fn create_group_tx(
     }
     let mut egress = new_rule(&g, true, IpProtocol::All);
     egress.cidr_ipv4 = Some("0.0.0.0/0".into());
-    resources::insert(tx, &egress.id, account, "security-group-rule", now)?;
-    db::insert_rule(tx, &egress, now)?;
+    tx.resources()
+        .insert(&egress.id, account, "security-group-rule", now)?;
+    tx.security_groups().insert_rule(&egress, now)?;
     Ok(g)
 }
 
 /// The default group of a new VPC: members reach each other, everything egresses.
 pub(crate) fn create_default_group_tx(
-    tx: &Tx,
+    tx: &dyn Tx,
     account: &str,
     vpc_id: &str,
     now: i64,
@@ -96,8 +97,9 @@ pub(crate) fn create_default_group_tx(
     )?;
     let mut own = new_rule(&g, false, IpProtocol::All);
     own.referenced_group_id = Some(g.id.clone());
-    resources::insert(tx, &own.id, account, "security-group-rule", now)?;
-    db::insert_rule(tx, &own, now)?;
+    tx.resources()
+        .insert(&own.id, account, "security-group-rule", now)?;
+    tx.security_groups().insert_rule(&own, now)?;
     Ok(())
 }
 
@@ -202,8 +204,9 @@ fn resolve(
         .ok_or_else(|| group_not_found(name))
 }
 
-fn default_vpc_of(tx: &gureum_store::rusqlite::Connection, account: &str) -> CoreResult<String> {
-    vpc_db::vpcs(tx, account)?
+fn default_vpc_of(tx: &dyn Tx, account: &str) -> CoreResult<String> {
+    tx.vpcs()
+        .vpcs(account)?
         .into_iter()
         .find(|v| v.is_default)
         .map(|v| v.id)
@@ -298,16 +301,15 @@ fn describe_rule(r: &SecurityGroupRule) -> String {
 }
 
 impl Cloud {
-    fn models_tx(
-        c: &gureum_store::rusqlite::Connection,
-        account: &str,
-    ) -> CoreResult<(Vec<SecurityGroup>, TagsById)> {
-        let mut tags = tag_db::all_by_resource(c, account)?;
+    fn models_tx(c: &dyn Tx, account: &str) -> CoreResult<(Vec<SecurityGroup>, TagsById)> {
+        let mut tags = c.tags().all_by_resource(account)?;
         let mut rules: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
-        for r in db::rules_of_account(c, account)? {
+        for r in c.security_groups().rules_of_account(account)? {
             rules.entry(r.group_id.clone()).or_default().push(r);
         }
-        let groups = db::of_account(c, account)?
+        let groups = c
+            .security_groups()
+            .of_account(account)?
             .into_iter()
             .map(|g| SecurityGroup {
                 rules: rules.remove(&g.id).unwrap_or_default(),
@@ -353,7 +355,7 @@ impl Cloud {
                 s.write(|tx| {
                     let vpc = match vpc_id {
                         Some(v) => {
-                            if !vpc_db::vpcs(tx, &acct)?.iter().any(|x| x.id == v) {
+                            if !tx.vpcs().vpcs(&acct)?.iter().any(|x| x.id == v) {
                                 return Err(ApiError::new(
                                     ErrorCode::InvalidVpcIDNotFound,
                                     format!("The vpc ID '{v}' does not exist"),
@@ -365,7 +367,7 @@ impl Cloud {
                         None => default_vpc_of(tx, &acct)?,
                     };
                     let g = create_group_tx(tx, &acct, &vpc, &name, &description, now)?;
-                    tag_db::put(tx, &acct, &g.id, &tags)?;
+                    tx.tags().put(&acct, &g.id, &tags)?;
                     Ok((g, tags))
                 })
             })
@@ -388,7 +390,7 @@ impl Cloud {
         let gid = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    let groups = db::of_account(tx, &account)?;
+                    let groups = tx.security_groups().of_account(&account)?;
                     let dv = default_vpc_of(tx, &account)?;
                     let g = resolve(&groups, &dv, id.as_deref(), name.as_deref())?;
                     if g.name == DEFAULT_GROUP {
@@ -398,14 +400,14 @@ impl Cloud {
                         )
                         .into());
                     }
-                    if !db::live_members(tx, &g.id)?.is_empty() || !db::referencing_rules(tx, &g.id)?.is_empty() {
+                    if !tx.security_groups().live_members(&g.id)?.is_empty() || !tx.security_groups().referencing_rules(&g.id)?.is_empty() {
                         return Err(ApiError::new(
                             ErrorCode::DependencyViolation,
                             format!("resource {} has a dependent object", g.id),
                         )
                         .into());
                     }
-                    resources::delete(tx, &account, &g.id)?;
+                    tx.resources().delete(&account, &g.id)?;
                     Ok(g.id)
                 })
             })
@@ -471,11 +473,13 @@ impl Cloud {
         let added = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    let groups = db::of_account(tx, &account)?;
+                    let groups = tx.security_groups().of_account(&account)?;
                     let dv = default_vpc_of(tx, &account)?;
                     let g = resolve(&groups, &dv, id.as_deref(), name.as_deref())?;
                     let new = expand(&g, egress, &perms, &groups, &dv)?;
-                    let existing: Vec<SecurityGroupRule> = db::rules_of_account(tx, &account)?
+                    let existing: Vec<SecurityGroupRule> = tx
+                        .security_groups()
+                        .rules_of_account(&account)?
                         .into_iter()
                         .filter(|r| r.group_id == g.id && r.is_egress == egress)
                         .collect();
@@ -503,9 +507,10 @@ impl Cloud {
                         .into());
                     }
                     for r in &new {
-                        resources::insert(tx, &r.id, &account, "security-group-rule", now)?;
-                        db::insert_rule(tx, r, now)?;
-                        tag_db::put(tx, &account, &r.id, &rule_tags)?;
+                        tx.resources()
+                            .insert(&r.id, &account, "security-group-rule", now)?;
+                        tx.security_groups().insert_rule(r, now)?;
+                        tx.tags().put(&account, &r.id, &rule_tags)?;
                     }
                     Ok(new)
                 })
@@ -527,10 +532,12 @@ impl Cloud {
         self.ensure_default_vpc(&account).await?;
         self.blocking(move |s| {
             s.write(|tx| {
-                let groups = db::of_account(tx, &account)?;
+                let groups = tx.security_groups().of_account(&account)?;
                 let dv = default_vpc_of(tx, &account)?;
                 let g = resolve(&groups, &dv, id.as_deref(), name.as_deref())?;
-                let existing: Vec<SecurityGroupRule> = db::rules_of_account(tx, &account)?
+                let existing: Vec<SecurityGroupRule> = tx
+                    .security_groups()
+                    .rules_of_account(&account)?
                     .into_iter()
                     .filter(|r| r.group_id == g.id && r.is_egress == egress)
                     .collect();
@@ -560,7 +567,7 @@ impl Cloud {
                     }
                 }
                 for rid in doomed {
-                    resources::delete(tx, &account, &rid)?;
+                    tx.resources().delete(&account, &rid)?;
                 }
                 Ok(())
             })
@@ -581,10 +588,12 @@ impl Cloud {
         self.ensure_default_vpc(&account).await?;
         self.blocking(move |s| {
             s.write(|tx| {
-                let groups = db::of_account(tx, &account)?;
+                let groups = tx.security_groups().of_account(&account)?;
                 let dv = default_vpc_of(tx, &account)?;
                 let g = resolve(&groups, &dv, Some(&group_id), None)?;
-                let mut rules: Vec<SecurityGroupRule> = db::rules_of_account(tx, &account)?
+                let mut rules: Vec<SecurityGroupRule> = tx
+                    .security_groups()
+                    .rules_of_account(&account)?
                     .into_iter()
                     .filter(|r| r.group_id == g.id)
                     .collect();
@@ -637,7 +646,7 @@ impl Cloud {
                         )
                         .into());
                     }
-                    db::update_rule(tx, &new)?;
+                    tx.security_groups().update_rule(&new)?;
                     rules[i] = new;
                 }
                 Ok(())
@@ -662,8 +671,8 @@ impl Cloud {
             .blocking(move |s| {
                 s.read(|c| {
                     Ok((
-                        db::rules_of_account(c, &acct)?,
-                        tag_db::all_by_resource(c, &acct)?,
+                        c.security_groups().rules_of_account(&acct)?,
+                        c.tags().all_by_resource(&acct)?,
                     ))
                 })
             })
@@ -697,14 +706,14 @@ impl Cloud {
     /// Resolve launch groups (ids, or names in the default VPC) for an instance of `account` in
     /// `vpc_id`; the VPC's default group when none is named. Within an open transaction.
     pub(crate) fn launch_groups_tx(
-        c: &gureum_store::rusqlite::Connection,
+        c: &dyn Tx,
         account: &str,
         vpc_id: &str,
         subnet_id: &str,
         ids: &[String],
         names: &[String],
     ) -> CoreResult<Vec<String>> {
-        let groups = db::of_account(c, account)?;
+        let groups = c.security_groups().of_account(account)?;
         let dv = default_vpc_of(c, account)?;
         if !names.is_empty() && vpc_id != dv {
             return Err(ApiError::new(
@@ -743,15 +752,17 @@ impl Cloud {
 
     /// (group id, name) of every instance's groups, for the account.
     pub(crate) fn instance_groups_tx(
-        c: &gureum_store::rusqlite::Connection,
+        c: &dyn Tx,
         account: &str,
     ) -> CoreResult<HashMap<String, Vec<(String, String)>>> {
-        let names: HashMap<String, String> = db::of_account(c, account)?
+        let names: HashMap<String, String> = c
+            .security_groups()
+            .of_account(account)?
             .into_iter()
             .map(|g| (g.id, g.name))
             .collect();
         let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-        for (iid, gid) in db::memberships(c)? {
+        for (iid, gid) in c.security_groups().memberships()? {
             if let Some(n) = names.get(&gid) {
                 out.entry(iid).or_default().push((gid, n.clone()));
             }

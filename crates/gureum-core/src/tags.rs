@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use gureum_ec2::action::DeleteTag;
 use gureum_ec2::{Page, Response};
-use gureum_store::{resources, tags as db};
 use gureum_types::model::{Filter, Tag, TagDescription, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceKind};
 
@@ -113,11 +112,7 @@ pub fn not_found(kind: ResourceKind, id: &str) -> ApiError {
 }
 
 /// Resolve the resources of a CreateTags/DeleteTags call, in the caller's account.
-fn check_resources(
-    c: &gureum_store::rusqlite::Connection,
-    account: &str,
-    ids: &[String],
-) -> CoreResult<()> {
+fn check_resources(c: &dyn gureum_store::Tx, account: &str, ids: &[String]) -> CoreResult<()> {
     for id in ids {
         let Some(kind) = ResourceKind::of_id(id) else {
             return Err(
@@ -129,7 +124,7 @@ fn check_resources(
                 ApiError::new(ErrorCode::InvalidID, format!("The ID '{id}' is not valid")).into(),
             );
         }
-        if resources::kind_of(c, account, id)?.is_none() {
+        if c.resources().kind_of(account, id)?.is_none() {
             return Err(not_found(kind, id).into());
         }
     }
@@ -163,12 +158,12 @@ impl Cloud {
                     check_resources(tx, &account, &ids)?;
                     for id in &ids {
                         let mut keys: HashSet<String> =
-                            db::keys_of(tx, &account, id)?.into_iter().collect();
+                            tx.tags().keys_of(&account, id)?.into_iter().collect();
                         keys.extend(tags.iter().map(|t| t.key.clone()));
                         if keys.len() > MAX_TAGS_PER_RESOURCE {
                             return Err(CoreError::Api(tag_limit()));
                         }
-                        db::put(tx, &account, id, &tags)?;
+                        tx.tags().put(&account, id, &tags)?;
                     }
                     Ok(())
                 })
@@ -194,10 +189,10 @@ impl Cloud {
                     for id in &ids {
                         if tags.is_empty() {
                             // No Tag.N at all deletes every tag of the resource, as on AWS.
-                            db::delete_all(tx, &account, id)?;
+                            tx.tags().delete_all(&account, id)?;
                         }
                         for t in &tags {
-                            db::delete(tx, &account, id, &t.key, t.value.as_deref())?;
+                            tx.tags().delete(&account, id, &t.key, t.value.as_deref())?;
                         }
                     }
                     Ok(())
@@ -221,7 +216,7 @@ impl Cloud {
             false,
         )?;
         let rows = self
-            .blocking(move |s| s.read(|c| Ok(db::describe(c, &account)?)))
+            .blocking(move |s| s.read(|c| Ok(c.tags().describe(&account)?)))
             .await?;
         let items: Vec<TagDescription> = rows
             .into_iter()

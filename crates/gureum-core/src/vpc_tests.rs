@@ -232,11 +232,7 @@ impl W {
     fn internet_routed(&self) -> std::collections::HashSet<String> {
         self.cloud
             .store
-            .read(|c| {
-                Ok::<_, gureum_store::StoreError>(gureum_store::routing::internet_routed_subnets(
-                    c,
-                )?)
-            })
+            .read(|c| c.routing().internet_routed_subnets())
             .unwrap()
     }
     /// Launch one instance (it stays pending: there is no host) into `subnet`.
@@ -324,10 +320,12 @@ async fn old_default_vpcs_are_repaired_once() {
     w.cloud
         .store
         .write(|tx| {
-            gureum_store::resources::delete(tx, &w.ctx.account_id, &gw.id)?;
-            gureum_store::resources::delete(tx, &w.ctx.account_id, &main.id)?;
-            gureum_store::resources::delete(tx, &w.ctx.account_id, &main.associations[0].id)?;
-            tx.execute("UPDATE vpcs SET internet_ready = 0", [])?;
+            tx.resources().delete(&w.ctx.account_id, &gw.id)?;
+            tx.resources().delete(&w.ctx.account_id, &main.id)?;
+            tx.resources()
+                .delete(&w.ctx.account_id, &main.associations[0].id)?;
+            tx.vpcs()
+                .set_vpc_flag(&vpc.id, gureum_store::vpcs::VpcFlag::InternetReady, false)?;
             Ok::<_, gureum_store::StoreError>(())
         })
         .unwrap();
@@ -583,7 +581,18 @@ async fn subnets_create_modify_delete() {
     w.cloud
         .store
         .write(|tx| {
-            tx.execute("UPDATE instances SET state = 'terminated'", [])?;
+            for r in tx.instances().all()? {
+                let ended = Some(r.state_since);
+                tx.instances().transition(
+                    &r.id,
+                    r.generation,
+                    "terminated",
+                    None,
+                    None,
+                    ended,
+                    r.state_since,
+                )?;
+            }
             Ok::<_, gureum_store::StoreError>(())
         })
         .unwrap();
@@ -697,35 +706,20 @@ async fn delete_vpc_dependencies() {
     })
     .await;
     // No registry row of the VPC's group, its rules or its main table is left.
-    let left: i64 = w
-        .cloud
-        .store
-        .read(|c| {
-            Ok::<_, gureum_store::StoreError>(c.query_row(
+    let db = gureum_store::SqliteStore::open(&w._dir.path().join("state.db")).unwrap();
+    let left = db.count_for_tests(
                 "SELECT count(*) FROM resources WHERE kind IN ('route-table', 'route-table-association', 'security-group') \
                  OR (kind = 'security-group-rule' AND id IN (SELECT r.id FROM security_group_rules r \
                      JOIN security_groups g ON g.id = r.group_id WHERE g.name = 'default'))",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    );
     // The default VPC's: default group with 2 rules, main table, main association.
     assert_eq!(left, 5);
     // No rule of the deleted VPC's default group is left in the registry (the one orphan is
     // the `web` group's egress rule, which DeleteSecurityGroup leaves today).
-    let orphans: i64 = w
-        .cloud
-        .store
-        .read(|c| {
-            Ok::<_, gureum_store::StoreError>(c.query_row(
-                "SELECT count(*) FROM resources WHERE kind = 'security-group-rule' \
+    let orphans = db.count_for_tests(
+        "SELECT count(*) FROM resources WHERE kind = 'security-group-rule' \
                  AND id NOT IN (SELECT id FROM security_group_rules)",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    );
     assert!(orphans <= 1, "{orphans}");
 }
 
@@ -870,10 +864,7 @@ async fn detach_refused_while_public_addresses_are_mapped() {
     w.cloud
         .store
         .write(|tx| {
-            tx.execute(
-                "UPDATE instances SET public_ip = '127.100.0.9' WHERE id = ?1",
-                [&i],
-            )?;
+            tx.instances().set_public_ip(&i, "127.100.0.9", 0)?;
             Ok::<_, gureum_store::StoreError>(())
         })
         .unwrap();

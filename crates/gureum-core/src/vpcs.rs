@@ -18,10 +18,9 @@ use std::net::Ipv4Addr;
 
 use gureum_ec2::action::VpcAttribute;
 use gureum_ec2::{Page, Response};
-use gureum_store::rusqlite::Connection;
 use gureum_store::vpcs as db;
 use gureum_store::vpcs::{SubnetRow, VpcFlag, VpcRow};
-use gureum_store::{resources, routing as rt_db, security_groups as sg_db, tags as tag_db};
+use gureum_store::Tx;
 use gureum_types::model::{Filter, Subnet, Tag, TagSpecification, Vpc};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 use ipnet::Ipv4Net;
@@ -30,8 +29,6 @@ use crate::describe::{self, Describable};
 use crate::host::HostNet;
 use crate::routing::{create_main_route_table_tx, default_vpc_internet_tx};
 use crate::{tags, Cloud, CoreError, CoreResult};
-
-type Tx<'a> = gureum_store::rusqlite::Transaction<'a>;
 
 /// AWS's default quotas: VPCs per region (the default VPC included), subnets per VPC.
 pub const MAX_VPCS: usize = 5;
@@ -141,10 +138,12 @@ impl Cloud {
     /// Create the account's default VPC, its subnets, internet gateway and main route table
     /// if it has none; give an existing default VPC that predates internet gateways its
     /// gateway and default route. Blocking.
-    pub(crate) fn ensure_default_vpc_sync(&self, c: &Tx, account: &str) -> CoreResult<()> {
+    pub(crate) fn ensure_default_vpc_sync(&self, c: &dyn Tx, account: &str) -> CoreResult<()> {
         let now = self.clock.now_millis();
-        if let Some(v) = db::vpcs(c, account)?.into_iter().find(|v| v.is_default) {
-            let ready = db::vpc_attributes(c, account)?
+        if let Some(v) = c.vpcs().vpcs(account)?.into_iter().find(|v| v.is_default) {
+            let ready = c
+                .vpcs()
+                .vpc_attributes(account)?
                 .get(&v.id)
                 .is_some_and(|a| a.internet_ready);
             if !ready {
@@ -153,35 +152,29 @@ impl Cloud {
             return Ok(());
         }
         let vpc_id = ResourceId::generate(ResourceKind::Vpc).to_string();
-        resources::insert(c, &vpc_id, account, "vpc", now)?;
-        db::insert_vpc(
-            c,
-            &db::VpcRow {
-                id: vpc_id.clone(),
-                account_id: account.to_string(),
-                cidr: DEFAULT_VPC_CIDR.into(),
-                is_default: true,
-                created_at: now,
-            },
-        )?;
+        c.resources().insert(&vpc_id, account, "vpc", now)?;
+        c.vpcs().insert_vpc(&db::VpcRow {
+            id: vpc_id.clone(),
+            account_id: account.to_string(),
+            cidr: DEFAULT_VPC_CIDR.into(),
+            is_default: true,
+            created_at: now,
+        })?;
         crate::security_groups::create_default_group_tx(c, account, &vpc_id, now)?;
         for (i, zone) in self.region.zones.iter().enumerate() {
             let id = ResourceId::generate(ResourceKind::Subnet).to_string();
-            resources::insert(c, &id, account, "subnet", now)?;
-            db::insert_subnet(
-                c,
-                &db::SubnetRow {
-                    id,
-                    account_id: account.to_string(),
-                    vpc_id: vpc_id.clone(),
-                    cidr: format!("172.31.{}.0/20", i * 16),
-                    az: zone.name.clone(),
-                    az_id: zone.id.clone(),
-                    default_for_az: true,
-                    map_public_ip: true,
-                    created_at: now,
-                },
-            )?;
+            c.resources().insert(&id, account, "subnet", now)?;
+            c.vpcs().insert_subnet(&db::SubnetRow {
+                id,
+                account_id: account.to_string(),
+                vpc_id: vpc_id.clone(),
+                cidr: format!("172.31.{}.0/20", i * 16),
+                az: zone.name.clone(),
+                az_id: zone.id.clone(),
+                default_for_az: true,
+                map_public_ip: true,
+                created_at: now,
+            })?;
         }
         default_vpc_internet_tx(c, account, &vpc_id, now)?;
         Ok(())
@@ -194,7 +187,7 @@ impl Cloud {
     pub fn repair_default_vpcs_sync(&self) -> CoreResult<usize> {
         let now = self.clock.now_millis();
         self.store.write(|tx| {
-            let todo = db::default_vpcs_not_internet_ready(tx)?;
+            let todo = tx.vpcs().default_vpcs_not_internet_ready()?;
             for (account, vpc) in &todo {
                 default_vpc_internet_tx(tx, account, vpc, now)?;
             }
@@ -214,11 +207,13 @@ impl Cloud {
         let region = self.region.clone();
         self.blocking(move |s| {
             s.read(|c| {
-                let mut tags = tag_db::all_by_resource(c, &account)?;
-                let in_use = gureum_store::instances::ips_in_use(c)?;
-                let attrs = db::vpc_attributes(c, &account)?;
-                let mut states = db::subnet_states(c, &account)?;
-                let vpcs = db::vpcs(c, &account)?
+                let mut tags = c.tags().all_by_resource(&account)?;
+                let in_use = c.instances().ips_in_use()?;
+                let attrs = c.vpcs().vpc_attributes(&account)?;
+                let mut states = c.vpcs().subnet_states(&account)?;
+                let vpcs = c
+                    .vpcs()
+                    .vpcs(&account)?
                     .into_iter()
                     .map(|v| Vpc {
                         tags: tags.remove(&v.id).unwrap_or_default(),
@@ -233,7 +228,9 @@ impl Cloud {
                         state: "available".into(),
                     })
                     .collect();
-                let subnets = db::subnets(c, &account)?
+                let subnets = c
+                    .vpcs()
+                    .subnets(&account)?
                     .into_iter()
                     .map(|s| {
                         let cidr: Ipv4Net = s
@@ -304,11 +301,11 @@ impl Cloud {
 
 /// An id of `kind` must be well formed (else `malformed`) and name one of the account's
 /// resources of that kind (else `not_found`; another account's resource looks the same).
-pub(crate) fn check_id(c: &Connection, account: &str, id: &str, e: &IdErrors) -> CoreResult<()> {
+pub(crate) fn check_id(c: &dyn Tx, account: &str, id: &str, e: &IdErrors) -> CoreResult<()> {
     if ResourceId::parse(e.kind, id).is_none() {
         return Err(ApiError::new(e.malformed, format!("Invalid id: \"{id}\"")).into());
     }
-    if resources::kind_of(c, account, id)?.as_deref() != Some(e.kind.tag_resource_type()) {
+    if c.resources().kind_of(account, id)?.as_deref() != Some(e.kind.tag_resource_type()) {
         return Err(ApiError::new(
             e.not_found,
             format!("The {} ID '{id}' does not exist", e.noun),
@@ -332,18 +329,20 @@ pub(crate) const SUBNET_IDS: IdErrors = IdErrors {
 };
 
 /// One of the account's VPCs, by id, with AWS's malformed and not-found errors.
-pub(crate) fn find_vpc(c: &Connection, account: &str, id: &str) -> CoreResult<VpcRow> {
+pub(crate) fn find_vpc(c: &dyn Tx, account: &str, id: &str) -> CoreResult<VpcRow> {
     check_id(c, account, id, &VPC_IDS)?;
-    db::vpcs(c, account)?
+    c.vpcs()
+        .vpcs(account)?
         .into_iter()
         .find(|v| v.id == id)
         .ok_or_else(|| CoreError::Internal(format!("vpc {id} registered without a row")))
 }
 
 /// One of the account's subnets, by id, with AWS's malformed and not-found errors.
-pub(crate) fn find_subnet(c: &Connection, account: &str, id: &str) -> CoreResult<SubnetRow> {
+pub(crate) fn find_subnet(c: &dyn Tx, account: &str, id: &str) -> CoreResult<SubnetRow> {
     check_id(c, account, id, &SUBNET_IDS)?;
-    db::subnets(c, account)?
+    c.vpcs()
+        .subnets(account)?
         .into_iter()
         .find(|s| s.id == id)
         .ok_or_else(|| CoreError::Internal(format!("subnet {id} registered without a row")))
@@ -416,7 +415,7 @@ impl Cloud {
         let vpc = self
             .blocking(move |s| {
                 s.write(|tx| {
-                    if db::vpcs(tx, &account)?.len() >= MAX_VPCS {
+                    if tx.vpcs().vpcs(&account)?.len() >= MAX_VPCS {
                         return Err(ApiError::new(
                             ErrorCode::VpcLimitExceeded,
                             "The maximum number of VPCs has been reached.",
@@ -424,22 +423,19 @@ impl Cloud {
                         .into());
                     }
                     let id = ResourceId::generate(ResourceKind::Vpc).to_string();
-                    resources::insert(tx, &id, &account, "vpc", now)?;
-                    db::insert_vpc(
-                        tx,
-                        &VpcRow {
-                            id: id.clone(),
-                            account_id: account.clone(),
-                            cidr: net.to_string(),
-                            is_default: false,
-                            created_at: now,
-                        },
-                    )?;
-                    db::set_vpc_tenancy(tx, &id, &tenancy)?;
-                    db::set_vpc_flag(tx, &id, VpcFlag::InternetReady, true)?;
+                    tx.resources().insert(&id, &account, "vpc", now)?;
+                    tx.vpcs().insert_vpc(&VpcRow {
+                        id: id.clone(),
+                        account_id: account.clone(),
+                        cidr: net.to_string(),
+                        is_default: false,
+                        created_at: now,
+                    })?;
+                    tx.vpcs().set_vpc_tenancy(&id, &tenancy)?;
+                    tx.vpcs().set_vpc_flag(&id, VpcFlag::InternetReady, true)?;
                     crate::security_groups::create_default_group_tx(tx, &account, &id, now)?;
                     create_main_route_table_tx(tx, &account, &id, now)?;
-                    tag_db::put(tx, &account, &id, &tags)?;
+                    tx.tags().put(&account, &id, &tags)?;
                     Ok::<_, CoreError>(Vpc {
                         id,
                         owner_id: account.clone(),
@@ -469,38 +465,38 @@ impl Cloud {
                     )
                     .into());
                 }
-                let groups: Vec<_> = sg_db::of_account(tx, &account)?
+                let groups: Vec<_> = tx.security_groups().of_account(&account)?
                     .into_iter()
                     .filter(|g| g.vpc_id == vpc_id)
                     .collect();
-                let tables: Vec<_> = rt_db::route_tables(tx, &account)?
+                let tables: Vec<_> = tx.routing().route_tables(&account)?
                     .into_iter()
                     .filter(|t| t.table.vpc_id == vpc_id)
                     .collect();
-                if db::subnets(tx, &account)?.iter().any(|s| s.vpc_id == vpc_id)
-                    || rt_db::gateway_of_vpc(tx, &vpc_id)?.is_some()
+                if tx.vpcs().subnets(&account)?.iter().any(|s| s.vpc_id == vpc_id)
+                    || tx.routing().gateway_of_vpc(&vpc_id)?.is_some()
                     || groups.iter().any(|g| g.name != crate::security_groups::DEFAULT_GROUP)
                     || tables.iter().any(|t| !t.table.is_main)
-                    || !db::live_instances_in_vpc(tx, &vpc_id)?.is_empty()
+                    || !tx.vpcs().live_instances_in_vpc(&vpc_id)?.is_empty()
                 {
                     return Err(dependency("vpc", &vpc_id));
                 }
                 // The default group (and its rules' registry rows), the main route table
                 // (and its main association's), then the VPC.
-                let rules = sg_db::rules_of_account(tx, &account)?;
+                let rules = tx.security_groups().rules_of_account(&account)?;
                 for g in &groups {
                     for r in rules.iter().filter(|r| r.group_id == g.id) {
-                        resources::delete(tx, &account, &r.id)?;
+                        tx.resources().delete(&account, &r.id)?;
                     }
-                    resources::delete(tx, &account, &g.id)?;
+                    tx.resources().delete(&account, &g.id)?;
                 }
                 for t in &tables {
                     if let Some(a) = &t.main_association_id {
-                        resources::delete(tx, &account, a)?;
+                        tx.resources().delete(&account, a)?;
                     }
-                    resources::delete(tx, &account, &t.table.id)?;
+                    tx.resources().delete(&account, &t.table.id)?;
                 }
-                resources::delete(tx, &account, &vpc_id)?;
+                tx.resources().delete(&account, &vpc_id)?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -520,7 +516,7 @@ impl Cloud {
             .blocking(move |s| {
                 s.read(|c| {
                     let vpc = find_vpc(c, &account, &vpc_id)?;
-                    let attrs = db::vpc_attributes(c, &account)?;
+                    let attrs = c.vpcs().vpc_attributes(&account)?;
                     let a = attrs.get(&vpc.id).ok_or_else(|| {
                         CoreError::Internal(format!("no attributes for {vpc_id}"))
                     })?;
@@ -559,10 +555,12 @@ impl Cloud {
                 find_vpc(tx, &account, &vpc_id)?;
                 match attribute {
                     VpcAttribute::EnableDnsSupport => {
-                        db::set_vpc_flag(tx, &vpc_id, VpcFlag::DnsSupport, value)?
+                        tx.vpcs()
+                            .set_vpc_flag(&vpc_id, VpcFlag::DnsSupport, value)?
                     }
                     VpcAttribute::EnableDnsHostnames => {
-                        db::set_vpc_flag(tx, &vpc_id, VpcFlag::DnsHostnames, value)?
+                        tx.vpcs()
+                            .set_vpc_flag(&vpc_id, VpcFlag::DnsHostnames, value)?
                     }
                     VpcAttribute::EnableNetworkAddressUsageMetrics => {}
                 }
@@ -642,7 +640,9 @@ impl Cloud {
                     if !vpc_net.contains(&net) {
                         return Err(range_error());
                     }
-                    let siblings: Vec<SubnetRow> = db::subnets(tx, &account)?
+                    let siblings: Vec<SubnetRow> = tx
+                        .vpcs()
+                        .subnets(&account)?
                         .into_iter()
                         .filter(|s| s.vpc_id == vpc_id)
                         .collect();
@@ -676,9 +676,9 @@ impl Cloud {
                         map_public_ip: false,
                         created_at: now,
                     };
-                    resources::insert(tx, &row.id, &account, "subnet", now)?;
-                    db::insert_subnet(tx, &row)?;
-                    tag_db::put(tx, &account, &row.id, &tags)?;
+                    tx.resources().insert(&row.id, &account, "subnet", now)?;
+                    tx.vpcs().insert_subnet(&row)?;
+                    tx.tags().put(&account, &row.id, &tags)?;
                     Ok(subnet_model(row, tags))
                 })
             })
@@ -704,18 +704,18 @@ impl Cloud {
                     )
                     .into());
                 }
-                if !db::live_instances_in_subnet(tx, &subnet_id)?.is_empty() {
+                if !tx.vpcs().live_instances_in_subnet(&subnet_id)?.is_empty() {
                     return Err(dependency("subnet", &subnet_id));
                 }
                 // Its explicit route table association goes with it, as on AWS.
-                for a in rt_db::associations(tx, &account)?
+                for a in tx.routing().associations(&account)?
                     .into_iter()
                     .filter(|a| a.subnet_id == subnet_id)
                 {
-                    rt_db::delete_association(tx, &a.id)?;
-                    resources::delete(tx, &account, &a.id)?;
+                    tx.routing().delete_association(&a.id)?;
+                    tx.resources().delete(&account, &a.id)?;
                 }
-                resources::delete(tx, &account, &subnet_id)?;
+                tx.resources().delete(&account, &subnet_id)?;
                 Ok::<_, CoreError>(())
             })
         })
@@ -734,7 +734,7 @@ impl Cloud {
             s.write(|tx| {
                 find_subnet(tx, &account, &subnet_id)?;
                 if let Some(on) = map_public_ip {
-                    db::set_map_public_ip(tx, &subnet_id, on)?;
+                    tx.vpcs().set_map_public_ip(&subnet_id, on)?;
                 }
                 Ok::<_, CoreError>(())
             })

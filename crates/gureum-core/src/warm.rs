@@ -245,7 +245,7 @@ impl Cloud {
         let iid = image_id.to_string();
         let row = self
             .store
-            .read(|c| Ok::<_, CoreError>(gureum_store::images::get(c, &iid)?))?;
+            .read(|c| Ok::<_, CoreError>(c.images().get(&iid)?))?;
         let Some(row) = row else {
             return Err(CoreError::Internal(format!("no image {image_id}")));
         };

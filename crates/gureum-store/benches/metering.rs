@@ -7,34 +7,32 @@
 
 use std::time::Instant;
 
-use gureum_store::instances::{self, InstanceRow};
-use gureum_store::{resources, Store, StoreError};
+use gureum_store::instances::InstanceRow;
+use gureum_store::{SqliteStore, SqliteTx, StoreError, Tx};
 
 const INSTANCES: usize = 200;
 const ROUNDS: usize = 5;
 const STATES: [&str; 4] = ["running", "stopping", "stopped", "pending"];
 
-fn setup() -> (tempfile::TempDir, Store) {
+fn setup() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
     store
-        .write(|tx| {
-            gureum_store::accounts::insert(tx, "123456789012", "bench", 0)?;
+        .sql_write(|c| {
+            let tx = SqliteTx::new(c);
+            tx.accounts().insert("123456789012", "bench", 0)?;
             for i in 0..INSTANCES {
                 let id = format!("i-{i:017x}");
-                resources::insert(tx, &id, "123456789012", "instance", 0)?;
-                instances::insert(
-                    tx,
-                    &InstanceRow {
-                        id,
-                        account_id: "123456789012".into(),
-                        instance_type: "t3.micro".into(),
-                        state: "pending".into(),
-                        private_ip: format!("10.0.{}.{}", i / 250, i % 250 + 4),
-                        root_volume_gib: 8,
-                        ..Default::default()
-                    },
-                )?;
+                tx.resources().insert(&id, "123456789012", "instance", 0)?;
+                tx.instances().insert(&InstanceRow {
+                    id,
+                    account_id: "123456789012".into(),
+                    instance_type: "t3.micro".into(),
+                    state: "pending".into(),
+                    private_ip: format!("10.0.{}.{}", i / 250, i % 250 + 4),
+                    root_volume_gib: 8,
+                    ..Default::default()
+                })?;
             }
             Ok::<_, StoreError>(())
         })
@@ -53,19 +51,21 @@ fn run(metered: bool) -> Vec<f64> {
                 now += 1;
                 let t = Instant::now();
                 store
-                    .write(|tx| {
+                    .sql_write(|tx| {
                         let generation: i64 = tx.query_row(
                             "SELECT generation FROM instances WHERE id = ?1",
                             [&id],
                             |r| r.get(0),
                         )?;
                         if metered {
-                            instances::transition(tx, &id, generation, state, None, None, None, now)?;
+                            SqliteTx::new(tx).instances().transition(
+                                &id, generation, state, None, None, None, now,
+                            )?;
                         } else {
                             tx.execute(
                                 "UPDATE instances SET state = ?3, generation = generation + 1, state_since = ?4 \
                                  WHERE id = ?1 AND generation = ?2",
-                                gureum_store::rusqlite::params![id, generation, state, now],
+                                rusqlite::params![id, generation, state, now],
                             )?;
                         }
                         Ok::<_, StoreError>(())

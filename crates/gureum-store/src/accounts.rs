@@ -5,6 +5,18 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Accounts {
+        fn insert(&self, id: &str, name: &str, now: Millis) -> ();
+        fn list(&self) -> Vec<AccountRow>;
+        /// Find an account by id or by name.
+        fn find(&self, id_or_name: &str) -> Option<AccountRow>;
+        fn insert_access_key(&self, key: &AccessKey, now: Millis) -> ();
+        fn find_access_key(&self, access_key_id: &str) -> Option<AccessKey>;
+        fn access_keys_of(&self, account_id: &str) -> Vec<AccessKey>;
+    }
+}
+
 fn account_row(r: &rusqlite::Row) -> rusqlite::Result<(String, String, Millis)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
@@ -27,7 +39,7 @@ impl AccountRow {
     }
 }
 
-pub fn insert(c: &Connection, id: &str, name: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn insert(c: &Connection, id: &str, name: &str, now: Millis) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO accounts (id, name, created_at) VALUES (?1, ?2, ?3)",
         params![id, name, now],
@@ -35,7 +47,7 @@ pub fn insert(c: &Connection, id: &str, name: &str, now: Millis) -> rusqlite::Re
     Ok(())
 }
 
-pub fn list(c: &Connection) -> rusqlite::Result<Vec<AccountRow>> {
+pub(crate) fn list(c: &Connection) -> rusqlite::Result<Vec<AccountRow>> {
     let mut st =
         c.prepare_cached("SELECT id, name, created_at FROM accounts ORDER BY created_at, id")?;
     let rows = st.query_map([], account_row)?;
@@ -49,8 +61,7 @@ pub fn list(c: &Connection) -> rusqlite::Result<Vec<AccountRow>> {
     .collect()
 }
 
-/// Find an account by id or by name.
-pub fn find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<AccountRow>> {
+pub(crate) fn find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<AccountRow>> {
     c.prepare_cached("SELECT id, name, created_at FROM accounts WHERE id = ?1 OR name = ?1")?
         .query_row([id_or_name], account_row)
         .optional()
@@ -63,7 +74,11 @@ pub fn find(c: &Connection, id_or_name: &str) -> rusqlite::Result<Option<Account
         })
 }
 
-pub fn insert_access_key(c: &Connection, key: &AccessKey, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn insert_access_key(
+    c: &Connection,
+    key: &AccessKey,
+    now: Millis,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO access_keys (access_key_id, secret_access_key, account_id, created_at) \
          VALUES (?1, ?2, ?3, ?4)",
@@ -77,7 +92,10 @@ pub fn insert_access_key(c: &Connection, key: &AccessKey, now: Millis) -> rusqli
     Ok(())
 }
 
-pub fn find_access_key(c: &Connection, access_key_id: &str) -> rusqlite::Result<Option<AccessKey>> {
+pub(crate) fn find_access_key(
+    c: &Connection,
+    access_key_id: &str,
+) -> rusqlite::Result<Option<AccessKey>> {
     c.prepare_cached(
         "SELECT access_key_id, secret_access_key, account_id FROM access_keys WHERE access_key_id = ?1",
     )?
@@ -91,7 +109,7 @@ pub fn find_access_key(c: &Connection, access_key_id: &str) -> rusqlite::Result<
     .optional()
 }
 
-pub fn access_keys_of(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<AccessKey>> {
+pub(crate) fn access_keys_of(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<AccessKey>> {
     let mut st = c.prepare_cached(
         "SELECT access_key_id, secret_access_key, account_id FROM access_keys \
          WHERE account_id = ?1 ORDER BY created_at",

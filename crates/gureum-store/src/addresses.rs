@@ -6,6 +6,19 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Addresses {
+        fn insert(&self, a: &AddressRow) -> ();
+        fn by_account(&self, account_id: &str) -> Vec<AddressRow>;
+        fn of_instance(&self, instance_id: &str) -> Option<AddressRow>;
+        /// Point the allocation at an instance (or at nothing). Its metering follows: an associated
+        /// address is `in-use`, an unassociated one `idle` (AWS's two usage types).
+        fn set_association(&self, allocation_id: &str, instance_id: Option<&str>, association_id: Option<&str>, now: Millis) -> ();
+        /// Every public address in use, auto-assigned or allocated (the pool's taken set).
+        fn public_ips_in_use(&self) -> std::collections::HashSet<u32>;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressRow {
     pub allocation_id: String,
@@ -29,7 +42,7 @@ fn row(r: &Row) -> rusqlite::Result<AddressRow> {
     })
 }
 
-pub fn insert(c: &Connection, a: &AddressRow) -> rusqlite::Result<()> {
+pub(crate) fn insert(c: &Connection, a: &AddressRow) -> rusqlite::Result<()> {
     c.execute(
         &format!("INSERT INTO addresses ({COLS}) VALUES (?1,?2,?3,?4,?5,?6)"),
         params![
@@ -57,7 +70,7 @@ pub fn insert(c: &Connection, a: &AddressRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn by_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<AddressRow>> {
+pub(crate) fn by_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<AddressRow>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLS} FROM addresses WHERE account_id = ?1 ORDER BY allocation_id"
     ))?;
@@ -65,7 +78,10 @@ pub fn by_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<Addr
     rows.collect()
 }
 
-pub fn of_instance(c: &Connection, instance_id: &str) -> rusqlite::Result<Option<AddressRow>> {
+pub(crate) fn of_instance(
+    c: &Connection,
+    instance_id: &str,
+) -> rusqlite::Result<Option<AddressRow>> {
     c.prepare_cached(&format!(
         "SELECT {COLS} FROM addresses WHERE instance_id = ?1"
     ))?
@@ -73,9 +89,7 @@ pub fn of_instance(c: &Connection, instance_id: &str) -> rusqlite::Result<Option
     .optional()
 }
 
-/// Point the allocation at an instance (or at nothing). Its metering follows: an associated
-/// address is `in-use`, an unassociated one `idle` (AWS's two usage types).
-pub fn set_association(
+pub(crate) fn set_association(
     c: &Connection,
     allocation_id: &str,
     instance_id: Option<&str>,
@@ -110,8 +124,9 @@ pub fn set_association(
     Ok(())
 }
 
-/// Every public address in use, auto-assigned or allocated (the pool's taken set).
-pub fn public_ips_in_use(c: &Connection) -> rusqlite::Result<std::collections::HashSet<u32>> {
+pub(crate) fn public_ips_in_use(
+    c: &Connection,
+) -> rusqlite::Result<std::collections::HashSet<u32>> {
     let mut st = c.prepare_cached(
         "SELECT public_ip FROM instances WHERE public_ip IS NOT NULL \
          UNION SELECT public_ip FROM addresses",

@@ -5,6 +5,17 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Budgets {
+        /// Set (or replace) the account's budget; a new limit clears the alert.
+        fn set(&self, account_id: &str, limit_usd: &str, stop: bool) -> ();
+        fn delete(&self, account_id: &str) -> bool;
+        fn get(&self, account_id: &str) -> Option<BudgetRow>;
+        fn all(&self) -> Vec<BudgetRow>;
+        fn record_alert(&self, account_id: &str, month: &str, kind: &str, amount: &str, now: Millis) -> ();
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BudgetRow {
     pub account_id: String,
@@ -33,8 +44,12 @@ fn row(r: &Row) -> rusqlite::Result<BudgetRow> {
     })
 }
 
-/// Set (or replace) the account's budget; a new limit clears the alert.
-pub fn set(c: &Connection, account_id: &str, limit_usd: &str, stop: bool) -> rusqlite::Result<()> {
+pub(crate) fn set(
+    c: &Connection,
+    account_id: &str,
+    limit_usd: &str,
+    stop: bool,
+) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO budgets (account_id, limit_usd, stop_instances) VALUES (?1,?2,?3) \
          ON CONFLICT(account_id) DO UPDATE SET limit_usd = ?2, stop_instances = ?3, \
@@ -44,23 +59,23 @@ pub fn set(c: &Connection, account_id: &str, limit_usd: &str, stop: bool) -> rus
     Ok(())
 }
 
-pub fn delete(c: &Connection, account_id: &str) -> rusqlite::Result<bool> {
+pub(crate) fn delete(c: &Connection, account_id: &str) -> rusqlite::Result<bool> {
     Ok(c.execute("DELETE FROM budgets WHERE account_id = ?1", [account_id])? == 1)
 }
 
-pub fn get(c: &Connection, account_id: &str) -> rusqlite::Result<Option<BudgetRow>> {
+pub(crate) fn get(c: &Connection, account_id: &str) -> rusqlite::Result<Option<BudgetRow>> {
     c.prepare_cached(&format!("SELECT {COLS} FROM budgets WHERE account_id = ?1"))?
         .query_row([account_id], row)
         .optional()
 }
 
-pub fn all(c: &Connection) -> rusqlite::Result<Vec<BudgetRow>> {
+pub(crate) fn all(c: &Connection) -> rusqlite::Result<Vec<BudgetRow>> {
     let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM budgets ORDER BY account_id"))?;
     let rows = st.query_map([], row)?;
     rows.collect()
 }
 
-pub fn record_alert(
+pub(crate) fn record_alert(
     c: &Connection,
     account_id: &str,
     month: &str,

@@ -5,8 +5,16 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::Millis;
 
-/// Set (or replace) the account's console password hash.
-pub fn set_password(
+aggregate! {
+    pub trait Console {
+        /// Set (or replace) the account's console password hash.
+        fn set_password(&self, account_id: &str, hash: &str, now: Millis) -> ();
+        /// The account's console password hash, if one was set.
+        fn password_hash(&self, account_id: &str) -> Option<String>;
+    }
+}
+
+pub(crate) fn set_password(
     c: &Connection,
     account_id: &str,
     hash: &str,
@@ -20,8 +28,7 @@ pub fn set_password(
     Ok(())
 }
 
-/// The account's console password hash, if one was set.
-pub fn password_hash(c: &Connection, account_id: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn password_hash(c: &Connection, account_id: &str) -> rusqlite::Result<Option<String>> {
     c.prepare_cached("SELECT hash FROM console_passwords WHERE account_id = ?1")?
         .query_row([account_id], |r| r.get(0))
         .optional()
@@ -34,9 +41,9 @@ mod tests {
 
     #[test]
     fn set_replace_and_read() {
-        let (_dir, store) = crate::test_store();
+        let (_dir, store) = crate::sqlite::test_store();
         store
-            .write(|tx| {
+            .sql_write(|tx| {
                 crate::accounts::insert(tx, "111111111111", "alice", 1)?;
                 assert_eq!(password_hash(tx, "111111111111")?, None);
                 set_password(tx, "111111111111", "$argon2id$a", 2)?;

@@ -4,6 +4,34 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Images {
+        /// Insert an image (its registry row must exist). `Ok(false)` if the account already has an
+        /// image of that name.
+        fn insert(&self, i: &ImageRow) -> bool;
+        /// Images `account_id` may see: its own, and public ones and those shared with it unless
+        /// they failed; ordered by id.
+        ///
+        /// A failed image is its owner's business: it cannot be launched, and a failed build of the
+        /// built-in image (owned by the system account, public) would otherwise be listed to every
+        /// account as a public AMI in state `failed`. Its owner (and the operator's `gureum image
+        /// list`, which reads [`all`]) still sees it with its reason.
+        fn visible_to(&self, account_id: &str) -> Vec<ImageRow>;
+        fn all(&self) -> Vec<ImageRow>;
+        fn get(&self, id: &str) -> Option<ImageRow>;
+        fn find_by_source(&self, source: &str) -> Option<ImageRow>;
+        fn set_state(&self, id: &str, state: &str, reason: Option<&str>, rootfs: Option<&str>) -> ();
+        fn set_public(&self, id: &str, public: bool) -> ();
+        fn set_description(&self, id: &str, d: &str) -> ();
+        fn launch_permissions(&self, id: &str) -> Vec<String>;
+        fn add_permission(&self, id: &str, account: &str) -> ();
+        fn remove_permission(&self, id: &str, account: &str) -> ();
+        fn clear_permissions(&self, id: &str) -> ();
+        /// Rename the image unless another image has the name. Returns whether it was renamed.
+        fn set_name_if_free(&self, id: &str, name: &str) -> bool;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRow {
     pub id: String,
@@ -48,9 +76,7 @@ fn row(r: &Row) -> rusqlite::Result<ImageRow> {
     })
 }
 
-/// Insert an image (its registry row must exist). `Ok(false)` if the account already has an
-/// image of that name.
-pub fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
+pub(crate) fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
     let res = c.execute(
         &format!("INSERT INTO images ({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"),
         params![
@@ -71,17 +97,10 @@ pub fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
             i.created_at
         ],
     );
-    crate::inserted(res)
+    crate::sqlite::inserted(res)
 }
 
-/// Images `account_id` may see: its own, and public ones and those shared with it unless
-/// they failed; ordered by id.
-///
-/// A failed image is its owner's business: it cannot be launched, and a failed build of the
-/// built-in image (owned by the system account, public) would otherwise be listed to every
-/// account as a public AMI in state `failed`. Its owner (and the operator's `gureum image
-/// list`, which reads [`all`]) still sees it with its reason.
-pub fn visible_to(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<ImageRow>> {
+pub(crate) fn visible_to(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<ImageRow>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLS} FROM images i WHERE account_id = ?1 OR (state != 'failed' AND (public = 1 \
          OR EXISTS (SELECT 1 FROM image_launch_permissions p \
@@ -92,19 +111,19 @@ pub fn visible_to(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<Imag
     rows.collect()
 }
 
-pub fn all(c: &Connection) -> rusqlite::Result<Vec<ImageRow>> {
+pub(crate) fn all(c: &Connection) -> rusqlite::Result<Vec<ImageRow>> {
     let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM images ORDER BY id"))?;
     let rows = st.query_map([], row)?;
     rows.collect()
 }
 
-pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ImageRow>> {
+pub(crate) fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<ImageRow>> {
     c.prepare_cached(&format!("SELECT {COLS} FROM images WHERE id = ?1"))?
         .query_row([id], row)
         .optional()
 }
 
-pub fn find_by_source(c: &Connection, source: &str) -> rusqlite::Result<Option<ImageRow>> {
+pub(crate) fn find_by_source(c: &Connection, source: &str) -> rusqlite::Result<Option<ImageRow>> {
     c.prepare_cached(&format!(
         "SELECT {COLS} FROM images WHERE source = ?1 ORDER BY created_at DESC LIMIT 1"
     ))?
@@ -112,7 +131,7 @@ pub fn find_by_source(c: &Connection, source: &str) -> rusqlite::Result<Option<I
     .optional()
 }
 
-pub fn set_state(
+pub(crate) fn set_state(
     c: &Connection,
     id: &str,
     state: &str,
@@ -126,7 +145,7 @@ pub fn set_state(
     Ok(())
 }
 
-pub fn set_public(c: &Connection, id: &str, public: bool) -> rusqlite::Result<()> {
+pub(crate) fn set_public(c: &Connection, id: &str, public: bool) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE images SET public = ?2 WHERE id = ?1",
         params![id, public],
@@ -134,7 +153,7 @@ pub fn set_public(c: &Connection, id: &str, public: bool) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn set_description(c: &Connection, id: &str, d: &str) -> rusqlite::Result<()> {
+pub(crate) fn set_description(c: &Connection, id: &str, d: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE images SET description = ?2 WHERE id = ?1",
         params![id, d],
@@ -142,7 +161,7 @@ pub fn set_description(c: &Connection, id: &str, d: &str) -> rusqlite::Result<()
     Ok(())
 }
 
-pub fn launch_permissions(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn launch_permissions(c: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT account_id FROM image_launch_permissions WHERE image_id = ?1 ORDER BY account_id",
     )?;
@@ -150,7 +169,7 @@ pub fn launch_permissions(c: &Connection, id: &str) -> rusqlite::Result<Vec<Stri
     rows.collect()
 }
 
-pub fn add_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
+pub(crate) fn add_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
     c.execute(
         "INSERT OR IGNORE INTO image_launch_permissions (image_id, account_id) VALUES (?1, ?2)",
         params![id, account],
@@ -158,7 +177,7 @@ pub fn add_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Resu
     Ok(())
 }
 
-pub fn remove_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
+pub(crate) fn remove_permission(c: &Connection, id: &str, account: &str) -> rusqlite::Result<()> {
     c.execute(
         "DELETE FROM image_launch_permissions WHERE image_id = ?1 AND account_id = ?2",
         params![id, account],
@@ -166,10 +185,18 @@ pub fn remove_permission(c: &Connection, id: &str, account: &str) -> rusqlite::R
     Ok(())
 }
 
-pub fn clear_permissions(c: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn clear_permissions(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute(
         "DELETE FROM image_launch_permissions WHERE image_id = ?1",
         [id],
     )?;
     Ok(())
+}
+
+pub(crate) fn set_name_if_free(c: &Connection, id: &str, name: &str) -> rusqlite::Result<bool> {
+    let n = c.execute(
+        "UPDATE OR IGNORE images SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )?;
+    Ok(n > 0)
 }

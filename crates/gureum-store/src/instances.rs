@@ -6,6 +6,57 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Instances {
+        fn insert(&self, i: &InstanceRow) -> ();
+        /// The account's instances, ordered by id.
+        fn of_account(&self, account_id: &str) -> Vec<InstanceRow>;
+        /// Every instance of every account (the host agent's view).
+        fn all(&self) -> Vec<InstanceRow>;
+        fn get(&self, id: &str) -> Option<InstanceRow>;
+        fn by_client_token(&self, account_id: &str, token: &str) -> Vec<InstanceRow>;
+        /// Private addresses of every instance still on record, terminated ones included (they stay
+        /// listed for an hour): new launches avoid them, so an address is not handed out again while
+        /// the host's neighbour and connection-tracking tables may still remember its previous owner.
+        fn ips_recently_used(&self) -> Vec<String>;
+        /// Private addresses in use by live instances.
+        fn ips_in_use(&self) -> Vec<String>;
+        /// Compare-and-swap the state: only if the row is still at `generation`. Returns whether it
+        /// changed. Bumps the generation.
+        #[allow(clippy::too_many_arguments)]
+        fn transition(&self, id: &str, generation: i64, state: &str, transition_reason: Option<&str>, reason: Option<(&str, &str)>, ended_at: Option<Millis>, now: Millis) -> bool;
+        /// Forget terminated instances that ended before `cutoff` (their registry rows, tags and
+        /// volumes' rows go with them).
+        fn purge_terminated(&self, cutoff: Millis) -> Vec<String>;
+        /// The live (not terminated) instance with this private address, if any.
+        fn by_private_ip(&self, ip: &str) -> Option<InstanceRow>;
+        /// Give the instance the public address it should have while it runs: its Elastic IP's if
+        /// one is associated, else (when it takes one) the lowest free address of `pool` (as `u32`
+        /// bounds, inclusive), else none. Returns the address it has now.
+        fn assign_public_ip(&self, id: &str, pool: (u32, u32), now: Millis) -> Option<String>;
+        /// Release the instance's auto-assigned public address (an associated Elastic IP stays).
+        fn release_public_ip(&self, id: &str, now: Millis) -> ();
+        /// Set the instance's public address (an Elastic IP being associated).
+        fn set_public_ip(&self, id: &str, ip: &str, now: Millis) -> ();
+        /// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
+        fn clear_public_ip_if(&self, id: &str, ip: &str, now: Millis) -> ();
+        /// The instance's metadata service options.
+        fn set_metadata_options(&self, id: &str, http_tokens: &str, http_endpoint: &str, hop_limit: u32) -> ();
+        /// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
+        /// account.
+        fn live_vpc_cidrs(&self) -> Vec<(String, String, bool)>;
+        /// (instance id, availability zone) of the account's instances, without the rest of the row.
+        fn zones_of_account(&self, account_id: &str) -> std::collections::HashMap<String, String>;
+        /// Change one attribute without a state change (bumps the generation so the agent
+        /// notices).
+        fn set_field(&self, id: &str, field: InstanceField<'_>) -> ();
+        /// Every instance's version (all accounts), for the console's live updates.
+        fn versions(&self) -> Vec<InstanceVersion>;
+        /// The login user of the account's instance, if the account has that instance.
+        fn login_user(&self, account_id: &str, id: &str) -> Option<String>;
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceRow {
     pub id: String,
@@ -109,7 +160,7 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
     })
 }
 
-pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
+pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
     let placeholders: Vec<String> = (1..=41).map(|n| format!("?{n}")).collect();
     c.execute(
         &format!(
@@ -172,8 +223,7 @@ pub fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The account's instances, ordered by id.
-pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<InstanceRow>> {
+pub(crate) fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<InstanceRow>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLS} FROM instances WHERE account_id = ?1 ORDER BY id"
     ))?;
@@ -181,20 +231,19 @@ pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<Inst
     rows.collect()
 }
 
-/// Every instance of every account (the host agent's view).
-pub fn all(c: &Connection) -> rusqlite::Result<Vec<InstanceRow>> {
+pub(crate) fn all(c: &Connection) -> rusqlite::Result<Vec<InstanceRow>> {
     let mut st = c.prepare_cached(&format!("SELECT {COLS} FROM instances ORDER BY id"))?;
     let rows = st.query_map([], row)?;
     rows.collect()
 }
 
-pub fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<InstanceRow>> {
+pub(crate) fn get(c: &Connection, id: &str) -> rusqlite::Result<Option<InstanceRow>> {
     c.prepare_cached(&format!("SELECT {COLS} FROM instances WHERE id = ?1"))?
         .query_row([id], row)
         .optional()
 }
 
-pub fn by_client_token(
+pub(crate) fn by_client_token(
     c: &Connection,
     account_id: &str,
     token: &str,
@@ -206,27 +255,21 @@ pub fn by_client_token(
     rows.collect()
 }
 
-/// Private addresses of every instance still on record, terminated ones included (they stay
-/// listed for an hour): new launches avoid them, so an address is not handed out again while
-/// the host's neighbour and connection-tracking tables may still remember its previous owner.
-pub fn ips_recently_used(c: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn ips_recently_used(c: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached("SELECT private_ip FROM instances")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
-/// Private addresses in use by live instances.
-pub fn ips_in_use(c: &Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn ips_in_use(c: &Connection) -> rusqlite::Result<Vec<String>> {
     let mut st =
         c.prepare_cached("SELECT private_ip FROM instances WHERE state != 'terminated'")?;
     let rows = st.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 
-/// Compare-and-swap the state: only if the row is still at `generation`. Returns whether it
-/// changed. Bumps the generation.
 #[allow(clippy::too_many_arguments)]
-pub fn transition(
+pub(crate) fn transition(
     c: &Connection,
     id: &str,
     generation: i64,
@@ -281,9 +324,71 @@ fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusql
     Ok(())
 }
 
+/// An attribute [`Instances::set_field`] changes on its own, outside a state change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceField<'a> {
+    InstanceType(&'a str),
+    UserData(Option<&'a [u8]>),
+    DisableApiTermination(bool),
+    ShutdownBehavior(&'a str),
+    RebootRequested(bool),
+    ForceStop(bool),
+}
+
+pub(crate) fn set_field(
+    c: &Connection,
+    id: &str,
+    field: InstanceField<'_>,
+) -> rusqlite::Result<()> {
+    match field {
+        InstanceField::InstanceType(v) => set_column(c, id, "instance_type", &v),
+        InstanceField::UserData(v) => set_column(c, id, "user_data", &v),
+        InstanceField::DisableApiTermination(v) => set_column(c, id, "disable_api_termination", &v),
+        InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v),
+        InstanceField::RebootRequested(v) => set_column(c, id, "reboot_requested", &v),
+        InstanceField::ForceStop(v) => set_column(c, id, "force_stop", &v),
+    }
+}
+
+/// One instance's version: it changes whenever anything the instances page shows of it
+/// changes state (the generation moves on every compare-and-swap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceVersion {
+    pub account_id: String,
+    pub id: String,
+    pub state: String,
+    pub generation: i64,
+    pub public_ip: Option<String>,
+}
+
+pub(crate) fn versions(c: &Connection) -> rusqlite::Result<Vec<InstanceVersion>> {
+    let mut st =
+        c.prepare_cached("SELECT account_id, id, state, generation, public_ip FROM instances")?;
+    let rows = st.query_map([], |r| {
+        Ok(InstanceVersion {
+            account_id: r.get(0)?,
+            id: r.get(1)?,
+            state: r.get(2)?,
+            generation: r.get(3)?,
+            public_ip: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn login_user(
+    c: &Connection,
+    account_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<String>> {
+    c.prepare_cached("SELECT login_user FROM instances WHERE account_id = ?1 AND id = ?2")?
+        .query_row([account_id, id], |r| r.get(0))
+        .optional()
+}
+
 /// Set a flag or attribute column without a state change (bumps the generation so the agent
 /// notices). `column` is one of a fixed set chosen by the caller, never user input.
-pub fn set_column(
+fn set_column(
     c: &Connection,
     id: &str,
     column: &'static str,
@@ -296,9 +401,7 @@ pub fn set_column(
     Ok(())
 }
 
-/// Forget terminated instances that ended before `cutoff` (their registry rows, tags and
-/// volumes' rows go with them).
-pub fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<String>> {
     let ids: Vec<String> = {
         let mut st = c.prepare_cached(
             "SELECT id FROM instances WHERE state = 'terminated' AND ended_at < ?1",
@@ -318,8 +421,7 @@ pub fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Result<Vec<
     Ok(ids)
 }
 
-/// The live (not terminated) instance with this private address, if any.
-pub fn by_private_ip(c: &Connection, ip: &str) -> rusqlite::Result<Option<InstanceRow>> {
+pub(crate) fn by_private_ip(c: &Connection, ip: &str) -> rusqlite::Result<Option<InstanceRow>> {
     c.prepare_cached(&format!(
         "SELECT {COLS} FROM instances WHERE private_ip = ?1 AND state != 'terminated'"
     ))?
@@ -327,10 +429,7 @@ pub fn by_private_ip(c: &Connection, ip: &str) -> rusqlite::Result<Option<Instan
     .optional()
 }
 
-/// Give the instance the public address it should have while it runs: its Elastic IP's if
-/// one is associated, else (when it takes one) the lowest free address of `pool` (as `u32`
-/// bounds, inclusive), else none. Returns the address it has now.
-pub fn assign_public_ip(
+pub(crate) fn assign_public_ip(
     c: &Connection,
     id: &str,
     pool: (u32, u32),
@@ -360,8 +459,7 @@ pub fn assign_public_ip(
     Ok(wanted)
 }
 
-/// Release the instance's auto-assigned public address (an associated Elastic IP stays).
-pub fn release_public_ip(c: &Connection, id: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn release_public_ip(c: &Connection, id: &str, now: Millis) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET public_ip = NULL WHERE id = ?1 \
          AND NOT EXISTS (SELECT 1 FROM addresses a WHERE a.instance_id = ?1)",
@@ -370,8 +468,12 @@ pub fn release_public_ip(c: &Connection, id: &str, now: Millis) -> rusqlite::Res
     crate::usage::sync_public_ip(c, id, now)
 }
 
-/// Set the instance's public address (an Elastic IP being associated).
-pub fn set_public_ip(c: &Connection, id: &str, ip: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn set_public_ip(
+    c: &Connection,
+    id: &str,
+    ip: &str,
+    now: Millis,
+) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET public_ip = ?2 WHERE id = ?1",
         params![id, ip],
@@ -379,8 +481,12 @@ pub fn set_public_ip(c: &Connection, id: &str, ip: &str, now: Millis) -> rusqlit
     crate::usage::sync_public_ip(c, id, now)
 }
 
-/// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
-pub fn clear_public_ip_if(c: &Connection, id: &str, ip: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn clear_public_ip_if(
+    c: &Connection,
+    id: &str,
+    ip: &str,
+    now: Millis,
+) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET public_ip = NULL WHERE id = ?1 AND public_ip = ?2",
         params![id, ip],
@@ -388,8 +494,7 @@ pub fn clear_public_ip_if(c: &Connection, id: &str, ip: &str, now: Millis) -> ru
     crate::usage::sync_public_ip(c, id, now)
 }
 
-/// The instance's metadata service options.
-pub fn set_metadata_options(
+pub(crate) fn set_metadata_options(
     c: &Connection,
     id: &str,
     http_tokens: &str,
@@ -404,9 +509,7 @@ pub fn set_metadata_options(
     Ok(())
 }
 
-/// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
-/// account.
-pub fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, bool)>> {
+pub(crate) fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, bool)>> {
     let mut st = c.prepare_cached(
         "SELECT DISTINCT v.id, v.cidr, v.is_default FROM vpcs v JOIN instances i ON i.vpc_id = v.id \
          WHERE i.state != 'terminated'",
@@ -415,8 +518,7 @@ pub fn live_vpc_cidrs(c: &Connection) -> rusqlite::Result<Vec<(String, String, b
     rows.collect()
 }
 
-/// (instance id, availability zone) of the account's instances, without the rest of the row.
-pub fn zones_of_account(
+pub(crate) fn zones_of_account(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<std::collections::HashMap<String, String>> {

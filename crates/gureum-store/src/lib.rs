@@ -1,15 +1,54 @@
-//! gureum's durable state. [`Store`] owns the SQLite database of a data dir: WAL journal,
-//! `synchronous=FULL` (a committed change survives power loss), versioned migrations, one
-//! writer connection and a small pool of readers. The resource modules hold the SQL for
-//! one resource each, as plain functions over a connection, so the core composes several of
-//! them in one transaction.
+//! gureum's durable state, behind the [`Store`] trait so the core never sees a database.
 //!
-//! Every row carries its owning account, and every query is scoped by it: another account's
-//! resources cannot be read by mistake.
+//! A [`Store`] runs closures over a transaction ([`Tx`]); the transaction hands out one trait
+//! per aggregate ([`Accounts`], [`KeyPairs`], [`Instances`], …), each method one typed query
+//! or change. The core composes several aggregates in one transaction (a launch writes the
+//! registry, the instance, its tags and its groups, or none of them) and runs it on a blocking
+//! thread; nothing in a signature names the backend.
+//!
+//! The SQLite backend ([`SqliteStore`], `sqlite.rs`) owns the database of a data dir: WAL
+//! journal, `synchronous=FULL` (a committed change survives power loss), versioned migrations,
+//! one writer connection and a small pool of readers. Each aggregate's module holds its row
+//! types, its trait and the SQLite SQL behind it. [`conformance`] checks any backend against
+//! the traits; a second backend (PostgreSQL) implements the same traits and runs the same
+//! suite.
+//!
+//! Every row carries its owning account, and every account-facing query is scoped by it:
+//! another account's resources cannot be read by mistake.
+
+/// Declares one aggregate's trait and implements it for the SQLite transaction by calling
+/// the module's function of the same name with the connection first. The trait is what other
+/// backends implement; the free functions stay the SQLite SQL, tested on their own.
+macro_rules! aggregate {
+    (
+        $(#[$doc:meta])*
+        pub trait $name:ident {
+            $(
+                $(#[$m:meta])*
+                fn $f:ident(&self $(, $a:ident: $t:ty)*) -> $r:ty;
+            )*
+        }
+    ) => {
+        $(#[$doc])*
+        pub trait $name {
+            $( $(#[$m])* fn $f(&self $(, $a: $t)*) -> $crate::StoreResult<$r>; )*
+        }
+
+        impl $name for $crate::sqlite::SqliteTx<'_> {
+            $(
+                $(#[$m])*
+                fn $f(&self $(, $a: $t)*) -> $crate::StoreResult<$r> {
+                    Ok($f(self.conn $(, $a)*)?)
+                }
+            )*
+        }
+    };
+}
 
 pub mod accounts;
 pub mod addresses;
 pub mod budgets;
+pub mod conformance;
 pub mod console;
 pub mod images;
 pub mod instances;
@@ -18,216 +57,153 @@ mod migrations;
 pub mod resources;
 pub mod routing;
 pub mod security_groups;
+mod sqlite;
 pub mod tags;
 pub mod usage;
 pub mod vpcs;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::path::PathBuf;
 
-use rusqlite::{Connection, OpenFlags, Transaction};
+pub use accounts::Accounts;
+pub use addresses::Addresses;
+pub use budgets::Budgets;
+pub use console::Console;
+pub use images::Images;
+pub use instances::Instances;
+pub use key_pairs::KeyPairs;
+pub use resources::Resources;
+pub use routing::Routing;
+pub use security_groups::SecurityGroups;
+pub use sqlite::{SqliteStore, SqliteTx};
+pub use tags::Tags;
+pub use usage::Usage;
+pub use vpcs::Vpcs;
 
-pub use rusqlite;
+/// A backend's own error, kept as the cause of [`StoreError::Backend`] and `Open`.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What can go wrong in the store, whatever the backend. The core maps it once to its own
+/// error (an `InternalError` for the client, logged with its cause).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: BackendError },
     #[error("database schema version {found} is newer than this gureum knows ({known})")]
     TooNew { found: i64, known: i64 },
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// A change or lookup that needs a row found none.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A uniqueness or reference constraint refused the change (where a method does not
+    /// answer that itself, as the inserts returning `false` for a taken name do).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database stayed locked by another writer past the backend's wait.
+    #[error("database busy: {0}")]
+    Busy(String),
+    #[error("{backend}: {source}")]
+    Backend {
+        backend: &'static str,
+        source: BackendError,
+    },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-const READERS: usize = 4;
-
-/// The database of one data dir.
-pub struct Store {
-    path: PathBuf,
-    /// A panic while a lock is held (a bug in a request's closure) must not break every later
-    /// request: the locks are taken back from poisoning. That is sound because a panicking
-    /// write transaction is rolled back as it unwinds (rusqlite's drop behaviour), and a
-    /// reader's connection is never left in a transaction.
-    writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(())
-}
-
-impl Store {
-    /// Open (creating if needed) and migrate the database at `path`.
-    pub fn open(path: &Path) -> StoreResult<Store> {
-        let open = |flags| {
-            let c =
-                Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            configure(&c)?;
-            Ok::<_, StoreError>(c)
-        };
-        let mut writer = open(
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        migrations::migrate(&mut writer)?;
-        let readers = (0..READERS)
-            .map(|_| open(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Store {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers: Mutex::new(readers),
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Run `f` on a reader connection (a consistent snapshot for its duration when it opens
-    /// a transaction; single statements are atomic on their own). Blocking.
-    pub fn read<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let conn = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        match conn {
-            Some(conn) => {
-                let out = f(&conn);
-                self.readers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(conn);
-                out
-            }
-            // Every reader is busy: a read on the writer is still correct, just serialised.
-            None => {
-                let w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-                f(&w)
-            }
-        }
-    }
-
-    /// Run `f` in one immediate write transaction, committed if `f` succeeds and rolled back
-    /// otherwise. Writers are serialised. Blocking.
-    pub fn write<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Transaction) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut w = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = w
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let out = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
-    }
-}
-
-/// The outcome of an `INSERT` into a table with a uniqueness constraint: `Ok(false)` when the
-/// constraint refused the row (a taken name), other errors as they are.
-pub(crate) fn inserted(result: rusqlite::Result<usize>) -> rusqlite::Result<bool> {
-    match result {
-        Ok(_) => Ok(true),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
 pub type Millis = i64;
 
-#[cfg(test)]
-pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state.db")).unwrap();
-    (dir, store)
+/// One transaction's view of every aggregate. A closure given to [`Store::write`] sees its
+/// own changes; all of them commit together or none does.
+pub trait Tx {
+    fn accounts(&self) -> &dyn Accounts;
+    fn addresses(&self) -> &dyn Addresses;
+    fn budgets(&self) -> &dyn Budgets;
+    fn console(&self) -> &dyn Console;
+    fn images(&self) -> &dyn Images;
+    fn instances(&self) -> &dyn Instances;
+    fn key_pairs(&self) -> &dyn KeyPairs;
+    fn resources(&self) -> &dyn Resources;
+    fn routing(&self) -> &dyn Routing;
+    fn security_groups(&self) -> &dyn SecurityGroups;
+    fn tags(&self) -> &dyn Tags;
+    fn usage(&self) -> &dyn Usage;
+    fn vpcs(&self) -> &dyn Vpcs;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Whether a write closure's transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Commit,
+    Rollback,
+}
 
-    /// A write that panics half-way is rolled back, and the store goes on serving reads and
-    /// writes (its lock is not left poisoned for good).
-    #[test]
-    fn a_panic_inside_a_write_leaves_the_store_usable() {
-        let (_dir, store) = test_store();
-        let create = |c: &Transaction| {
-            c.execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)", [])
-                .map_err(StoreError::from)
-        };
-        store.write(create).unwrap();
-        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _: Result<(), StoreError> = store.write(|c| {
-                c.execute("INSERT INTO t VALUES (1)", [])?;
-                panic!("a bug in a request");
-            });
-        }));
-        assert!(caught.is_err());
-        store
-            .write(|c| {
-                c.execute("INSERT INTO t VALUES (2)", [])
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
-        let values: Vec<i64> = store
-            .read(|c| {
-                let mut q = c.prepare("SELECT v FROM t ORDER BY v")?;
-                let rows = q.query_map([], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>().map_err(StoreError::from)
-            })
-            .unwrap();
-        assert_eq!(values, vec![2]);
+/// A backend: runs closures over transactions. Object-safe (the core holds an
+/// `Arc<dyn Store>`); the generic [`read`](#method.read) and [`write`](#method.write) on
+/// `dyn Store` are what callers use. Every call blocks its thread, so async callers run it on
+/// a blocking thread. The closure runs exactly once.
+pub trait Store: Send + Sync {
+    /// Run `f` over a read-only transaction. A backend may see each statement's own committed
+    /// snapshot (SQLite's readers do) or one snapshot for the whole closure (PostgreSQL's
+    /// repeatable read); callers must not depend on either. A change attempted here fails.
+    fn read_dyn(&self, f: &mut dyn FnMut(&dyn Tx)) -> StoreResult<()>;
+
+    /// Run `f` in one write transaction, committed if it answers [`Outcome::Commit`] and
+    /// rolled back otherwise (or if it panics). Writers are serialised.
+    fn write_dyn(&self, f: &mut dyn FnMut(&dyn Tx) -> Outcome) -> StoreResult<()>;
+}
+
+impl dyn Store + '_ {
+    /// Run `f` over a read-only transaction (see [`Store::read_dyn`]). Blocking.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&dyn Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut f = Some(f);
+        let mut out = None;
+        let ran = self.read_dyn(&mut |tx| {
+            if let Some(f) = f.take() {
+                out = Some(f(tx));
+            }
+        });
+        finish(out, ran)
     }
 
-    #[test]
-    fn opens_in_wal_mode_with_full_sync_and_reopens() {
-        let (dir, store) = test_store();
-        let mode: String = store
-            .read(|c| {
-                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
-        assert_eq!(mode, "wal");
-        let sync: i64 = store
-            .write(|c| {
-                c.query_row("PRAGMA synchronous", [], |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
-        assert_eq!(sync, 2, "synchronous=FULL");
-        drop(store);
-        let again = Store::open(&dir.path().join("state.db")).unwrap();
-        let v: i64 = again
-            .read(|c| {
-                c.query_row("PRAGMA user_version", [], |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .unwrap();
-        assert_eq!(v, migrations::MIGRATIONS.len() as i64);
+    /// Run `f` in one write transaction, committed if `f` succeeds and rolled back
+    /// otherwise. Blocking.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&dyn Tx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut f = Some(f);
+        let mut out = None;
+        let ran = self.write_dyn(&mut |tx| {
+            let Some(f) = f.take() else {
+                return Outcome::Rollback;
+            };
+            let r = f(tx);
+            let outcome = if r.is_ok() {
+                Outcome::Commit
+            } else {
+                Outcome::Rollback
+            };
+            out = Some(r);
+            outcome
+        });
+        finish(out, ran)
+    }
+}
+
+/// The closure's answer, unless the backend failed around it: the closure's own error wins
+/// (it is why a write rolled back), then the backend's.
+fn finish<T, E: From<StoreError>>(out: Option<Result<T, E>>, ran: StoreResult<()>) -> Result<T, E> {
+    match (out, ran) {
+        (Some(Err(e)), _) => Err(e),
+        (_, Err(e)) => Err(e.into()),
+        (Some(Ok(v)), Ok(())) => Ok(v),
+        (None, Ok(())) => Err(StoreError::Backend {
+            backend: "store",
+            source: "the backend did not run the closure".into(),
+        }
+        .into()),
     }
 }

@@ -12,6 +12,29 @@ use rusqlite::{params, Connection, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait SecurityGroups {
+        /// Insert a group (its registry row must exist). `Ok(false)` if the VPC has one of that name.
+        fn insert(&self, g: &GroupRow, now: Millis) -> bool;
+        fn of_account(&self, account_id: &str) -> Vec<GroupRow>;
+        /// Every rule of every group of the account, in creation order.
+        fn rules_of_account(&self, account_id: &str) -> Vec<SecurityGroupRule>;
+        /// Every rule on the host (the firewall's view).
+        fn all_rules(&self) -> Vec<SecurityGroupRule>;
+        fn insert_rule(&self, r: &SecurityGroupRule, now: Millis) -> ();
+        /// Rewrite a rule's definition in place (same id, group and direction).
+        fn update_rule(&self, r: &SecurityGroupRule) -> ();
+        /// Group membership of instances: (instance id, group id), groups in launch order.
+        fn memberships(&self) -> Vec<(String, String)>;
+        /// Replace an instance's groups.
+        fn set_instance_groups(&self, instance_id: &str, groups: &[String]) -> ();
+        /// Live (not terminated) instances in a group.
+        fn live_members(&self, group_id: &str) -> Vec<String>;
+        /// Rules of other groups that reference this group.
+        fn referencing_rules(&self, group_id: &str) -> Vec<String>;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRow {
     pub id: String,
@@ -31,17 +54,16 @@ fn group_row(r: &Row) -> rusqlite::Result<GroupRow> {
     })
 }
 
-/// Insert a group (its registry row must exist). `Ok(false)` if the VPC has one of that name.
-pub fn insert(c: &Connection, g: &GroupRow, now: Millis) -> rusqlite::Result<bool> {
+pub(crate) fn insert(c: &Connection, g: &GroupRow, now: Millis) -> rusqlite::Result<bool> {
     let res = c.execute(
         "INSERT INTO security_groups (id, account_id, vpc_id, name, description, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![g.id, g.account_id, g.vpc_id, g.name, g.description, now],
     );
-    crate::inserted(res)
+    crate::sqlite::inserted(res)
 }
 
-pub fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<GroupRow>> {
+pub(crate) fn of_account(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<GroupRow>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, vpc_id, name, description FROM security_groups \
          WHERE account_id = ?1 ORDER BY id",
@@ -87,8 +109,7 @@ fn known_rules(
 const RULE_COLS: &str = "id, group_id, account_id, is_egress, protocol, from_port, to_port, \
                          cidr_ipv4, cidr_ipv6, ref_group_id, description";
 
-/// Every rule of every group of the account, in creation order.
-pub fn rules_of_account(
+pub(crate) fn rules_of_account(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<Vec<SecurityGroupRule>> {
@@ -99,8 +120,7 @@ pub fn rules_of_account(
     known_rules(rows)
 }
 
-/// Every rule on the host (the firewall's view).
-pub fn all_rules(c: &Connection) -> rusqlite::Result<Vec<SecurityGroupRule>> {
+pub(crate) fn all_rules(c: &Connection) -> rusqlite::Result<Vec<SecurityGroupRule>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {RULE_COLS} FROM security_group_rules ORDER BY created_at, id"
     ))?;
@@ -108,7 +128,11 @@ pub fn all_rules(c: &Connection) -> rusqlite::Result<Vec<SecurityGroupRule>> {
     known_rules(rows)
 }
 
-pub fn insert_rule(c: &Connection, r: &SecurityGroupRule, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn insert_rule(
+    c: &Connection,
+    r: &SecurityGroupRule,
+    now: Millis,
+) -> rusqlite::Result<()> {
     c.execute(
         &format!(
             "INSERT INTO security_group_rules ({RULE_COLS}, created_at) \
@@ -132,8 +156,7 @@ pub fn insert_rule(c: &Connection, r: &SecurityGroupRule, now: Millis) -> rusqli
     Ok(())
 }
 
-/// Rewrite a rule's definition in place (same id, group and direction).
-pub fn update_rule(c: &Connection, r: &SecurityGroupRule) -> rusqlite::Result<()> {
+pub(crate) fn update_rule(c: &Connection, r: &SecurityGroupRule) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE security_group_rules SET protocol = ?2, from_port = ?3, to_port = ?4, \
          cidr_ipv4 = ?5, cidr_ipv6 = ?6, ref_group_id = ?7, description = ?8 WHERE id = ?1",
@@ -151,8 +174,7 @@ pub fn update_rule(c: &Connection, r: &SecurityGroupRule) -> rusqlite::Result<()
     Ok(())
 }
 
-/// Group membership of instances: (instance id, group id), groups in launch order.
-pub fn memberships(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+pub(crate) fn memberships(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st = c.prepare_cached(
         "SELECT instance_id, group_id FROM instance_security_groups ORDER BY instance_id, position",
     )?;
@@ -160,8 +182,7 @@ pub fn memberships(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
     rows.collect()
 }
 
-/// Replace an instance's groups.
-pub fn set_instance_groups(
+pub(crate) fn set_instance_groups(
     c: &Connection,
     instance_id: &str,
     groups: &[String],
@@ -179,8 +200,7 @@ pub fn set_instance_groups(
     Ok(())
 }
 
-/// Live (not terminated) instances in a group.
-pub fn live_members(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn live_members(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT m.instance_id FROM instance_security_groups m JOIN instances i ON i.id = m.instance_id \
          WHERE m.group_id = ?1 AND i.state != 'terminated'",
@@ -189,8 +209,7 @@ pub fn live_members(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<Stri
     rows.collect()
 }
 
-/// Rules of other groups that reference this group.
-pub fn referencing_rules(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn referencing_rules(c: &Connection, group_id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT id FROM security_group_rules WHERE ref_group_id = ?1 AND group_id != ?1",
     )?;
@@ -201,7 +220,8 @@ pub fn referencing_rules(c: &Connection, group_id: &str) -> rusqlite::Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{resources, test_store, StoreError};
+    use crate::sqlite::test_store;
+    use crate::{resources, StoreError};
 
     fn rule(id: &str, protocol: IpProtocol, ports: Option<(i32, i32)>) -> SecurityGroupRule {
         SecurityGroupRule {
@@ -230,7 +250,7 @@ mod tests {
             rule("sgr-5", IpProtocol::Icmp, Some((8, -1))),
         ];
         store
-            .write(|c| {
+            .sql_write(|c| {
                 crate::accounts::insert(c, "111111111111", "test", 1)?;
                 resources::insert(c, "sg-1", "111111111111", "security-group", 1)?;
                 let g = GroupRow {
@@ -249,7 +269,7 @@ mod tests {
             })
             .unwrap();
         let stored: Vec<(String, String)> = store
-            .read(|c| {
+            .sql_read(|c| {
                 let mut st =
                     c.prepare("SELECT id, protocol FROM security_group_rules ORDER BY id")?;
                 let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -260,13 +280,13 @@ mod tests {
         let texts: Vec<&str> = stored.iter().map(|(_, p)| p.as_str()).collect();
         assert_eq!(texts, ["tcp", "icmpv6", "47", "-1", "icmp"]);
         let read = store
-            .read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
+            .sql_read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
             .unwrap();
         assert_eq!(read, rules);
 
         // A row nobody can interpret is left out of every read, the others stay.
         store
-            .write(|c| {
+            .sql_write(|c| {
                 c.execute(
                     "UPDATE security_group_rules SET protocol = 'ipv6-icmp' WHERE id = 'sgr-2'",
                     [],
@@ -276,9 +296,11 @@ mod tests {
             .unwrap();
         for read in [
             store
-                .read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
+                .sql_read(|c| Ok::<_, StoreError>(rules_of_account(c, "111111111111")?))
                 .unwrap(),
-            store.read(|c| Ok::<_, StoreError>(all_rules(c)?)).unwrap(),
+            store
+                .sql_read(|c| Ok::<_, StoreError>(all_rules(c)?))
+                .unwrap(),
         ] {
             let ids: Vec<&str> = read.iter().map(|r| r.id.as_str()).collect();
             assert_eq!(ids, ["sgr-1", "sgr-3", "sgr-4", "sgr-5"]);

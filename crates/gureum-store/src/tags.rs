@@ -5,8 +5,25 @@ use std::collections::HashMap;
 use gureum_types::model::Tag;
 use rusqlite::{params, Connection};
 
-/// Create or overwrite tags on a resource.
-pub fn put(
+aggregate! {
+    pub trait Tags {
+        /// Create or overwrite tags on a resource.
+        fn put(&self, account_id: &str, resource_id: &str, tags: &[Tag]) -> ();
+        /// Delete a tag by key, and only if its value matches when `value` is given.
+        fn delete(&self, account_id: &str, resource_id: &str, key: &str, value: Option<&str>) -> ();
+        /// Delete every tag of a resource.
+        fn delete_all(&self, account_id: &str, resource_id: &str) -> ();
+        /// The keys a resource has now.
+        fn keys_of(&self, account_id: &str, resource_id: &str) -> Vec<String>;
+        /// Every tag of the account, grouped by resource id, each group sorted by key.
+        fn all_by_resource(&self, account_id: &str) -> HashMap<String, Vec<Tag>>;
+        /// A row of `DescribeTags` before filtering: (resource id, resource kind, key, value),
+        /// ordered by resource id then key.
+        fn describe(&self, account_id: &str) -> Vec<(String, String, String, String)>;
+    }
+}
+
+pub(crate) fn put(
     c: &Connection,
     account_id: &str,
     resource_id: &str,
@@ -22,8 +39,7 @@ pub fn put(
     Ok(())
 }
 
-/// Delete a tag by key, and only if its value matches when `value` is given.
-pub fn delete(
+pub(crate) fn delete(
     c: &Connection,
     account_id: &str,
     resource_id: &str,
@@ -43,8 +59,11 @@ pub fn delete(
     Ok(())
 }
 
-/// Delete every tag of a resource.
-pub fn delete_all(c: &Connection, account_id: &str, resource_id: &str) -> rusqlite::Result<()> {
+pub(crate) fn delete_all(
+    c: &Connection,
+    account_id: &str,
+    resource_id: &str,
+) -> rusqlite::Result<()> {
     c.execute(
         "DELETE FROM tags WHERE resource_id = ?1 AND account_id = ?2",
         params![resource_id, account_id],
@@ -52,8 +71,7 @@ pub fn delete_all(c: &Connection, account_id: &str, resource_id: &str) -> rusqli
     Ok(())
 }
 
-/// The keys a resource has now.
-pub fn keys_of(
+pub(crate) fn keys_of(
     c: &Connection,
     account_id: &str,
     resource_id: &str,
@@ -64,8 +82,7 @@ pub fn keys_of(
     rows.collect()
 }
 
-/// Every tag of the account, grouped by resource id, each group sorted by key.
-pub fn all_by_resource(
+pub(crate) fn all_by_resource(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<HashMap<String, Vec<Tag>>> {
@@ -83,9 +100,7 @@ pub fn all_by_resource(
     Ok(out)
 }
 
-/// A row of `DescribeTags` before filtering: (resource id, resource kind, key, value),
-/// ordered by resource id then key.
-pub fn describe(
+pub(crate) fn describe(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<Vec<(String, String, String, String)>> {

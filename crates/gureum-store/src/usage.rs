@@ -17,6 +17,26 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Usage {
+        /// Open an interval unless one of this kind is already open for the resource.
+        fn open(&self, account_id: &str, resource_id: &str, kind: &str, detail: &str, quantity: f64, now: Millis) -> ();
+        /// Close the resource's open interval of this kind, if any.
+        fn close(&self, resource_id: &str, kind: &str, now: Millis) -> ();
+        /// The open interval of this kind for the resource.
+        fn open_interval(&self, resource_id: &str, kind: &str) -> Option<UsageRow>;
+        /// Every interval overlapping `[from, to)`, of one account or of all, by start time.
+        fn overlapping(&self, account_id: Option<&str>, from: Millis, to: Millis) -> Vec<UsageRow>;
+        /// Make the instance's `public-ipv4` interval match its record: open (for its address) while it
+        /// has a public address that is not an Elastic IP (those are metered as `elastic-ip`), closed
+        /// otherwise.
+        fn sync_public_ip(&self, instance_id: &str, now: Millis) -> ();
+        /// The account's intervals that are open or ended at or after `since` (the ones that can still
+        /// change, or changed recently), by start time.
+        fn recent(&self, account_id: &str, since: Millis) -> Vec<UsageRow>;
+    }
+}
+
 pub const COMPUTE: &str = "compute";
 pub const STORAGE: &str = "storage";
 pub const PUBLIC_IPV4: &str = "public-ipv4";
@@ -47,8 +67,7 @@ fn row(r: &Row) -> rusqlite::Result<UsageRow> {
     })
 }
 
-/// Open an interval unless one of this kind is already open for the resource.
-pub fn open(
+pub(crate) fn open(
     c: &Connection,
     account_id: &str,
     resource_id: &str,
@@ -72,8 +91,12 @@ pub fn open(
     Ok(())
 }
 
-/// Close the resource's open interval of this kind, if any.
-pub fn close(c: &Connection, resource_id: &str, kind: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn close(
+    c: &Connection,
+    resource_id: &str,
+    kind: &str,
+    now: Millis,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
         "UPDATE usage SET end_ms = MAX(?3, start_ms) WHERE resource_id = ?1 AND kind = ?2 AND end_ms IS NULL",
     )?
@@ -81,8 +104,7 @@ pub fn close(c: &Connection, resource_id: &str, kind: &str, now: Millis) -> rusq
     Ok(())
 }
 
-/// The open interval of this kind for the resource.
-pub fn open_interval(
+pub(crate) fn open_interval(
     c: &Connection,
     resource_id: &str,
     kind: &str,
@@ -95,8 +117,7 @@ pub fn open_interval(
     .optional()
 }
 
-/// Every interval overlapping `[from, to)`, of one account or of all, by start time.
-pub fn overlapping(
+pub(crate) fn overlapping(
     c: &Connection,
     account_id: Option<&str>,
     from: Millis,
@@ -126,10 +147,11 @@ pub fn overlapping(
     rows
 }
 
-/// Make the instance's `public-ipv4` interval match its record: open (for its address) while it
-/// has a public address that is not an Elastic IP (those are metered as `elastic-ip`), closed
-/// otherwise.
-pub fn sync_public_ip(c: &Connection, instance_id: &str, now: Millis) -> rusqlite::Result<()> {
+pub(crate) fn sync_public_ip(
+    c: &Connection,
+    instance_id: &str,
+    now: Millis,
+) -> rusqlite::Result<()> {
     let current: Option<(String, Option<String>)> = c
         .prepare_cached("SELECT account_id, public_ip FROM instances WHERE id = ?1")?
         .query_row([instance_id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -150,9 +172,11 @@ pub fn sync_public_ip(c: &Connection, instance_id: &str, now: Millis) -> rusqlit
     Ok(())
 }
 
-/// The account's intervals that are open or ended at or after `since` (the ones that can still
-/// change, or changed recently), by start time.
-pub fn recent(c: &Connection, account_id: &str, since: Millis) -> rusqlite::Result<Vec<UsageRow>> {
+pub(crate) fn recent(
+    c: &Connection,
+    account_id: &str,
+    since: Millis,
+) -> rusqlite::Result<Vec<UsageRow>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, resource_id, kind, detail, quantity, start_ms, end_ms FROM usage \
          WHERE account_id = ?1 AND (end_ms IS NULL OR end_ms >= ?2) ORDER BY start_ms",

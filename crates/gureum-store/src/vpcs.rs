@@ -4,6 +4,32 @@ use rusqlite::{params, Connection, Row};
 
 use crate::Millis;
 
+aggregate! {
+    pub trait Vpcs {
+        fn insert_vpc(&self, v: &VpcRow) -> ();
+        fn insert_subnet(&self, s: &SubnetRow) -> ();
+        fn vpcs(&self, account_id: &str) -> Vec<VpcRow>;
+        fn subnets(&self, account_id: &str) -> Vec<SubnetRow>;
+        fn all_subnets(&self) -> Vec<SubnetRow>;
+        /// The attributes of the account's VPCs, keyed by VPC id.
+        fn vpc_attributes(&self, account_id: &str) -> std::collections::HashMap<String, VpcAttributes>;
+        fn set_vpc_flag(&self, vpc_id: &str, flag: VpcFlag, on: bool) -> ();
+        fn set_vpc_tenancy(&self, vpc_id: &str, tenancy: &str) -> ();
+        /// Every account's default VPC that has not been given its internet gateway yet:
+        /// (account, VPC id).
+        fn default_vpcs_not_internet_ready(&self) -> Vec<(String, String)>;
+        /// The state of each of the account's subnets, keyed by subnet id.
+        fn subnet_states(&self, account_id: &str) -> std::collections::HashMap<String, String>;
+        fn set_map_public_ip(&self, subnet_id: &str, on: bool) -> ();
+        /// Ids of the live (not terminated) instances in a subnet.
+        fn live_instances_in_subnet(&self, subnet_id: &str) -> Vec<String>;
+        /// Ids of the live (not terminated) instances in a VPC.
+        fn live_instances_in_vpc(&self, vpc_id: &str) -> Vec<String>;
+        /// The ids of every account's default VPC (they share one host network).
+        fn default_vpc_ids(&self) -> std::collections::HashSet<String>;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VpcRow {
     pub id: String,
@@ -26,7 +52,7 @@ pub struct SubnetRow {
     pub created_at: Millis,
 }
 
-pub fn insert_vpc(c: &Connection, v: &VpcRow) -> rusqlite::Result<()> {
+pub(crate) fn insert_vpc(c: &Connection, v: &VpcRow) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO vpcs (id, account_id, cidr, is_default, created_at) VALUES (?1,?2,?3,?4,?5)",
         params![v.id, v.account_id, v.cidr, v.is_default, v.created_at],
@@ -34,7 +60,7 @@ pub fn insert_vpc(c: &Connection, v: &VpcRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn insert_subnet(c: &Connection, s: &SubnetRow) -> rusqlite::Result<()> {
+pub(crate) fn insert_subnet(c: &Connection, s: &SubnetRow) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO subnets (id, account_id, vpc_id, cidr, az, az_id, default_for_az, map_public_ip, created_at) \
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -67,7 +93,7 @@ fn subnet_row(r: &Row) -> rusqlite::Result<SubnetRow> {
     })
 }
 
-pub fn vpcs(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<VpcRow>> {
+pub(crate) fn vpcs(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<VpcRow>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, cidr, is_default, created_at FROM vpcs WHERE account_id = ?1 ORDER BY id",
     )?;
@@ -75,7 +101,7 @@ pub fn vpcs(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<VpcRow>> {
     rows.collect()
 }
 
-pub fn subnets(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<SubnetRow>> {
+pub(crate) fn subnets(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<SubnetRow>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, vpc_id, cidr, az, az_id, default_for_az, map_public_ip, created_at \
          FROM subnets WHERE account_id = ?1 ORDER BY id",
@@ -84,7 +110,7 @@ pub fn subnets(c: &Connection, account_id: &str) -> rusqlite::Result<Vec<SubnetR
     rows.collect()
 }
 
-pub fn all_subnets(c: &Connection) -> rusqlite::Result<Vec<SubnetRow>> {
+pub(crate) fn all_subnets(c: &Connection) -> rusqlite::Result<Vec<SubnetRow>> {
     let mut st = c.prepare_cached(
         "SELECT id, account_id, vpc_id, cidr, az, az_id, default_for_az, map_public_ip, created_at \
          FROM subnets ORDER BY id",
@@ -103,8 +129,7 @@ pub struct VpcAttributes {
     pub internet_ready: bool,
 }
 
-/// The attributes of the account's VPCs, keyed by VPC id.
-pub fn vpc_attributes(
+pub(crate) fn vpc_attributes(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<std::collections::HashMap<String, VpcAttributes>> {
@@ -134,7 +159,12 @@ pub enum VpcFlag {
     InternetReady,
 }
 
-pub fn set_vpc_flag(c: &Connection, vpc_id: &str, flag: VpcFlag, on: bool) -> rusqlite::Result<()> {
+pub(crate) fn set_vpc_flag(
+    c: &Connection,
+    vpc_id: &str,
+    flag: VpcFlag,
+    on: bool,
+) -> rusqlite::Result<()> {
     let column = match flag {
         VpcFlag::DnsSupport => "dns_support",
         VpcFlag::DnsHostnames => "dns_hostnames",
@@ -147,7 +177,7 @@ pub fn set_vpc_flag(c: &Connection, vpc_id: &str, flag: VpcFlag, on: bool) -> ru
     Ok(())
 }
 
-pub fn set_vpc_tenancy(c: &Connection, vpc_id: &str, tenancy: &str) -> rusqlite::Result<()> {
+pub(crate) fn set_vpc_tenancy(c: &Connection, vpc_id: &str, tenancy: &str) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE vpcs SET instance_tenancy = ?2 WHERE id = ?1",
         params![vpc_id, tenancy],
@@ -155,9 +185,9 @@ pub fn set_vpc_tenancy(c: &Connection, vpc_id: &str, tenancy: &str) -> rusqlite:
     Ok(())
 }
 
-/// Every account's default VPC that has not been given its internet gateway yet:
-/// (account, VPC id).
-pub fn default_vpcs_not_internet_ready(c: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+pub(crate) fn default_vpcs_not_internet_ready(
+    c: &Connection,
+) -> rusqlite::Result<Vec<(String, String)>> {
     let mut st = c.prepare_cached(
         "SELECT account_id, id FROM vpcs WHERE is_default = 1 AND internet_ready = 0 ORDER BY id",
     )?;
@@ -165,8 +195,7 @@ pub fn default_vpcs_not_internet_ready(c: &Connection) -> rusqlite::Result<Vec<(
     rows.collect()
 }
 
-/// The state of each of the account's subnets, keyed by subnet id.
-pub fn subnet_states(
+pub(crate) fn subnet_states(
     c: &Connection,
     account_id: &str,
 ) -> rusqlite::Result<std::collections::HashMap<String, String>> {
@@ -175,7 +204,7 @@ pub fn subnet_states(
     rows.collect()
 }
 
-pub fn set_map_public_ip(c: &Connection, subnet_id: &str, on: bool) -> rusqlite::Result<()> {
+pub(crate) fn set_map_public_ip(c: &Connection, subnet_id: &str, on: bool) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE subnets SET map_public_ip = ?2 WHERE id = ?1",
         params![subnet_id, on],
@@ -183,8 +212,10 @@ pub fn set_map_public_ip(c: &Connection, subnet_id: &str, on: bool) -> rusqlite:
     Ok(())
 }
 
-/// Ids of the live (not terminated) instances in a subnet.
-pub fn live_instances_in_subnet(c: &Connection, subnet_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn live_instances_in_subnet(
+    c: &Connection,
+    subnet_id: &str,
+) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT id FROM instances WHERE subnet_id = ?1 AND state != 'terminated' ORDER BY id",
     )?;
@@ -192,8 +223,7 @@ pub fn live_instances_in_subnet(c: &Connection, subnet_id: &str) -> rusqlite::Re
     rows.collect()
 }
 
-/// Ids of the live (not terminated) instances in a VPC.
-pub fn live_instances_in_vpc(c: &Connection, vpc_id: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn live_instances_in_vpc(c: &Connection, vpc_id: &str) -> rusqlite::Result<Vec<String>> {
     let mut st = c.prepare_cached(
         "SELECT id FROM instances WHERE vpc_id = ?1 AND state != 'terminated' ORDER BY id",
     )?;
@@ -201,8 +231,9 @@ pub fn live_instances_in_vpc(c: &Connection, vpc_id: &str) -> rusqlite::Result<V
     rows.collect()
 }
 
-/// The ids of every account's default VPC (they share one host network).
-pub fn default_vpc_ids(c: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+pub(crate) fn default_vpc_ids(
+    c: &Connection,
+) -> rusqlite::Result<std::collections::HashSet<String>> {
     let mut st = c.prepare_cached("SELECT id FROM vpcs WHERE is_default")?;
     let rows = st.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use gureum_core::{Cloud, SystemClock};
-use gureum_store::Store;
+use gureum_store::SqliteStore;
 use gureum_types::model::AccessKey;
 use gureum_types::Region;
 
@@ -36,7 +36,7 @@ pub fn open_cloud(data_dir: &Path, region: &str) -> anyhow::Result<Cloud> {
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("securing data dir {}", data_dir.display()))?;
-    let store = Store::open(&data_dir.join("state.db"))?;
+    let store = SqliteStore::open(&data_dir.join("state.db"))?;
     let region = Region::new(region)
         .with_context(|| format!("{region:?} is not a region name like us-east-1"))?;
     let cloud = Cloud::new(Arc::new(store), region, Arc::new(SystemClock))

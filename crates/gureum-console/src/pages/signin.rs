@@ -192,10 +192,7 @@ pub async fn submit(State(c): State<Console>, SignInPost { form, peer }: SignInP
                     let cloud = c.cloud().clone();
                     let acct = k.account_id.clone();
                     let name = tokio::task::spawn_blocking(move || {
-                        cloud.store().read(|conn| {
-                            gureum_store::accounts::find(conn, &acct)
-                                .map_err(gureum_store::StoreError::from)
-                        })
+                        cloud.store().read(|conn| conn.accounts().find(&acct))
                     })
                     .await
                     .ok()
