@@ -27,6 +27,7 @@ use gureum_types::InstanceState;
 
 use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
 use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
+use crate::tasks::{Task, TaskStatus};
 use crate::vpcs::{default_host_net, gateway};
 use crate::{Cloud, CoreError, CoreResult};
 
@@ -76,37 +77,47 @@ impl Cloud {
         self.host.as_ref()?;
         let cloud = self.clone();
         Some(tokio::spawn(async move {
+            let tasks = cloud.tasks.clone();
             // The default VPCs' network exists while the server runs, so a client's first
             // packets to a new instance's private address go to its bridge (held there until
             // the instance is plugged in), never out of the host's default route.
-            if let Err(e) = cloud.ensure_default_net().await {
-                tracing::warn!(error = %e, "bringing up the default VPC network");
-            }
+            let c = cloud.clone();
+            tasks
+                .run(
+                    Task::DefaultNetwork,
+                    async move { c.ensure_default_net().await },
+                )
+                .await;
             cloud.spawn_warm_pool();
             let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
             let mut last_budget_check = std::time::Instant::now() - BUDGET_CHECK_EVERY;
             loop {
                 if last_budget_check.elapsed() >= BUDGET_CHECK_EVERY {
-                    if let Err(e) = cloud.check_budgets().await {
-                        tracing::warn!(error = %e, "checking budgets failed");
-                    }
+                    let c = cloud.clone();
+                    tasks
+                        .run(Task::Budgets, async move { c.check_budgets().await })
+                        .await;
                     last_budget_check = std::time::Instant::now();
                 }
                 if last_leak_sweep.elapsed() >= LEAK_SWEEP_EVERY {
-                    if let Err(e) = cloud.sweep_leaks().await {
-                        tracing::warn!(error = %e, "leak sweep failed");
-                    }
+                    let c = cloud.clone();
+                    tasks
+                        .run(Task::LeakSweep, async move { c.sweep_leaks().await })
+                        .await;
                     last_leak_sweep = std::time::Instant::now();
                 }
-                if let Err(e) = cloud.sweep().await {
-                    tracing::warn!(error = %e, "agent sweep failed");
-                }
+                cloud.sweep().await;
                 tokio::select! {
                     _ = cloud.notify.notified() => {}
                     _ = tokio::time::sleep(SWEEP_EVERY) => {}
                 }
             }
         }))
+    }
+
+    /// The status of the host agent's background tasks (see `tasks.rs`).
+    pub fn agent_status(&self) -> Vec<TaskStatus> {
+        self.tasks.snapshot()
     }
 
     /// Launches recorded for a hypervisor this host cannot run (left `pending` by an earlier
@@ -135,8 +146,44 @@ impl Cloud {
         Ok(failed)
     }
 
-    /// One pass over every instance: start a convergence task for each that needs work.
-    pub async fn sweep(&self) -> CoreResult<()> {
+    /// One pass of the agent: start a convergence task for each instance that needs work,
+    /// then bring firewalls, public addresses and networks in line and forget old
+    /// terminated instances, each step a supervised task (see `tasks.rs`): one that fails
+    /// or panics is recorded and the others still run.
+    pub async fn sweep(&self) {
+        let c = self.clone();
+        let purge = self
+            .tasks
+            .run(Task::Converge, async move { c.converge_all().await })
+            .await;
+        let c = self.clone();
+        self.tasks
+            .run(Task::Firewalls, async move { c.sync_firewalls().await })
+            .await;
+        let c = self.clone();
+        self.tasks
+            .run(Task::PublicIps, async move { c.sync_public_ips().await })
+            .await;
+        let c = self.clone();
+        self.tasks
+            .run(Task::Networks, async move { c.release_unused_nets().await })
+            .await;
+        if let Some(Some(before)) = purge {
+            let c = self.clone();
+            self.tasks
+                .run(Task::Purge, async move {
+                    c.blocking(move |s| {
+                        s.write(|tx| Ok(tx.instances().purge_terminated(before)?))
+                    })
+                    .await
+                })
+                .await;
+        }
+    }
+
+    /// Start a convergence task for each instance that needs work. Returns the time before
+    /// which terminated instances may be forgotten, if any is that old.
+    async fn converge_all(&self) -> CoreResult<Option<i64>> {
         let mut rows = self
             .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
             .await?;
@@ -164,26 +211,7 @@ impl Cloud {
                 cloud.in_flight.release(&id);
             });
         }
-        if let Err(e) = self.sync_firewalls().await {
-            tracing::warn!(error = %e, "pushing security groups failed");
-        }
-        if let Err(e) = self.sync_public_ips().await {
-            tracing::warn!(error = %e, "mapping public addresses failed");
-        }
-        if let Err(e) = self.release_unused_nets().await {
-            tracing::warn!(error = %e, "removing unused VPC networks failed");
-        }
-        if purge {
-            self.blocking(move |s| {
-                s.write(|tx| {
-                    Ok(tx
-                        .instances()
-                        .purge_terminated(now - TERMINATED_VISIBLE_MS)?)
-                })
-            })
-            .await?;
-        }
-        Ok(())
+        Ok(purge.then_some(now - TERMINATED_VISIBLE_MS))
     }
 
     /// Destroy host resources that no live instance owns. Returns how many leaked guests were

@@ -27,6 +27,7 @@ pub mod metering;
 pub mod routing;
 pub mod security_groups;
 pub mod tags;
+pub mod tasks;
 #[cfg(test)]
 mod vpc_tests;
 pub mod vpcs;
@@ -135,6 +136,8 @@ pub struct Cloud {
     pub(crate) host: Option<Arc<Host>>,
     pub(crate) notify: Arc<tokio::sync::Notify>,
     pub(crate) in_flight: Arc<agent::InFlight>,
+    /// The host agent's background tasks and their status.
+    pub(crate) tasks: Arc<tasks::Tasks>,
     pub(crate) limits: Limits,
     pub(crate) default_hypervisor: String,
     pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
@@ -239,6 +242,7 @@ impl Cloud {
         Cloud {
             store,
             region: Arc::new(region),
+            tasks: Arc::new(tasks::Tasks::new(clock.clone())),
             clock,
             auth_cache: Arc::default(),
             host: None,

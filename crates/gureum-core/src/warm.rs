@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use gureum_types::{ResourceId, ResourceKind};
 
 use crate::host::{GuestFile, GuestSpec};
+use crate::tasks::Task;
 use crate::{Cloud, CoreError, CoreResult};
 
 /// How long no launch must have come before the pool boots a guest.
@@ -273,7 +274,14 @@ impl Cloud {
         tokio::spawn(async move {
             let mut last_check = Instant::now();
             loop {
-                let acted = cloud.refill_warm_pool().await;
+                let c = cloud.clone();
+                let acted = cloud
+                    .tasks
+                    .run(Task::WarmPool, async move {
+                        Ok::<_, std::convert::Infallible>(c.refill_warm_pool().await)
+                    })
+                    .await
+                    .unwrap_or(false);
                 if cloud.warm.state().closed {
                     return;
                 }

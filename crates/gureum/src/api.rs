@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use axum::body::{to_bytes, Body};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderValue, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -193,9 +193,46 @@ fn router(
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz/agent", get(agent_status))
         .fallback(handle)
         .with_state(AppState { cloud, throttle })
         .merge(console.router())
+}
+
+/// The host agent's background tasks as JSON (see `gureum_core::tasks`), for callers on
+/// this host only: their errors name host paths and devices, which are no client's business.
+async fn agent_status(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    if !peer.ip().is_loopback() {
+        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+    }
+    let tasks: Vec<serde_json::Value> = state
+        .cloud
+        .agent_status()
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "task": s.task.name(),
+                "runs": s.runs,
+                "running": s.running,
+                "last_started_ms": s.last_started_ms,
+                "last_duration_ms": s.last_duration_ms,
+                "last_ok_ms": s.last_ok_ms,
+                "last_error": s.last_error,
+                "last_error_ms": s.last_error_ms,
+                "failures_in_a_row": s.failures_in_a_row,
+                "failures": s.failures,
+                "panics": s.panics,
+            })
+        })
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "tasks": tasks }).to_string(),
+    )
+        .into_response()
 }
 
 /// Which Query service a request is for, by its credential scope.
