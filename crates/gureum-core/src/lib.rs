@@ -141,7 +141,7 @@ pub struct Cloud {
     pub(crate) notify: Arc<tokio::sync::Notify>,
     pub(crate) in_flight: Arc<agent::InFlight>,
     pub(crate) limits: Limits,
-    pub(crate) default_hypervisor: String,
+    pub(crate) default_hypervisor: gureum_types::Hypervisor,
     pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
     /// The public IPv4 pool, as inclusive `u32` bounds.
     pub(crate) public_pool: (u32, u32),
@@ -186,11 +186,12 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
-    /// The reason `hypervisor` (`container` or `vm`) cannot run instances, if it cannot.
-    pub fn reason(&self, hypervisor: &str) -> Option<&str> {
+    /// The reason `hypervisor` cannot run instances, if it cannot.
+    pub fn reason(&self, hypervisor: gureum_types::Hypervisor) -> Option<&str> {
+        use gureum_types::Hypervisor;
         match hypervisor {
-            "vm" => self.vms.as_deref().or(self.containers.as_deref()),
-            _ => self.containers.as_deref(),
+            Hypervisor::Vm => self.vms.as_deref().or(self.containers.as_deref()),
+            Hypervisor::Container => self.containers.as_deref(),
         }
     }
 }
@@ -250,7 +251,7 @@ impl Cloud {
             notify: Arc::default(),
             in_flight: Arc::default(),
             limits: Limits::default(),
-            default_hypervisor: "container".into(),
+            default_hypervisor: gureum_types::Hypervisor::Container,
             key_cache: Arc::default(),
             public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
             applied_firewalls: Arc::default(),
@@ -278,7 +279,7 @@ impl Cloud {
     }
 
     /// Why `hypervisor` cannot run instances on this host, if it cannot.
-    pub fn unavailable_reason(&self, hypervisor: &str) -> Option<String> {
+    pub fn unavailable_reason(&self, hypervisor: gureum_types::Hypervisor) -> Option<String> {
         self.unavailable.reason(hypervisor).map(str::to_string)
     }
 
@@ -294,10 +295,9 @@ impl Cloud {
         self
     }
 
-    /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another
-    /// (`container` or `vm`).
-    pub fn with_default_hypervisor(mut self, hypervisor: &str) -> Cloud {
-        self.default_hypervisor = hypervisor.to_string();
+    /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another.
+    pub fn with_default_hypervisor(mut self, hypervisor: gureum_types::Hypervisor) -> Cloud {
+        self.default_hypervisor = hypervisor;
         self
     }
 
