@@ -129,7 +129,7 @@ impl Cloud {
             .await?;
         let mut failed = 0;
         for r in rows.iter().filter(|r| r.state == "pending") {
-            let Some(why) = self.unavailable.reason(&r.hypervisor) else {
+            let Some(why) = self.unavailable.reason(r.hypervisor) else {
                 continue;
             };
             let reason = (
@@ -226,7 +226,7 @@ impl Cloud {
             .compute
             .list()
             .await
-            .map_err(|e| CoreError::Internal(e.0))?;
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
         let rows = self
             .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
             .await?;
@@ -251,7 +251,7 @@ impl Cloud {
             tracing::info!(instance = %id, "destroying leaked guest");
             let r = host.compute.destroy(&id).await;
             self.in_flight.release(&id);
-            r.map_err(|e| CoreError::Internal(e.0))?;
+            r.map_err(|e| CoreError::Internal(e.to_string()))?;
         }
         // The network driver's attachments are host-wide; only those of instances this
         // store knows are ours to judge (an attachment is always recorded before it is made).
@@ -259,13 +259,13 @@ impl Cloud {
             .network
             .list()
             .await
-            .map_err(|e| CoreError::Internal(e.0))?
+            .map_err(|e| CoreError::Internal(e.to_string()))?
         {
             if recorded.contains(&id) && !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "removing leaked network attachment");
                 let r = host.network.detach(&id).await;
                 self.in_flight.release(&id);
-                r.map_err(|e| CoreError::Internal(e.0))?;
+                r.map_err(|e| CoreError::Internal(e.to_string()))?;
             }
         }
         Ok(busy)
@@ -376,7 +376,7 @@ impl Cloud {
             pids_max: 4096 * vcpus as u64,
             netns,
             files: self.guest_files(r),
-            hypervisor: r.hypervisor.clone(),
+            hypervisor: r.hypervisor,
             nic: None,
             warm: false,
         }
@@ -403,7 +403,10 @@ impl Cloud {
             ip,
             prefix_len: cidr.prefix_len(),
             gateway: gw,
-            tap: r.hypervisor == "vm",
+            tap: match r.hypervisor {
+                gureum_types::Hypervisor::Vm => true,
+                gureum_types::Hypervisor::Container => false,
+            },
             netns_of: None,
         };
         Ok((net, nic))
@@ -508,7 +511,7 @@ impl Cloud {
             host.network
                 .set_firewall(&id, &fw)
                 .await
-                .map_err(|e| CoreError::Internal(e.0))?;
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
             self.applied_firewalls
                 .lock()
                 .expect("poisoned")
@@ -575,8 +578,8 @@ impl Cloud {
                             .insert(id.clone(), now_applied);
                     }
                     Err(e) => {
-                        tracing::warn!(instance = %id, error = %e.0, "public address mapping");
-                        failed = Some(e.0);
+                        tracing::warn!(instance = %id, error = %e, "public address mapping");
+                        failed = Some(e.to_string());
                     }
                 }
             }
@@ -634,7 +637,7 @@ impl Cloud {
             host.network
                 .remove_net(&net)
                 .await
-                .map_err(|e| CoreError::Internal(e.0))?;
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
             self.ensured_nets.lock().expect("poisoned").remove(&net);
         }
         Ok(())
@@ -662,15 +665,14 @@ impl Cloud {
     }
 
     /// [`Self::bring_up`] once a launch slot is free (see `launch_slots`).
-    async fn bring_up_in_turn(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
+    async fn bring_up_in_turn(&self, r: &InstanceRow) -> Result<(), LaunchError> {
         let _slot = self.launch_slots.acquire().await;
         self.bring_up(r).await
     }
 
-    async fn bring_up(&self, r: &InstanceRow) -> Result<(), crate::host::HostError> {
+    async fn bring_up(&self, r: &InstanceRow) -> Result<(), LaunchError> {
         let host = self.host.clone().expect("agent runs with a host");
-        let herr = |e: CoreError| crate::host::HostError(e.to_string());
-        let (net, mut nic) = self.nic(r).await.map_err(herr)?;
+        let (net, mut nic) = self.nic(r).await?;
         // A warm guest taken for this launch: its interface goes into the namespace it runs in.
         nic.netns_of = host.compute.warm_guest(&r.id).await?.map(|g| g.pid);
         host.network.ensure_net(&net).await?;
@@ -680,7 +682,7 @@ impl Cloud {
             .insert(net.id.clone());
         let netns = host.network.attach(&nic).await?;
         // Security groups apply before the guest runs.
-        let fw = self.firewall_of(&r.id).await.map_err(herr)?;
+        let fw = self.firewall_of(&r.id).await?;
         host.network.set_firewall(&r.id, &fw).await?;
         self.applied_firewalls
             .lock()
@@ -698,8 +700,7 @@ impl Cloud {
                     Ok((ip, routed))
                 })
             })
-            .await
-            .map_err(herr)?;
+            .await?;
         let mapped = public.and_then(|p| p.parse().ok()).filter(|_| routed);
         match mapped {
             Some(p) => host.network.map_public_ip(&r.id, p, nic.ip).await?,
@@ -720,7 +721,7 @@ impl Cloud {
     async fn converge(&self, r: InstanceRow) -> CoreResult<()> {
         let host = self.host.clone().expect("agent runs with a host");
         let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
-        let herr = |e: crate::host::HostError| CoreError::Internal(e.0);
+        let herr = |e: crate::host::HostError| CoreError::Internal(e.to_string());
         match state {
             InstanceState::Pending => match self.bring_up_in_turn(&r).await {
                 Ok(()) => {
@@ -850,7 +851,7 @@ impl Cloud {
             .network
             .list()
             .await
-            .map_err(|e| CoreError::Internal(e.0))?
+            .map_err(|e| CoreError::Internal(e.to_string()))?
             .is_empty()
         {
             return Ok(false);
@@ -858,7 +859,7 @@ impl Cloud {
         host.network
             .teardown()
             .await
-            .map_err(|e| CoreError::Internal(e.0))?;
+            .map_err(|e| CoreError::Internal(e.to_string()))?;
         Ok(true)
     }
 
@@ -882,6 +883,16 @@ impl Cloud {
         })
         .await
     }
+}
+
+/// Why a launch failed: a host step, or the core's own work between the steps (the records
+/// they need). Its text, either's own, becomes the instance's `StateReason`.
+#[derive(Debug, thiserror::Error)]
+enum LaunchError {
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    #[error(transparent)]
+    Core(#[from] CoreError),
 }
 
 /// Whether a guest that is no longer running ended with a reboot (systemd's last console

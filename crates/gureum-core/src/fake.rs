@@ -57,7 +57,7 @@ impl Compute for FakeCompute {
     async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
         self.note(format!("start {}", spec.instance_id));
         if self.fail_start.lock().unwrap().contains(&spec.instance_id) {
-            return Err(HostError("the guest did not boot".into()));
+            return Err(HostError::Driver("the guest did not boot".into()));
         }
         if let Some((GuestState::Running, old)) = self.guests.lock().unwrap().get(&spec.instance_id)
         {
@@ -92,6 +92,9 @@ impl Compute for FakeCompute {
     }
     async fn list(&self) -> HostResult<Vec<String>> {
         Ok(self.guests.lock().unwrap().keys().cloned().collect())
+    }
+    fn has_guest(&self, id: &str) -> bool {
+        self.guests.lock().unwrap().contains_key(id)
     }
     fn console_output(&self, id: &str, _max: usize) -> HostResult<Vec<u8>> {
         Ok(format!("console of {id}\n").into_bytes())

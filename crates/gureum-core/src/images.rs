@@ -670,7 +670,10 @@ impl Cloud {
         let running = row.state == "running";
         let (netns, nic) = if running {
             let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
-            (host.network.attach(&nic).await.map_err(|e| e.0)?, Some(nic))
+            (
+                host.network.attach(&nic).await.map_err(|e| e.to_string())?,
+                Some(nic),
+            )
         } else {
             (None, None)
         };
@@ -680,15 +683,15 @@ impl Cloud {
             host.compute
                 .stop(instance_id, false)
                 .await
-                .map_err(|e| e.0)?;
+                .map_err(|e| e.to_string())?;
         }
         let snap = host
             .compute
             .snapshot(&spec, image_id)
             .await
-            .map_err(|e| e.0);
+            .map_err(|e| e.to_string());
         if running && !no_reboot {
-            host.compute.start(&spec).await.map_err(|e| e.0)?;
+            host.compute.start(&spec).await.map_err(|e| e.to_string())?;
         }
         snap
     }

@@ -15,7 +15,7 @@ use gureum_ec2::{
 use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
-use gureum_types::{ApiError, ErrorCode, InstanceState, ResourceId, ResourceKind};
+use gureum_types::{ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind};
 use ipnet::Ipv4Net;
 use rand::Rng;
 
@@ -151,7 +151,7 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
         cores: t.map(|t| t.default_cores).unwrap_or(1),
         threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
-        hypervisor: r.hypervisor.clone(),
+        hypervisor: r.hypervisor.as_str().into(),
         metadata_http_tokens: r.md_http_tokens.clone(),
         metadata_http_endpoint: r.md_http_endpoint.clone(),
         metadata_hop_limit: r.md_hop_limit,
@@ -324,7 +324,7 @@ impl Cloud {
         }
         tags::validate(&instance_tags)?;
         tags::validate(&volume_tags)?;
-        let hypervisor = choose_hypervisor(&mut instance_tags, &self.default_hypervisor)?;
+        let hypervisor = choose_hypervisor(&mut instance_tags, self.default_hypervisor)?;
         let shutdown_behavior = req
             .shutdown_behavior
             .clone()
@@ -405,7 +405,7 @@ impl Cloud {
 
         // A host that cannot run this hypervisor answers at once, not with an instance left
         // `pending` that nothing will ever start.
-        if let Some(why) = self.unavailable.reason(&hypervisor) {
+        if let Some(why) = self.unavailable.reason(hypervisor) {
             return Err(no_capacity_here(why).into());
         }
         self.ensure_default_vpc(&account).await?;
@@ -415,7 +415,10 @@ impl Cloud {
         let reservation_id = ResourceId::generate(ResourceKind::Reservation).to_string();
         let rid = reservation_id.clone();
         let acct = account.clone();
-        let warm = (hypervisor == "container").then(|| self.warm.clone());
+        let warm = match hypervisor {
+            Hypervisor::Container => Some(self.warm.clone()),
+            Hypervisor::Vm => None,
+        };
         self.warm.note_launch();
         self.blocking(move |s| {
             s.write(|tx| {
@@ -630,7 +633,7 @@ impl Cloud {
                             user_data: req.user_data.clone(),
                             client_token: req.client_token.clone(),
                             request_hash: Some(req.fingerprint.clone()),
-                            hypervisor: hypervisor.clone(),
+                            hypervisor,
                             md_http_tokens: req.metadata_http_tokens.clone().unwrap_or_else(|| "optional".into()),
                             md_http_endpoint: req.metadata_http_endpoint.clone().unwrap_or_else(|| "enabled".into()),
                             md_hop_limit: req.metadata_hop_limit.unwrap_or(1),
@@ -786,7 +789,7 @@ impl Cloud {
                     let next = cur
                         .on_start()
                         .ok_or_else(|| incorrect_state(&r.id, "started"))?;
-                    match unavailable.reason(&r.hypervisor) {
+                    match unavailable.reason(r.hypervisor) {
                         Some(why) if next != cur => Err(no_capacity_here(why).into()),
                         _ => Ok(next),
                     }
@@ -1143,33 +1146,33 @@ fn no_capacity_here(why: &str) -> ApiError {
 
 /// The tag that asks for a hypervisor at launch, and shows the one an instance runs on.
 pub const HYPERVISOR_TAG: &str = "gureum:hypervisor";
-/// The hypervisors an instance can run on: a system container or a QEMU VM.
-pub const HYPERVISORS: [&str; 2] = ["container", "vm"];
-
 /// The launch's hypervisor: the `gureum:hypervisor` tag's value if given, else the host's
 /// default. A VM always carries the tag (added when the default chose it), so tag filters find
 /// VMs; a container carries it only when asked for, so container instances' tags stay exactly
 /// what the user gave (DescribeInstances' `hypervisor` shows either).
-pub(crate) fn choose_hypervisor(tags: &mut Vec<Tag>, default: &str) -> Result<String, ApiError> {
+pub(crate) fn choose_hypervisor(
+    tags: &mut Vec<Tag>,
+    default: Hypervisor,
+) -> Result<Hypervisor, ApiError> {
     if let Some(t) = tags.iter().find(|t| t.key == HYPERVISOR_TAG) {
-        if !HYPERVISORS.contains(&t.value.as_str()) {
-            return Err(ApiError::new(
+        return Hypervisor::parse(&t.value).ok_or_else(|| {
+            ApiError::new(
                 ErrorCode::InvalidParameterValue,
                 format!(
                     "Invalid value '{}' for tag {HYPERVISOR_TAG}: use container or vm.",
                     t.value
                 ),
-            ));
-        }
-        return Ok(t.value.clone());
-    }
-    if default != "container" {
-        tags.push(Tag {
-            key: HYPERVISOR_TAG.into(),
-            value: default.into(),
+            )
         });
     }
-    Ok(default.to_string())
+    match default {
+        Hypervisor::Container => {}
+        Hypervisor::Vm => tags.push(Tag {
+            key: HYPERVISOR_TAG.into(),
+            value: default.as_str().into(),
+        }),
+    }
+    Ok(default)
 }
 
 #[cfg(test)]
@@ -1187,18 +1190,24 @@ mod hypervisor_tests {
     fn the_tag_chooses_and_a_vm_always_carries_it() {
         let mut tags = vec![tag("Name", "a")];
         assert_eq!(
-            choose_hypervisor(&mut tags, "container").unwrap(),
-            "container"
+            choose_hypervisor(&mut tags, Hypervisor::Container).unwrap(),
+            Hypervisor::Container
         );
         assert_eq!(tags.len(), 1, "a container keeps exactly its tags");
         let mut tags = vec![tag(HYPERVISOR_TAG, "vm")];
-        assert_eq!(choose_hypervisor(&mut tags, "container").unwrap(), "vm");
+        assert_eq!(
+            choose_hypervisor(&mut tags, Hypervisor::Container).unwrap(),
+            Hypervisor::Vm
+        );
         assert_eq!(tags.len(), 1);
         let mut tags = vec![];
-        assert_eq!(choose_hypervisor(&mut tags, "vm").unwrap(), "vm");
+        assert_eq!(
+            choose_hypervisor(&mut tags, Hypervisor::Vm).unwrap(),
+            Hypervisor::Vm
+        );
         assert_eq!(tags, vec![tag(HYPERVISOR_TAG, "vm")]);
         let mut tags = vec![tag(HYPERVISOR_TAG, "xen")];
-        let e = choose_hypervisor(&mut tags, "vm").unwrap_err();
+        let e = choose_hypervisor(&mut tags, Hypervisor::Vm).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
     }
 }

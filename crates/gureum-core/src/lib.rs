@@ -139,7 +139,7 @@ pub struct Cloud {
     /// The host agent's background tasks and their status.
     pub(crate) tasks: Arc<tasks::Tasks>,
     pub(crate) limits: Limits,
-    pub(crate) default_hypervisor: String,
+    pub(crate) default_hypervisor: gureum_types::Hypervisor,
     pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
     /// The public IPv4 pool, as inclusive `u32` bounds.
     pub(crate) public_pool: (u32, u32),
@@ -184,11 +184,12 @@ pub struct Unavailable {
 }
 
 impl Unavailable {
-    /// The reason `hypervisor` (`container` or `vm`) cannot run instances, if it cannot.
-    pub fn reason(&self, hypervisor: &str) -> Option<&str> {
+    /// The reason `hypervisor` cannot run instances, if it cannot.
+    pub fn reason(&self, hypervisor: gureum_types::Hypervisor) -> Option<&str> {
+        use gureum_types::Hypervisor;
         match hypervisor {
-            "vm" => self.vms.as_deref().or(self.containers.as_deref()),
-            _ => self.containers.as_deref(),
+            Hypervisor::Vm => self.vms.as_deref().or(self.containers.as_deref()),
+            Hypervisor::Container => self.containers.as_deref(),
         }
     }
 }
@@ -249,7 +250,7 @@ impl Cloud {
             notify: Arc::default(),
             in_flight: Arc::default(),
             limits: Limits::default(),
-            default_hypervisor: "container".into(),
+            default_hypervisor: gureum_types::Hypervisor::Container,
             key_cache: Arc::default(),
             public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
             applied_firewalls: Arc::default(),
@@ -277,7 +278,7 @@ impl Cloud {
     }
 
     /// Why `hypervisor` cannot run instances on this host, if it cannot.
-    pub fn unavailable_reason(&self, hypervisor: &str) -> Option<String> {
+    pub fn unavailable_reason(&self, hypervisor: gureum_types::Hypervisor) -> Option<String> {
         self.unavailable.reason(hypervisor).map(str::to_string)
     }
 
@@ -293,10 +294,9 @@ impl Cloud {
         self
     }
 
-    /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another
-    /// (`container` or `vm`).
-    pub fn with_default_hypervisor(mut self, hypervisor: &str) -> Cloud {
-        self.default_hypervisor = hypervisor.to_string();
+    /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another.
+    pub fn with_default_hypervisor(mut self, hypervisor: gureum_types::Hypervisor) -> Cloud {
+        self.default_hypervisor = hypervisor;
         self
     }
 

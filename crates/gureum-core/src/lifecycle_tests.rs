@@ -588,7 +588,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             memory_mib: 512,
             pids_max: 100,
             netns: None,
-            hypervisor: "container".into(),
+            hypervisor: gureum_types::Hypervisor::Container,
             nic: None,
             files: vec![],
             warm: false,

@@ -385,7 +385,7 @@ impl Cloud {
             pids_max: 4096,
             netns: None,
             files,
-            hypervisor: "container".into(),
+            hypervisor: gureum_types::Hypervisor::Container,
             nic: None,
             warm: true,
         }

@@ -41,6 +41,7 @@
 //! bridge cannot vanish under an attach.
 
 mod cmd;
+mod driver;
 mod error;
 pub mod firewall;
 mod host;
@@ -57,6 +58,7 @@ use std::time::Instant;
 use ipnet::Ipv4Net;
 use tokio::sync::{Mutex, RwLock};
 
+pub use driver::net_firewall;
 pub use error::NetError;
 pub use firewall::{Firewall, Peer, Proto, Rule, ICMP_ANY_CODE};
 pub use names::{Names, DEFAULT_PREFIX, DEFAULT_TABLE};

@@ -45,6 +45,7 @@
 
 mod cgroups;
 mod cmd;
+mod compute;
 mod console;
 mod error;
 mod inject;
@@ -74,6 +75,9 @@ const SIGRTMIN_PLUS_3: &str = "37";
 pub const REBOOT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a SIGKILLed container to be reported stopped.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a graceful stop through the [`gureum_host_api::Compute`] trait waits for the
+/// guest's systemd before killing it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default root volume size (EC2's default for Debian AMIs).
 pub const DEFAULT_VOLUME_GIB: u64 = 8;
 /// Default parent cgroup of all instances.
@@ -208,6 +212,12 @@ pub struct DriverOptions {
     /// namespaces and hostname changes work inside, and the guest's root can take the host
     /// over. Only for trusted guests; see `oci.rs`.
     pub guest_sys_admin: bool,
+    /// Where [`Compute::snapshot`](gureum_host_api::Compute::snapshot) puts images made from
+    /// instances (`CreateImage`), one directory per image; `None`: it refuses.
+    pub images_dir: Option<PathBuf>,
+    /// How long [`Compute::stop`](gureum_host_api::Compute::stop) waits for the guest's
+    /// systemd before killing it (default [`STOP_TIMEOUT`]).
+    pub stop_timeout: Duration,
 }
 
 impl DriverOptions {
@@ -220,6 +230,8 @@ impl DriverOptions {
             lxcfs: LxcfsMode::Auto(PathBuf::from(DEFAULT_LXCFS_DIR)),
             console_relay: RelayCommand::find(),
             guest_sys_admin: false,
+            images_dir: None,
+            stop_timeout: STOP_TIMEOUT,
         }
     }
 }

@@ -536,7 +536,7 @@ fn instance_row(account: &str, id: &str, subnet: &str, vpc: &str, ip: &str) -> I
         private_ip: ip.into(),
         root_volume_gib: 8,
         shutdown_behavior: "stop".into(),
-        hypervisor: "container".into(),
+        hypervisor: gureum_types::Hypervisor::Container,
         md_http_tokens: "optional".into(),
         md_http_endpoint: "enabled".into(),
         md_hop_limit: 1,

@@ -4,6 +4,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use gureum_types::Hypervisor;
+
 use crate::Millis;
 
 aggregate! {
@@ -57,6 +59,14 @@ aggregate! {
     }
 }
 
+/// The `hypervisor` column (`container` or `vm`, the text every data dir has stored).
+fn hypervisor(r: &Row, idx: usize) -> rusqlite::Result<Hypervisor> {
+    let text: String = r.get(idx)?;
+    text.parse().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstanceRow {
     pub id: String,
@@ -92,7 +102,7 @@ pub struct InstanceRow {
     pub user_data: Option<Vec<u8>>,
     pub client_token: Option<String>,
     pub request_hash: Option<String>,
-    pub hypervisor: String,
+    pub hypervisor: Hypervisor,
     pub md_http_tokens: String,
     pub md_http_endpoint: String,
     pub md_hop_limit: u32,
@@ -147,7 +157,7 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         user_data: r.get(28)?,
         client_token: r.get(29)?,
         request_hash: r.get(30)?,
-        hypervisor: r.get(31)?,
+        hypervisor: hypervisor(r, 31)?,
         md_http_tokens: r.get(32)?,
         md_http_endpoint: r.get(33)?,
         md_hop_limit: r.get(34)?,
@@ -199,7 +209,7 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.user_data,
             i.client_token,
             i.request_hash,
-            i.hypervisor,
+            i.hypervisor.as_str(),
             i.md_http_tokens,
             i.md_http_endpoint,
             i.md_hop_limit,
@@ -525,4 +535,69 @@ pub(crate) fn zones_of_account(
     let mut st = c.prepare_cached("SELECT id, az FROM instances WHERE account_id = ?1")?;
     let rows = st.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreError;
+
+    /// The column keeps the text older data dirs hold (`container`, `vm`), and a row with any
+    /// other text is an error rather than a container.
+    #[test]
+    fn hypervisor_column_keeps_its_text() {
+        let (_dir, store) = crate::sqlite::test_store();
+        store
+            .sql_write(|tx| {
+                crate::accounts::insert(tx, "123456789012", "a", 0)?;
+                for (id, ip, h) in [
+                    ("i-1", "10.0.0.4", Hypervisor::Container),
+                    ("i-2", "10.0.0.5", Hypervisor::Vm),
+                ] {
+                    crate::resources::insert(tx, id, "123456789012", "instance", 0)?;
+                    insert(
+                        tx,
+                        &InstanceRow {
+                            id: id.into(),
+                            account_id: "123456789012".into(),
+                            private_ip: ip.into(),
+                            hypervisor: h,
+                            ..Default::default()
+                        },
+                    )?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let read = |sql: &str| {
+            store
+                .sql_read(|c| {
+                    let text: Vec<String> = c
+                        .prepare(sql)?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?;
+                    Ok::<_, StoreError>(text)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            read("SELECT hypervisor FROM instances ORDER BY id"),
+            ["container", "vm"]
+        );
+        let rows = store.sql_read(|c| Ok::<_, StoreError>(all(c)?)).unwrap();
+        let got: Vec<_> = rows.iter().map(|r| r.hypervisor).collect();
+        assert_eq!(got, [Hypervisor::Container, Hypervisor::Vm]);
+        store
+            .sql_write(|tx| {
+                tx.execute(
+                    "UPDATE instances SET hypervisor = 'xen' WHERE id = 'i-2'",
+                    [],
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        assert!(store
+            .sql_read(|c| Ok::<_, StoreError>(get(c, "i-2")?))
+            .is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! instance-type catalogue. Pure: no I/O, no async, nothing that needs a host.
 
 pub mod error;
+pub mod hypervisor;
 pub mod ids;
 pub mod instance_types;
 pub mod model;
@@ -10,6 +11,7 @@ pub mod region;
 pub mod state;
 
 pub use error::{ApiError, ErrorCode};
+pub use hypervisor::Hypervisor;
 pub use ids::{ResourceId, ResourceKind};
 pub use protocol::IpProtocol;
 pub use region::Region;

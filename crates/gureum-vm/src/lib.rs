@@ -26,6 +26,7 @@
 //! A stopped instance holds no process, cgroup or socket, only its directory; `destroy` removes
 //! that and the user. Operations on one instance are serialised within a driver.
 
+mod compute;
 pub mod disk;
 mod error;
 pub mod probe;
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use compute::vm_spec;
 pub use disk::{BaseDisk, SeedFile};
 pub use error::{VmError, VmResult};
 pub use probe::{probe, ProbeReport};
@@ -46,6 +48,9 @@ pub use qemu::Accel;
 
 /// How long a stop waits for QEMU to be gone after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a graceful stop through the [`gureum_host_api::Compute`] trait waits for the
+/// guest to power off after the ACPI power button.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a start waits for QEMU's monitor to answer.
 const START_WAIT: Duration = Duration::from_secs(30);
 
@@ -91,6 +96,13 @@ pub struct VmOptions {
     pub accel: Accel,
     /// Run each QEMU as its own user in a chroot and a limited cgroup (root only).
     pub confine: bool,
+    /// Probe the accelerator at the first start through the [`gureum_host_api::Compute`]
+    /// trait, with that image's kernel as the test guest ([`probe`]), instead of keeping
+    /// `accel` (default off).
+    pub probe_accel: bool,
+    /// How long [`gureum_host_api::Compute::stop`] and `reboot` wait for the guest to power
+    /// off (default [`STOP_TIMEOUT`]).
+    pub stop_timeout: Duration,
 }
 
 impl VmOptions {
@@ -100,6 +112,8 @@ impl VmOptions {
             qemu: PathBuf::from("qemu-system-x86_64"),
             accel,
             confine: true,
+            probe_accel: false,
+            stop_timeout: STOP_TIMEOUT,
         }
     }
 }
@@ -109,6 +123,8 @@ pub struct VmDriver {
     /// The accelerator new starts use (settable after a probe).
     accel: Mutex<Accel>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The accelerator the first start's probe chose (see [`VmOptions::probe_accel`]).
+    probed: tokio::sync::OnceCell<Accel>,
 }
 
 fn is_zombie_or_gone(pid: i32) -> bool {
@@ -132,6 +148,7 @@ impl VmDriver {
             accel: Mutex::new(opts.accel),
             opts,
             locks: Mutex::default(),
+            probed: tokio::sync::OnceCell::new(),
         })
     }
 

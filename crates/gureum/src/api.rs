@@ -17,7 +17,7 @@ use axum::Router;
 use gureum_core::{Cloud, Ctx};
 use gureum_ec2::params::MAX_REQUEST_BYTES;
 use gureum_ec2::{sts, Params};
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, ErrorCode, Hypervisor};
 use tracing::Instrument;
 
 use crate::cli::UpArgs;
@@ -54,12 +54,11 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             instances_per_host: args.host_capacity,
         })
         .with_public_pool(args.public_ips)
-        .with_default_hypervisor(&args.hypervisor)
+        .with_default_hypervisor(args.hypervisor)
         // The pool boots containers: of no use when launches run as VMs by default.
-        .with_warm_pool(if args.hypervisor == "container" {
-            args.warm_pool
-        } else {
-            0
+        .with_warm_pool(match args.hypervisor {
+            Hypervisor::Container => args.warm_pool,
+            Hypervisor::Vm => 0,
         });
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
     let (host, unavailable) = crate::host::host(&data_dir, &args.cache_dir, false);

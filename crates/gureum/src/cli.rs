@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::TypedValueParser;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::setup;
@@ -98,8 +99,8 @@ pub struct UpArgs {
     #[arg(long, env = "GUREUM_HOST_CAPACITY", default_value_t = 200)]
     pub host_capacity: usize,
     /// What launches run on unless their tag gureum:hypervisor asks otherwise.
-    #[arg(long, env = "GUREUM_HYPERVISOR", default_value = "container", value_parser = ["container", "vm"])]
-    pub hypervisor: String,
+    #[arg(long, env = "GUREUM_HYPERVISOR", default_value = "container", value_parser = hypervisor_parser())]
+    pub hypervisor: gureum_types::Hypervisor,
     /// Guests of the default image kept booted ahead of launches: a launch of that image takes
     /// one and skips the boot (0: none). They use about 10 MiB each while they wait.
     #[arg(long, env = "GUREUM_WARM_POOL", default_value_t = 10)]
@@ -197,6 +198,14 @@ pub enum BudgetCmd {
 pub enum AccessKeyCmd {
     /// Create another access key for an account (by id or name).
     Create { account: String },
+}
+
+/// `--hypervisor`: `container` or `vm` (listed in `--help`), parsed into its type here.
+fn hypervisor_parser() -> impl clap::builder::TypedValueParser<Value = gureum_types::Hypervisor> {
+    clap::builder::PossibleValuesParser::new(
+        gureum_types::Hypervisor::ALL.map(gureum_types::Hypervisor::as_str),
+    )
+    .try_map(|s| s.parse::<gureum_types::Hypervisor>())
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
