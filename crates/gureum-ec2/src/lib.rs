@@ -8,6 +8,9 @@ pub mod render;
 pub mod sts;
 pub mod xml;
 
+#[cfg(test)]
+mod golden_tests;
+
 pub use action::{parse, Action, Page, Request};
 pub use params::Params;
 pub use render::{
