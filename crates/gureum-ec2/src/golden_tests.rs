@@ -12,7 +12,12 @@ use gureum_types::model::{
 use gureum_types::region::Region;
 use gureum_types::{InstanceState, IpProtocol};
 
-use crate::render::{InstanceAttributeValue, InstanceStatus, Reservation, Response, StateChange};
+use crate::ops::instances::{InstanceAttributeValue, InstanceStatus, Reservation, StateChange};
+use crate::ops::{
+    addresses, catalogue, images, instances, interfaces, key_pairs, routing, security_groups, tags,
+    vpcs,
+};
+use crate::Response;
 
 fn tags() -> Vec<Tag> {
     vec![Tag {
@@ -193,71 +198,75 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
         (
             "describe_regions",
             "DescribeRegions",
-            Response::DescribeRegions(vec![region.clone()]),
+            Response::from(catalogue::Response::DescribeRegions(vec![region.clone()])),
         ),
         (
             "describe_availability_zones",
             "DescribeAvailabilityZones",
-            Response::DescribeAvailabilityZones {
+            Response::from(catalogue::Response::DescribeAvailabilityZones {
                 region: "us-east-1".into(),
                 zones: region.zones.clone(),
-            },
+            }),
         ),
         (
             "describe_account_attributes",
             "DescribeAccountAttributes",
-            Response::DescribeAccountAttributes(vec![(
+            Response::from(catalogue::Response::DescribeAccountAttributes(vec![(
                 "supported-platforms".into(),
                 vec!["VPC".into()],
-            )]),
+            )])),
         ),
         (
             "describe_instance_types",
             "DescribeInstanceTypes",
-            Response::DescribeInstanceTypes {
+            Response::from(catalogue::Response::DescribeInstanceTypes {
                 types: vec![t2],
                 next_token: Some("t2.micro".into()),
-            },
+            }),
         ),
         (
             "describe_instance_type_offerings",
             "DescribeInstanceTypeOfferings",
-            Response::DescribeInstanceTypeOfferings {
+            Response::from(catalogue::Response::DescribeInstanceTypeOfferings {
                 offerings: vec![("t2.micro", "region".into(), "us-east-1".into())],
                 next_token: None,
-            },
+            }),
         ),
         (
             "create_key_pair",
             "CreateKeyPair",
-            Response::CreateKeyPair {
+            Response::from(key_pairs::Response::CreateKeyPair {
                 key: key.clone(),
                 key_material: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n".into(),
-            },
+            }),
         ),
         (
             "import_key_pair",
             "ImportKeyPair",
-            Response::ImportKeyPair(key.clone()),
+            Response::from(key_pairs::Response::ImportKeyPair(key.clone())),
         ),
         (
             "describe_key_pairs",
             "DescribeKeyPairs",
-            Response::DescribeKeyPairs {
+            Response::from(key_pairs::Response::DescribeKeyPairs {
                 keys: vec![key],
                 include_public_key: true,
-            },
+            }),
         ),
         (
             "delete_key_pair",
             "DeleteKeyPair",
-            Response::DeleteKeyPair { key_pair_id: None },
+            Response::from(key_pairs::Response::DeleteKeyPair { key_pair_id: None }),
         ),
-        ("create_tags", "CreateTags", Response::CreateTags),
+        (
+            "create_tags",
+            "CreateTags",
+            Response::from(tags::Response::CreateTags),
+        ),
         (
             "describe_tags",
             "DescribeTags",
-            Response::DescribeTags {
+            Response::from(tags::Response::DescribeTags {
                 tags: vec![TagDescription {
                     resource_id: "i-1".into(),
                     resource_type: "instance".into(),
@@ -265,63 +274,67 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                     value: "v".into(),
                 }],
                 next_token: Some("x".into()),
-            },
+            }),
         ),
         (
             "describe_images",
             "DescribeImages",
-            Response::DescribeImages {
+            Response::from(images::Response::DescribeImages {
                 images: vec![image()],
                 next_token: None,
-            },
+            }),
         ),
-        ("deregister_image", "DeregisterImage", Response::Return),
+        (
+            "deregister_image",
+            "DeregisterImage",
+            Response::from(images::Response::Return),
+        ),
         (
             "create_image",
             "CreateImage",
-            Response::ImageId("ami-1".into()),
+            Response::from(images::Response::ImageId("ami-1".into())),
         ),
         (
             "describe_image_attribute",
             "DescribeImageAttribute",
-            Response::DescribeImageAttribute {
+            Response::from(images::Response::DescribeImageAttribute {
                 image_id: "ami-1".into(),
                 attribute: "launchPermission".into(),
                 launch_permission_users: vec!["222222222222".into()],
                 public: true,
                 description: String::new(),
-            },
+            }),
         ),
         (
             "run_instances",
             "RunInstances",
-            Response::RunInstances {
+            Response::from(instances::Response::RunInstances {
                 reservation: reservation.clone(),
                 region: "us-east-1".into(),
-            },
+            }),
         ),
         (
             "describe_instances",
             "DescribeInstances",
-            Response::DescribeInstances {
+            Response::from(instances::Response::DescribeInstances {
                 reservations: vec![reservation],
                 region: "eu-west-1".into(),
                 next_token: Some("i-1".into()),
-            },
+            }),
         ),
         (
             "stop_instances",
             "StopInstances",
-            Response::StateChanges(vec![StateChange {
+            Response::from(instances::Response::StateChanges(vec![StateChange {
                 instance_id: "i-1".into(),
                 previous: InstanceState::Running,
                 current: InstanceState::Stopping,
-            }]),
+            }])),
         ),
         (
             "describe_instance_status",
             "DescribeInstanceStatus",
-            Response::DescribeInstanceStatus {
+            Response::from(instances::Response::DescribeInstanceStatus {
                 statuses: vec![
                     InstanceStatus {
                         instance_id: "i-1".into(),
@@ -341,131 +354,139 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                     },
                 ],
                 next_token: None,
-            },
+            }),
         ),
         (
             "get_console_output",
             "GetConsoleOutput",
-            Response::GetConsoleOutput {
+            Response::from(instances::Response::GetConsoleOutput {
                 instance_id: "i-1".into(),
                 timestamp: "2026-11-26T06:00:00.000Z".into(),
                 output: "aGk=".into(),
-            },
+            }),
         ),
         (
             "describe_instance_attribute_groups",
             "DescribeInstanceAttribute",
-            Response::DescribeInstanceAttribute {
+            Response::from(instances::Response::DescribeInstanceAttribute {
                 instance_id: "i-1".into(),
                 attribute: "groupSet".into(),
                 value: InstanceAttributeValue::Groups(vec![("sg-1".into(), "web".into())]),
-            },
+            }),
         ),
         (
             "describe_instance_attribute_devices",
             "DescribeInstanceAttribute",
-            Response::DescribeInstanceAttribute {
+            Response::from(instances::Response::DescribeInstanceAttribute {
                 instance_id: "i-1".into(),
                 attribute: "blockDeviceMapping".into(),
                 value: InstanceAttributeValue::BlockDevices(instance(InstanceState::Stopped, None)),
-            },
+            }),
         ),
         (
             "describe_instance_attribute_value",
             "DescribeInstanceAttribute",
-            Response::DescribeInstanceAttribute {
+            Response::from(instances::Response::DescribeInstanceAttribute {
                 instance_id: "i-1".into(),
                 attribute: "userData".into(),
                 value: InstanceAttributeValue::Value(None),
-            },
+            }),
         ),
         (
             "describe_vpcs",
             "DescribeVpcs",
-            Response::DescribeVpcs {
+            Response::from(vpcs::Response::DescribeVpcs {
                 vpcs: vec![vpc()],
                 next_token: None,
-            },
+            }),
         ),
-        ("create_vpc", "CreateVpc", Response::CreateVpc(vpc())),
+        (
+            "create_vpc",
+            "CreateVpc",
+            Response::from(vpcs::Response::CreateVpc(vpc())),
+        ),
         (
             "describe_vpc_attribute",
             "DescribeVpcAttribute",
-            Response::DescribeVpcAttribute {
+            Response::from(vpcs::Response::DescribeVpcAttribute {
                 vpc_id: "vpc-1".into(),
                 attribute: "enableDnsHostnames",
                 value: false,
-            },
+            }),
         ),
         (
             "describe_subnets",
             "DescribeSubnets",
-            Response::DescribeSubnets {
+            Response::from(vpcs::Response::DescribeSubnets {
                 subnets: vec![subnet()],
                 next_token: Some("subnet-1".into()),
-            },
+            }),
         ),
         (
             "create_subnet",
             "CreateSubnet",
-            Response::CreateSubnet(subnet()),
+            Response::from(vpcs::Response::CreateSubnet(subnet())),
         ),
         (
             "create_internet_gateway",
             "CreateInternetGateway",
-            Response::CreateInternetGateway(InternetGateway {
+            Response::from(routing::Response::CreateInternetGateway(InternetGateway {
                 id: "igw-1".into(),
                 owner_id: "111".into(),
                 vpc_id: None,
                 tags: tags(),
-            }),
+            })),
         ),
         (
             "create_route_table",
             "CreateRouteTable",
-            Response::CreateRouteTable {
+            Response::from(routing::Response::CreateRouteTable {
                 table: table.clone(),
                 client_token: Some("tok".into()),
-            },
+            }),
         ),
         (
             "describe_route_tables",
             "DescribeRouteTables",
-            Response::DescribeRouteTables {
+            Response::from(routing::Response::DescribeRouteTables {
                 tables: vec![table],
                 next_token: None,
-            },
+            }),
         ),
         (
             "associate_route_table",
             "AssociateRouteTable",
-            Response::RouteTableAssociated {
+            Response::from(routing::Response::RouteTableAssociated {
                 association_id: "rtbassoc-2".into(),
                 replaced: false,
-            },
+            }),
         ),
-        ("create_route", "CreateRoute", Response::Return),
+        (
+            "create_route",
+            "CreateRoute",
+            Response::from(routing::Response::Return),
+        ),
         (
             "create_security_group",
             "CreateSecurityGroup",
-            Response::CreateSecurityGroup {
+            Response::from(security_groups::Response::CreateSecurityGroup {
                 group_id: "sg-1".into(),
                 owner_id: "111".into(),
                 region: "us-east-1".into(),
                 tags: tags(),
-            },
+            }),
         ),
         (
             "delete_security_group",
             "DeleteSecurityGroup",
-            Response::DeleteSecurityGroup {
+            Response::from(security_groups::Response::DeleteSecurityGroup {
                 group_id: "sg-1".into(),
-            },
+            }),
         ),
         (
             "describe_security_groups",
             "DescribeSecurityGroups",
-            Response::DescribeSecurityGroups {
+            Response::from(security_groups::Response::DescribeSecurityGroups {
                 groups: vec![SecurityGroup {
                     id: "sg-0123456789abcdef0".into(),
                     owner_id: "111111111111".into(),
@@ -477,42 +498,46 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                 }],
                 region: "us-east-1".into(),
                 next_token: None,
-            },
+            }),
         ),
         (
             "authorize_security_group_ingress",
             "AuthorizeSecurityGroupIngress",
-            Response::RulesAdded(rules[..2].to_vec()),
+            Response::from(security_groups::Response::RulesAdded(rules[..2].to_vec())),
         ),
         (
             "describe_security_group_rules",
             "DescribeSecurityGroupRules",
-            Response::DescribeSecurityGroupRules {
+            Response::from(security_groups::Response::DescribeSecurityGroupRules {
                 rules,
                 next_token: Some("sgr-4".into()),
-            },
+            }),
         ),
         (
             "allocate_address",
             "AllocateAddress",
-            Response::AllocateAddress {
+            Response::from(addresses::Response::AllocateAddress {
                 public_ip: "127.100.0.9".into(),
                 allocation_id: "eipalloc-1".into(),
                 region: "us-east-1".into(),
-            },
+            }),
         ),
         (
             "associate_address",
             "AssociateAddress",
-            Response::AssociateAddress {
+            Response::from(addresses::Response::AssociateAddress {
                 association_id: "eipassoc-1".into(),
-            },
+            }),
         ),
-        ("release_address", "ReleaseAddress", Response::Return),
+        (
+            "release_address",
+            "ReleaseAddress",
+            Response::from(addresses::Response::Return),
+        ),
         (
             "describe_addresses",
             "DescribeAddresses",
-            Response::DescribeAddresses {
+            Response::from(addresses::Response::DescribeAddresses {
                 addresses: vec![
                     Address {
                         public_ip: "127.100.0.9".into(),
@@ -536,12 +561,12 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                     },
                 ],
                 region: "us-east-1".into(),
-            },
+            }),
         ),
         (
             "describe_network_interfaces",
             "DescribeNetworkInterfaces",
-            Response::DescribeNetworkInterfaces {
+            Response::from(interfaces::Response::DescribeNetworkInterfaces {
                 interfaces: vec![NetworkInterface {
                     id: "eni-0123456789abcdef0".into(),
                     owner_id: "111".into(),
@@ -561,17 +586,17 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                     tags: tags(),
                 }],
                 next_token: None,
-            },
+            }),
         ),
         (
             "modify_instance_metadata_options",
             "ModifyInstanceMetadataOptions",
-            Response::ModifyInstanceMetadataOptions {
+            Response::from(interfaces::Response::ModifyInstanceMetadataOptions {
                 instance_id: "i-1".into(),
                 http_tokens: "required".into(),
                 http_endpoint: "enabled".into(),
                 hop_limit: 2,
-            },
+            }),
         ),
     ]
 }
