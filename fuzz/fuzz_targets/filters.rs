@@ -14,7 +14,8 @@
 mod describe;
 
 use describe::{filter, paginate, wildcard_match, Describable};
-use gureum_ec2::{Action, Params};
+use gureum_ec2::ops::instances::Action;
+use gureum_ec2::Params;
 use gureum_types::model::{Filter, Tag};
 use gureum_types::ErrorCode;
 use libfuzzer_sys::fuzz_target;
@@ -198,8 +199,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(req) = gureum_ec2::parse("DescribeInstances", params) else {
         return;
     };
-    let Action::DescribeInstances { filters, page, .. } = req.action else {
-        panic!("DescribeInstances parsed into {:?}", req.action);
+    let (filters, page) = match Action::try_from(req.action) {
+        Ok(Action::DescribeInstances { filters, page, .. }) => (filters, page),
+        other => panic!("DescribeInstances parsed into {other:?}"),
     };
 
     // The matcher against the reference, on every pattern against every value in play.

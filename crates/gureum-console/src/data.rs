@@ -3,7 +3,8 @@
 //! permission checks, so the console can never show or touch what the API would not.
 
 use gureum_core::{CoreError, Ctx};
-use gureum_ec2::{Action, Request, Response};
+use gureum_ec2::ops as ec2;
+use gureum_ec2::{Action, Request, Resource, Response};
 use gureum_types::model::{
     Filter, Image, Instance, KeyPair, SecurityGroup, Subnet, Tag, TagSpecification, Vpc,
 };
@@ -43,8 +44,15 @@ fn unexpected(action: &str) -> ApiError {
 }
 
 impl Console {
+    /// Run one resource's action as the session's account; that resource's result back.
+    pub async fn call<A: Resource>(&self, s: &Session, action: A) -> Result<A::Response, ApiError> {
+        let name = action.name();
+        let r = self.dispatch(s, action.into()).await?;
+        A::Response::try_from(r).map_err(|_| unexpected(name))
+    }
+
     /// Run one action as the session's account.
-    pub async fn call(&self, s: &Session, action: Action) -> Result<Response, ApiError> {
+    pub async fn dispatch(&self, s: &Session, action: Action) -> Result<Response, ApiError> {
         let name = action.name();
         let ctx = Ctx {
             account_id: s.account_id.clone(),
@@ -82,7 +90,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeInstances {
+                ec2::instances::Action::DescribeInstances {
                     instance_ids,
                     filters,
                     page: Default::default(),
@@ -90,7 +98,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeInstances { reservations, .. } => {
+            ec2::instances::Response::DescribeInstances { reservations, .. } => {
                 Ok(reservations.into_iter().flat_map(|r| r.instances).collect())
             }
             _ => Err(unexpected("DescribeInstances")),
@@ -115,7 +123,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeImages {
+                ec2::images::Action::DescribeImages {
                     image_ids,
                     owners,
                     executable_users,
@@ -125,7 +133,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeImages { images, .. } => Ok(images),
+            ec2::images::Response::DescribeImages { images, .. } => Ok(images),
             _ => Err(unexpected("DescribeImages")),
         }
     }
@@ -134,7 +142,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeKeyPairs {
+                ec2::key_pairs::Action::DescribeKeyPairs {
                     key_names: vec![],
                     key_pair_ids: vec![],
                     filters: vec![],
@@ -143,7 +151,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeKeyPairs { keys, .. } => Ok(keys),
+            ec2::key_pairs::Response::DescribeKeyPairs { keys, .. } => Ok(keys),
             _ => Err(unexpected("DescribeKeyPairs")),
         }
     }
@@ -156,7 +164,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeSecurityGroups {
+                ec2::security_groups::Action::DescribeSecurityGroups {
                     group_ids,
                     group_names: vec![],
                     filters: vec![],
@@ -165,7 +173,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeSecurityGroups { groups, .. } => Ok(groups),
+            ec2::security_groups::Response::DescribeSecurityGroups { groups, .. } => Ok(groups),
             _ => Err(unexpected("DescribeSecurityGroups")),
         }
     }
@@ -174,7 +182,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeVpcs {
+                ec2::vpcs::Action::DescribeVpcs {
                     vpc_ids: vec![],
                     filters: vec![],
                     page: Default::default(),
@@ -182,7 +190,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeVpcs { vpcs, .. } => Ok(vpcs),
+            ec2::vpcs::Response::DescribeVpcs { vpcs, .. } => Ok(vpcs),
             _ => Err(unexpected("DescribeVpcs")),
         }
     }
@@ -191,7 +199,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeSubnets {
+                ec2::vpcs::Action::DescribeSubnets {
                     subnet_ids: vec![],
                     filters: vec![],
                     page: Default::default(),
@@ -199,7 +207,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeSubnets { subnets, .. } => Ok(subnets),
+            ec2::vpcs::Response::DescribeSubnets { subnets, .. } => Ok(subnets),
             _ => Err(unexpected("DescribeSubnets")),
         }
     }
@@ -209,7 +217,7 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeAvailabilityZones {
+                ec2::catalogue::Action::DescribeAvailabilityZones {
                     zone_names: vec![],
                     zone_ids: vec![],
                     filters: vec![],
@@ -217,7 +225,7 @@ impl Console {
             )
             .await?
         {
-            Response::DescribeAvailabilityZones { zones, .. } => Ok(zones
+            ec2::catalogue::Response::DescribeAvailabilityZones { zones, .. } => Ok(zones
                 .into_iter()
                 .map(|z| (z.name.clone(), z.id.clone()))
                 .collect()),
@@ -229,14 +237,14 @@ impl Console {
         match self
             .call(
                 s,
-                Action::GetConsoleOutput {
+                ec2::instances::Action::GetConsoleOutput {
                     instance_id: id.to_string(),
                     latest: true,
                 },
             )
             .await?
         {
-            Response::GetConsoleOutput { output, .. } => {
+            ec2::instances::Response::GetConsoleOutput { output, .. } => {
                 use base64::Engine;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(output.as_bytes())
@@ -256,14 +264,14 @@ impl Console {
         match self
             .call(
                 s,
-                Action::DescribeImageAttribute {
+                ec2::images::Action::DescribeImageAttribute {
                     image_id: image_id.to_string(),
                     attribute: "launchPermission".into(),
                 },
             )
             .await?
         {
-            Response::DescribeImageAttribute {
+            ec2::images::Response::DescribeImageAttribute {
                 launch_permission_users,
                 public,
                 ..

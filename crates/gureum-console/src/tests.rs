@@ -644,7 +644,7 @@ async fn key_pairs_import_and_delete() {
         .console
         .call(
             &s,
-            gureum_ec2::Action::DescribeKeyPairs {
+            gureum_ec2::ops::key_pairs::Action::DescribeKeyPairs {
                 key_names: vec!["made".into()],
                 key_pair_ids: vec![],
                 filters: vec![],
@@ -654,7 +654,9 @@ async fn key_pairs_import_and_delete() {
         .await
         .unwrap()
     {
-        gureum_ec2::Response::DescribeKeyPairs { keys, .. } => keys[0].public_key.clone(),
+        gureum_ec2::ops::key_pairs::Response::DescribeKeyPairs { keys, .. } => {
+            keys[0].public_key.clone()
+        }
         _ => unreachable!(),
     };
     let bad = [

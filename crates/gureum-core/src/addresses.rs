@@ -13,8 +13,8 @@ use gureum_types::model::{Address, Filter, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
-use crate::{tags, Cloud, CoreError, CoreResult};
-use gureum_ec2::Response;
+use crate::{tags, Cloud, CoreError, CoreResult, Ctx};
+use gureum_ec2::ops::addresses::{Action, Response};
 
 /// AWS's default quota of Elastic IPs per account and region.
 pub const MAX_ADDRESSES: usize = 5;
@@ -424,6 +424,65 @@ impl Cloud {
         Ok(Response::DescribeAddresses {
             addresses,
             region: self.region.name.clone(),
+        })
+    }
+}
+
+impl Cloud {
+    /// Run one Elastic IP action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_addresses(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+    ) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::AllocateAddress {
+                address,
+                tag_specifications,
+            } => {
+                self.allocate_address(acct, address, tag_specifications)
+                    .await?
+            }
+            Action::AssociateAddress {
+                allocation_id,
+                public_ip,
+                instance_id,
+                network_interface_id,
+                private_ip,
+                allow_reassociation,
+            } => {
+                self.associate_address(
+                    acct,
+                    allocation_id,
+                    public_ip,
+                    instance_id,
+                    network_interface_id,
+                    private_ip,
+                    allow_reassociation,
+                )
+                .await?
+            }
+            Action::DisassociateAddress {
+                association_id,
+                public_ip,
+            } => {
+                self.disassociate_address(acct, association_id, public_ip)
+                    .await?
+            }
+            Action::ReleaseAddress {
+                allocation_id,
+                public_ip,
+            } => self.release_address(acct, allocation_id, public_ip).await?,
+            Action::DescribeAddresses {
+                public_ips,
+                allocation_ids,
+                filters,
+            } => {
+                self.describe_addresses(acct, public_ips, allocation_ids, filters)
+                    .await?
+            }
         })
     }
 }

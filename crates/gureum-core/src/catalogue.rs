@@ -1,13 +1,15 @@
 //! What the cloud offers, independent of any account: the region and its zones, account
 //! attributes, and the instance-type catalogue with its offerings.
 
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::catalogue::{Action, Response};
+use gureum_ec2::Page;
 use gureum_types::instance_types::{InstanceTypeInfo, CATALOGUE};
 use gureum_types::model::Filter;
 use gureum_types::region::Zone;
 use gureum_types::{ApiError, ErrorCode, Region};
 
 use crate::describe::{self, Describable};
+use crate::{Cloud, CoreResult};
 
 impl Describable for Region {
     fn filter_values(&self, name: &str) -> Option<Vec<String>> {
@@ -239,6 +241,37 @@ pub fn describe_offerings(
             .collect(),
         next_token,
     })
+}
+
+impl Cloud {
+    /// Run one catalogue action (the same for every account; the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) fn dispatch_catalogue(&self, action: Action) -> CoreResult<Response> {
+        Ok(match action {
+            Action::DescribeRegions {
+                region_names,
+                filters,
+            } => describe_regions(&self.region, &region_names, &filters)?,
+            Action::DescribeAvailabilityZones {
+                zone_names,
+                zone_ids,
+                filters,
+            } => describe_zones(&self.region, &zone_names, &zone_ids, &filters)?,
+            Action::DescribeAccountAttributes { attribute_names } => {
+                describe_account_attributes(&attribute_names)?
+            }
+            Action::DescribeInstanceTypes {
+                instance_types,
+                filters,
+                page,
+            } => describe_instance_types(&instance_types, &filters, &page)?,
+            Action::DescribeInstanceTypeOfferings {
+                location_type,
+                filters,
+                page,
+            } => describe_offerings(&self.region, &location_type, &filters, &page)?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //! launch permissions, and the image actions. The root filesystems themselves are built or
 //! imported by `gureum-image`; the core only records where they are.
 
-use gureum_ec2::action::ImageAttributeChange;
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::images::ImageAttributeChange;
+use gureum_ec2::ops::images::{Action, Response};
+use gureum_ec2::Page;
 use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
-use crate::{aws_time, tags, Cloud, CoreError, CoreResult};
+use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
 
 /// The owner alias of built-in images, as AWS shows `amazon`.
 pub const BUILTIN_ALIAS: &str = "gureum";
@@ -694,5 +695,77 @@ impl Cloud {
             host.compute.start(&spec).await.map_err(|e| e.to_string())?;
         }
         snap
+    }
+}
+
+impl Cloud {
+    /// Run one image action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_images(&self, ctx: &Ctx, action: Action) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::DescribeImages {
+                image_ids,
+                owners,
+                executable_users,
+                filters,
+                page,
+            } => {
+                self.describe_images(acct, image_ids, owners, executable_users, filters, page)
+                    .await?
+            }
+            Action::DeregisterImage { image_id } => self.deregister_image(acct, image_id).await?,
+            Action::CopyImage {
+                source_image_id,
+                source_region,
+                name,
+                description,
+                copy_image_tags,
+                tag_specifications,
+            } => {
+                self.copy_image(
+                    acct,
+                    CopyRequest {
+                        source_id: source_image_id,
+                        source_region,
+                        name,
+                        description,
+                        copy_tags: copy_image_tags,
+                        specs: tag_specifications,
+                    },
+                )
+                .await?
+            }
+            Action::CreateImage {
+                instance_id,
+                name,
+                description,
+                no_reboot,
+                tag_specifications,
+            } => {
+                self.create_image(
+                    acct,
+                    instance_id,
+                    name,
+                    description,
+                    no_reboot,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::ModifyImageAttribute { image_id, change } => {
+                self.modify_image_attribute(acct, image_id, change).await?
+            }
+            Action::DescribeImageAttribute {
+                image_id,
+                attribute,
+            } => {
+                self.describe_image_attribute(acct, image_id, attribute)
+                    .await?
+            }
+            Action::ResetImageAttribute { image_id, .. } => {
+                self.reset_image_attribute(acct, image_id).await?
+            }
+        })
     }
 }

@@ -8,10 +8,11 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use base64::Engine;
-use gureum_ec2::action::{InstanceAttributeChange, RunInstances};
-use gureum_ec2::{
-    InstanceAttributeValue, InstanceStatus, Page, Reservation, Response, StateChange,
+use gureum_ec2::ops::instances::{
+    Action, InstanceAttributeValue, InstanceStatus, Reservation, Response, StateChange,
 };
+use gureum_ec2::ops::instances::{InstanceAttributeChange, RunInstances};
+use gureum_ec2::Page;
 use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
@@ -21,7 +22,7 @@ use rand::Rng;
 
 use crate::describe::{self, Describable};
 use crate::vpcs::usable_range;
-use crate::{aws_time, tags, Cloud, CoreError, CoreResult};
+use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
 
 /// The instance type of a launch that names none. AWS still defaults to `m1.small`, which
 /// gureum does not offer; the free-tier type is the useful default.
@@ -1023,7 +1024,7 @@ impl Cloud {
             }
             InstanceAttributeChange::UserData(d) => {
                 must_be_stopped()?;
-                if d.len() > gureum_ec2::action::MAX_USER_DATA {
+                if d.len() > gureum_ec2::ops::instances::MAX_USER_DATA {
                     return Err(ApiError::new(
                         ErrorCode::InvalidParameterValue,
                         "User data is limited to 16384 bytes",
@@ -1173,6 +1174,74 @@ pub(crate) fn choose_hypervisor(
         }),
     }
     Ok(default)
+}
+
+impl Cloud {
+    /// Run one instance action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_instances(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+    ) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::RunInstances(req) => self.run_instances(acct, *req).await?,
+            Action::DescribeInstances {
+                instance_ids,
+                filters,
+                page,
+            } => {
+                self.describe_instances(acct, instance_ids, filters, page)
+                    .await?
+            }
+            Action::StartInstances { instance_ids } => {
+                self.start_instances(acct, instance_ids).await?
+            }
+            Action::StopInstances {
+                instance_ids,
+                force,
+            } => self.stop_instances(acct, instance_ids, force).await?,
+            Action::RebootInstances { instance_ids } => {
+                self.reboot_instances(acct, instance_ids).await?
+            }
+            Action::TerminateInstances { instance_ids } => {
+                self.terminate_instances(acct, instance_ids).await?
+            }
+            Action::DescribeInstanceStatus {
+                instance_ids,
+                filters,
+                include_all_instances,
+                page,
+            } => {
+                self.describe_instance_status(
+                    acct,
+                    instance_ids,
+                    filters,
+                    include_all_instances,
+                    page,
+                )
+                .await?
+            }
+            Action::GetConsoleOutput { instance_id, .. } => {
+                self.get_console_output(acct, instance_id).await?
+            }
+            Action::ModifyInstanceAttribute {
+                instance_id,
+                change,
+            } => {
+                self.modify_instance_attribute(acct, instance_id, change)
+                    .await?
+            }
+            Action::DescribeInstanceAttribute {
+                instance_id,
+                attribute,
+            } => {
+                self.describe_instance_attribute(acct, instance_id, attribute)
+                    .await?
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,14 @@
 //! exactly one, made and deleted with the instance), with its addresses, groups and public
 //! association as AWS shows them.
 
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::interfaces::{Action, Response};
+use gureum_ec2::Page;
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation, Tag};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
 use crate::instances::instance_model;
-use crate::{Cloud, CoreResult};
+use crate::{Cloud, CoreResult, Ctx};
 
 const INTERFACE_FILTERS: &[&str] = &[
     "network-interface-id",
@@ -198,6 +199,39 @@ impl Cloud {
             http_tokens: tokens,
             http_endpoint: endpoint,
             hop_limit: hop,
+        })
+    }
+}
+
+impl Cloud {
+    /// Run one network interface or metadata options action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_interfaces(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+    ) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::DescribeNetworkInterfaces { ids, filters, page } => {
+                self.describe_network_interfaces(acct, ids, filters, page)
+                    .await?
+            }
+            Action::ModifyInstanceMetadataOptions {
+                instance_id,
+                http_tokens,
+                http_endpoint,
+                hop_limit,
+            } => {
+                self.modify_instance_metadata_options(
+                    acct,
+                    instance_id,
+                    http_tokens,
+                    http_endpoint,
+                    hop_limit,
+                )
+                .await?
+            }
         })
     }
 }

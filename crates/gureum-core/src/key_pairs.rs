@@ -1,14 +1,14 @@
 //! Key pairs: creating them (the private key is returned once and never stored), importing
 //! public keys, describing and deleting them. The cryptography is `gureum-keys`'.
 
-use gureum_ec2::Response;
+use gureum_ec2::ops::key_pairs::{Action, Response};
 use gureum_store::key_pairs as db;
 use gureum_types::model::{Filter, KeyPair, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
 use crate::tags::{self, not_found};
-use crate::{aws_time, Cloud, CoreError, CoreResult};
+use crate::{aws_time, Cloud, CoreError, CoreResult, Ctx};
 
 const KEY_PAIR_FILTERS: &[&str] = &["key-pair-id", "key-name", "fingerprint", "key-type"];
 
@@ -285,15 +285,59 @@ impl Cloud {
     }
 }
 
+impl Cloud {
+    /// Run one key pair action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_key_pairs(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+    ) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::CreateKeyPair {
+                key_name,
+                key_type,
+                key_format,
+                tag_specifications,
+            } => {
+                self.create_key_pair(acct, key_name, key_type, key_format, tag_specifications)
+                    .await?
+            }
+            Action::ImportKeyPair {
+                key_name,
+                public_key_material,
+                tag_specifications,
+            } => {
+                self.import_key_pair(acct, key_name, public_key_material, tag_specifications)
+                    .await?
+            }
+            Action::DescribeKeyPairs {
+                key_names,
+                key_pair_ids,
+                filters,
+                include_public_key,
+            } => {
+                self.describe_key_pairs(acct, key_names, key_pair_ids, filters, include_public_key)
+                    .await?
+            }
+            Action::DeleteKeyPair {
+                key_name,
+                key_pair_id,
+            } => self.delete_key_pair(acct, key_name, key_pair_id).await?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing;
-    use gureum_ec2::{Action, Request};
+    use gureum_ec2::Request;
 
     fn req(action: Action) -> Request {
         Request {
-            action,
+            action: action.into(),
             dry_run: false,
         }
     }
@@ -324,7 +368,7 @@ mod tests {
 
     async fn count(cloud: &crate::Cloud, ctx: &crate::Ctx) -> usize {
         match cloud.dispatch(ctx, describe_all()).await.unwrap() {
-            Response::DescribeKeyPairs { keys, .. } => keys.len(),
+            gureum_ec2::Response::KeyPairs(Response::DescribeKeyPairs { keys, .. }) => keys.len(),
             _ => panic!(),
         }
     }
@@ -332,7 +376,7 @@ mod tests {
     #[tokio::test]
     async fn create_describe_delete_and_isolation() {
         let (_d, cloud, ctx) = testing::cloud();
-        let Response::CreateKeyPair { key, key_material } = cloud
+        let gureum_ec2::Response::KeyPairs(Response::CreateKeyPair { key, key_material }) = cloud
             .dispatch(&ctx, create("demo", "ed25519"))
             .await
             .unwrap()
@@ -381,7 +425,7 @@ mod tests {
         assert_eq!(e.to_api().code, ErrorCode::InvalidKeyPairNotFound);
 
         // Delete by name; deleting again is a success that names no key.
-        let Response::DeleteKeyPair { key_pair_id } = cloud
+        let gureum_ec2::Response::KeyPairs(Response::DeleteKeyPair { key_pair_id }) = cloud
             .dispatch(
                 &ctx,
                 req(Action::DeleteKeyPair {

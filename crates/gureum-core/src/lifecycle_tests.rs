@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use gureum_ec2::action::RunInstances;
-use gureum_ec2::{Action, Request, Response};
+use gureum_ec2::ops as ec2;
+use gureum_ec2::ops::instances::RunInstances;
+use gureum_ec2::{Request, Resource};
 use gureum_types::model::{Instance, Tag, TagSpecification};
 use gureum_types::{ErrorCode, InstanceState};
 
@@ -90,33 +91,35 @@ fn run(image: &str, count: u32) -> RunInstances {
 }
 
 impl World {
-    async fn call(&self, action: Action) -> Result<Response, ErrorCode> {
+    /// Run one resource's action; its own result back.
+    async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
         self.cloud
             .dispatch(
                 &self.ctx,
                 Request {
-                    action,
+                    action: action.into(),
                     dry_run: false,
                 },
             )
             .await
+            .map(|r| A::Response::try_from(r).expect("a result of the action's resource"))
             .map_err(|e| e.to_api().code)
     }
 
     async fn launch(&self, req: RunInstances) -> Vec<Instance> {
         match self
-            .call(Action::RunInstances(Box::new(req)))
+            .call(ec2::instances::Action::RunInstances(Box::new(req)))
             .await
             .unwrap()
         {
-            Response::RunInstances { reservation, .. } => reservation.instances,
+            ec2::instances::Response::RunInstances { reservation, .. } => reservation.instances,
             _ => panic!(),
         }
     }
 
     async fn describe(&self, id: &str) -> Instance {
         match self
-            .call(Action::DescribeInstances {
+            .call(ec2::instances::Action::DescribeInstances {
                 instance_ids: vec![id.into()],
                 filters: vec![],
                 page: Default::default(),
@@ -124,7 +127,7 @@ impl World {
             .await
             .unwrap()
         {
-            Response::DescribeInstances { reservations, .. } => {
+            ec2::instances::Response::DescribeInstances { reservations, .. } => {
                 reservations[0].instances[0].clone()
             }
             _ => panic!(),
@@ -133,7 +136,7 @@ impl World {
 
     /// StopInstances (graceful) for one instance, then let the agent converge.
     async fn stop(&self, id: &str) {
-        self.call(Action::StopInstances {
+        self.call(ec2::instances::Action::StopInstances {
             instance_ids: vec![id.into()],
             force: false,
         })
@@ -144,7 +147,7 @@ impl World {
 
     /// StartInstances for one instance, then let the agent converge.
     async fn start(&self, id: &str) {
-        self.call(Action::StartInstances {
+        self.call(ec2::instances::Action::StartInstances {
             instance_ids: vec![id.into()],
         })
         .await
@@ -218,8 +221,8 @@ async fn launch_stop_start_terminate() {
     assert!(w.network.attached.lock().unwrap().contains_key(&i.id));
 
     // Stop: stopping, then stopped with the network detached; the volume stays.
-    let Response::StateChanges(ch) = w
-        .call(Action::StopInstances {
+    let ec2::instances::Response::StateChanges(ch) = w
+        .call(ec2::instances::Action::StopInstances {
             instance_ids: vec![i.id.clone()],
             force: false,
         })
@@ -243,17 +246,21 @@ async fn launch_stop_start_terminate() {
 
     // Resize while stopped, then start.
     assert_eq!(
-        w.call(Action::ModifyInstanceAttribute {
+        w.call(ec2::instances::Action::ModifyInstanceAttribute {
             instance_id: i.id.clone(),
-            change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t9.nope".into())
+            change: gureum_ec2::ops::instances::InstanceAttributeChange::InstanceType(
+                "t9.nope".into()
+            )
         })
         .await
         .unwrap_err(),
         ErrorCode::InvalidInstanceAttributeValue
     );
-    w.call(Action::ModifyInstanceAttribute {
+    w.call(ec2::instances::Action::ModifyInstanceAttribute {
         instance_id: i.id.clone(),
-        change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t2.small".into()),
+        change: gureum_ec2::ops::instances::InstanceAttributeChange::InstanceType(
+            "t2.small".into(),
+        ),
     })
     .await
     .unwrap();
@@ -262,9 +269,11 @@ async fn launch_stop_start_terminate() {
     assert_eq!(w.compute.spec_of(&i.id).unwrap().memory_mib, 2048);
     // Resizing a running instance is refused.
     assert_eq!(
-        w.call(Action::ModifyInstanceAttribute {
+        w.call(ec2::instances::Action::ModifyInstanceAttribute {
             instance_id: i.id.clone(),
-            change: gureum_ec2::action::InstanceAttributeChange::InstanceType("t2.micro".into())
+            change: gureum_ec2::ops::instances::InstanceAttributeChange::InstanceType(
+                "t2.micro".into()
+            )
         })
         .await
         .unwrap_err(),
@@ -272,7 +281,7 @@ async fn launch_stop_start_terminate() {
     );
 
     // Terminate: shutting-down, then terminated; everything on the host is gone.
-    w.call(Action::TerminateInstances {
+    w.call(ec2::instances::Action::TerminateInstances {
         instance_ids: vec![i.id.clone()],
     })
     .await
@@ -283,13 +292,13 @@ async fn launch_stop_start_terminate() {
     assert_eq!(w.compute.state_of(&i.id), GuestState::Absent);
     assert!(w.network.attached.lock().unwrap().is_empty());
     // Terminating again is a no-op; starting is refused.
-    w.call(Action::TerminateInstances {
+    w.call(ec2::instances::Action::TerminateInstances {
         instance_ids: vec![i.id.clone()],
     })
     .await
     .unwrap();
     assert_eq!(
-        w.call(Action::StartInstances {
+        w.call(ec2::instances::Action::StartInstances {
             instance_ids: vec![i.id.clone()]
         })
         .await
@@ -406,7 +415,7 @@ async fn client_token_is_idempotent() {
     );
     req.fingerprint.push_str("&InstanceType=t2.small");
     assert_eq!(
-        w.call(Action::RunInstances(Box::new(req)))
+        w.call(ec2::instances::Action::RunInstances(Box::new(req)))
             .await
             .unwrap_err(),
         ErrorCode::IdempotentParameterMismatch
@@ -459,7 +468,7 @@ async fn errors_change_nothing() {
         ),
         (
             bad(|r| {
-                r.block_devices = vec![gureum_ec2::action::BlockDevice {
+                r.block_devices = vec![gureum_ec2::ops::instances::BlockDevice {
                     device_name: "/dev/xvda".into(),
                     volume_size: Some(2),
                     ..Default::default()
@@ -470,14 +479,14 @@ async fn errors_change_nothing() {
     ];
     for (req, code) in cases {
         assert_eq!(
-            w.call(Action::RunInstances(Box::new(req)))
+            w.call(ec2::instances::Action::RunInstances(Box::new(req)))
                 .await
                 .unwrap_err(),
             code
         );
     }
-    let Response::DescribeInstances { reservations, .. } = w
-        .call(Action::DescribeInstances {
+    let ec2::instances::Response::DescribeInstances { reservations, .. } = w
+        .call(ec2::instances::Action::DescribeInstances {
             instance_ids: vec![],
             filters: vec![],
             page: Default::default(),
@@ -492,7 +501,7 @@ async fn errors_change_nothing() {
     // Ids: malformed and missing; a batch with one bad id changes nothing.
     let i = w.launch(run(&w.image, 1)).await.remove(0);
     assert_eq!(
-        w.call(Action::StopInstances {
+        w.call(ec2::instances::Action::StopInstances {
             instance_ids: vec![i.id.clone(), "i-nope".into()],
             force: false
         })
@@ -501,7 +510,7 @@ async fn errors_change_nothing() {
         ErrorCode::InvalidInstanceIDMalformed
     );
     assert_eq!(
-        w.call(Action::StopInstances {
+        w.call(ec2::instances::Action::StopInstances {
             instance_ids: vec![i.id.clone(), "i-0123456789abcdef0".into()],
             force: false
         })
@@ -512,14 +521,14 @@ async fn errors_change_nothing() {
     assert_eq!(w.describe(&i.id).await.state, InstanceState::Pending);
 
     // DisableApiTermination.
-    w.call(Action::ModifyInstanceAttribute {
+    w.call(ec2::instances::Action::ModifyInstanceAttribute {
         instance_id: i.id.clone(),
-        change: gureum_ec2::action::InstanceAttributeChange::DisableApiTermination(true),
+        change: gureum_ec2::ops::instances::InstanceAttributeChange::DisableApiTermination(true),
     })
     .await
     .unwrap();
     assert_eq!(
-        w.call(Action::TerminateInstances {
+        w.call(ec2::instances::Action::TerminateInstances {
             instance_ids: vec![i.id.clone()]
         })
         .await
@@ -534,9 +543,10 @@ async fn errors_change_nothing() {
         .dispatch(
             &bob,
             Request {
-                action: Action::TerminateInstances {
+                action: ec2::instances::Action::TerminateInstances {
                     instance_ids: vec![i.id.clone()],
-                },
+                }
+                .into(),
                 dry_run: false,
             },
         )
@@ -561,7 +571,7 @@ async fn host_capacity_and_partial_launches() {
         .dispatch(
             &bob,
             Request {
-                action: Action::RunInstances(Box::new(req)),
+                action: ec2::instances::Action::RunInstances(Box::new(req)).into(),
                 dry_run: false,
             },
         )
@@ -621,7 +631,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         GuestState::Absent
     );
     // A reboot request is carried out once.
-    w.call(Action::RebootInstances {
+    w.call(ec2::instances::Action::RebootInstances {
         instance_ids: vec![i.id.clone()],
     })
     .await
@@ -643,14 +653,14 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
 impl World {
     async fn allocate(&self) -> (String, String) {
         match self
-            .call(Action::AllocateAddress {
+            .call(ec2::addresses::Action::AllocateAddress {
                 address: None,
                 tag_specifications: vec![],
             })
             .await
             .unwrap()
         {
-            Response::AllocateAddress {
+            ec2::addresses::Response::AllocateAddress {
                 public_ip,
                 allocation_id,
                 ..
@@ -666,7 +676,7 @@ impl World {
         allow_reassociation: bool,
     ) -> Result<String, ErrorCode> {
         match self
-            .call(Action::AssociateAddress {
+            .call(ec2::addresses::Action::AssociateAddress {
                 allocation_id: Some(alloc.into()),
                 public_ip: None,
                 instance_id: Some(instance.into()),
@@ -676,7 +686,7 @@ impl World {
             })
             .await?
         {
-            Response::AssociateAddress { association_id } => Ok(association_id),
+            ec2::addresses::Response::AssociateAddress { association_id } => Ok(association_id),
             _ => panic!(),
         }
     }
@@ -687,7 +697,7 @@ impl World {
 
     async fn addresses(&self) -> Vec<gureum_types::model::Address> {
         match self
-            .call(Action::DescribeAddresses {
+            .call(ec2::addresses::Action::DescribeAddresses {
                 public_ips: vec![],
                 allocation_ids: vec![],
                 filters: vec![],
@@ -695,7 +705,7 @@ impl World {
             .await
             .unwrap()
         {
-            Response::DescribeAddresses { addresses, .. } => addresses,
+            ec2::addresses::Response::DescribeAddresses { addresses, .. } => addresses,
             _ => panic!(),
         }
     }
@@ -741,7 +751,7 @@ async fn elastic_ip_moves_between_instances_and_survives_stop() {
 
     // Released only when not associated.
     assert_eq!(
-        w.call(Action::ReleaseAddress {
+        w.call(ec2::addresses::Action::ReleaseAddress {
             allocation_id: Some(alloc.clone()),
             public_ip: None
         })
@@ -765,14 +775,14 @@ async fn elastic_ip_moves_between_instances_and_survives_stop() {
     assert!(addrs[0].private_ip.is_some());
 
     // Terminating disassociates; then it can be released.
-    w.call(Action::TerminateInstances {
+    w.call(ec2::instances::Action::TerminateInstances {
         instance_ids: vec![b.clone()],
     })
     .await
     .unwrap();
     w.settle().await;
     assert_eq!(w.addresses().await[0].instance_id, None);
-    w.call(Action::ReleaseAddress {
+    w.call(ec2::addresses::Action::ReleaseAddress {
         allocation_id: Some(alloc.clone()),
         public_ip: None,
     })
@@ -780,7 +790,7 @@ async fn elastic_ip_moves_between_instances_and_survives_stop() {
     .unwrap();
     assert!(w.addresses().await.is_empty());
     assert_eq!(
-        w.call(Action::ReleaseAddress {
+        w.call(ec2::addresses::Action::ReleaseAddress {
             allocation_id: Some(alloc),
             public_ip: None
         })
@@ -797,7 +807,7 @@ async fn elastic_ip_errors_and_isolation() {
         w.allocate().await;
     }
     assert_eq!(
-        w.call(Action::AllocateAddress {
+        w.call(ec2::addresses::Action::AllocateAddress {
             address: None,
             tag_specifications: vec![]
         })
@@ -819,7 +829,7 @@ async fn elastic_ip_errors_and_isolation() {
         ErrorCode::InvalidAllocationIDMalformed
     );
     assert_eq!(
-        w.call(Action::DisassociateAddress {
+        w.call(ec2::addresses::Action::DisassociateAddress {
             association_id: Some("eipassoc-0123456789abcdef0".into()),
             public_ip: None
         })
@@ -834,10 +844,11 @@ async fn elastic_ip_errors_and_isolation() {
         .dispatch(
             &other,
             Request {
-                action: Action::ReleaseAddress {
+                action: ec2::addresses::Action::ReleaseAddress {
                     allocation_id: Some(alloc),
                     public_ip: None,
-                },
+                }
+                .into(),
                 dry_run: false,
             },
         )
@@ -849,18 +860,24 @@ async fn elastic_ip_errors_and_isolation() {
         .dispatch(
             &other,
             Request {
-                action: Action::DescribeAddresses {
+                action: ec2::addresses::Action::DescribeAddresses {
                     public_ips: vec![],
                     allocation_ids: vec![],
                     filters: vec![],
-                },
+                }
+                .into(),
                 dry_run: false,
             },
         )
         .await
         .unwrap()
     {
-        Response::DescribeAddresses { addresses, .. } => assert!(addresses.is_empty()),
+        gureum_ec2::Response::Addresses(ec2::addresses::Response::DescribeAddresses {
+            addresses,
+            ..
+        }) => {
+            assert!(addresses.is_empty())
+        }
         _ => panic!(),
     }
 }
@@ -884,7 +901,7 @@ async fn network_interfaces_and_metadata_options() {
     let i = w.launch(run(&w.image, 1)).await.remove(0);
     w.settle().await;
     let nics = match w
-        .call(Action::DescribeNetworkInterfaces {
+        .call(ec2::interfaces::Action::DescribeNetworkInterfaces {
             ids: vec![],
             filters: vec![gureum_types::model::Filter {
                 name: "attachment.instance-id".into(),
@@ -895,7 +912,7 @@ async fn network_interfaces_and_metadata_options() {
         .await
         .unwrap()
     {
-        Response::DescribeNetworkInterfaces { interfaces, .. } => interfaces,
+        ec2::interfaces::Response::DescribeNetworkInterfaces { interfaces, .. } => interfaces,
         _ => panic!(),
     };
     assert_eq!(nics.len(), 1);
@@ -904,7 +921,7 @@ async fn network_interfaces_and_metadata_options() {
     assert_eq!(nics[0].groups[0].1, "default");
     assert!(nics[0].association.is_some());
     assert_eq!(
-        w.call(Action::DescribeNetworkInterfaces {
+        w.call(ec2::interfaces::Action::DescribeNetworkInterfaces {
             ids: vec!["eni-0123456789abcdef0".into()],
             filters: vec![],
             page: Default::default(),
@@ -915,7 +932,7 @@ async fn network_interfaces_and_metadata_options() {
     );
 
     match w
-        .call(Action::ModifyInstanceMetadataOptions {
+        .call(ec2::interfaces::Action::ModifyInstanceMetadataOptions {
             instance_id: i.id.clone(),
             http_tokens: Some("required".into()),
             http_endpoint: None,
@@ -924,7 +941,7 @@ async fn network_interfaces_and_metadata_options() {
         .await
         .unwrap()
     {
-        Response::ModifyInstanceMetadataOptions {
+        ec2::interfaces::Response::ModifyInstanceMetadataOptions {
             http_tokens,
             http_endpoint,
             hop_limit,
@@ -997,7 +1014,7 @@ async fn usage_follows_state_changes() {
     assert_eq!(open(&w, usage::PUBLIC_IPV4), 0);
     assert_eq!(open(&w, usage::ELASTIC_IP), 1);
 
-    w.call(Action::TerminateInstances {
+    w.call(ec2::instances::Action::TerminateInstances {
         instance_ids: vec![i.id.clone()],
     })
     .await
@@ -1006,7 +1023,7 @@ async fn usage_follows_state_changes() {
     for kind in [usage::COMPUTE, usage::STORAGE, usage::PUBLIC_IPV4] {
         assert_eq!(open(&w, kind), 0, "{kind} closed on terminate");
     }
-    w.call(Action::ReleaseAddress {
+    w.call(ec2::addresses::Action::ReleaseAddress {
         allocation_id: Some(alloc),
         public_ip: None,
     })
@@ -1165,7 +1182,7 @@ async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
 
     // Another root volume size boots its own guest.
     let mut big = run(&w.image, 1);
-    big.block_devices = vec![gureum_ec2::action::BlockDevice {
+    big.block_devices = vec![gureum_ec2::ops::instances::BlockDevice {
         device_name: "/dev/xvda".into(),
         volume_size: Some(9),
         ..Default::default()
@@ -1201,23 +1218,25 @@ async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_one
     });
     let w = World { cloud, ..w };
     // New launches and starts are refused at once, and nothing is recorded.
-    let count = |r: Response| match r {
-        Response::DescribeInstances { reservations, .. } => reservations.len(),
+    let count = |r: ec2::instances::Response| match r {
+        ec2::instances::Response::DescribeInstances { reservations, .. } => reservations.len(),
         _ => panic!(),
     };
-    let all = || Action::DescribeInstances {
+    let all = || ec2::instances::Action::DescribeInstances {
         instance_ids: vec![],
         filters: vec![],
         page: Default::default(),
     };
     let before = count(w.call(all()).await.unwrap());
     let e = w
-        .call(Action::RunInstances(Box::new(run(&w.image, 1))))
+        .call(ec2::instances::Action::RunInstances(Box::new(run(
+            &w.image, 1,
+        ))))
         .await
         .unwrap_err();
     assert_eq!(e, ErrorCode::InsufficientInstanceCapacity);
     let e = w
-        .call(Action::StartInstances {
+        .call(ec2::instances::Action::StartInstances {
             instance_ids: vec![stopped.id.clone()],
         })
         .await
@@ -1238,7 +1257,7 @@ async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_one
 /// (id, state) of the images DescribeImages lists to the world's account for `owners`.
 async fn image_ids(w: &World, owners: &[&str]) -> Vec<(String, String)> {
     match w
-        .call(Action::DescribeImages {
+        .call(ec2::images::Action::DescribeImages {
             image_ids: vec![],
             owners: owners.iter().map(|o| o.to_string()).collect(),
             executable_users: vec![],
@@ -1248,7 +1267,7 @@ async fn image_ids(w: &World, owners: &[&str]) -> Vec<(String, String)> {
         .await
         .unwrap()
     {
-        Response::DescribeImages { images, .. } => {
+        ec2::images::Response::DescribeImages { images, .. } => {
             images.into_iter().map(|i| (i.id, i.state)).collect()
         }
         other => panic!("{other:?}"),
@@ -1299,7 +1318,7 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
         );
     }
     let by_id = w
-        .call(Action::DescribeImages {
+        .call(ec2::images::Action::DescribeImages {
             image_ids: vec![id.clone()],
             owners: vec![],
             executable_users: vec![],
@@ -1308,7 +1327,9 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
         })
         .await;
     assert_eq!(by_id.unwrap_err(), ErrorCode::InvalidAMIIDNotFound);
-    let launch = w.call(Action::RunInstances(Box::new(run(&id, 1)))).await;
+    let launch = w
+        .call(ec2::instances::Action::RunInstances(Box::new(run(&id, 1))))
+        .await;
     assert_eq!(launch.unwrap_err(), ErrorCode::InvalidAMIIDNotFound);
 
     // The same for an image shared with the account by launch permission.
@@ -1353,7 +1374,7 @@ async fn image_copies_wait_their_turn() {
     w.settle().await;
     let busy = w.cloud.image_copies.clone().acquire_owned().await.unwrap();
     let image = match w
-        .call(Action::CreateImage {
+        .call(ec2::images::Action::CreateImage {
             instance_id: i.id.clone(),
             name: "queued".into(),
             description: None,
@@ -1363,7 +1384,7 @@ async fn image_copies_wait_their_turn() {
         .await
         .unwrap()
     {
-        Response::ImageId(id) => id,
+        ec2::images::Response::ImageId(id) => id,
         other => panic!("{other:?}"),
     };
     let snapshots = || {

@@ -11,7 +11,8 @@
 
 use std::collections::HashMap;
 
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::routing::{Action, Response};
+use gureum_ec2::Page;
 use gureum_store::routing::{self as db, AssociationRow, RouteRow, RouteTableRow};
 use gureum_store::vpcs as vpc_db;
 use gureum_store::Tx;
@@ -23,7 +24,7 @@ use ipnet::Ipv4Net;
 
 use crate::describe::{self, Describable};
 use crate::vpcs::{check_id, find_subnet, find_vpc, parse_cidr, select, IdErrors};
-use crate::{tags, Cloud, CoreError, CoreResult};
+use crate::{tags, Cloud, CoreError, CoreResult, Ctx};
 
 /// AWS's default quotas.
 pub const MAX_INTERNET_GATEWAYS: usize = 5;
@@ -854,4 +855,104 @@ fn check_not_local(vpc_cidr: &str, dest: &Ipv4Net) -> CoreResult<()> {
         )));
     }
     Ok(())
+}
+
+impl Cloud {
+    /// Run one internet gateway or route table action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_routing(&self, ctx: &Ctx, action: Action) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::CreateInternetGateway { tag_specifications } => {
+                self.create_internet_gateway(acct, tag_specifications)
+                    .await?
+            }
+            Action::DeleteInternetGateway {
+                internet_gateway_id,
+            } => {
+                self.delete_internet_gateway(acct, internet_gateway_id)
+                    .await?
+            }
+            Action::AttachInternetGateway {
+                internet_gateway_id,
+                vpc_id,
+            } => {
+                self.attach_internet_gateway(acct, internet_gateway_id, vpc_id)
+                    .await?
+            }
+            Action::DetachInternetGateway {
+                internet_gateway_id,
+                vpc_id,
+            } => {
+                self.detach_internet_gateway(acct, internet_gateway_id, vpc_id)
+                    .await?
+            }
+            Action::DescribeInternetGateways {
+                internet_gateway_ids,
+                filters,
+                page,
+            } => {
+                self.describe_internet_gateways(acct, internet_gateway_ids, filters, page)
+                    .await?
+            }
+            Action::CreateRouteTable {
+                vpc_id,
+                client_token,
+                tag_specifications,
+            } => {
+                self.create_route_table(acct, vpc_id, client_token, tag_specifications)
+                    .await?
+            }
+            Action::DeleteRouteTable { route_table_id } => {
+                self.delete_route_table(acct, route_table_id).await?
+            }
+            Action::DescribeRouteTables {
+                route_table_ids,
+                filters,
+                page,
+            } => {
+                self.describe_route_tables(acct, route_table_ids, filters, page)
+                    .await?
+            }
+            Action::PutRoute {
+                replace,
+                route_table_id,
+                destination_cidr_block,
+                gateway_id,
+            } => {
+                self.put_route(
+                    acct,
+                    replace,
+                    route_table_id,
+                    destination_cidr_block,
+                    gateway_id,
+                )
+                .await?
+            }
+            Action::DeleteRoute {
+                route_table_id,
+                destination_cidr_block,
+            } => {
+                self.delete_route(acct, route_table_id, destination_cidr_block)
+                    .await?
+            }
+            Action::AssociateRouteTable {
+                route_table_id,
+                subnet_id,
+            } => {
+                self.associate_route_table(acct, route_table_id, subnet_id)
+                    .await?
+            }
+            Action::DisassociateRouteTable { association_id } => {
+                self.disassociate_route_table(acct, association_id).await?
+            }
+            Action::ReplaceRouteTableAssociation {
+                association_id,
+                route_table_id,
+            } => {
+                self.replace_route_table_association(acct, association_id, route_table_id)
+                    .await?
+            }
+        })
+    }
 }

@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 
-use gureum_ec2::action::{GroupRef, Permission, RuleUpdate};
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::security_groups::{Action, Response};
+use gureum_ec2::ops::security_groups::{GroupRef, Permission, RuleUpdate};
+use gureum_ec2::Page;
 use gureum_store::security_groups::GroupRow;
 use gureum_store::Tx;
 use gureum_types::model::{Filter, SecurityGroup, SecurityGroupRule, Tag, TagSpecification};
@@ -15,7 +16,7 @@ use gureum_types::{ApiError, ErrorCode, IpProtocol, ResourceId, ResourceKind};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::describe::{self, Describable};
-use crate::{tags, Cloud, CoreError, CoreResult};
+use crate::{tags, Cloud, CoreError, CoreResult, Ctx};
 
 /// AWS's default quota of rules per group and direction.
 pub const MAX_RULES_PER_DIRECTION: usize = 60;
@@ -768,5 +769,96 @@ impl Cloud {
             }
         }
         Ok(out)
+    }
+}
+
+impl Cloud {
+    /// Run one security group action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_security_groups(
+        &self,
+        ctx: &Ctx,
+        action: Action,
+    ) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::CreateSecurityGroup {
+                group_name,
+                description,
+                vpc_id,
+                tag_specifications,
+            } => {
+                self.create_security_group(
+                    acct,
+                    group_name,
+                    description,
+                    vpc_id,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::DeleteSecurityGroup {
+                group_id,
+                group_name,
+            } => {
+                self.delete_security_group(acct, group_id, group_name)
+                    .await?
+            }
+            Action::DescribeSecurityGroups {
+                group_ids,
+                group_names,
+                filters,
+                page,
+            } => {
+                self.describe_security_groups(acct, group_ids, group_names, filters, page)
+                    .await?
+            }
+            Action::AuthorizeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                tag_specifications,
+            } => {
+                self.authorize_security_group(
+                    acct,
+                    egress,
+                    group_id,
+                    group_name,
+                    permissions,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::RevokeSecurityGroup {
+                egress,
+                group_id,
+                group_name,
+                permissions,
+                rule_ids,
+            } => {
+                self.revoke_security_group(
+                    acct,
+                    egress,
+                    group_id,
+                    group_name,
+                    permissions,
+                    rule_ids,
+                )
+                .await?
+            }
+            Action::DescribeSecurityGroupRules {
+                rule_ids,
+                filters,
+                page,
+            } => {
+                self.describe_security_group_rules(acct, rule_ids, filters, page)
+                    .await?
+            }
+            Action::ModifySecurityGroupRules { group_id, rules } => {
+                self.modify_security_group_rules(acct, group_id, rules)
+                    .await?
+            }
+        })
     }
 }

@@ -4,13 +4,14 @@
 
 use std::collections::HashSet;
 
-use gureum_ec2::action::DeleteTag;
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::tags::DeleteTag;
+use gureum_ec2::ops::tags::{Action, Response};
+use gureum_ec2::Page;
 use gureum_types::model::{Filter, Tag, TagDescription, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceKind};
 
 use crate::describe::{self, Describable};
-use crate::{Cloud, CoreError, CoreResult};
+use crate::{Cloud, CoreError, CoreResult, Ctx};
 
 pub const MAX_TAGS_PER_RESOURCE: usize = 50;
 
@@ -233,6 +234,25 @@ impl Cloud {
         let (tags, next_token) =
             describe::paginate(items, |t| format!("{}\u{0}{}", t.resource_id, t.key), &page)?;
         Ok(Response::DescribeTags { tags, next_token })
+    }
+}
+
+impl Cloud {
+    /// Run one tag action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_tags(&self, ctx: &Ctx, action: Action) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::CreateTags { resources, tags } => {
+                self.create_tags(acct, resources, tags).await?
+            }
+            Action::DeleteTags { resources, tags } => {
+                self.delete_tags(acct, resources, tags).await?
+            }
+            Action::DescribeTags { filters, page } => {
+                self.describe_tags(acct, filters, page).await?
+            }
+        })
     }
 }
 

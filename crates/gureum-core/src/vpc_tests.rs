@@ -1,7 +1,9 @@
 //! VPCs, subnets, internet gateways and route tables: every call's happy path and AWS's errors.
 
-use gureum_ec2::action::{RunInstances, VpcAttribute};
-use gureum_ec2::{Action, Page, Request, Response};
+use gureum_ec2::ops as ec2;
+use gureum_ec2::ops::instances::RunInstances;
+use gureum_ec2::ops::vpcs::VpcAttribute;
+use gureum_ec2::{Page, Request, Resource};
 use gureum_types::model::{
     Filter, InternetGateway, RouteTable, Subnet, Tag, TagSpecification, Vpc,
 };
@@ -43,44 +45,46 @@ fn name_tag(kind: &str, v: &str) -> Vec<TagSpecification> {
 }
 
 impl W {
-    async fn call_as(&self, ctx: &Ctx, action: Action) -> Result<Response, ErrorCode> {
+    /// Run one resource's action as `ctx`; its own result back.
+    async fn call_as<A: Resource>(&self, ctx: &Ctx, action: A) -> Result<A::Response, ErrorCode> {
         self.cloud
             .dispatch(
                 ctx,
                 Request {
-                    action,
+                    action: action.into(),
                     dry_run: false,
                 },
             )
             .await
+            .map(|r| A::Response::try_from(r).expect("a result of the action's resource"))
             .map_err(|e| e.to_api().code)
     }
-    async fn call(&self, action: Action) -> Result<Response, ErrorCode> {
+    async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
         self.call_as(&self.ctx, action).await
     }
-    async fn ok(&self, action: Action) -> Response {
+    async fn ok<A: Resource>(&self, action: A) -> A::Response {
         self.call(action).await.unwrap()
     }
-    async fn err(&self, action: Action) -> ErrorCode {
+    async fn err<A: Resource>(&self, action: A) -> ErrorCode {
         self.call(action).await.unwrap_err()
     }
 
     async fn vpc(&self, cidr: &str) -> Vpc {
         match self
-            .ok(Action::CreateVpc {
+            .ok(ec2::vpcs::Action::CreateVpc {
                 cidr_block: cidr.into(),
                 instance_tenancy: "default".into(),
                 tag_specifications: name_tag("vpc", "test"),
             })
             .await
         {
-            Response::CreateVpc(v) => v,
+            ec2::vpcs::Response::CreateVpc(v) => v,
             r => panic!("{r:?}"),
         }
     }
     async fn subnet(&self, vpc: &str, cidr: &str) -> Result<Subnet, ErrorCode> {
         match self
-            .call(Action::CreateSubnet {
+            .call(ec2::vpcs::Action::CreateSubnet {
                 vpc_id: vpc.into(),
                 cidr_block: cidr.into(),
                 availability_zone: None,
@@ -89,30 +93,30 @@ impl W {
             })
             .await?
         {
-            Response::CreateSubnet(s) => Ok(s),
+            ec2::vpcs::Response::CreateSubnet(s) => Ok(s),
             r => panic!("{r:?}"),
         }
     }
     async fn igw(&self) -> InternetGateway {
         match self
-            .ok(Action::CreateInternetGateway {
+            .ok(ec2::routing::Action::CreateInternetGateway {
                 tag_specifications: name_tag("internet-gateway", "gw"),
             })
             .await
         {
-            Response::CreateInternetGateway(g) => g,
+            ec2::routing::Response::CreateInternetGateway(g) => g,
             r => panic!("{r:?}"),
         }
     }
-    async fn attach(&self, igw: &str, vpc: &str) -> Result<Response, ErrorCode> {
-        self.call(Action::AttachInternetGateway {
+    async fn attach(&self, igw: &str, vpc: &str) -> Result<ec2::routing::Response, ErrorCode> {
+        self.call(ec2::routing::Action::AttachInternetGateway {
             internet_gateway_id: igw.into(),
             vpc_id: vpc.into(),
         })
         .await
     }
-    async fn detach(&self, igw: &str, vpc: &str) -> Result<Response, ErrorCode> {
-        self.call(Action::DetachInternetGateway {
+    async fn detach(&self, igw: &str, vpc: &str) -> Result<ec2::routing::Response, ErrorCode> {
+        self.call(ec2::routing::Action::DetachInternetGateway {
             internet_gateway_id: igw.into(),
             vpc_id: vpc.into(),
         })
@@ -120,14 +124,14 @@ impl W {
     }
     async fn rtb(&self, vpc: &str) -> RouteTable {
         match self
-            .ok(Action::CreateRouteTable {
+            .ok(ec2::routing::Action::CreateRouteTable {
                 vpc_id: vpc.into(),
                 client_token: None,
                 tag_specifications: name_tag("route-table", "public"),
             })
             .await
         {
-            Response::CreateRouteTable { table, .. } => table,
+            ec2::routing::Response::CreateRouteTable { table, .. } => table,
             r => panic!("{r:?}"),
         }
     }
@@ -137,8 +141,8 @@ impl W {
         rtb: &str,
         dest: &str,
         gw: &str,
-    ) -> Result<Response, ErrorCode> {
-        self.call(Action::PutRoute {
+    ) -> Result<ec2::routing::Response, ErrorCode> {
+        self.call(ec2::routing::Action::PutRoute {
             replace,
             route_table_id: rtb.into(),
             destination_cidr_block: dest.into(),
@@ -148,13 +152,15 @@ impl W {
     }
     async fn associate(&self, rtb: &str, subnet: &str) -> Result<String, ErrorCode> {
         match self
-            .call(Action::AssociateRouteTable {
+            .call(ec2::routing::Action::AssociateRouteTable {
                 route_table_id: rtb.into(),
                 subnet_id: subnet.into(),
             })
             .await?
         {
-            Response::RouteTableAssociated { association_id, .. } => Ok(association_id),
+            ec2::routing::Response::RouteTableAssociated { association_id, .. } => {
+                Ok(association_id)
+            }
             r => panic!("{r:?}"),
         }
     }
@@ -167,7 +173,7 @@ impl W {
         match self
             .call_as(
                 ctx,
-                Action::DescribeRouteTables {
+                ec2::routing::Action::DescribeRouteTables {
                     route_table_ids: ids.iter().map(|s| s.to_string()).collect(),
                     filters,
                     page: Page::default(),
@@ -175,7 +181,7 @@ impl W {
             )
             .await?
         {
-            Response::DescribeRouteTables { tables, .. } => Ok(tables),
+            ec2::routing::Response::DescribeRouteTables { tables, .. } => Ok(tables),
             r => panic!("{r:?}"),
         }
     }
@@ -191,7 +197,7 @@ impl W {
         match self
             .call_as(
                 ctx,
-                Action::DescribeInternetGateways {
+                ec2::routing::Action::DescribeInternetGateways {
                     internet_gateway_ids: ids.iter().map(|s| s.to_string()).collect(),
                     filters,
                     page: Page::default(),
@@ -199,33 +205,33 @@ impl W {
             )
             .await?
         {
-            Response::DescribeInternetGateways { gateways, .. } => Ok(gateways),
+            ec2::routing::Response::DescribeInternetGateways { gateways, .. } => Ok(gateways),
             r => panic!("{r:?}"),
         }
     }
     async fn vpcs(&self, filters: Vec<Filter>) -> Vec<Vpc> {
         match self
-            .ok(Action::DescribeVpcs {
+            .ok(ec2::vpcs::Action::DescribeVpcs {
                 vpc_ids: vec![],
                 filters,
                 page: Page::default(),
             })
             .await
         {
-            Response::DescribeVpcs { vpcs, .. } => vpcs,
+            ec2::vpcs::Response::DescribeVpcs { vpcs, .. } => vpcs,
             r => panic!("{r:?}"),
         }
     }
     async fn subnets(&self, filters: Vec<Filter>) -> Vec<Subnet> {
         match self
-            .ok(Action::DescribeSubnets {
+            .ok(ec2::vpcs::Action::DescribeSubnets {
                 subnet_ids: vec![],
                 filters,
                 page: Page::default(),
             })
             .await
         {
-            Response::DescribeSubnets { subnets, .. } => subnets,
+            ec2::vpcs::Response::DescribeSubnets { subnets, .. } => subnets,
             r => panic!("{r:?}"),
         }
     }
@@ -267,8 +273,13 @@ impl W {
             fingerprint: format!("ImageId={image}&Subnet={subnet}"),
             ..Default::default()
         };
-        match self.ok(Action::RunInstances(Box::new(req))).await {
-            Response::RunInstances { reservation, .. } => reservation.instances[0].id.clone(),
+        match self
+            .ok(ec2::instances::Action::RunInstances(Box::new(req)))
+            .await
+        {
+            ec2::instances::Response::RunInstances { reservation, .. } => {
+                reservation.instances[0].id.clone()
+            }
             r => panic!("{r:?}"),
         }
     }
@@ -296,13 +307,13 @@ async fn default_vpc_has_an_attached_gateway_and_a_main_table_routing_to_it() {
     assert_eq!(w.internet_routed().len(), 3);
     // As on AWS, the default VPC resolves DNS hostnames.
     match w
-        .ok(Action::DescribeVpcAttribute {
+        .ok(ec2::vpcs::Action::DescribeVpcAttribute {
             vpc_id: vpc.id.clone(),
             attribute: VpcAttribute::EnableDnsHostnames,
         })
         .await
     {
-        Response::DescribeVpcAttribute { value, .. } => assert!(value),
+        ec2::vpcs::Response::DescribeVpcAttribute { value, .. } => assert!(value),
         _ => panic!(),
     }
     // Ensuring again creates nothing more.
@@ -358,7 +369,7 @@ async fn create_vpc_makes_main_table_and_default_group() {
     assert_eq!(t[0].routes[0].origin, "CreateRouteTable");
     assert!(t[0].associations[0].main);
     let groups = match w
-        .ok(Action::DescribeSecurityGroups {
+        .ok(ec2::security_groups::Action::DescribeSecurityGroups {
             group_ids: vec![],
             group_names: vec![],
             filters: vec![f("vpc-id", &[&v.id])],
@@ -366,7 +377,7 @@ async fn create_vpc_makes_main_table_and_default_group() {
         })
         .await
     {
-        Response::DescribeSecurityGroups { groups, .. } => groups,
+        ec2::security_groups::Response::DescribeSecurityGroups { groups, .. } => groups,
         _ => panic!(),
     };
     assert_eq!(groups.len(), 1);
@@ -381,7 +392,7 @@ async fn create_vpc_makes_main_table_and_default_group() {
 #[tokio::test]
 async fn create_vpc_errors() {
     let w = w();
-    let mk = |cidr: &str| Action::CreateVpc {
+    let mk = |cidr: &str| ec2::vpcs::Action::CreateVpc {
         cidr_block: cidr.into(),
         instance_tenancy: "default".into(),
         tag_specifications: vec![],
@@ -391,7 +402,7 @@ async fn create_vpc_errors() {
     assert_eq!(w.err(mk("127.0.0.0/16")).await, ErrorCode::InvalidVpcRange);
     assert_eq!(w.err(mk("banana")).await, ErrorCode::InvalidParameterValue);
     assert_eq!(
-        w.err(Action::CreateVpc {
+        w.err(ec2::vpcs::Action::CreateVpc {
             cidr_block: "10.0.0.0/16".into(),
             instance_tenancy: "default".into(),
             tag_specifications: name_tag("subnet", "x"),
@@ -410,12 +421,12 @@ async fn create_vpc_errors() {
 async fn vpc_attributes() {
     let w = w();
     let v = w.vpc("10.0.0.0/16").await;
-    let get = |attribute| Action::DescribeVpcAttribute {
+    let get = |attribute| ec2::vpcs::Action::DescribeVpcAttribute {
         vpc_id: v.id.clone(),
         attribute,
     };
     match w.ok(get(VpcAttribute::EnableDnsHostnames)).await {
-        Response::DescribeVpcAttribute {
+        ec2::vpcs::Response::DescribeVpcAttribute {
             value,
             vpc_id,
             attribute,
@@ -426,22 +437,22 @@ async fn vpc_attributes() {
         }
         _ => panic!(),
     }
-    w.ok(Action::ModifyVpcAttribute {
+    w.ok(ec2::vpcs::Action::ModifyVpcAttribute {
         vpc_id: v.id.clone(),
         attribute: VpcAttribute::EnableDnsHostnames,
         value: true,
     })
     .await;
     match w.ok(get(VpcAttribute::EnableDnsHostnames)).await {
-        Response::DescribeVpcAttribute { value, .. } => assert!(value),
+        ec2::vpcs::Response::DescribeVpcAttribute { value, .. } => assert!(value),
         _ => panic!(),
     }
     match w.ok(get(VpcAttribute::EnableDnsSupport)).await {
-        Response::DescribeVpcAttribute { value, .. } => assert!(value),
+        ec2::vpcs::Response::DescribeVpcAttribute { value, .. } => assert!(value),
         _ => panic!(),
     }
     assert_eq!(
-        w.err(Action::ModifyVpcAttribute {
+        w.err(ec2::vpcs::Action::ModifyVpcAttribute {
             vpc_id: v.id.clone(),
             attribute: VpcAttribute::EnableNetworkAddressUsageMetrics,
             value: true,
@@ -450,7 +461,7 @@ async fn vpc_attributes() {
         ErrorCode::UnsupportedOperation
     );
     assert_eq!(
-        w.err(Action::DescribeVpcAttribute {
+        w.err(ec2::vpcs::Action::DescribeVpcAttribute {
             vpc_id: "vpc-zz".into(),
             attribute: VpcAttribute::EnableDnsSupport
         })
@@ -458,7 +469,7 @@ async fn vpc_attributes() {
         ErrorCode::InvalidVpcIDMalformed
     );
     assert_eq!(
-        w.err(Action::ModifyVpcAttribute {
+        w.err(ec2::vpcs::Action::ModifyVpcAttribute {
             vpc_id: "vpc-0123456789abcdef0".into(),
             attribute: VpcAttribute::EnableDnsSupport,
             value: false,
@@ -501,7 +512,7 @@ async fn subnets_create_modify_delete() {
     );
     // A zone by id; unknown zones.
     let by_id = match w
-        .ok(Action::CreateSubnet {
+        .ok(ec2::vpcs::Action::CreateSubnet {
             vpc_id: v.id.clone(),
             cidr_block: "10.0.2.0/24".into(),
             availability_zone: None,
@@ -510,12 +521,12 @@ async fn subnets_create_modify_delete() {
         })
         .await
     {
-        Response::CreateSubnet(s) => s,
+        ec2::vpcs::Response::CreateSubnet(s) => s,
         _ => panic!(),
     };
     assert_eq!(by_id.availability_zone_id, "use1-az2");
     assert_eq!(
-        w.err(Action::CreateSubnet {
+        w.err(ec2::vpcs::Action::CreateSubnet {
             vpc_id: v.id.clone(),
             cidr_block: "10.0.3.0/24".into(),
             availability_zone: Some("mars-1a".into()),
@@ -535,7 +546,7 @@ async fn subnets_create_modify_delete() {
     assert_eq!(w.subnets(vec![f("vpc-id", &[&v.id])]).await.len(), 2);
     assert_eq!(w.subnets(vec![f("tag:Name", &["b"])]).await.len(), 1);
 
-    w.ok(Action::ModifySubnetAttribute {
+    w.ok(ec2::vpcs::Action::ModifySubnetAttribute {
         subnet_id: s.id.clone(),
         map_public_ip_on_launch: Some(true),
     })
@@ -550,7 +561,7 @@ async fn subnets_create_modify_delete() {
         1
     );
     assert_eq!(
-        w.err(Action::ModifySubnetAttribute {
+        w.err(ec2::vpcs::Action::ModifySubnetAttribute {
             subnet_id: "subnet-nope".into(),
             map_public_ip_on_launch: Some(true),
         })
@@ -559,7 +570,7 @@ async fn subnets_create_modify_delete() {
     );
     // The VPC can't go while it has subnets.
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
@@ -568,13 +579,13 @@ async fn subnets_create_modify_delete() {
     // An instance keeps its subnet (and VPC) alive.
     let i = w.launch(&s.id).await;
     assert_eq!(
-        w.err(Action::DeleteSubnet {
+        w.err(ec2::vpcs::Action::DeleteSubnet {
             subnet_id: s.id.clone()
         })
         .await,
         ErrorCode::DependencyViolation
     );
-    w.ok(Action::TerminateInstances {
+    w.ok(ec2::instances::Action::TerminateInstances {
         instance_ids: vec![i],
     })
     .await;
@@ -596,27 +607,27 @@ async fn subnets_create_modify_delete() {
             Ok::<_, gureum_store::StoreError>(())
         })
         .unwrap();
-    w.ok(Action::DeleteSubnet {
+    w.ok(ec2::vpcs::Action::DeleteSubnet {
         subnet_id: s.id.clone(),
     })
     .await;
-    w.ok(Action::DeleteSubnet {
+    w.ok(ec2::vpcs::Action::DeleteSubnet {
         subnet_id: by_id.id.clone(),
     })
     .await;
     assert_eq!(
-        w.err(Action::DeleteSubnet {
+        w.err(ec2::vpcs::Action::DeleteSubnet {
             subnet_id: s.id.clone()
         })
         .await,
         ErrorCode::InvalidSubnetIDNotFound
     );
-    w.ok(Action::DeleteVpc {
+    w.ok(ec2::vpcs::Action::DeleteVpc {
         vpc_id: v.id.clone(),
     })
     .await;
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
@@ -631,7 +642,7 @@ async fn default_vpc_and_subnets_stay() {
     let w = w();
     let v = &w.vpcs(vec![]).await[0];
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
@@ -640,7 +651,7 @@ async fn default_vpc_and_subnets_stay() {
     let s = &w.subnets(vec![]).await[0];
     assert!(s.map_public_ip_on_launch);
     assert_eq!(
-        w.err(Action::DeleteSubnet {
+        w.err(ec2::vpcs::Action::DeleteSubnet {
             subnet_id: s.id.clone()
         })
         .await,
@@ -656,7 +667,7 @@ async fn delete_vpc_dependencies() {
     let g = w.igw().await;
     w.attach(&g.id, &v.id).await.unwrap();
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
@@ -666,19 +677,19 @@ async fn delete_vpc_dependencies() {
     // A non-main route table.
     let t = w.rtb(&v.id).await;
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
         ErrorCode::DependencyViolation
     );
-    w.ok(Action::DeleteRouteTable {
+    w.ok(ec2::routing::Action::DeleteRouteTable {
         route_table_id: t.id.clone(),
     })
     .await;
     // A non-default security group.
     let sg = match w
-        .ok(Action::CreateSecurityGroup {
+        .ok(ec2::security_groups::Action::CreateSecurityGroup {
             group_name: "web".into(),
             description: "web".into(),
             vpc_id: Some(v.id.clone()),
@@ -686,22 +697,22 @@ async fn delete_vpc_dependencies() {
         })
         .await
     {
-        Response::CreateSecurityGroup { group_id, .. } => group_id,
+        ec2::security_groups::Response::CreateSecurityGroup { group_id, .. } => group_id,
         _ => panic!(),
     };
     assert_eq!(
-        w.err(Action::DeleteVpc {
+        w.err(ec2::vpcs::Action::DeleteVpc {
             vpc_id: v.id.clone()
         })
         .await,
         ErrorCode::DependencyViolation
     );
-    w.ok(Action::DeleteSecurityGroup {
+    w.ok(ec2::security_groups::Action::DeleteSecurityGroup {
         group_id: Some(sg),
         group_name: None,
     })
     .await;
-    w.ok(Action::DeleteVpc {
+    w.ok(ec2::vpcs::Action::DeleteVpc {
         vpc_id: v.id.clone(),
     })
     .await;
@@ -812,7 +823,7 @@ async fn internet_gateways_attach_detach_delete() {
     assert_eq!(
         w.call_as(
             &bob,
-            Action::DeleteInternetGateway {
+            ec2::routing::Action::DeleteInternetGateway {
                 internet_gateway_id: g2.id.clone()
             }
         )
@@ -822,19 +833,19 @@ async fn internet_gateways_attach_detach_delete() {
     );
 
     assert_eq!(
-        w.err(Action::DeleteInternetGateway {
+        w.err(ec2::routing::Action::DeleteInternetGateway {
             internet_gateway_id: g.id.clone()
         })
         .await,
         ErrorCode::DependencyViolation
     );
     w.detach(&g.id, &v.id).await.unwrap();
-    w.ok(Action::DeleteInternetGateway {
+    w.ok(ec2::routing::Action::DeleteInternetGateway {
         internet_gateway_id: g.id.clone(),
     })
     .await;
     assert_eq!(
-        w.err(Action::DeleteInternetGateway {
+        w.err(ec2::routing::Action::DeleteInternetGateway {
             internet_gateway_id: g.id.clone()
         })
         .await,
@@ -845,7 +856,7 @@ async fn internet_gateways_attach_detach_delete() {
         w.igw().await;
     }
     assert_eq!(
-        w.err(Action::CreateInternetGateway {
+        w.err(ec2::routing::Action::CreateInternetGateway {
             tag_specifications: vec![]
         })
         .await,
@@ -1012,7 +1023,7 @@ async fn routes_and_associations() {
     assert_eq!(
         w.call_as(
             &bob,
-            Action::AssociateRouteTable {
+            ec2::routing::Action::AssociateRouteTable {
                 route_table_id: t.id.clone(),
                 subnet_id: s2.id.clone()
             }
@@ -1023,12 +1034,11 @@ async fn routes_and_associations() {
     );
 
     // Detached gateway: blackhole, and no longer internet-routed.
-    assert!(w
-        .detach(&g.id, &v.id)
-        .await
-        .unwrap()
-        .render("DetachInternetGateway", "r")
-        .contains("<return>true</return>"));
+    assert!(
+        gureum_ec2::Response::from(w.detach(&g.id, &v.id).await.unwrap())
+            .render("DetachInternetGateway", "r")
+            .contains("<return>true</return>")
+    );
     let tt = &w.tables(by("route-table-id", &t.id)).await[0];
     assert_eq!(tt.routes[1].state, "blackhole");
     assert_eq!(w.tables(by("route.state", "blackhole")).await.len(), 1);
@@ -1038,14 +1048,14 @@ async fn routes_and_associations() {
 
     // Tables in use can't be deleted; the main one never.
     assert_eq!(
-        w.err(Action::DeleteRouteTable {
+        w.err(ec2::routing::Action::DeleteRouteTable {
             route_table_id: t.id.clone()
         })
         .await,
         ErrorCode::DependencyViolation
     );
     assert_eq!(
-        w.err(Action::DeleteRouteTable {
+        w.err(ec2::routing::Action::DeleteRouteTable {
             route_table_id: main.id.clone()
         })
         .await,
@@ -1054,13 +1064,13 @@ async fn routes_and_associations() {
 
     // Replace the subnet's association: back to the main table.
     let a2 = match w
-        .ok(Action::ReplaceRouteTableAssociation {
+        .ok(ec2::routing::Action::ReplaceRouteTableAssociation {
             association_id: a.clone(),
             route_table_id: main.id.clone(),
         })
         .await
     {
-        Response::RouteTableAssociated {
+        ec2::routing::Response::RouteTableAssociated {
             association_id,
             replaced: true,
         } => association_id,
@@ -1069,32 +1079,32 @@ async fn routes_and_associations() {
     assert_ne!(a2, a);
     assert!(!w.internet_routed().contains(&s.id));
     assert_eq!(
-        w.err(Action::DisassociateRouteTable {
+        w.err(ec2::routing::Action::DisassociateRouteTable {
             association_id: a.clone()
         })
         .await,
         ErrorCode::InvalidAssociationIDNotFound
     );
-    w.ok(Action::DisassociateRouteTable { association_id: a2 })
+    w.ok(ec2::routing::Action::DisassociateRouteTable { association_id: a2 })
         .await;
 
     // Make the public table main: every subnet without an association follows it.
     let main_assoc = main.associations[0].id.clone();
     assert_eq!(
-        w.err(Action::DisassociateRouteTable {
+        w.err(ec2::routing::Action::DisassociateRouteTable {
             association_id: main_assoc.clone()
         })
         .await,
         ErrorCode::InvalidParameterValue
     );
     let new_main = match w
-        .ok(Action::ReplaceRouteTableAssociation {
+        .ok(ec2::routing::Action::ReplaceRouteTableAssociation {
             association_id: main_assoc.clone(),
             route_table_id: t.id.clone(),
         })
         .await
     {
-        Response::RouteTableAssociated { association_id, .. } => association_id,
+        ec2::routing::Response::RouteTableAssociated { association_id, .. } => association_id,
         _ => panic!(),
     };
     assert!(w.internet_routed().contains(&s.id) && w.internet_routed().contains(&s2.id));
@@ -1107,12 +1117,12 @@ async fn routes_and_associations() {
     assert_eq!(now_main.id, t.id);
     assert_eq!(now_main.associations[0].id, new_main);
     // The old main table can go now.
-    w.ok(Action::DeleteRouteTable {
+    w.ok(ec2::routing::Action::DeleteRouteTable {
         route_table_id: main.id.clone(),
     })
     .await;
     assert_eq!(
-        w.err(Action::ReplaceRouteTableAssociation {
+        w.err(ec2::routing::Action::ReplaceRouteTableAssociation {
             association_id: new_main.clone(),
             route_table_id: main.id.clone()
         })
@@ -1126,7 +1136,7 @@ async fn routes_and_associations() {
         ])
         .await[0];
     assert_eq!(
-        w.err(Action::ReplaceRouteTableAssociation {
+        w.err(ec2::routing::Action::ReplaceRouteTableAssociation {
             association_id: new_main.clone(),
             route_table_id: other_main.id.clone()
         })
@@ -1136,20 +1146,20 @@ async fn routes_and_associations() {
 
     // Routes go.
     assert_eq!(
-        w.err(Action::DeleteRoute {
+        w.err(ec2::routing::Action::DeleteRoute {
             route_table_id: t.id.clone(),
             destination_cidr_block: "10.0.0.0/16".into()
         })
         .await,
         ErrorCode::InvalidParameterValue
     );
-    w.ok(Action::DeleteRoute {
+    w.ok(ec2::routing::Action::DeleteRoute {
         route_table_id: t.id.clone(),
         destination_cidr_block: "0.0.0.0/0".into(),
     })
     .await;
     assert_eq!(
-        w.err(Action::DeleteRoute {
+        w.err(ec2::routing::Action::DeleteRoute {
             route_table_id: t.id.clone(),
             destination_cidr_block: "0.0.0.0/0".into()
         })
@@ -1166,7 +1176,7 @@ async fn deleting_a_subnet_drops_its_association() {
     let s = w.subnet(&v.id, "10.0.1.0/24").await.unwrap();
     let t = w.rtb(&v.id).await;
     let a = w.associate(&t.id, &s.id).await.unwrap();
-    w.ok(Action::DeleteSubnet {
+    w.ok(ec2::vpcs::Action::DeleteSubnet {
         subnet_id: s.id.clone(),
     })
     .await;
@@ -1174,16 +1184,16 @@ async fn deleting_a_subnet_drops_its_association() {
         .associations
         .is_empty());
     assert_eq!(
-        w.err(Action::DisassociateRouteTable { association_id: a })
+        w.err(ec2::routing::Action::DisassociateRouteTable { association_id: a })
             .await,
         ErrorCode::InvalidAssociationIDNotFound
     );
-    w.ok(Action::DeleteRouteTable {
+    w.ok(ec2::routing::Action::DeleteRouteTable {
         route_table_id: t.id.clone(),
     })
     .await;
     assert_eq!(
-        w.err(Action::DeleteRouteTable {
+        w.err(ec2::routing::Action::DeleteRouteTable {
             route_table_id: t.id.clone()
         })
         .await,
@@ -1199,7 +1209,7 @@ async fn new_resources_are_taggable() {
     let t = w.rtb(&v.id).await;
     let s = w.subnet(&v.id, "10.0.1.0/24").await.unwrap();
     let a = w.associate(&t.id, &s.id).await.unwrap();
-    w.ok(Action::CreateTags {
+    w.ok(ec2::tags::Action::CreateTags {
         resources: vec![v.id.clone(), g.id.clone(), t.id.clone(), s.id.clone(), a],
         tags: vec![Tag {
             key: "env".into(),
@@ -1216,13 +1226,13 @@ async fn new_resources_are_taggable() {
         1
     );
     match w
-        .ok(Action::DescribeTags {
+        .ok(ec2::tags::Action::DescribeTags {
             filters: vec![f("resource-type", &["internet-gateway", "route-table"])],
             page: Page::default(),
         })
         .await
     {
-        Response::DescribeTags { tags, .. } => assert_eq!(tags.len(), 4),
+        ec2::tags::Response::DescribeTags { tags, .. } => assert_eq!(tags.len(), 4),
         _ => panic!(),
     }
 }

@@ -16,8 +16,9 @@
 
 use std::net::Ipv4Addr;
 
-use gureum_ec2::action::VpcAttribute;
-use gureum_ec2::{Page, Response};
+use gureum_ec2::ops::vpcs::VpcAttribute;
+use gureum_ec2::ops::vpcs::{Action, Response};
+use gureum_ec2::Page;
 use gureum_store::vpcs as db;
 use gureum_store::vpcs::{SubnetRow, VpcFlag, VpcRow};
 use gureum_store::Tx;
@@ -28,7 +29,7 @@ use ipnet::Ipv4Net;
 use crate::describe::{self, Describable};
 use crate::host::HostNet;
 use crate::routing::{create_main_route_table_tx, default_vpc_internet_tx};
-use crate::{tags, Cloud, CoreError, CoreResult};
+use crate::{tags, Cloud, CoreError, CoreResult, Ctx};
 
 /// AWS's default quotas: VPCs per region (the default VPC included), subnets per VPC.
 pub const MAX_VPCS: usize = 5;
@@ -781,4 +782,72 @@ pub(crate) fn select<T: Describable>(
         .filter(|i| describe::matches(i, filters))
         .collect();
     Ok(describe::paginate(items, |i| id_of(i).clone(), page)?)
+}
+
+impl Cloud {
+    /// Run one VPC or subnet action for the calling account (the dry-run check is
+    /// [`Cloud::dispatch`]'s).
+    pub(crate) async fn dispatch_vpcs(&self, ctx: &Ctx, action: Action) -> CoreResult<Response> {
+        let acct = ctx.account_id.clone();
+        Ok(match action {
+            Action::DescribeVpcs {
+                vpc_ids,
+                filters,
+                page,
+            } => self.describe_vpcs(acct, vpc_ids, filters, page).await?,
+            Action::DescribeSubnets {
+                subnet_ids,
+                filters,
+                page,
+            } => {
+                self.describe_subnets(acct, subnet_ids, filters, page)
+                    .await?
+            }
+            Action::CreateVpc {
+                cidr_block,
+                instance_tenancy,
+                tag_specifications,
+            } => {
+                self.create_vpc(acct, cidr_block, instance_tenancy, tag_specifications)
+                    .await?
+            }
+            Action::DeleteVpc { vpc_id } => self.delete_vpc(acct, vpc_id).await?,
+            Action::ModifyVpcAttribute {
+                vpc_id,
+                attribute,
+                value,
+            } => {
+                self.modify_vpc_attribute(acct, vpc_id, attribute, value)
+                    .await?
+            }
+            Action::DescribeVpcAttribute { vpc_id, attribute } => {
+                self.describe_vpc_attribute(acct, vpc_id, attribute).await?
+            }
+            Action::CreateSubnet {
+                vpc_id,
+                cidr_block,
+                availability_zone,
+                availability_zone_id,
+                tag_specifications,
+            } => {
+                self.create_subnet(
+                    acct,
+                    vpc_id,
+                    cidr_block,
+                    availability_zone,
+                    availability_zone_id,
+                    tag_specifications,
+                )
+                .await?
+            }
+            Action::DeleteSubnet { subnet_id } => self.delete_subnet(acct, subnet_id).await?,
+            Action::ModifySubnetAttribute {
+                subnet_id,
+                map_public_ip_on_launch,
+            } => {
+                self.modify_subnet_attribute(acct, subnet_id, map_public_ip_on_launch)
+                    .await?
+            }
+        })
+    }
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
 use gureum_types::{ApiError, ErrorCode};
 use maud::html;
 
@@ -15,7 +15,7 @@ pub async fn page(State(c): State<Console>, Signed(s): Signed) -> Response {
     let addresses = match c
         .call(
             &s,
-            Action::DescribeAddresses {
+            ec2::addresses::Action::DescribeAddresses {
                 public_ips: vec![],
                 allocation_ids: vec![],
                 filters: vec![],
@@ -23,7 +23,7 @@ pub async fn page(State(c): State<Console>, Signed(s): Signed) -> Response {
         )
         .await
     {
-        Ok(R::DescribeAddresses { addresses, .. }) => addresses,
+        Ok(ec2::addresses::Response::DescribeAddresses { addresses, .. }) => addresses,
         Ok(_) => vec![],
         Err(e) => return super::failed(&c, &s, "Elastic IP addresses", "addresses", &e),
     };
@@ -104,14 +104,14 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
         Some("allocate") => c
             .call(
                 &p.session,
-                Action::AllocateAddress {
+                ec2::addresses::Action::AllocateAddress {
                     address: None,
                     tag_specifications: vec![],
                 },
             )
             .await
             .map(|r| match r {
-                R::AllocateAddress {
+                ec2::addresses::Response::AllocateAddress {
                     public_ip,
                     allocation_id,
                     ..
@@ -123,7 +123,7 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
         Some("associate") => c
             .call(
                 &p.session,
-                Action::AssociateAddress {
+                ec2::addresses::Action::AssociateAddress {
                     allocation_id: some("allocation_id"),
                     public_ip: None,
                     instance_id: some("instance_id"),
@@ -143,7 +143,7 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
         Some("disassociate") => c
             .call(
                 &p.session,
-                Action::DisassociateAddress {
+                ec2::addresses::Action::DisassociateAddress {
                     association_id: some("association_id"),
                     public_ip: None,
                 },
@@ -153,7 +153,7 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
         Some("release") => c
             .call(
                 &p.session,
-                Action::ReleaseAddress {
+                ec2::addresses::Action::ReleaseAddress {
                     allocation_id: some("allocation_id"),
                     public_ip: None,
                 },

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
 use gureum_types::ApiError;
 use maud::{html, Markup};
 
@@ -23,7 +23,7 @@ pub async fn counts(c: &Console, s: &Session) -> Result<Markup, ApiError> {
     let addresses = match c
         .call(
             s,
-            Action::DescribeAddresses {
+            ec2::addresses::Action::DescribeAddresses {
                 public_ips: vec![],
                 allocation_ids: vec![],
                 filters: vec![],
@@ -31,7 +31,7 @@ pub async fn counts(c: &Console, s: &Session) -> Result<Markup, ApiError> {
         )
         .await
     {
-        Ok(R::DescribeAddresses { addresses, .. }) => Some(addresses.len()),
+        Ok(ec2::addresses::Response::DescribeAddresses { addresses, .. }) => Some(addresses.len()),
         _ => None,
     };
     let cost = c

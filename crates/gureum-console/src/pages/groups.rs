@@ -12,8 +12,8 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use gureum_ec2::action::{GroupRef, Permission};
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
+use gureum_ec2::ops::security_groups::{GroupRef, Permission};
 use gureum_types::model::{SecurityGroup, SecurityGroupRule};
 use gureum_types::{ApiError, ErrorCode, IpProtocol};
 use maud::{html, Markup};
@@ -171,7 +171,7 @@ pub async fn create(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::CreateSecurityGroup {
+            ec2::security_groups::Action::CreateSecurityGroup {
                 group_name: p.form.text("name"),
                 description: p.form.text("description"),
                 vpc_id: Some(p.form.text("vpc_id")).filter(|v| !v.is_empty()),
@@ -180,7 +180,7 @@ pub async fn create(State(c): State<Console>, p: Posted) -> Response {
         )
         .await;
     match r {
-        Ok(R::CreateSecurityGroup { group_id, .. }) => {
+        Ok(ec2::security_groups::Response::CreateSecurityGroup { group_id, .. }) => {
             let to = format!("/console/security-groups/{group_id}");
             super::back(
                 &c,
@@ -199,7 +199,7 @@ pub async fn delete(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::DeleteSecurityGroup {
+            ec2::security_groups::Action::DeleteSecurityGroup {
                 group_id: Some(id.clone()),
                 group_name: None,
             },
@@ -618,7 +618,7 @@ pub async fn save_rules(
         if let Err(e) = c
             .call(
                 s,
-                Action::RevokeSecurityGroup {
+                ec2::security_groups::Action::RevokeSecurityGroup {
                     egress,
                     group_id: Some(g.id.clone()),
                     group_name: None,
@@ -636,7 +636,7 @@ pub async fn save_rules(
         match c
             .call(
                 s,
-                Action::AuthorizeSecurityGroup {
+                ec2::security_groups::Action::AuthorizeSecurityGroup {
                     egress,
                     group_id: Some(g.id.clone()),
                     group_name: None,
@@ -646,7 +646,9 @@ pub async fn save_rules(
             )
             .await
         {
-            Ok(R::RulesAdded(rules)) => added.extend(rules.into_iter().map(|r| r.id)),
+            Ok(ec2::security_groups::Response::RulesAdded(rules)) => {
+                added.extend(rules.into_iter().map(|r| r.id))
+            }
             Ok(_) => {}
             Err(e) => {
                 // Undo this save: remove what it added, restore what it revoked.
@@ -654,7 +656,7 @@ pub async fn save_rules(
                     let _ = c
                         .call(
                             s,
-                            Action::RevokeSecurityGroup {
+                            ec2::security_groups::Action::RevokeSecurityGroup {
                                 egress,
                                 group_id: Some(g.id.clone()),
                                 group_name: None,
@@ -668,7 +670,7 @@ pub async fn save_rules(
                     let _ = c
                         .call(
                             s,
-                            Action::AuthorizeSecurityGroup {
+                            ec2::security_groups::Action::AuthorizeSecurityGroup {
                                 egress,
                                 group_id: Some(g.id.clone()),
                                 group_name: None,

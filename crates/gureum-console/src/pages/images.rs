@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use gureum_ec2::action::ImageAttributeChange;
-use gureum_ec2::Action;
+use gureum_ec2::ops as ec2;
+use gureum_ec2::ops::images::ImageAttributeChange;
 use maud::html;
 
 use crate::html::{csrf, fmt_time, layout, or_dash};
@@ -101,7 +101,7 @@ pub async fn deregister(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::DeregisterImage {
+            ec2::images::Action::DeregisterImage {
                 image_id: id.clone(),
             },
         )
@@ -128,7 +128,7 @@ pub async fn share(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::ModifyImageAttribute {
+            ec2::images::Action::ModifyImageAttribute {
                 image_id: id.clone(),
                 change: ImageAttributeChange::LaunchPermission {
                     add_users: add,

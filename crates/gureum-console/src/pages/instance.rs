@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
 use gureum_types::model::{Instance, SecurityGroupRule};
 use maud::{html, Markup, PreEscaped};
 
@@ -210,7 +210,7 @@ async fn networking_tab(
     let eip = match c
         .call(
             s,
-            Action::DescribeAddresses {
+            ec2::addresses::Action::DescribeAddresses {
                 public_ips: vec![],
                 allocation_ids: vec![],
                 filters: vec![filter("instance-id", &[&i.id])],
@@ -218,7 +218,9 @@ async fn networking_tab(
         )
         .await
     {
-        Ok(R::DescribeAddresses { addresses, .. }) => addresses.into_iter().next(),
+        Ok(ec2::addresses::Response::DescribeAddresses { addresses, .. }) => {
+            addresses.into_iter().next()
+        }
         _ => None,
     };
     html! {
@@ -335,7 +337,7 @@ pub async fn create_image(State(c): State<Console>, Path(id): Path<String>, p: P
     let r = c
         .call(
             &p.session,
-            Action::CreateImage {
+            ec2::images::Action::CreateImage {
                 instance_id: id.clone(),
                 name: p.form.text("name"),
                 description: Some(p.form.text("description")).filter(|d| !d.is_empty()),
@@ -345,7 +347,7 @@ pub async fn create_image(State(c): State<Console>, Path(id): Path<String>, p: P
         )
         .await
         .map(|r| match r {
-            R::ImageId(ami) => format!("Creating image {ami} from {id}"),
+            ec2::images::Response::ImageId(ami) => format!("Creating image {ami} from {id}"),
             _ => "Image requested".into(),
         });
     super::back(&c, &p, &back, r)

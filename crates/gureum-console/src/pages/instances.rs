@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
 use gureum_types::model::Instance;
 use maud::{html, Markup};
 
@@ -169,13 +169,13 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
     }
     let n = ids.len();
     let action = match what.as_str() {
-        "start" => Action::StartInstances { instance_ids: ids },
-        "stop" => Action::StopInstances {
+        "start" => ec2::instances::Action::StartInstances { instance_ids: ids },
+        "stop" => ec2::instances::Action::StopInstances {
             instance_ids: ids,
             force: false,
         },
-        "reboot" => Action::RebootInstances { instance_ids: ids },
-        "terminate" => Action::TerminateInstances { instance_ids: ids },
+        "reboot" => ec2::instances::Action::RebootInstances { instance_ids: ids },
+        "terminate" => ec2::instances::Action::TerminateInstances { instance_ids: ids },
         _ => {
             return super::back(
                 &c,
@@ -189,7 +189,7 @@ pub async fn action(State(c): State<Console>, p: Posted) -> Response {
         }
     };
     let result = c.call(&p.session, action).await.map(|r| match r {
-        R::StateChanges(ch) => {
+        ec2::instances::Response::StateChanges(ch) => {
             let parts: Vec<String> = ch
                 .iter()
                 .map(|x| {

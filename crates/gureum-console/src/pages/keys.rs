@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use gureum_ec2::{Action, Response as R};
+use gureum_ec2::ops as ec2;
 use gureum_types::ApiError;
 use maud::{html, Markup};
 
@@ -135,7 +135,7 @@ pub async fn create(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::CreateKeyPair {
+            ec2::key_pairs::Action::CreateKeyPair {
                 key_name: name.clone(),
                 key_type,
                 key_format: key_format.clone(),
@@ -144,7 +144,7 @@ pub async fn create(State(c): State<Console>, p: Posted) -> Response {
         )
         .await;
     match r {
-        Ok(R::CreateKeyPair { key, key_material }) => {
+        Ok(ec2::key_pairs::Response::CreateKeyPair { key, key_material }) => {
             let ext = if key_format == "ppk" { "ppk" } else { "pem" };
             // The name is the file name; keep it to characters every browser accepts there.
             let file: String = key
@@ -200,7 +200,7 @@ pub async fn import(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::ImportKeyPair {
+            ec2::key_pairs::Action::ImportKeyPair {
                 key_name: name.clone(),
                 public_key_material: material.clone().into_bytes(),
                 tag_specifications: vec![],
@@ -226,7 +226,7 @@ pub async fn delete(State(c): State<Console>, p: Posted) -> Response {
     let r = c
         .call(
             &p.session,
-            Action::DeleteKeyPair {
+            ec2::key_pairs::Action::DeleteKeyPair {
                 key_name: Some(name.clone()),
                 key_pair_id: None,
             },

@@ -15,8 +15,9 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use base64::Engine;
-use gureum_ec2::action::{GroupRef, Permission};
-use gureum_ec2::{Action, Params, Response as R};
+use gureum_ec2::ops as ec2;
+use gureum_ec2::ops::security_groups::{GroupRef, Permission};
+use gureum_ec2::Params;
 use gureum_types::instance_types::{InstanceTypeInfo, CATALOGUE};
 use gureum_types::model::{Image, Instance};
 use gureum_types::ApiError;
@@ -598,7 +599,7 @@ async fn create_group(
     let id = match c
         .call(
             s,
-            Action::CreateSecurityGroup {
+            ec2::security_groups::Action::CreateSecurityGroup {
                 group_name: name.clone(),
                 description: format!("{name} created by the gureum console"),
                 vpc_id: Some(vpc_id.to_string()).filter(|v| !v.is_empty()),
@@ -607,7 +608,7 @@ async fn create_group(
         )
         .await?
     {
-        R::CreateSecurityGroup { group_id, .. } => group_id,
+        ec2::security_groups::Response::CreateSecurityGroup { group_id, .. } => group_id,
         _ => return Err(ApiError::internal()),
     };
     let tcp = |port: i32, cidr: &str, desc: &str| Permission {
@@ -637,7 +638,7 @@ async fn create_group(
         if let Err(e) = c
             .call(
                 s,
-                Action::AuthorizeSecurityGroup {
+                ec2::security_groups::Action::AuthorizeSecurityGroup {
                     egress: false,
                     group_id: Some(id.clone()),
                     group_name: None,
@@ -658,7 +659,7 @@ async fn delete_group(c: &Console, s: &Session, id: &str) {
     let _ = c
         .call(
             s,
-            Action::DeleteSecurityGroup {
+            ec2::security_groups::Action::DeleteSecurityGroup {
                 group_id: Some(id.to_string()),
                 group_name: None,
             },
@@ -719,11 +720,14 @@ pub async fn submit(State(c): State<Console>, ClientIp(ip): ClientIp, p: Posted)
         .extend_from_form(body.as_bytes())
         .and_then(|_| gureum_ec2::parse("RunInstances", params));
     let result = match parsed {
-        Ok(req) => c.call(s, req.action).await,
+        Ok(req) => c.dispatch(s, req.action).await,
         Err(e) => Err(e),
     };
     match result {
-        Ok(R::RunInstances { reservation, .. }) => success(&c, s, &reservation.instances),
+        Ok(gureum_ec2::Response::Instances(ec2::instances::Response::RunInstances {
+            reservation,
+            ..
+        })) => success(&c, s, &reservation.instances),
         Ok(_) => success(&c, s, &[]),
         Err(e) => {
             if let Some(g) = created {
@@ -783,7 +787,8 @@ mod tests {
         let mut params = Params::default();
         params.extend_from_form(body.as_bytes()).unwrap();
         let req = gureum_ec2::parse("RunInstances", params).unwrap();
-        let Action::RunInstances(r) = req.action else {
+        let gureum_ec2::Action::Instances(ec2::instances::Action::RunInstances(r)) = req.action
+        else {
             panic!()
         };
         assert_eq!(r.image_id, "ami-0123456789abcdef0");
