@@ -17,29 +17,29 @@ fn escape_into(out: &mut String, text: &str) {
     let bytes = text.as_bytes();
     let mut plain = 0; // start of the run not yet copied
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        let (replacement, len): (&str, usize) = match b {
+    // The scan for the next byte that may need work is a table lookup per byte, which the
+    // compiler keeps tight; the rare bytes it stops at are sorted out below.
+    while let Some(n) = bytes[i..].iter().position(|&b| SPECIAL[b as usize]) {
+        i += n;
+        let (replacement, len): (&str, usize) = match bytes[i] {
             b'<' => ("&lt;", 1),
             b'>' => ("&gt;", 1),
             b'&' => ("&amp;", 1),
             b'"' => ("&quot;", 1),
             b'\'' => ("&apos;", 1),
             b'\r' => ("&#13;", 1),
-            b'\t' | b'\n' => {
-                i += 1;
-                continue;
-            }
-            0..=0x1f => ("\u{FFFD}", 1),
             0xEF if bytes.get(i + 1) == Some(&0xBF)
                 && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
             {
                 ("\u{FFFD}", 3)
             }
-            _ => {
+            // Another character beginning with 0xEF: kept.
+            0xEF => {
                 i += 1;
                 continue;
             }
+            // The C0 controls XML cannot carry (the table leaves out tab and line feed).
+            _ => ("\u{FFFD}", 1),
         };
         // `plain..i` ends before an ASCII byte or the lead byte of a whole character, so both
         // ends are character boundaries.
@@ -50,6 +50,24 @@ fn escape_into(out: &mut String, text: &str) {
     }
     out.push_str(&text[plain..]);
 }
+
+/// The bytes `escape_into` must look at: markup characters, carriage return, the C0 controls
+/// other than tab and line feed, and 0xEF (the lead byte of U+FFFE and U+FFFF).
+static SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = b != b'\t' as usize && b != b'\n' as usize;
+        b += 1;
+    }
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t[b'&' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'\'' as usize] = true;
+    t[0xEF] = true;
+    t
+};
 
 /// The namespace every EC2 response carries.
 pub const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";

@@ -26,7 +26,9 @@ use crate::throttle::Throttle;
 
 #[derive(Clone)]
 struct AppState {
-    cloud: Cloud,
+    /// Behind one `Arc`: axum clones the state for every request, and a `Cloud` is a score of
+    /// `Arc`s (one atomic increment and decrement each).
+    cloud: Arc<Cloud>,
     /// `None` when throttling is off.
     throttle: Option<Arc<Throttle>>,
 }
@@ -194,7 +196,10 @@ fn router(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/healthz/agent", get(agent_status))
         .fallback(handle)
-        .with_state(AppState { cloud, throttle })
+        .with_state(AppState {
+            cloud: Arc::new(cloud),
+            throttle,
+        })
         .merge(console.router())
 }
 
