@@ -7,6 +7,7 @@ use gureum_ec2::ops::images::{Action, Response};
 use gureum_ec2::Page;
 use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
+use gureum_types::InstanceState;
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
@@ -583,7 +584,7 @@ impl Cloud {
             )
             .into());
         };
-        if row.state != "running" && row.state != "stopped" {
+        if row.state != InstanceState::Running && row.state != InstanceState::Stopped {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("Instance '{instance_id}' is not in a state from which it can be imaged."),
@@ -668,7 +669,7 @@ impl Cloud {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the instance is gone")?;
-        let running = row.state == "running";
+        let running = row.state == InstanceState::Running;
         let (netns, nic) = if running {
             let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
             (

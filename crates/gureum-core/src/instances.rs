@@ -16,7 +16,9 @@ use gureum_ec2::Page;
 use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
-use gureum_types::{ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind};
+use gureum_types::{
+    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason,
+};
 use ipnet::Ipv4Net;
 use rand::Rng;
 
@@ -128,12 +130,9 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         image_id: r.image_id.clone(),
         instance_type: r.instance_type.clone(),
         key_name: r.key_name.clone(),
-        state: InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending),
+        state: r.state,
         state_transition_reason: r.transition_reason.clone(),
-        state_reason: r
-            .reason_code
-            .clone()
-            .map(|c| (c, r.reason_message.clone().unwrap_or_default())),
+        state_reason: r.state_reason.clone(),
         launch_time: aws_time(r.launch_time),
         launch_index: r.launch_index,
         availability_zone: r.az.clone(),
@@ -507,7 +506,7 @@ impl Cloud {
 
                 // Capacity: the account's limit, then the host's.
                 let all = tx.instances().all()?;
-                let live = |r: &&InstanceRow| r.state != "terminated";
+                let live = |r: &&InstanceRow| r.state != InstanceState::Terminated;
                 let mine = all.iter().filter(live).filter(|r| r.account_id == acct).count();
                 let on_host = all.iter().filter(live).count();
                 let room = limits.instances_per_account.saturating_sub(mine);
@@ -612,12 +611,11 @@ impl Cloud {
                             key_name: req.key_name.clone(),
                             public_key: public_key.clone(),
                             login_user: image.login_user.clone(),
-                            state: "pending".into(),
+                            state: InstanceState::Pending,
                             generation: 0,
                             state_since: now,
                             transition_reason: String::new(),
-                            reason_code: None,
-                            reason_message: None,
+                            state_reason: None,
                             launch_time: now,
                             launch_index: index as u32,
                             subnet_id: subnet.id.clone(),
@@ -726,13 +724,13 @@ impl Cloud {
         ids: Vec<String>,
         plan: impl Fn(&InstanceRow, InstanceState) -> CoreResult<InstanceState> + Send + 'static,
         extra: Option<InstanceField<'static>>,
-        reason: Option<(&'static str, &'static str)>,
+        reason: Option<StateReason>,
     ) -> CoreResult<Vec<StateChange>> {
         let rows = self.resolve(&account, &ids).await?;
         let now = self.clock.now_millis();
         let mut planned = Vec::new();
         for r in &rows {
-            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            let cur = r.state;
             planned.push((r.clone(), cur, plan(r, cur)?));
         }
         let changes = self
@@ -743,9 +741,9 @@ impl Cloud {
                         if next != cur {
                             let ok = tx.instances().transition(&r.id,
                                 r.generation,
-                                next.as_str(),
+                                *next,
                                 Some(&user_initiated(now)),
-                                reason,
+                                reason.as_ref(),
                                 None,
                                 now,
                             )?;
@@ -817,10 +815,7 @@ impl Cloud {
                         .ok_or_else(|| incorrect_state(&r.id, "stopped"))
                 },
                 force.then_some(InstanceField::ForceStop(true)),
-                Some((
-                    "Client.UserInitiatedShutdown",
-                    "Client.UserInitiatedShutdown: User initiated shutdown",
-                )),
+                Some(StateReason::user_initiated_shutdown()),
             )
             .await?;
         Ok(Response::StateChanges(changes))
@@ -846,7 +841,7 @@ impl Cloud {
                     Ok(cur.on_terminate())
                 },
                 None,
-                Some(("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")),
+                Some(StateReason::user_initiated_shutdown()),
             )
             .await?;
         Ok(Response::StateChanges(changes))
@@ -859,7 +854,7 @@ impl Cloud {
     ) -> CoreResult<Response> {
         let rows = self.resolve(&account, &ids).await?;
         for r in &rows {
-            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            let cur = r.state;
             if !cur.can_reboot() {
                 return Err(incorrect_state(&r.id, "rebooted"));
             }
@@ -931,10 +926,10 @@ impl Cloud {
         let items: Vec<S> = rows
             .iter()
             .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-            .filter(|(r, _)| r.state != "terminated" || ids.contains(&r.id))
-            .filter(|(r, _)| include_all || r.state == "running")
+            .filter(|(r, _)| r.state != InstanceState::Terminated || ids.contains(&r.id))
+            .filter(|(r, _)| include_all || r.state == InstanceState::Running)
             .map(|(r, _)| {
-                let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+                let state = r.state;
                 let status = if state != InstanceState::Running {
                     "not-applicable"
                 } else if now - r.state_since < STATUS_INITIALIZING_MS {
@@ -994,7 +989,7 @@ impl Cloud {
         let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
         let r = rows[0].clone();
         let must_be_stopped = || -> CoreResult<()> {
-            if r.state != "stopped" {
+            if r.state != InstanceState::Stopped {
                 return Err(ApiError::new(
                     ErrorCode::IncorrectInstanceState,
                     format!("The instance '{}' is not in the 'stopped' state.", r.id),

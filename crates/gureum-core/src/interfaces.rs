@@ -5,6 +5,7 @@
 use gureum_ec2::ops::interfaces::{Action, Response};
 use gureum_ec2::Page;
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation, Tag};
+use gureum_types::InstanceState;
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
@@ -97,7 +98,7 @@ impl Cloud {
         let region = self.region.name.clone();
         let interfaces: Vec<NetworkInterface> = rows
             .into_iter()
-            .filter(|(r, _, _)| r.state != "terminated")
+            .filter(|(r, _, _)| r.state != InstanceState::Terminated)
             .map(|(r, _, groups)| {
                 let eip = eips
                     .iter()
@@ -124,7 +125,7 @@ impl Cloud {
                     private_ip: r.private_ip.clone(),
                     status: "in-use".into(),
                     instance_id: r.id.clone(),
-                    attachment_status: if r.state == "shutting-down" {
+                    attachment_status: if r.state == InstanceState::ShuttingDown {
                         "detaching".into()
                     } else {
                         "attached".into()
@@ -176,7 +177,7 @@ impl Cloud {
             )
             .into());
         };
-        if r.state == "terminated" {
+        if r.state == InstanceState::Terminated {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("The instance '{instance_id}' is not in a valid state for this operation."),

@@ -238,7 +238,10 @@ async fn launch_stop_start_terminate() {
     w.settle().await;
     let d = w.describe(&i.id).await;
     assert_eq!(d.state, InstanceState::Stopped);
-    assert_eq!(d.state_reason.unwrap().0, "Client.UserInitiatedShutdown");
+    assert_eq!(
+        d.state_reason.unwrap().code.as_str(),
+        "Client.UserInitiatedShutdown"
+    );
     assert!(d.state_transition_reason.starts_with("User initiated ("));
     assert!(!w.network.attached.lock().unwrap().contains_key(&i.id));
     assert_eq!(w.compute.state_of(&i.id), GuestState::Stopped);
@@ -382,7 +385,7 @@ async fn guest_initiated_shutdown_follows_the_shutdown_behaviour() {
     let a = w.describe(&a.id).await;
     assert_eq!(a.state, InstanceState::Stopped);
     assert_eq!(
-        a.state_reason.unwrap().0,
+        a.state_reason.unwrap().code.as_str(),
         "Client.InstanceInitiatedShutdown"
     );
     assert_eq!(w.describe(&b.id).await.state, InstanceState::Terminated);
@@ -396,7 +399,10 @@ async fn failed_boot_terminates_with_the_reason_and_cleans_up() {
     w.settle().await;
     let d = w.describe(&i.id).await;
     assert_eq!(d.state, InstanceState::Terminated);
-    assert_eq!(d.state_reason.unwrap().0, "Server.InternalError");
+    assert_eq!(
+        d.state_reason.unwrap().code.as_str(),
+        "Server.InternalError"
+    );
     assert_eq!(w.compute.state_of(&i.id), GuestState::Absent);
     assert!(w.network.attached.lock().unwrap().is_empty());
 }
@@ -1248,8 +1254,8 @@ async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_one
     assert_eq!(w.cloud.fail_stranded_launches().await.unwrap(), 1);
     let d = w.describe(&stranded.id).await;
     assert_eq!(d.state, InstanceState::Terminated);
-    let (code, message) = d.state_reason.unwrap();
-    assert_eq!(code, "Server.InternalError");
+    let gureum_types::StateReason { code, message } = d.state_reason.unwrap();
+    assert_eq!(code.as_str(), "Server.InternalError");
     assert!(message.contains("runc is not installed"), "{message}");
     assert_eq!(w.describe(&stopped.id).await.state, InstanceState::Stopped);
 }

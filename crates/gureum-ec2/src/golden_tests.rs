@@ -36,10 +36,10 @@ fn instance(state: InstanceState, public_ip: Option<&str>) -> Instance {
         key_name: Some("demo".into()),
         state,
         state_transition_reason: "User initiated (2026-11-26 06:00:00 GMT)".into(),
-        state_reason: Some((
-            "Client.UserInitiatedShutdown".into(),
-            "Client.UserInitiatedShutdown: User initiated shutdown".into(),
-        )),
+        state_reason: Some(gureum_types::StateReason {
+            code: "Client.UserInitiatedShutdown".parse().unwrap(),
+            message: "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+        }),
         launch_time: "2026-11-26T06:00:00.000Z".into(),
         launch_index: 0,
         availability_zone: "us-east-1a".into(),

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
-use gureum_types::IpProtocol;
+use gureum_types::{InstanceState, IpProtocol};
 
 use crate::addresses::AddressRow;
 use crate::images::ImageRow;
@@ -527,7 +527,7 @@ fn instance_row(account: &str, id: &str, subnet: &str, vpc: &str, ip: &str) -> I
         rootfs: "/rootfs".into(),
         instance_type: "t3.micro".into(),
         login_user: "admin".into(),
-        state: "pending".into(),
+        state: InstanceState::Pending,
         state_since: 1,
         launch_time: 1,
         subnet_id: subnet.into(),
@@ -553,10 +553,10 @@ fn instance(s: &dyn Store, account: &str, id: &str, subnet: &str, vpc: &str, ip:
 }
 
 /// Move the instance to `state` through the compare-and-swap, as the core does.
-fn set_state(s: &dyn Store, id: &str, state: &str, now: i64) {
+fn set_state(s: &dyn Store, id: &str, state: InstanceState, now: i64) {
     w(s, |tx| {
         let g = tx.instances().get(id)?.expect("the instance").generation;
-        let ended = (state == "terminated").then_some(now);
+        let ended = (state == InstanceState::Terminated).then_some(now);
         assert!(tx
             .instances()
             .transition(id, g, state, None, None, ended, now)?);
@@ -565,7 +565,7 @@ fn set_state(s: &dyn Store, id: &str, state: &str, now: i64) {
 }
 
 fn terminate(s: &dyn Store, id: &str, now: i64) {
-    set_state(s, id, "terminated", now);
+    set_state(s, id, InstanceState::Terminated, now);
 }
 
 fn instances(s: &dyn Store) {
@@ -593,15 +593,21 @@ fn instances(s: &dyn Store) {
     assert!(w(s, |tx| tx.instances().transition(
         "i-1",
         g,
-        "running",
+        InstanceState::Running,
         Some("why"),
         None,
         None,
         2
     )));
-    assert!(!w(s, |tx| tx
-        .instances()
-        .transition("i-1", g, "stopping", None, None, None, 3)));
+    assert!(!w(s, |tx| tx.instances().transition(
+        "i-1",
+        g,
+        InstanceState::Stopping,
+        None,
+        None,
+        None,
+        3
+    )));
     let i1 = r(s, |tx| tx.instances().get("i-1")).unwrap();
     assert_eq!((i1.state.as_str(), i1.state_since), ("running", 2));
     assert!(i1.generation > g);
@@ -682,7 +688,7 @@ fn instances(s: &dyn Store) {
     assert_eq!(versions.len(), 4);
     assert!(versions
         .iter()
-        .any(|v| v.id == "i-2" && v.state == "terminated" && v.account_id == A));
+        .any(|v| v.id == "i-2" && v.state.as_str() == "terminated" && v.account_id == A));
     assert_eq!(
         r(s, |tx| tx.instances().login_user(A, "i-1")),
         Some("admin".into())

@@ -4,7 +4,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use gureum_types::Hypervisor;
+use gureum_types::{Hypervisor, InstanceState, StateReason};
 
 use crate::Millis;
 
@@ -26,7 +26,7 @@ aggregate! {
         /// Compare-and-swap the state: only if the row is still at `generation`. Returns whether it
         /// changed. Bumps the generation.
         #[allow(clippy::too_many_arguments)]
-        fn transition(&self, id: &str, generation: i64, state: &str, transition_reason: Option<&str>, reason: Option<(&str, &str)>, ended_at: Option<Millis>, now: Millis) -> bool;
+        fn transition(&self, id: &str, generation: i64, state: InstanceState, transition_reason: Option<&str>, reason: Option<&StateReason>, ended_at: Option<Millis>, now: Millis) -> bool;
         /// Forget terminated instances that ended before `cutoff` (their registry rows, tags and
         /// volumes' rows go with them).
         fn purge_terminated(&self, cutoff: Millis) -> Vec<String>;
@@ -59,12 +59,39 @@ aggregate! {
     }
 }
 
-/// The `hypervisor` column (`container` or `vm`, the text every data dir has stored).
-fn hypervisor(r: &Row, idx: usize) -> rusqlite::Result<Hypervisor> {
+/// A column that holds an enumeration's text (the `hypervisor` column's `container` or `vm`,
+/// the `state` column's `running`, …: the text every data dir has stored). Text that names
+/// no value is an error, never a guess.
+pub(crate) fn text_enum<T>(r: &Row, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let text: String = r.get(idx)?;
+    parse_column(idx, &text)
+}
+
+fn parse_column<T>(idx: usize, text: &str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     text.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+/// The `reason_code` and `reason_message` columns: a state reason, or none.
+fn state_reason(r: &Row, idx: usize) -> rusqlite::Result<Option<StateReason>> {
+    let code: Option<String> = r.get(idx)?;
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    let message: Option<String> = r.get(idx + 1)?;
+    Ok(Some(StateReason {
+        code: parse_column(idx, &code)?,
+        message: message.unwrap_or_default(),
+    }))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,13 +106,13 @@ pub struct InstanceRow {
     pub key_name: Option<String>,
     pub public_key: Option<String>,
     pub login_user: String,
-    pub state: String,
+    pub state: InstanceState,
     pub generation: i64,
     /// When the current state began.
     pub state_since: Millis,
     pub transition_reason: String,
-    pub reason_code: Option<String>,
-    pub reason_message: Option<String>,
+    /// The `reason_code` and `reason_message` columns.
+    pub state_reason: Option<StateReason>,
     pub launch_time: Millis,
     pub launch_index: u32,
     pub subnet_id: String,
@@ -135,12 +162,11 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         key_name: r.get(6)?,
         public_key: r.get(7)?,
         login_user: r.get(8)?,
-        state: r.get(9)?,
+        state: text_enum(r, 9)?,
         generation: r.get(10)?,
         state_since: r.get(11)?,
         transition_reason: r.get(12)?,
-        reason_code: r.get(13)?,
-        reason_message: r.get(14)?,
+        state_reason: state_reason(r, 13)?,
         launch_time: r.get(15)?,
         launch_index: r.get(16)?,
         subnet_id: r.get(17)?,
@@ -157,7 +183,7 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         user_data: r.get(28)?,
         client_token: r.get(29)?,
         request_hash: r.get(30)?,
-        hypervisor: hypervisor(r, 31)?,
+        hypervisor: text_enum(r, 31)?,
         md_http_tokens: r.get(32)?,
         md_http_endpoint: r.get(33)?,
         md_hop_limit: r.get(34)?,
@@ -187,12 +213,12 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.key_name,
             i.public_key,
             i.login_user,
-            i.state,
+            i.state.as_str(),
             i.generation,
             i.state_since,
             i.transition_reason,
-            i.reason_code,
-            i.reason_message,
+            i.state_reason.as_ref().map(|r| r.code.as_str()),
+            i.state_reason.as_ref().map(|r| r.message.as_str()),
             i.launch_time,
             i.launch_index,
             i.subnet_id,
@@ -283,9 +309,9 @@ pub(crate) fn transition(
     c: &Connection,
     id: &str,
     generation: i64,
-    state: &str,
+    state: InstanceState,
     transition_reason: Option<&str>,
-    reason: Option<(&str, &str)>,
+    reason: Option<&StateReason>,
     ended_at: Option<Millis>,
     now: Millis,
 ) -> rusqlite::Result<bool> {
@@ -299,10 +325,10 @@ pub(crate) fn transition(
         params![
             id,
             generation,
-            state,
+            state.as_str(),
             transition_reason,
-            reason.map(|r| r.0),
-            reason.map(|r| r.1),
+            reason.map(|r| r.code.as_str()),
+            reason.map(|r| r.message.as_str()),
             ended_at,
             now
         ],
@@ -314,9 +340,14 @@ pub(crate) fn transition(
 }
 
 /// The usage a state change opens or closes (see [`crate::usage`]).
-fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusqlite::Result<()> {
+fn meter_transition(
+    c: &Connection,
+    id: &str,
+    state: InstanceState,
+    now: Millis,
+) -> rusqlite::Result<()> {
     use crate::usage::{self, COMPUTE, PUBLIC_IPV4, STORAGE};
-    if state == "running" {
+    if state == InstanceState::Running {
         let row: Option<(String, String)> = c
             .prepare_cached("SELECT account_id, instance_type FROM instances WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -327,7 +358,7 @@ fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusql
     } else {
         usage::close(c, id, COMPUTE, now)?;
     }
-    if state == "terminated" {
+    if state == InstanceState::Terminated {
         usage::close(c, id, STORAGE, now)?;
         usage::close(c, id, PUBLIC_IPV4, now)?;
     }
@@ -366,7 +397,7 @@ pub(crate) fn set_field(
 pub struct InstanceVersion {
     pub account_id: String,
     pub id: String,
-    pub state: String,
+    pub state: InstanceState,
     pub generation: i64,
     pub public_ip: Option<String>,
 }
@@ -378,7 +409,7 @@ pub(crate) fn versions(c: &Connection) -> rusqlite::Result<Vec<InstanceVersion>>
         Ok(InstanceVersion {
             account_id: r.get(0)?,
             id: r.get(1)?,
-            state: r.get(2)?,
+            state: text_enum(r, 2)?,
             generation: r.get(3)?,
             public_ip: r.get(4)?,
         })

@@ -171,8 +171,8 @@ pub struct Instance {
     pub state: crate::InstanceState,
     /// `StateTransitionReason`, e.g. `User initiated (2026-11-26 06:00:00 GMT)`.
     pub state_transition_reason: String,
-    /// `StateReason` code and message, e.g. `Client.UserInitiatedShutdown`.
-    pub state_reason: Option<(String, String)>,
+    /// `StateReason`, e.g. `Client.UserInitiatedShutdown`.
+    pub state_reason: Option<crate::StateReason>,
     pub launch_time: String,
     pub launch_index: u32,
     pub availability_zone: String,

@@ -546,10 +546,10 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     x.leaf_opt("ipAddress", i.public_ip.as_deref())
         .bool("sourceDestCheck", true);
     group_set(x, &i.security_groups);
-    if let Some((code, message)) = &i.state_reason {
+    if let Some(reason) = &i.state_reason {
         x.open("stateReason")
-            .leaf("code", code)
-            .leaf("message", message)
+            .leaf("code", reason.code.as_str())
+            .leaf("message", &reason.message)
             .close("stateReason");
     }
     x.leaf("architecture", "x86_64")
