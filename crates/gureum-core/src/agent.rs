@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gureum_store::instances::{InstanceField, InstanceRow};
-use gureum_types::{InstanceState, StateReason, StateReasonCode};
+use gureum_types::{InstanceState, ShutdownBehavior, StateReason, StateReasonCode};
 
 use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
 use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
@@ -772,10 +772,9 @@ impl Cloud {
                     GuestState::Stopped | GuestState::Absent => {
                         // The guest shut itself down (`sudo poweroff`) or was killed from outside.
                         let reason = StateReason::instance_initiated_shutdown();
-                        let to = if r.shutdown_behavior == "terminate" {
-                            InstanceState::ShuttingDown
-                        } else {
-                            InstanceState::Stopping
+                        let to = match r.shutdown_behavior {
+                            ShutdownBehavior::Terminate => InstanceState::ShuttingDown,
+                            ShutdownBehavior::Stop => InstanceState::Stopping,
                         };
                         self.record(&r, to, Some(reason)).await?;
                     }

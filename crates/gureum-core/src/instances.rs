@@ -145,15 +145,15 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         root_volume_id: r.root_volume_id.clone(),
         root_volume_gib: r.root_volume_gib,
         delete_on_termination: r.delete_on_termination,
-        shutdown_behavior: r.shutdown_behavior.clone(),
+        shutdown_behavior: r.shutdown_behavior,
         disable_api_termination: r.disable_api_termination,
         client_token: r.client_token.clone(),
         vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
         cores: t.map(|t| t.default_cores).unwrap_or(1),
         threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
         hypervisor: r.hypervisor.as_str().into(),
-        metadata_http_tokens: r.md_http_tokens.clone(),
-        metadata_http_endpoint: r.md_http_endpoint.clone(),
+        metadata_http_tokens: r.md_http_tokens,
+        metadata_http_endpoint: r.md_http_endpoint,
         metadata_hop_limit: r.md_hop_limit,
         security_groups: vec![],
         tags,
@@ -325,10 +325,7 @@ impl Cloud {
         tags::validate(&instance_tags)?;
         tags::validate(&volume_tags)?;
         let hypervisor = choose_hypervisor(&mut instance_tags, self.default_hypervisor)?;
-        let shutdown_behavior = req
-            .shutdown_behavior
-            .clone()
-            .unwrap_or_else(|| "stop".into());
+        let shutdown_behavior = req.shutdown_behavior.unwrap_or_default();
 
         let (image, rootfs) = self.launchable_image(&account, &req.image_id).await?;
 
@@ -627,14 +624,14 @@ impl Cloud {
                             root_volume_id: vol.clone(),
                             root_volume_gib: volume_gib,
                             delete_on_termination,
-                            shutdown_behavior: shutdown_behavior.clone(),
+                            shutdown_behavior,
                             disable_api_termination: req.disable_api_termination,
                             user_data: req.user_data.clone(),
                             client_token: req.client_token.clone(),
                             request_hash: Some(req.fingerprint.clone()),
                             hypervisor,
-                            md_http_tokens: req.metadata_http_tokens.clone().unwrap_or_else(|| "optional".into()),
-                            md_http_endpoint: req.metadata_http_endpoint.clone().unwrap_or_else(|| "enabled".into()),
+                            md_http_tokens: req.metadata_http_tokens.unwrap_or_default(),
+                            md_http_endpoint: req.metadata_http_endpoint.unwrap_or_default(),
                             md_hop_limit: req.metadata_hop_limit.unwrap_or(1),
                             reboot_requested: false,
                             force_stop: false,
@@ -1051,7 +1048,7 @@ impl Cloud {
                     s.write(|tx| {
                         Ok(tx
                             .instances()
-                            .set_field(&id, InstanceField::ShutdownBehavior(&b))?)
+                            .set_field(&id, InstanceField::ShutdownBehavior(b))?)
                     })
                 })
                 .await?;
@@ -1100,7 +1097,7 @@ impl Cloud {
             ),
             "disableApiTermination" => InstanceAttributeValue::Bool(r.disable_api_termination),
             "instanceInitiatedShutdownBehavior" => {
-                InstanceAttributeValue::Value(Some(r.shutdown_behavior.clone()))
+                InstanceAttributeValue::Value(Some(r.shutdown_behavior.as_str().into()))
             }
             "rootDeviceName" => InstanceAttributeValue::Value(Some("/dev/xvda".into())),
             "sourceDestCheck" | "enaSupport" => InstanceAttributeValue::Bool(true),

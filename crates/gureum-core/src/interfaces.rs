@@ -5,8 +5,8 @@
 use gureum_ec2::ops::interfaces::{Action, Response};
 use gureum_ec2::Page;
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation, Tag};
-use gureum_types::InstanceState;
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+use gureum_types::{HttpEndpoint, HttpTokens, InstanceState};
 
 use crate::describe::{self, Describable};
 use crate::instances::instance_model;
@@ -158,8 +158,8 @@ impl Cloud {
         &self,
         account: String,
         instance_id: String,
-        http_tokens: Option<String>,
-        http_endpoint: Option<String>,
+        http_tokens: Option<HttpTokens>,
+        http_endpoint: Option<HttpEndpoint>,
         hop_limit: Option<u32>,
     ) -> CoreResult<Response> {
         let rows = self.instance_rows(&account).await?;
@@ -187,10 +187,11 @@ impl Cloud {
         let tokens = http_tokens.unwrap_or(r.md_http_tokens);
         let endpoint = http_endpoint.unwrap_or(r.md_http_endpoint);
         let hop = hop_limit.unwrap_or(r.md_hop_limit);
-        let (t, e, id) = (tokens.clone(), endpoint.clone(), instance_id.clone());
+        let id = instance_id.clone();
         self.blocking(move |s| {
             s.write(|tx| {
-                tx.instances().set_metadata_options(&id, &t, &e, hop)?;
+                tx.instances()
+                    .set_metadata_options(&id, tokens, endpoint, hop)?;
                 Ok(())
             })
         })

@@ -375,7 +375,7 @@ async fn guest_initiated_shutdown_follows_the_shutdown_behaviour() {
     let w = world();
     let a = w.launch(run(&w.image, 1)).await.remove(0);
     let mut req = run(&w.image, 1);
-    req.shutdown_behavior = Some("terminate".into());
+    req.shutdown_behavior = Some("terminate".parse().unwrap());
     req.fingerprint.push_str("&terminate");
     let b = w.launch(req).await.remove(0);
     w.settle().await;
@@ -940,7 +940,7 @@ async fn network_interfaces_and_metadata_options() {
     match w
         .call(ec2::interfaces::Action::ModifyInstanceMetadataOptions {
             instance_id: i.id.clone(),
-            http_tokens: Some("required".into()),
+            http_tokens: Some("required".parse().unwrap()),
             http_endpoint: None,
             hop_limit: Some(2),
         })
@@ -953,14 +953,14 @@ async fn network_interfaces_and_metadata_options() {
             hop_limit,
             ..
         } => {
-            assert_eq!(http_tokens, "required");
-            assert_eq!(http_endpoint, "enabled");
+            assert_eq!(http_tokens.as_str(), "required");
+            assert_eq!(http_endpoint.as_str(), "enabled");
             assert_eq!(hop_limit, 2);
         }
         _ => panic!(),
     }
     let d = w.describe(&i.id).await;
-    assert_eq!(d.metadata_http_tokens, "required");
+    assert_eq!(d.metadata_http_tokens.as_str(), "required");
     assert_eq!(d.metadata_hop_limit, 2);
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
-use gureum_types::{InstanceState, IpProtocol};
+use gureum_types::{HttpEndpoint, HttpTokens, InstanceState, IpProtocol, ShutdownBehavior};
 
 use crate::addresses::AddressRow;
 use crate::images::ImageRow;
@@ -535,10 +535,10 @@ fn instance_row(account: &str, id: &str, subnet: &str, vpc: &str, ip: &str) -> I
         az: "us-east-1a".into(),
         private_ip: ip.into(),
         root_volume_gib: 8,
-        shutdown_behavior: "stop".into(),
+        shutdown_behavior: ShutdownBehavior::Stop,
         hypervisor: gureum_types::Hypervisor::Container,
-        md_http_tokens: "optional".into(),
-        md_http_endpoint: "enabled".into(),
+        md_http_tokens: HttpTokens::Optional,
+        md_http_endpoint: HttpEndpoint::Enabled,
         md_hop_limit: 1,
         ..Default::default()
     }
@@ -619,21 +619,23 @@ fn instances(s: &dyn Store) {
             .set_field("i-1", InstanceField::UserData(Some(b"#!/bin/sh")))?;
         tx.instances()
             .set_field("i-1", InstanceField::DisableApiTermination(true))?;
-        tx.instances()
-            .set_field("i-1", InstanceField::ShutdownBehavior("terminate"))?;
+        tx.instances().set_field(
+            "i-1",
+            InstanceField::ShutdownBehavior(ShutdownBehavior::Terminate),
+        )?;
         tx.instances()
             .set_field("i-1", InstanceField::RebootRequested(true))?;
         tx.instances()
             .set_field("i-1", InstanceField::ForceStop(true))?;
         tx.instances()
-            .set_metadata_options("i-1", "required", "disabled", 3)
+            .set_metadata_options("i-1", HttpTokens::Required, HttpEndpoint::Disabled, 3)
     });
     let i1b = r(s, |tx| tx.instances().get("i-1")).unwrap();
     assert!(i1b.generation > i1.generation);
     assert_eq!(i1b.instance_type, "t3.large");
     assert_eq!(i1b.user_data.as_deref(), Some(&b"#!/bin/sh"[..]));
     assert!(i1b.disable_api_termination && i1b.reboot_requested && i1b.force_stop);
-    assert_eq!(i1b.shutdown_behavior, "terminate");
+    assert_eq!(i1b.shutdown_behavior.as_str(), "terminate");
     assert_eq!(
         (
             i1b.md_http_tokens.as_str(),

@@ -4,7 +4,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use gureum_types::{Hypervisor, InstanceState, StateReason};
+use gureum_types::{
+    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason,
+};
 
 use crate::Millis;
 
@@ -43,7 +45,7 @@ aggregate! {
         /// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
         fn clear_public_ip_if(&self, id: &str, ip: &str, now: Millis) -> ();
         /// The instance's metadata service options.
-        fn set_metadata_options(&self, id: &str, http_tokens: &str, http_endpoint: &str, hop_limit: u32) -> ();
+        fn set_metadata_options(&self, id: &str, http_tokens: HttpTokens, http_endpoint: HttpEndpoint, hop_limit: u32) -> ();
         /// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
         /// account.
         fn live_vpc_cidrs(&self) -> Vec<(String, String, bool)>;
@@ -124,14 +126,14 @@ pub struct InstanceRow {
     pub root_volume_id: String,
     pub root_volume_gib: u32,
     pub delete_on_termination: bool,
-    pub shutdown_behavior: String,
+    pub shutdown_behavior: ShutdownBehavior,
     pub disable_api_termination: bool,
     pub user_data: Option<Vec<u8>>,
     pub client_token: Option<String>,
     pub request_hash: Option<String>,
     pub hypervisor: Hypervisor,
-    pub md_http_tokens: String,
-    pub md_http_endpoint: String,
+    pub md_http_tokens: HttpTokens,
+    pub md_http_endpoint: HttpEndpoint,
     pub md_hop_limit: u32,
     pub reboot_requested: bool,
     pub force_stop: bool,
@@ -178,14 +180,14 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         root_volume_id: r.get(23)?,
         root_volume_gib: r.get(24)?,
         delete_on_termination: r.get(25)?,
-        shutdown_behavior: r.get(26)?,
+        shutdown_behavior: text_enum(r, 26)?,
         disable_api_termination: r.get(27)?,
         user_data: r.get(28)?,
         client_token: r.get(29)?,
         request_hash: r.get(30)?,
         hypervisor: text_enum(r, 31)?,
-        md_http_tokens: r.get(32)?,
-        md_http_endpoint: r.get(33)?,
+        md_http_tokens: text_enum(r, 32)?,
+        md_http_endpoint: text_enum(r, 33)?,
         md_hop_limit: r.get(34)?,
         reboot_requested: r.get(35)?,
         force_stop: r.get(36)?,
@@ -230,14 +232,14 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.root_volume_id,
             i.root_volume_gib,
             i.delete_on_termination,
-            i.shutdown_behavior,
+            i.shutdown_behavior.as_str(),
             i.disable_api_termination,
             i.user_data,
             i.client_token,
             i.request_hash,
             i.hypervisor.as_str(),
-            i.md_http_tokens,
-            i.md_http_endpoint,
+            i.md_http_tokens.as_str(),
+            i.md_http_endpoint.as_str(),
             i.md_hop_limit,
             i.reboot_requested,
             i.force_stop,
@@ -371,7 +373,7 @@ pub enum InstanceField<'a> {
     InstanceType(&'a str),
     UserData(Option<&'a [u8]>),
     DisableApiTermination(bool),
-    ShutdownBehavior(&'a str),
+    ShutdownBehavior(ShutdownBehavior),
     RebootRequested(bool),
     ForceStop(bool),
 }
@@ -385,7 +387,7 @@ pub(crate) fn set_field(
         InstanceField::InstanceType(v) => set_column(c, id, "instance_type", &v),
         InstanceField::UserData(v) => set_column(c, id, "user_data", &v),
         InstanceField::DisableApiTermination(v) => set_column(c, id, "disable_api_termination", &v),
-        InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v),
+        InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v.as_str()),
         InstanceField::RebootRequested(v) => set_column(c, id, "reboot_requested", &v),
         InstanceField::ForceStop(v) => set_column(c, id, "force_stop", &v),
     }
@@ -538,14 +540,14 @@ pub(crate) fn clear_public_ip_if(
 pub(crate) fn set_metadata_options(
     c: &Connection,
     id: &str,
-    http_tokens: &str,
-    http_endpoint: &str,
+    http_tokens: HttpTokens,
+    http_endpoint: HttpEndpoint,
     hop_limit: u32,
 ) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET md_http_tokens = ?2, md_http_endpoint = ?3, md_hop_limit = ?4 \
          WHERE id = ?1",
-        params![id, http_tokens, http_endpoint, hop_limit],
+        params![id, http_tokens.as_str(), http_endpoint.as_str(), hop_limit],
     )?;
     Ok(())
 }
@@ -630,5 +632,108 @@ mod tests {
         assert!(store
             .sql_read(|c| Ok::<_, StoreError>(get(c, "i-2")?))
             .is_err());
+    }
+
+    /// The state, state reason, shutdown behaviour and metadata option columns keep the text
+    /// AWS names them by (what older data dirs hold), and read back as the same values; text
+    /// that names no value is an error rather than a guess.
+    #[test]
+    fn enum_columns_keep_their_text() {
+        let (_dir, store) = crate::sqlite::test_store();
+        store
+            .sql_write(|tx| {
+                crate::accounts::insert(tx, "123456789012", "a", 0)?;
+                crate::resources::insert(tx, "i-1", "123456789012", "instance", 0)?;
+                insert(
+                    tx,
+                    &InstanceRow {
+                        id: "i-1".into(),
+                        account_id: "123456789012".into(),
+                        private_ip: "10.0.0.4".into(),
+                        shutdown_behavior: ShutdownBehavior::Terminate,
+                        md_http_tokens: HttpTokens::Required,
+                        md_http_endpoint: HttpEndpoint::Disabled,
+                        ..Default::default()
+                    },
+                )?;
+                transition(
+                    tx,
+                    "i-1",
+                    0,
+                    InstanceState::ShuttingDown,
+                    None,
+                    Some(&StateReason::user_initiated_shutdown()),
+                    None,
+                    1,
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let text = |sql: &str| {
+            store
+                .sql_read(|c| {
+                    let row: Vec<String> = c.query_row(sql, [], |r| {
+                        (0..r.as_ref().column_count())
+                            .map(|i| r.get(i))
+                            .collect::<Result<_, _>>()
+                    })?;
+                    Ok::<_, StoreError>(row)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            text(
+                "SELECT state, reason_code, reason_message, shutdown_behavior, md_http_tokens, \
+                 md_http_endpoint FROM instances"
+            ),
+            [
+                "shutting-down",
+                "Client.UserInitiatedShutdown",
+                "Client.UserInitiatedShutdown: User initiated shutdown",
+                "terminate",
+                "required",
+                "disabled"
+            ]
+        );
+        let got = store
+            .sql_read(|c| Ok::<_, StoreError>(get(c, "i-1")?))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.state, InstanceState::ShuttingDown);
+        assert_eq!(
+            got.state_reason,
+            Some(StateReason::user_initiated_shutdown())
+        );
+        assert_eq!(
+            (
+                got.shutdown_behavior,
+                got.md_http_tokens,
+                got.md_http_endpoint
+            ),
+            (
+                ShutdownBehavior::Terminate,
+                HttpTokens::Required,
+                HttpEndpoint::Disabled
+            )
+        );
+        for bad in [
+            "UPDATE instances SET state = 'paused'",
+            "UPDATE instances SET state = 'shutting-down', reason_code = 'Client.Whim'",
+            "UPDATE instances SET reason_code = NULL, shutdown_behavior = 'Stop'",
+            "UPDATE instances SET shutdown_behavior = 'stop', md_http_tokens = 'maybe'",
+        ] {
+            store
+                .sql_write(|tx| {
+                    tx.execute(bad, [])?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            assert!(
+                store
+                    .sql_read(|c| Ok::<_, StoreError>(get(c, "i-1")?))
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -185,7 +185,7 @@ pub struct Instance {
     pub root_volume_id: String,
     pub root_volume_gib: u32,
     pub delete_on_termination: bool,
-    pub shutdown_behavior: String,
+    pub shutdown_behavior: crate::ShutdownBehavior,
     pub disable_api_termination: bool,
     pub client_token: Option<String>,
     pub vcpus: u32,
@@ -193,8 +193,8 @@ pub struct Instance {
     pub threads_per_core: u32,
     /// `container` or `vm`: which driver runs it.
     pub hypervisor: String,
-    pub metadata_http_tokens: String,
-    pub metadata_http_endpoint: String,
+    pub metadata_http_tokens: crate::HttpTokens,
+    pub metadata_http_endpoint: crate::HttpEndpoint,
     pub metadata_hop_limit: u32,
     /// (group id, group name), in launch order.
     pub security_groups: Vec<(String, String)>,

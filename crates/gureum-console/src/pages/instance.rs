@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
 use gureum_types::model::{Instance, SecurityGroupRule};
+use gureum_types::HttpTokens;
 use maud::{html, Markup, PreEscaped};
 
 use crate::data::{filter, name_of};
@@ -162,7 +163,7 @@ async fn details_tab(c: &Console, s: &crate::session::Session, i: &Instance) -> 
             ("Subnet ID", html! { code { (i.subnet_id) } }),
             ("Shutdown behavior", html! { (i.shutdown_behavior) }),
             ("Termination protection", html! { (if i.disable_api_termination { "Enabled" } else { "Disabled" }) }),
-            ("IMDSv2", html! { (if i.metadata_http_tokens == "required" { "Required" } else { "Optional" }) }),
+            ("IMDSv2", html! { (match i.metadata_http_tokens { HttpTokens::Required => "Required", HttpTokens::Optional => "Optional" }) }),
             ("Reservation", html! { code { (i.reservation_id) } }),
         ]))
         h3 { "Tags" }
