@@ -59,7 +59,7 @@ fn world_with(
                 login_user: "admin".into(),
                 root_size_gib: 8,
                 rootfs: Some("/images/debian-12".into()),
-                state: "available".into(),
+                state: "available".parse().unwrap(),
                 public: true,
                 owner_alias: Some("gureum".into()),
                 source: "recipe:debian-12".into(),
@@ -1273,9 +1273,10 @@ async fn image_ids(w: &World, owners: &[&str]) -> Vec<(String, String)> {
         .await
         .unwrap()
     {
-        ec2::images::Response::DescribeImages { images, .. } => {
-            images.into_iter().map(|i| (i.id, i.state)).collect()
-        }
+        ec2::images::Response::DescribeImages { images, .. } => images
+            .into_iter()
+            .map(|i| (i.id, i.state.as_str().to_string()))
+            .collect(),
         other => panic!("{other:?}"),
     }
 }
@@ -1293,7 +1294,7 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
         login_user: "admin".into(),
         root_size_gib: 8,
         rootfs: None,
-        state: "pending".into(),
+        state: "pending".parse().unwrap(),
         public: true,
         owner_alias: Some("gureum".into()),
         source: format!("recipe:{name}"),
@@ -1361,7 +1362,7 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
     let all = w.cloud.all_images_sync().unwrap();
     for failed in [&id, &shared] {
         let img = all.iter().find(|i| &i.id == failed).unwrap();
-        assert_eq!(img.state, "failed");
+        assert_eq!(img.state.as_str(), "failed");
     }
     // The working image is still everyone's.
     assert!(image_ids(&w, &["gureum"])

@@ -254,7 +254,7 @@ impl W {
                     login_user: "admin".into(),
                     root_size_gib: 8,
                     rootfs: Some("/images/x".into()),
-                    state: "available".into(),
+                    state: "available".parse().unwrap(),
                     public: true,
                     owner_alias: Some("gureum".into()),
                     source: "recipe:x".into(),

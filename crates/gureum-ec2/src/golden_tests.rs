@@ -95,7 +95,7 @@ fn image() -> Image {
         owner_alias: Some("gureum".into()),
         name: "debian-12".into(),
         description: "Debian 12".into(),
-        state: "failed".into(),
+        state: "failed".parse().unwrap(),
         state_reason: Some("mmdebstrap failed".into()),
         public: true,
         creation_date: "2026-11-26T06:00:00.000Z".into(),
@@ -114,7 +114,7 @@ fn vpc() -> Vpc {
         owner_id: "111111111111".into(),
         cidr: "10.0.0.0/16".into(),
         is_default: false,
-        state: "available".into(),
+        state: "available".parse().unwrap(),
         instance_tenancy: "default".into(),
         tags: tags(),
     }
@@ -131,7 +131,7 @@ fn subnet() -> Subnet {
         default_for_az: false,
         map_public_ip_on_launch: true,
         available_ip_address_count: 251,
-        state: "available".into(),
+        state: "available".parse().unwrap(),
         tags: vec![],
     }
 }

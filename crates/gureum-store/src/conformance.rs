@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
-use gureum_types::{HttpEndpoint, HttpTokens, InstanceState, IpProtocol, ShutdownBehavior};
+use gureum_types::{
+    HttpEndpoint, HttpTokens, ImageState, InstanceState, IpProtocol, ShutdownBehavior,
+};
 
 use crate::addresses::AddressRow;
 use crate::images::ImageRow;
@@ -294,7 +296,7 @@ fn image_row(id: &str, account: &str, name: &str) -> ImageRow {
         account_id: account.into(),
         name: name.into(),
         description: String::new(),
-        state: "available".into(),
+        state: ImageState::Available,
         state_reason: None,
         public: false,
         owner_alias: None,
@@ -364,7 +366,7 @@ fn images(s: &dyn Store) {
     );
     w(s, |tx| {
         tx.images()
-            .set_state("ami-3", "failed", Some("broke"), None)
+            .set_state("ami-3", ImageState::Failed, Some("broke"), None)
     });
     assert_eq!(
         ids(r(s, |tx| tx.images().visible_to(A))),
@@ -382,7 +384,7 @@ fn images(s: &dyn Store) {
     );
     w(s, |tx| {
         tx.images()
-            .set_state("ami-3", "available", None, Some("/new"))
+            .set_state("ami-3", ImageState::Available, None, Some("/new"))
     });
     assert_eq!(
         r(s, |tx| tx.images().get("ami-3"))

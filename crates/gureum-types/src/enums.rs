@@ -83,7 +83,8 @@ macro_rules! wire_enum {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
+                // `pad`, so widths and alignment (`{:<10}`) apply as they do to the text.
+                f.pad(self.as_str())
             }
         }
 
@@ -308,6 +309,8 @@ mod tests {
             Architecture::valid_values(),
             "i386, x86_64, arm64, x86_64_mac, arm64_mac"
         );
+        // Displayed as the text, widths included (`gureum image ls` pads its columns).
+        assert_eq!(format!("{:<10}|", ImageState::Failed), "failed    |");
         assert_eq!(
             "gp4".parse::<VolumeType>().unwrap_err().to_string(),
             "unknown volume type \"gp4\""

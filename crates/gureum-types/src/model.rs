@@ -73,8 +73,8 @@ pub struct Image {
     pub owner_alias: Option<String>,
     pub name: String,
     pub description: String,
-    /// `pending`, `available`, `failed`, `deregistered`.
-    pub state: String,
+    /// `pending`, `available`, `failed` (deregistered images are gone from the record).
+    pub state: crate::ImageState,
     pub state_reason: Option<String>,
     pub public: bool,
     pub creation_date: String,
