@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use gureum_types::{
-    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason,
+    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason, VolumeType,
 };
 
 use crate::Millis;
@@ -254,7 +254,7 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
         &i.account_id,
         &i.id,
         crate::usage::STORAGE,
-        "gp3",
+        VolumeType::Gp3.as_str(),
         i.root_volume_gib as f64,
         i.launch_time,
     )?;
