@@ -4,7 +4,7 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use gureum_types::ApiError;
+use gureum_types::{ApiError, InstanceState};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::assets;
@@ -123,9 +123,16 @@ pub fn html_response(m: Markup) -> Response {
         .into_response()
 }
 
-/// An instance state as a coloured badge.
-pub fn state_badge(state: &str) -> Markup {
-    let busy = matches!(state, "pending" | "stopping" | "shutting-down");
+/// An instance state as a coloured badge, spinning while the state is on its way to another.
+pub fn state_badge(state: InstanceState) -> Markup {
+    let busy = match state {
+        InstanceState::Pending | InstanceState::Stopping | InstanceState::ShuttingDown => true,
+        InstanceState::Running | InstanceState::Stopped | InstanceState::Terminated => false,
+    };
+    badge(state.as_str(), busy)
+}
+
+fn badge(state: &str, busy: bool) -> Markup {
     html! {
         span class={ "badge st-" (state) } data-state=(state) {
             @if busy { i.spin aria-hidden="true" {} } @else { i.dot aria-hidden="true" {} }
@@ -194,9 +201,9 @@ mod tests {
 
     #[test]
     fn badges_escape_and_spin_while_busy() {
-        let b = state_badge("pending").into_string();
+        let b = state_badge(InstanceState::Pending).into_string();
         assert!(b.contains("st-pending") && b.contains("spin"));
-        let b = state_badge("<x>").into_string();
+        let b = badge("<x>", false).into_string();
         assert!(!b.contains("<x>"));
     }
 }

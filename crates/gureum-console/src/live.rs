@@ -19,6 +19,7 @@ use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use gureum_core::console_support::InstanceVersion;
+use gureum_types::InstanceState;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::metrics::SAMPLE_EVERY_MS;
@@ -56,7 +57,7 @@ impl Default for Live {
     }
 }
 
-type Key = (String, i64, Option<String>);
+type Key = (InstanceState, i64, Option<String>);
 
 impl Live {
     /// The current sequence number: a page rendered now has seen every change up to it.
@@ -135,7 +136,7 @@ pub fn spawn_watcher(c: Console) {
             };
             let running: HashSet<String> = versions
                 .iter()
-                .filter(|v| v.state == "running")
+                .filter(|v| v.state == InstanceState::Running)
                 .map(|v| v.id.clone())
                 .collect();
             let now = snapshot(versions);
@@ -333,7 +334,10 @@ mod tests {
             .map(|(acct, id, state, generation)| {
                 (
                     id.to_string(),
-                    (acct.to_string(), (state.to_string(), *generation, None)),
+                    (
+                        acct.to_string(),
+                        (state.parse().unwrap(), *generation, None),
+                    ),
                 )
             })
             .collect()

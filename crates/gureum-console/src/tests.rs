@@ -594,11 +594,14 @@ async fn live_streams_carry_only_the_accounts_own_changes() {
             .and_then(|f| f.into_data().ok())
             .map(|d| String::from_utf8_lossy(&d).into_owned())
     }
-    type Snap = std::collections::HashMap<String, (String, (String, i64, Option<String>))>;
+    type Snap = std::collections::HashMap<
+        String,
+        (String, (gureum_types::InstanceState, i64, Option<String>)),
+    >;
     let one = |acct: &str, id: &str| -> Snap {
         [(
             id.to_string(),
-            (acct.to_string(), ("running".to_string(), 1i64, None)),
+            (acct.to_string(), ("running".parse().unwrap(), 1i64, None)),
         )]
         .into()
     };

@@ -10,6 +10,7 @@
 use gureum_store::addresses::AddressRow;
 use gureum_store::Tx;
 use gureum_types::model::{Address, Filter, Tag, TagSpecification};
+use gureum_types::InstanceState;
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
 
 use crate::describe::{self, Describable};
@@ -228,7 +229,7 @@ impl Cloud {
                                 .into());
                             }
                             rows.iter()
-                                .find(|r| &r.eni_id == eni && r.state != "terminated")
+                                .find(|r| &r.eni_id == eni && r.state != InstanceState::Terminated)
                                 .ok_or_else(|| {
                                     CoreError::Api(ApiError::new(
                                         ErrorCode::InvalidNetworkInterfaceIDNotFound,
@@ -238,7 +239,7 @@ impl Cloud {
                         }
                         (None, None) => return Err(ApiError::missing_parameter("InstanceId").into()),
                     };
-                    if matches!(target.state.as_str(), "terminated" | "shutting-down") {
+                    if matches!(target.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
                         return Err(ApiError::new(
                             ErrorCode::IncorrectInstanceState,
                             format!(

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gureum_store::instances::{InstanceField, InstanceRow};
-use gureum_types::InstanceState;
+use gureum_types::{InstanceState, ShutdownBehavior, StateReason, StateReasonCode};
 
 use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
 use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
@@ -128,14 +128,12 @@ impl Cloud {
             .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
             .await?;
         let mut failed = 0;
-        for r in rows.iter().filter(|r| r.state == "pending") {
+        for r in rows.iter().filter(|r| r.state == InstanceState::Pending) {
             let Some(why) = self.unavailable.reason(r.hypervisor) else {
                 continue;
             };
-            let reason = (
-                "Server.InternalError",
-                format!("Server.InternalError: the host cannot run instances: {why}"),
-            );
+            let reason =
+                StateReason::internal_error(format!("the host cannot run instances: {why}"));
             if self
                 .record(r, InstanceState::Terminated, Some(reason))
                 .await?
@@ -192,11 +190,11 @@ impl Cloud {
         let now = self.clock.now_millis();
         let mut purge = false;
         for r in rows {
-            if r.state == "terminated" {
+            if r.state == InstanceState::Terminated {
                 purge |= r.ended_at.is_some_and(|t| now - t > TERMINATED_VISIBLE_MS);
                 continue;
             }
-            if r.state == "stopped" {
+            if r.state == InstanceState::Stopped {
                 continue;
             }
             if !self.in_flight.try_claim(&r.id) {
@@ -233,13 +231,13 @@ impl Cloud {
         let recorded: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut live: HashSet<String> = rows
             .iter()
-            .filter(|r| r.state != "terminated")
+            .filter(|r| r.state != InstanceState::Terminated)
             .map(|r| r.id.clone())
             .collect();
         live.extend(self.warm_ids(&recorded));
         let has_guest: HashSet<String> = rows
             .iter()
-            .filter(|r| r.state != "terminated" && r.state != "stopped")
+            .filter(|r| r.state != InstanceState::Terminated && r.state != InstanceState::Stopped)
             .map(|r| r.id.clone())
             .collect();
         let mut busy = 0;
@@ -311,7 +309,7 @@ impl Cloud {
             // so the guest does not spend a second of CPU on them while others boot. The
             // fingerprint file names the instance, so a copy inherited through an image is
             // not taken for this instance's own.
-            let first_boot = r.state == "pending" && r.state_since == r.launch_time;
+            let first_boot = r.state == InstanceState::Pending && r.state_since == r.launch_time;
             if let Some(set) = h
                 .host_keys
                 .as_ref()
@@ -452,7 +450,7 @@ impl Cloud {
         &self,
         r: &InstanceRow,
         to: InstanceState,
-        reason: Option<(&'static str, String)>,
+        reason: Option<StateReason>,
     ) -> CoreResult<bool> {
         let now = self.clock.now_millis();
         let (id, gen) = (r.id.clone(), r.generation);
@@ -463,9 +461,9 @@ impl Cloud {
                     Ok(tx.instances().transition(
                         &id,
                         gen,
-                        to.as_str(),
+                        to,
                         None,
-                        reason.as_ref().map(|(c, m)| (*c, m.as_str())),
+                        reason.as_ref(),
                         ended,
                         now,
                     )?)
@@ -535,7 +533,7 @@ impl Cloud {
                     let routed = tx.routing().internet_routed_subnets()?;
                     let mut out = Vec::new();
                     for r in tx.instances().all()? {
-                        if r.state != "running" {
+                        if r.state != InstanceState::Running {
                             continue;
                         }
                         let ip = tx.instances().assign_public_ip(&r.id, pool, now)?;
@@ -627,7 +625,10 @@ impl Cloud {
                     Ok(c.instances()
                         .all()?
                         .into_iter()
-                        .filter(|r| r.state != "terminated" && r.state != "stopped")
+                        .filter(|r| {
+                            r.state != InstanceState::Terminated
+                                && r.state != InstanceState::Stopped
+                        })
                         .map(|r| r.vpc_id)
                         .collect())
                 })
@@ -720,7 +721,7 @@ impl Cloud {
     /// Converge one instance (its claim is held by the caller).
     async fn converge(&self, r: InstanceRow) -> CoreResult<()> {
         let host = self.host.clone().expect("agent runs with a host");
-        let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+        let state = r.state;
         let herr = |e: crate::host::HostError| CoreError::Internal(e.to_string());
         match state {
             InstanceState::Pending => match self.bring_up_in_turn(&r).await {
@@ -737,7 +738,7 @@ impl Cloud {
                     self.record(
                         &r,
                         InstanceState::Terminated,
-                        Some(("Server.InternalError", format!("Server.InternalError: {e}"))),
+                        Some(StateReason::internal_error(e)),
                     )
                     .await?;
                 }
@@ -770,15 +771,10 @@ impl Cloud {
                     }
                     GuestState::Stopped | GuestState::Absent => {
                         // The guest shut itself down (`sudo poweroff`) or was killed from outside.
-                        let reason = (
-                            "Client.InstanceInitiatedShutdown",
-                            "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
-                                .to_string(),
-                        );
-                        let to = if r.shutdown_behavior == "terminate" {
-                            InstanceState::ShuttingDown
-                        } else {
-                            InstanceState::Stopping
+                        let reason = StateReason::instance_initiated_shutdown();
+                        let to = match r.shutdown_behavior {
+                            ShutdownBehavior::Terminate => InstanceState::ShuttingDown,
+                            ShutdownBehavior::Stop => InstanceState::Stopping,
                         };
                         self.record(&r, to, Some(reason)).await?;
                     }
@@ -789,17 +785,7 @@ impl Cloud {
                 host.network.detach(&r.id).await.map_err(herr)?;
                 // As on AWS, an auto-assigned public address is released on stop.
                 self.release_public_ip(&r.id).await?;
-                let reason = r.reason_code.clone().map(|c| {
-                    let m = r.reason_message.clone().unwrap_or_default();
-                    (
-                        if c == "Client.InstanceInitiatedShutdown" {
-                            "Client.InstanceInitiatedShutdown"
-                        } else {
-                            "Client.UserInitiatedShutdown"
-                        },
-                        m,
-                    )
-                });
+                let reason = shutdown_reason(&r);
                 self.record(&r, InstanceState::Stopped, reason).await?;
             }
             InstanceState::ShuttingDown => {
@@ -812,17 +798,7 @@ impl Cloud {
                 })
                 .await?;
                 self.release_public_ip(&r.id).await?;
-                let reason = r.reason_code.clone().map(|c| {
-                    let m = r.reason_message.clone().unwrap_or_default();
-                    (
-                        if c == "Client.InstanceInitiatedShutdown" {
-                            "Client.InstanceInitiatedShutdown"
-                        } else {
-                            "Client.UserInitiatedShutdown"
-                        },
-                        m,
-                    )
-                });
+                let reason = shutdown_reason(&r);
                 self.record(&r, InstanceState::Terminated, reason).await?;
             }
             InstanceState::Stopped | InstanceState::Terminated => {}
@@ -842,7 +818,7 @@ impl Cloud {
             .await?;
         if rows
             .iter()
-            .any(|r| r.state != "terminated" && r.state != "stopped")
+            .any(|r| r.state != InstanceState::Terminated && r.state != InstanceState::Stopped)
         {
             return Ok(false);
         }
@@ -893,6 +869,19 @@ enum LaunchError {
     Host(#[from] crate::host::HostError),
     #[error(transparent)]
     Core(#[from] CoreError),
+}
+
+/// The reason a stop or termination ends with: the one it began with (its message kept),
+/// the guest's own shutdown or else the user's.
+fn shutdown_reason(r: &InstanceRow) -> Option<StateReason> {
+    r.state_reason.as_ref().map(|began| StateReason {
+        code: if began.code == StateReasonCode::ClientInstanceInitiatedShutdown {
+            StateReasonCode::ClientInstanceInitiatedShutdown
+        } else {
+            StateReasonCode::ClientUserInitiatedShutdown
+        },
+        message: began.message.clone(),
+    })
 }
 
 /// Whether a guest that is no longer running ended with a reboot (systemd's last console

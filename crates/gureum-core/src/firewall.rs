@@ -15,6 +15,7 @@ use ipnet::Ipv4Net;
 
 use gureum_store::instances::InstanceRow;
 use gureum_types::model::SecurityGroupRule;
+use gureum_types::InstanceState;
 use gureum_types::IpProtocol;
 
 use crate::host::{Firewall, FirewallPeer, FirewallRule};
@@ -101,7 +102,7 @@ pub fn firewalls(
 ) -> HashMap<String, Firewall> {
     let ip_of: HashMap<&str, Ipv4Addr> = instances
         .iter()
-        .filter(|i| i.state != "terminated")
+        .filter(|i| i.state != InstanceState::Terminated)
         .filter_map(|i| Some((i.id.as_str(), i.private_ip.parse().ok()?)))
         .collect();
     let mut members: HashMap<&str, Vec<Ipv4Addr>> = HashMap::new();
@@ -122,7 +123,7 @@ pub fn firewalls(
     let mut out = HashMap::new();
     for i in instances
         .iter()
-        .filter(|i| i.state == "pending" || i.state == "running")
+        .filter(|i| i.state == InstanceState::Pending || i.state == InstanceState::Running)
     {
         let mut fw = Firewall::default();
         let on_shared = default_vpcs.contains(&i.vpc_id);
@@ -219,7 +220,7 @@ mod tests {
             id: id.into(),
             vpc_id: vpc.into(),
             private_ip: ip.into(),
-            state: "running".into(),
+            state: InstanceState::Running,
             ..Default::default()
         };
         let rows = vec![
@@ -274,7 +275,7 @@ mod tests {
             id: "i-a".into(),
             vpc_id: "vpc-a".into(),
             private_ip: "10.0.0.4".into(),
-            state: "running".into(),
+            state: InstanceState::Running,
             ..Default::default()
         }];
         let members = vec![("i-a".to_string(), "sg-a".to_string())];

@@ -8,6 +8,7 @@ use gureum_ec2::Page;
 use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+use gureum_types::{ImageState, InstanceState};
 
 use crate::describe::{self, Describable};
 use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
@@ -44,7 +45,7 @@ impl Describable for Image {
             "name" => self.name.clone(),
             "image-id" => self.id.clone(),
             "architecture" => "x86_64".into(),
-            "state" => self.state.clone(),
+            "state" => self.state.as_str().into(),
             "owner-alias" => return Some(self.owner_alias.iter().cloned().collect()),
             "owner-id" => self.owner_id.clone(),
             "is-public" => self.public.to_string(),
@@ -120,7 +121,7 @@ pub struct NewImage {
     pub login_user: String,
     pub root_size_gib: u32,
     pub rootfs: Option<String>,
-    pub state: String,
+    pub state: ImageState,
     pub public: bool,
     pub owner_alias: Option<String>,
     pub source: String,
@@ -193,8 +194,13 @@ impl Cloud {
     pub fn finish_image_sync(&self, id: &str, result: Result<String, String>) -> CoreResult<()> {
         self.store.write(|tx| {
             match &result {
-                Ok(rootfs) => tx.images().set_state(id, "available", None, Some(rootfs))?,
-                Err(why) => tx.images().set_state(id, "failed", Some(why), None)?,
+                Ok(rootfs) => {
+                    tx.images()
+                        .set_state(id, ImageState::Available, None, Some(rootfs))?
+                }
+                Err(why) => tx
+                    .images()
+                    .set_state(id, ImageState::Failed, Some(why), None)?,
             }
             Ok(())
         })
@@ -260,7 +266,7 @@ impl Cloud {
                     };
                     // As in `db::visible_to`: another account's failed image is not there.
                     let visible = r.account_id == acct
-                        || (r.state != "failed"
+                        || (r.state != ImageState::Failed
                             && (r.public || c.images().launch_permissions(&iid)?.contains(&acct)));
                     Ok(visible.then_some(r))
                 })
@@ -269,7 +275,7 @@ impl Cloud {
         let Some(r) = found else {
             return Err(not_found(id));
         };
-        if r.state != "available" || r.rootfs.is_none() {
+        if r.state != ImageState::Available || r.rootfs.is_none() {
             return Err(ApiError::new(
                 ErrorCode::InvalidAMIIDUnavailable,
                 format!("Image {id} is not available (state {})", r.state),
@@ -401,7 +407,7 @@ impl Cloud {
                         login_user: src.login_user,
                         root_size_gib: src.root_size_gib,
                         rootfs: Some(rootfs),
-                        state: "available".into(),
+                        state: ImageState::Available,
                         public: false,
                         owner_alias: None,
                         source: "copy".into(),
@@ -583,7 +589,7 @@ impl Cloud {
             )
             .into());
         };
-        if row.state != "running" && row.state != "stopped" {
+        if row.state != InstanceState::Running && row.state != InstanceState::Stopped {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("Instance '{instance_id}' is not in a state from which it can be imaged."),
@@ -608,7 +614,7 @@ impl Cloud {
                         login_user,
                         root_size_gib: root_size,
                         rootfs: None,
-                        state: "pending".into(),
+                        state: ImageState::Pending,
                         public: false,
                         owner_alias: None,
                         source: "create-image".into(),
@@ -668,7 +674,7 @@ impl Cloud {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("the instance is gone")?;
-        let running = row.state == "running";
+        let running = row.state == InstanceState::Running;
         let (netns, nic) = if running {
             let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
             (

@@ -16,7 +16,9 @@ use gureum_ec2::Page;
 use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
-use gureum_types::{ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind};
+use gureum_types::{
+    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason,
+};
 use ipnet::Ipv4Net;
 use rand::Rng;
 
@@ -128,12 +130,9 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         image_id: r.image_id.clone(),
         instance_type: r.instance_type.clone(),
         key_name: r.key_name.clone(),
-        state: InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending),
+        state: r.state,
         state_transition_reason: r.transition_reason.clone(),
-        state_reason: r
-            .reason_code
-            .clone()
-            .map(|c| (c, r.reason_message.clone().unwrap_or_default())),
+        state_reason: r.state_reason.clone(),
         launch_time: aws_time(r.launch_time),
         launch_index: r.launch_index,
         availability_zone: r.az.clone(),
@@ -146,15 +145,15 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         root_volume_id: r.root_volume_id.clone(),
         root_volume_gib: r.root_volume_gib,
         delete_on_termination: r.delete_on_termination,
-        shutdown_behavior: r.shutdown_behavior.clone(),
+        shutdown_behavior: r.shutdown_behavior,
         disable_api_termination: r.disable_api_termination,
         client_token: r.client_token.clone(),
         vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
         cores: t.map(|t| t.default_cores).unwrap_or(1),
         threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
         hypervisor: r.hypervisor.as_str().into(),
-        metadata_http_tokens: r.md_http_tokens.clone(),
-        metadata_http_endpoint: r.md_http_endpoint.clone(),
+        metadata_http_tokens: r.md_http_tokens,
+        metadata_http_endpoint: r.md_http_endpoint,
         metadata_hop_limit: r.md_hop_limit,
         security_groups: vec![],
         tags,
@@ -326,10 +325,7 @@ impl Cloud {
         tags::validate(&instance_tags)?;
         tags::validate(&volume_tags)?;
         let hypervisor = choose_hypervisor(&mut instance_tags, self.default_hypervisor)?;
-        let shutdown_behavior = req
-            .shutdown_behavior
-            .clone()
-            .unwrap_or_else(|| "stop".into());
+        let shutdown_behavior = req.shutdown_behavior.unwrap_or_default();
 
         let (image, rootfs) = self.launchable_image(&account, &req.image_id).await?;
 
@@ -507,7 +503,7 @@ impl Cloud {
 
                 // Capacity: the account's limit, then the host's.
                 let all = tx.instances().all()?;
-                let live = |r: &&InstanceRow| r.state != "terminated";
+                let live = |r: &&InstanceRow| r.state != InstanceState::Terminated;
                 let mine = all.iter().filter(live).filter(|r| r.account_id == acct).count();
                 let on_host = all.iter().filter(live).count();
                 let room = limits.instances_per_account.saturating_sub(mine);
@@ -612,12 +608,11 @@ impl Cloud {
                             key_name: req.key_name.clone(),
                             public_key: public_key.clone(),
                             login_user: image.login_user.clone(),
-                            state: "pending".into(),
+                            state: InstanceState::Pending,
                             generation: 0,
                             state_since: now,
                             transition_reason: String::new(),
-                            reason_code: None,
-                            reason_message: None,
+                            state_reason: None,
                             launch_time: now,
                             launch_index: index as u32,
                             subnet_id: subnet.id.clone(),
@@ -629,14 +624,14 @@ impl Cloud {
                             root_volume_id: vol.clone(),
                             root_volume_gib: volume_gib,
                             delete_on_termination,
-                            shutdown_behavior: shutdown_behavior.clone(),
+                            shutdown_behavior,
                             disable_api_termination: req.disable_api_termination,
                             user_data: req.user_data.clone(),
                             client_token: req.client_token.clone(),
                             request_hash: Some(req.fingerprint.clone()),
                             hypervisor,
-                            md_http_tokens: req.metadata_http_tokens.clone().unwrap_or_else(|| "optional".into()),
-                            md_http_endpoint: req.metadata_http_endpoint.clone().unwrap_or_else(|| "enabled".into()),
+                            md_http_tokens: req.metadata_http_tokens.unwrap_or_default(),
+                            md_http_endpoint: req.metadata_http_endpoint.unwrap_or_default(),
                             md_hop_limit: req.metadata_hop_limit.unwrap_or(1),
                             reboot_requested: false,
                             force_stop: false,
@@ -726,13 +721,13 @@ impl Cloud {
         ids: Vec<String>,
         plan: impl Fn(&InstanceRow, InstanceState) -> CoreResult<InstanceState> + Send + 'static,
         extra: Option<InstanceField<'static>>,
-        reason: Option<(&'static str, &'static str)>,
+        reason: Option<StateReason>,
     ) -> CoreResult<Vec<StateChange>> {
         let rows = self.resolve(&account, &ids).await?;
         let now = self.clock.now_millis();
         let mut planned = Vec::new();
         for r in &rows {
-            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            let cur = r.state;
             planned.push((r.clone(), cur, plan(r, cur)?));
         }
         let changes = self
@@ -743,9 +738,9 @@ impl Cloud {
                         if next != cur {
                             let ok = tx.instances().transition(&r.id,
                                 r.generation,
-                                next.as_str(),
+                                *next,
                                 Some(&user_initiated(now)),
-                                reason,
+                                reason.as_ref(),
                                 None,
                                 now,
                             )?;
@@ -817,10 +812,7 @@ impl Cloud {
                         .ok_or_else(|| incorrect_state(&r.id, "stopped"))
                 },
                 force.then_some(InstanceField::ForceStop(true)),
-                Some((
-                    "Client.UserInitiatedShutdown",
-                    "Client.UserInitiatedShutdown: User initiated shutdown",
-                )),
+                Some(StateReason::user_initiated_shutdown()),
             )
             .await?;
         Ok(Response::StateChanges(changes))
@@ -846,7 +838,7 @@ impl Cloud {
                     Ok(cur.on_terminate())
                 },
                 None,
-                Some(("Client.UserInitiatedShutdown", "Client.UserInitiatedShutdown: User initiated shutdown")),
+                Some(StateReason::user_initiated_shutdown()),
             )
             .await?;
         Ok(Response::StateChanges(changes))
@@ -859,7 +851,7 @@ impl Cloud {
     ) -> CoreResult<Response> {
         let rows = self.resolve(&account, &ids).await?;
         for r in &rows {
-            let cur = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+            let cur = r.state;
             if !cur.can_reboot() {
                 return Err(incorrect_state(&r.id, "rebooted"));
             }
@@ -931,10 +923,10 @@ impl Cloud {
         let items: Vec<S> = rows
             .iter()
             .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-            .filter(|(r, _)| r.state != "terminated" || ids.contains(&r.id))
-            .filter(|(r, _)| include_all || r.state == "running")
+            .filter(|(r, _)| r.state != InstanceState::Terminated || ids.contains(&r.id))
+            .filter(|(r, _)| include_all || r.state == InstanceState::Running)
             .map(|(r, _)| {
-                let state = InstanceState::parse(&r.state).unwrap_or(InstanceState::Pending);
+                let state = r.state;
                 let status = if state != InstanceState::Running {
                     "not-applicable"
                 } else if now - r.state_since < STATUS_INITIALIZING_MS {
@@ -994,7 +986,7 @@ impl Cloud {
         let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
         let r = rows[0].clone();
         let must_be_stopped = || -> CoreResult<()> {
-            if r.state != "stopped" {
+            if r.state != InstanceState::Stopped {
                 return Err(ApiError::new(
                     ErrorCode::IncorrectInstanceState,
                     format!("The instance '{}' is not in the 'stopped' state.", r.id),
@@ -1056,7 +1048,7 @@ impl Cloud {
                     s.write(|tx| {
                         Ok(tx
                             .instances()
-                            .set_field(&id, InstanceField::ShutdownBehavior(&b))?)
+                            .set_field(&id, InstanceField::ShutdownBehavior(b))?)
                     })
                 })
                 .await?;
@@ -1105,7 +1097,7 @@ impl Cloud {
             ),
             "disableApiTermination" => InstanceAttributeValue::Bool(r.disable_api_termination),
             "instanceInitiatedShutdownBehavior" => {
-                InstanceAttributeValue::Value(Some(r.shutdown_behavior.clone()))
+                InstanceAttributeValue::Value(Some(r.shutdown_behavior.as_str().into()))
             }
             "rootDeviceName" => InstanceAttributeValue::Value(Some("/dev/xvda".into())),
             "sourceDestCheck" | "enaSupport" => InstanceAttributeValue::Bool(true),

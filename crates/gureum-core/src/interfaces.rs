@@ -6,6 +6,7 @@ use gureum_ec2::ops::interfaces::{Action, Response};
 use gureum_ec2::Page;
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation, Tag};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+use gureum_types::{HttpEndpoint, HttpTokens, InstanceState};
 
 use crate::describe::{self, Describable};
 use crate::instances::instance_model;
@@ -97,7 +98,7 @@ impl Cloud {
         let region = self.region.name.clone();
         let interfaces: Vec<NetworkInterface> = rows
             .into_iter()
-            .filter(|(r, _, _)| r.state != "terminated")
+            .filter(|(r, _, _)| r.state != InstanceState::Terminated)
             .map(|(r, _, groups)| {
                 let eip = eips
                     .iter()
@@ -124,7 +125,7 @@ impl Cloud {
                     private_ip: r.private_ip.clone(),
                     status: "in-use".into(),
                     instance_id: r.id.clone(),
-                    attachment_status: if r.state == "shutting-down" {
+                    attachment_status: if r.state == InstanceState::ShuttingDown {
                         "detaching".into()
                     } else {
                         "attached".into()
@@ -157,8 +158,8 @@ impl Cloud {
         &self,
         account: String,
         instance_id: String,
-        http_tokens: Option<String>,
-        http_endpoint: Option<String>,
+        http_tokens: Option<HttpTokens>,
+        http_endpoint: Option<HttpEndpoint>,
         hop_limit: Option<u32>,
     ) -> CoreResult<Response> {
         let rows = self.instance_rows(&account).await?;
@@ -176,7 +177,7 @@ impl Cloud {
             )
             .into());
         };
-        if r.state == "terminated" {
+        if r.state == InstanceState::Terminated {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("The instance '{instance_id}' is not in a valid state for this operation."),
@@ -186,10 +187,11 @@ impl Cloud {
         let tokens = http_tokens.unwrap_or(r.md_http_tokens);
         let endpoint = http_endpoint.unwrap_or(r.md_http_endpoint);
         let hop = hop_limit.unwrap_or(r.md_hop_limit);
-        let (t, e, id) = (tokens.clone(), endpoint.clone(), instance_id.clone());
+        let id = instance_id.clone();
         self.blocking(move |s| {
             s.write(|tx| {
-                tx.instances().set_metadata_options(&id, &t, &e, hop)?;
+                tx.instances()
+                    .set_metadata_options(&id, tokens, endpoint, hop)?;
                 Ok(())
             })
         })

@@ -59,7 +59,7 @@ fn world_with(
                 login_user: "admin".into(),
                 root_size_gib: 8,
                 rootfs: Some("/images/debian-12".into()),
-                state: "available".into(),
+                state: "available".parse().unwrap(),
                 public: true,
                 owner_alias: Some("gureum".into()),
                 source: "recipe:debian-12".into(),
@@ -238,7 +238,10 @@ async fn launch_stop_start_terminate() {
     w.settle().await;
     let d = w.describe(&i.id).await;
     assert_eq!(d.state, InstanceState::Stopped);
-    assert_eq!(d.state_reason.unwrap().0, "Client.UserInitiatedShutdown");
+    assert_eq!(
+        d.state_reason.unwrap().code.as_str(),
+        "Client.UserInitiatedShutdown"
+    );
     assert!(d.state_transition_reason.starts_with("User initiated ("));
     assert!(!w.network.attached.lock().unwrap().contains_key(&i.id));
     assert_eq!(w.compute.state_of(&i.id), GuestState::Stopped);
@@ -372,7 +375,7 @@ async fn guest_initiated_shutdown_follows_the_shutdown_behaviour() {
     let w = world();
     let a = w.launch(run(&w.image, 1)).await.remove(0);
     let mut req = run(&w.image, 1);
-    req.shutdown_behavior = Some("terminate".into());
+    req.shutdown_behavior = Some("terminate".parse().unwrap());
     req.fingerprint.push_str("&terminate");
     let b = w.launch(req).await.remove(0);
     w.settle().await;
@@ -382,7 +385,7 @@ async fn guest_initiated_shutdown_follows_the_shutdown_behaviour() {
     let a = w.describe(&a.id).await;
     assert_eq!(a.state, InstanceState::Stopped);
     assert_eq!(
-        a.state_reason.unwrap().0,
+        a.state_reason.unwrap().code.as_str(),
         "Client.InstanceInitiatedShutdown"
     );
     assert_eq!(w.describe(&b.id).await.state, InstanceState::Terminated);
@@ -396,7 +399,10 @@ async fn failed_boot_terminates_with_the_reason_and_cleans_up() {
     w.settle().await;
     let d = w.describe(&i.id).await;
     assert_eq!(d.state, InstanceState::Terminated);
-    assert_eq!(d.state_reason.unwrap().0, "Server.InternalError");
+    assert_eq!(
+        d.state_reason.unwrap().code.as_str(),
+        "Server.InternalError"
+    );
     assert_eq!(w.compute.state_of(&i.id), GuestState::Absent);
     assert!(w.network.attached.lock().unwrap().is_empty());
 }
@@ -934,7 +940,7 @@ async fn network_interfaces_and_metadata_options() {
     match w
         .call(ec2::interfaces::Action::ModifyInstanceMetadataOptions {
             instance_id: i.id.clone(),
-            http_tokens: Some("required".into()),
+            http_tokens: Some("required".parse().unwrap()),
             http_endpoint: None,
             hop_limit: Some(2),
         })
@@ -947,14 +953,14 @@ async fn network_interfaces_and_metadata_options() {
             hop_limit,
             ..
         } => {
-            assert_eq!(http_tokens, "required");
-            assert_eq!(http_endpoint, "enabled");
+            assert_eq!(http_tokens.as_str(), "required");
+            assert_eq!(http_endpoint.as_str(), "enabled");
             assert_eq!(hop_limit, 2);
         }
         _ => panic!(),
     }
     let d = w.describe(&i.id).await;
-    assert_eq!(d.metadata_http_tokens, "required");
+    assert_eq!(d.metadata_http_tokens.as_str(), "required");
     assert_eq!(d.metadata_hop_limit, 2);
 }
 
@@ -1248,8 +1254,8 @@ async fn a_host_that_cannot_run_instances_refuses_launches_and_ends_stranded_one
     assert_eq!(w.cloud.fail_stranded_launches().await.unwrap(), 1);
     let d = w.describe(&stranded.id).await;
     assert_eq!(d.state, InstanceState::Terminated);
-    let (code, message) = d.state_reason.unwrap();
-    assert_eq!(code, "Server.InternalError");
+    let gureum_types::StateReason { code, message } = d.state_reason.unwrap();
+    assert_eq!(code.as_str(), "Server.InternalError");
     assert!(message.contains("runc is not installed"), "{message}");
     assert_eq!(w.describe(&stopped.id).await.state, InstanceState::Stopped);
 }
@@ -1267,9 +1273,10 @@ async fn image_ids(w: &World, owners: &[&str]) -> Vec<(String, String)> {
         .await
         .unwrap()
     {
-        ec2::images::Response::DescribeImages { images, .. } => {
-            images.into_iter().map(|i| (i.id, i.state)).collect()
-        }
+        ec2::images::Response::DescribeImages { images, .. } => images
+            .into_iter()
+            .map(|i| (i.id, i.state.as_str().to_string()))
+            .collect(),
         other => panic!("{other:?}"),
     }
 }
@@ -1287,7 +1294,7 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
         login_user: "admin".into(),
         root_size_gib: 8,
         rootfs: None,
-        state: "pending".into(),
+        state: "pending".parse().unwrap(),
         public: true,
         owner_alias: Some("gureum".into()),
         source: format!("recipe:{name}"),
@@ -1355,7 +1362,7 @@ async fn a_failed_builtin_image_is_listed_to_nobody_else() {
     let all = w.cloud.all_images_sync().unwrap();
     for failed in [&id, &shared] {
         let img = all.iter().find(|i| &i.id == failed).unwrap();
-        assert_eq!(img.state, "failed");
+        assert_eq!(img.state.as_str(), "failed");
     }
     // The working image is still everyone's.
     assert!(image_ids(&w, &["gureum"])

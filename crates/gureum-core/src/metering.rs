@@ -15,6 +15,7 @@ use gureum_billing::bill::Bill;
 use gureum_billing::ce::CeReply;
 use gureum_billing::{Account, Ledger, Month, PriceList, UsageRecord};
 use gureum_store::usage;
+use gureum_types::InstanceState;
 
 use crate::{Cloud, CoreError, CoreResult};
 
@@ -445,7 +446,9 @@ impl Cloud {
                     .instance_rows(&b.account_id)
                     .await?
                     .into_iter()
-                    .filter(|(r, _)| r.state == "running" || r.state == "pending")
+                    .filter(|(r, _)| {
+                        r.state == InstanceState::Running || r.state == InstanceState::Pending
+                    })
                     .map(|(r, _)| r.id)
                     .collect();
                 if !live.is_empty() {

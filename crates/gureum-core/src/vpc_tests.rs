@@ -7,7 +7,7 @@ use gureum_ec2::{Page, Request, Resource};
 use gureum_types::model::{
     Filter, InternetGateway, RouteTable, Subnet, Tag, TagSpecification, Vpc,
 };
-use gureum_types::ErrorCode;
+use gureum_types::{ErrorCode, InstanceState};
 
 use crate::images::NewImage;
 use crate::{testing, Cloud, Ctx};
@@ -254,7 +254,7 @@ impl W {
                     login_user: "admin".into(),
                     root_size_gib: 8,
                     rootfs: Some("/images/x".into()),
-                    state: "available".into(),
+                    state: "available".parse().unwrap(),
                     public: true,
                     owner_alias: Some("gureum".into()),
                     source: "recipe:x".into(),
@@ -597,7 +597,7 @@ async fn subnets_create_modify_delete() {
                 tx.instances().transition(
                     &r.id,
                     r.generation,
-                    "terminated",
+                    InstanceState::Terminated,
                     None,
                     None,
                     ended,

@@ -226,7 +226,7 @@ impl Cloud {
                         owner_id: v.account_id,
                         cidr: v.cidr,
                         is_default: v.is_default,
-                        state: "available".into(),
+                        state: "available".parse().unwrap(),
                     })
                     .collect();
                 let subnets = c
@@ -376,7 +376,7 @@ fn subnet_model(s: SubnetRow, tags: Vec<Tag>) -> Subnet {
     Subnet {
         tags,
         available_ip_address_count: hi + 1 - lo,
-        state: "available".into(),
+        state: "available".parse().unwrap(),
         id: s.id,
         owner_id: s.account_id,
         vpc_id: s.vpc_id,
@@ -442,7 +442,7 @@ impl Cloud {
                         owner_id: account.clone(),
                         cidr: net.to_string(),
                         is_default: false,
-                        state: "available".into(),
+                        state: "available".parse().unwrap(),
                         instance_tenancy: tenancy,
                         tags,
                     })

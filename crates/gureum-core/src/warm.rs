@@ -250,7 +250,11 @@ impl Cloud {
         let Some(row) = row else {
             return Err(CoreError::Internal(format!("no image {image_id}")));
         };
-        let Some(rootfs) = row.rootfs.clone().filter(|_| row.state == "available") else {
+        let Some(rootfs) = row
+            .rootfs
+            .clone()
+            .filter(|_| row.state == gureum_types::ImageState::Available)
+        else {
             return Err(CoreError::Internal(format!("{image_id} is not available")));
         };
         self.warm.state().image = Some(WarmImage {

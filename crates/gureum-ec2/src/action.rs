@@ -5,7 +5,7 @@
 //! parsing helpers the resources share (pagination, enumerations, base64) live here.
 
 use base64::Engine;
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, ErrorCode, WireEnum};
 
 use crate::ops::parse_action;
 pub use crate::ops::{supported_actions, Action};
@@ -62,14 +62,21 @@ pub(crate) fn one_of(name: &str, value: String, allowed: &[&str]) -> Result<Stri
     if allowed.contains(&value.as_str()) {
         Ok(value)
     } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidParameterValue,
-            format!(
-                "Value ({value}) for parameter {name} is invalid. Valid values are: {}",
-                allowed.join(", ")
-            ),
-        ))
+        Err(not_one_of(name, &value, &allowed.join(", ")))
     }
+}
+
+/// Parameter `name` as one of the values of an AWS enumeration, spelt exactly; EC2's message
+/// listing the valid values otherwise.
+pub(crate) fn one_of_enum<T: WireEnum>(name: &str, value: &str) -> Result<T, ApiError> {
+    T::parse(value).ok_or_else(|| not_one_of(name, value, &T::valid_values()))
+}
+
+fn not_one_of(name: &str, value: &str, valid: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidParameterValue,
+        format!("Value ({value}) for parameter {name} is invalid. Valid values are: {valid}"),
+    )
 }
 
 pub(crate) fn required_list(p: &mut Params, name: &str) -> Result<Vec<String>, ApiError> {

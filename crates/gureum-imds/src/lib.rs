@@ -54,14 +54,10 @@ pub trait MetadataSource: Send + Sync + 'static {
     }
 }
 
-/// `HttpTokens` of the instance's metadata options.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpTokens {
-    /// IMDSv1 (no token) and IMDSv2 both work; a token that is sent must still be valid.
-    Optional,
-    /// Every read needs a valid IMDSv2 token.
-    Required,
-}
+/// `HttpTokens` of the instance's metadata options: with `Optional`, IMDSv1 (no token) and
+/// IMDSv2 both work (a token that is sent must still be valid); with `Required`, every read
+/// needs a valid IMDSv2 token. `HttpEndpoint`: `Disabled` forbids every request.
+pub use gureum_types::{HttpEndpoint, HttpTokens};
 
 /// Everything IMDS shows one instance. Values are served as given; the comments say what EC2
 /// shows there.
@@ -123,8 +119,8 @@ pub struct InstanceMetadata {
     pub launch_time: String,
     /// `HttpTokens`.
     pub http_tokens: HttpTokens,
-    /// `HttpEndpoint` is `enabled`.
-    pub http_endpoint_enabled: bool,
+    /// `HttpEndpoint`.
+    pub http_endpoint: HttpEndpoint,
     /// `HttpPutResponseHopLimit` (1..=64): the IP TTL of the token response.
     pub hop_limit: u8,
     /// The instance's tags when `InstanceMetadataTags` is `enabled` (`tags/instance/`), `None`

@@ -389,7 +389,7 @@ pub(crate) mod tests {
             architecture: "x86_64".into(),
             launch_time: "2024-05-06T07:08:09.123+02:00".into(),
             http_tokens: HttpTokens::Optional,
-            http_endpoint_enabled: true,
+            http_endpoint: crate::HttpEndpoint::Enabled,
             hop_limit: 1,
             tags: Some(vec![
                 ("Name".into(), "web-1".into()),

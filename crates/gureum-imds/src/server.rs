@@ -49,7 +49,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::routes::{self, Body, TOKEN_PATH};
 use crate::token::{parse_token_ttl, TokenError, TokenKey};
-use crate::{HttpTokens, InstanceMetadata, MetadataSource};
+use crate::{HttpEndpoint, HttpTokens, InstanceMetadata, MetadataSource};
 
 const TOKEN: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token");
 const TOKEN_TTL: HeaderName = HeaderName::from_static("x-aws-ec2-metadata-token-ttl-seconds");
@@ -380,8 +380,9 @@ fn respond<B>(
     key: &TokenKey,
     nonce: impl FnOnce() -> [u8; 6],
 ) -> Reply {
-    if !md.http_endpoint_enabled {
-        return error(StatusCode::FORBIDDEN).into();
+    match md.http_endpoint {
+        HttpEndpoint::Disabled => return error(StatusCode::FORBIDDEN).into(),
+        HttpEndpoint::Enabled => {}
     }
     let path = req.uri().path();
     let headers = req.headers();
@@ -419,8 +420,10 @@ fn respond<B>(
     }
     let mut values = headers.get_all(TOKEN).iter();
     let remaining = match (values.next(), values.next()) {
-        (None, _) if md.http_tokens == HttpTokens::Optional => None,
-        (None, _) => return error(StatusCode::UNAUTHORIZED).into(),
+        (None, _) => match md.http_tokens {
+            HttpTokens::Optional => None,
+            HttpTokens::Required => return error(StatusCode::UNAUTHORIZED).into(),
+        },
         (Some(token), None) => match key.verify(token.as_bytes(), &md.instance_id, now_ms) {
             Ok(expires_ms) => Some((expires_ms - now_ms).div_ceil(1000)),
             Err(TokenError::Malformed | TokenError::BadTag | TokenError::Expired) => {
@@ -698,7 +701,7 @@ mod tests {
     #[test]
     fn disabled_endpoint_forbids_everything() {
         let md = InstanceMetadata {
-            http_endpoint_enabled: false,
+            http_endpoint: HttpEndpoint::Disabled,
             ..sample()
         };
         for (method, path, headers) in [

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use gureum_imds::{HttpTokens, ImdsServer, InstanceMetadata, MetadataSource, TtlObserver};
+use gureum_imds::{
+    HttpEndpoint, HttpTokens, ImdsServer, InstanceMetadata, MetadataSource, TtlObserver,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::oneshot;
@@ -65,7 +67,7 @@ fn instance(id: &str, ip: Ipv4Addr) -> InstanceMetadata {
         architecture: "x86_64".into(),
         launch_time: "2024-05-06T07:08:09Z".into(),
         http_tokens: HttpTokens::Optional,
-        http_endpoint_enabled: true,
+        http_endpoint: HttpEndpoint::Enabled,
         hop_limit: 1,
         tags: None,
     }
@@ -435,7 +437,7 @@ async fn unknown_caller_and_disabled_endpoint_look_the_same() {
         vec![
             instance("i-0123456789abcdef0", INSTANCE),
             InstanceMetadata {
-                http_endpoint_enabled: false,
+                http_endpoint: HttpEndpoint::Disabled,
                 ..instance("i-0fedcba9876543210", disabled_ip)
             },
         ],

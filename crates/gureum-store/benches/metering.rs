@@ -9,10 +9,16 @@ use std::time::Instant;
 
 use gureum_store::instances::InstanceRow;
 use gureum_store::{SqliteStore, SqliteTx, StoreError, Tx};
+use gureum_types::InstanceState;
 
 const INSTANCES: usize = 200;
 const ROUNDS: usize = 5;
-const STATES: [&str; 4] = ["running", "stopping", "stopped", "pending"];
+const STATES: [InstanceState; 4] = [
+    InstanceState::Running,
+    InstanceState::Stopping,
+    InstanceState::Stopped,
+    InstanceState::Pending,
+];
 
 fn setup() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -28,7 +34,7 @@ fn setup() -> (tempfile::TempDir, SqliteStore) {
                     id,
                     account_id: "123456789012".into(),
                     instance_type: "t3.micro".into(),
-                    state: "pending".into(),
+                    state: InstanceState::Pending,
                     private_ip: format!("10.0.{}.{}", i / 250, i % 250 + 4),
                     root_volume_gib: 8,
                     ..Default::default()
@@ -65,7 +71,7 @@ fn run(metered: bool) -> Vec<f64> {
                             tx.execute(
                                 "UPDATE instances SET state = ?3, generation = generation + 1, state_since = ?4 \
                                  WHERE id = ?1 AND generation = ?2",
-                                rusqlite::params![id, generation, state, now],
+                                rusqlite::params![id, generation, state.as_str(), now],
                             )?;
                         }
                         Ok::<_, StoreError>(())

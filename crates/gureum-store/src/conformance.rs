@@ -11,7 +11,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
-use gureum_types::IpProtocol;
+use gureum_types::{
+    HttpEndpoint, HttpTokens, ImageState, InstanceState, IpProtocol, ShutdownBehavior,
+};
 
 use crate::addresses::AddressRow;
 use crate::images::ImageRow;
@@ -294,7 +296,7 @@ fn image_row(id: &str, account: &str, name: &str) -> ImageRow {
         account_id: account.into(),
         name: name.into(),
         description: String::new(),
-        state: "available".into(),
+        state: ImageState::Available,
         state_reason: None,
         public: false,
         owner_alias: None,
@@ -364,7 +366,7 @@ fn images(s: &dyn Store) {
     );
     w(s, |tx| {
         tx.images()
-            .set_state("ami-3", "failed", Some("broke"), None)
+            .set_state("ami-3", ImageState::Failed, Some("broke"), None)
     });
     assert_eq!(
         ids(r(s, |tx| tx.images().visible_to(A))),
@@ -382,7 +384,7 @@ fn images(s: &dyn Store) {
     );
     w(s, |tx| {
         tx.images()
-            .set_state("ami-3", "available", None, Some("/new"))
+            .set_state("ami-3", ImageState::Available, None, Some("/new"))
     });
     assert_eq!(
         r(s, |tx| tx.images().get("ami-3"))
@@ -527,7 +529,7 @@ fn instance_row(account: &str, id: &str, subnet: &str, vpc: &str, ip: &str) -> I
         rootfs: "/rootfs".into(),
         instance_type: "t3.micro".into(),
         login_user: "admin".into(),
-        state: "pending".into(),
+        state: InstanceState::Pending,
         state_since: 1,
         launch_time: 1,
         subnet_id: subnet.into(),
@@ -535,10 +537,10 @@ fn instance_row(account: &str, id: &str, subnet: &str, vpc: &str, ip: &str) -> I
         az: "us-east-1a".into(),
         private_ip: ip.into(),
         root_volume_gib: 8,
-        shutdown_behavior: "stop".into(),
+        shutdown_behavior: ShutdownBehavior::Stop,
         hypervisor: gureum_types::Hypervisor::Container,
-        md_http_tokens: "optional".into(),
-        md_http_endpoint: "enabled".into(),
+        md_http_tokens: HttpTokens::Optional,
+        md_http_endpoint: HttpEndpoint::Enabled,
         md_hop_limit: 1,
         ..Default::default()
     }
@@ -553,10 +555,10 @@ fn instance(s: &dyn Store, account: &str, id: &str, subnet: &str, vpc: &str, ip:
 }
 
 /// Move the instance to `state` through the compare-and-swap, as the core does.
-fn set_state(s: &dyn Store, id: &str, state: &str, now: i64) {
+fn set_state(s: &dyn Store, id: &str, state: InstanceState, now: i64) {
     w(s, |tx| {
         let g = tx.instances().get(id)?.expect("the instance").generation;
-        let ended = (state == "terminated").then_some(now);
+        let ended = (state == InstanceState::Terminated).then_some(now);
         assert!(tx
             .instances()
             .transition(id, g, state, None, None, ended, now)?);
@@ -565,7 +567,7 @@ fn set_state(s: &dyn Store, id: &str, state: &str, now: i64) {
 }
 
 fn terminate(s: &dyn Store, id: &str, now: i64) {
-    set_state(s, id, "terminated", now);
+    set_state(s, id, InstanceState::Terminated, now);
 }
 
 fn instances(s: &dyn Store) {
@@ -593,15 +595,21 @@ fn instances(s: &dyn Store) {
     assert!(w(s, |tx| tx.instances().transition(
         "i-1",
         g,
-        "running",
+        InstanceState::Running,
         Some("why"),
         None,
         None,
         2
     )));
-    assert!(!w(s, |tx| tx
-        .instances()
-        .transition("i-1", g, "stopping", None, None, None, 3)));
+    assert!(!w(s, |tx| tx.instances().transition(
+        "i-1",
+        g,
+        InstanceState::Stopping,
+        None,
+        None,
+        None,
+        3
+    )));
     let i1 = r(s, |tx| tx.instances().get("i-1")).unwrap();
     assert_eq!((i1.state.as_str(), i1.state_since), ("running", 2));
     assert!(i1.generation > g);
@@ -613,21 +621,23 @@ fn instances(s: &dyn Store) {
             .set_field("i-1", InstanceField::UserData(Some(b"#!/bin/sh")))?;
         tx.instances()
             .set_field("i-1", InstanceField::DisableApiTermination(true))?;
-        tx.instances()
-            .set_field("i-1", InstanceField::ShutdownBehavior("terminate"))?;
+        tx.instances().set_field(
+            "i-1",
+            InstanceField::ShutdownBehavior(ShutdownBehavior::Terminate),
+        )?;
         tx.instances()
             .set_field("i-1", InstanceField::RebootRequested(true))?;
         tx.instances()
             .set_field("i-1", InstanceField::ForceStop(true))?;
         tx.instances()
-            .set_metadata_options("i-1", "required", "disabled", 3)
+            .set_metadata_options("i-1", HttpTokens::Required, HttpEndpoint::Disabled, 3)
     });
     let i1b = r(s, |tx| tx.instances().get("i-1")).unwrap();
     assert!(i1b.generation > i1.generation);
     assert_eq!(i1b.instance_type, "t3.large");
     assert_eq!(i1b.user_data.as_deref(), Some(&b"#!/bin/sh"[..]));
     assert!(i1b.disable_api_termination && i1b.reboot_requested && i1b.force_stop);
-    assert_eq!(i1b.shutdown_behavior, "terminate");
+    assert_eq!(i1b.shutdown_behavior.as_str(), "terminate");
     assert_eq!(
         (
             i1b.md_http_tokens.as_str(),
@@ -682,7 +692,7 @@ fn instances(s: &dyn Store) {
     assert_eq!(versions.len(), 4);
     assert!(versions
         .iter()
-        .any(|v| v.id == "i-2" && v.state == "terminated" && v.account_id == A));
+        .any(|v| v.id == "i-2" && v.state.as_str() == "terminated" && v.account_id == A));
     assert_eq!(
         r(s, |tx| tx.instances().login_user(A, "i-1")),
         Some("admin".into())

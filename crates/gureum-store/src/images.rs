@@ -2,6 +2,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use gureum_types::ImageState;
+
 use crate::Millis;
 
 aggregate! {
@@ -20,7 +22,7 @@ aggregate! {
         fn all(&self) -> Vec<ImageRow>;
         fn get(&self, id: &str) -> Option<ImageRow>;
         fn find_by_source(&self, source: &str) -> Option<ImageRow>;
-        fn set_state(&self, id: &str, state: &str, reason: Option<&str>, rootfs: Option<&str>) -> ();
+        fn set_state(&self, id: &str, state: ImageState, reason: Option<&str>, rootfs: Option<&str>) -> ();
         fn set_public(&self, id: &str, public: bool) -> ();
         fn set_description(&self, id: &str, d: &str) -> ();
         fn launch_permissions(&self, id: &str) -> Vec<String>;
@@ -38,7 +40,7 @@ pub struct ImageRow {
     pub account_id: String,
     pub name: String,
     pub description: String,
-    pub state: String,
+    pub state: ImageState,
     pub state_reason: Option<String>,
     pub public: bool,
     pub owner_alias: Option<String>,
@@ -62,7 +64,7 @@ fn row(r: &Row) -> rusqlite::Result<ImageRow> {
         account_id: r.get(1)?,
         name: r.get(2)?,
         description: r.get(3)?,
-        state: r.get(4)?,
+        state: crate::instances::text_enum(r, 4)?,
         state_reason: r.get(5)?,
         public: r.get(6)?,
         owner_alias: r.get(7)?,
@@ -84,7 +86,7 @@ pub(crate) fn insert(c: &Connection, i: &ImageRow) -> rusqlite::Result<bool> {
             i.account_id,
             i.name,
             i.description,
-            i.state,
+            i.state.as_str(),
             i.state_reason,
             i.public,
             i.owner_alias,
@@ -134,13 +136,13 @@ pub(crate) fn find_by_source(c: &Connection, source: &str) -> rusqlite::Result<O
 pub(crate) fn set_state(
     c: &Connection,
     id: &str,
-    state: &str,
+    state: ImageState,
     reason: Option<&str>,
     rootfs: Option<&str>,
 ) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE images SET state = ?2, state_reason = ?3, rootfs = COALESCE(?4, rootfs) WHERE id = ?1",
-        params![id, state, reason, rootfs],
+        params![id, state.as_str(), reason, rootfs],
     )?;
     Ok(())
 }

@@ -4,7 +4,9 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use gureum_types::Hypervisor;
+use gureum_types::{
+    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason, VolumeType,
+};
 
 use crate::Millis;
 
@@ -26,7 +28,7 @@ aggregate! {
         /// Compare-and-swap the state: only if the row is still at `generation`. Returns whether it
         /// changed. Bumps the generation.
         #[allow(clippy::too_many_arguments)]
-        fn transition(&self, id: &str, generation: i64, state: &str, transition_reason: Option<&str>, reason: Option<(&str, &str)>, ended_at: Option<Millis>, now: Millis) -> bool;
+        fn transition(&self, id: &str, generation: i64, state: InstanceState, transition_reason: Option<&str>, reason: Option<&StateReason>, ended_at: Option<Millis>, now: Millis) -> bool;
         /// Forget terminated instances that ended before `cutoff` (their registry rows, tags and
         /// volumes' rows go with them).
         fn purge_terminated(&self, cutoff: Millis) -> Vec<String>;
@@ -43,7 +45,7 @@ aggregate! {
         /// Clear the instance's public address if it is `ip` (an Elastic IP leaving it).
         fn clear_public_ip_if(&self, id: &str, ip: &str, now: Millis) -> ();
         /// The instance's metadata service options.
-        fn set_metadata_options(&self, id: &str, http_tokens: &str, http_endpoint: &str, hop_limit: u32) -> ();
+        fn set_metadata_options(&self, id: &str, http_tokens: HttpTokens, http_endpoint: HttpEndpoint, hop_limit: u32) -> ();
         /// (VPC id, VPC CIDR, is default) of every VPC with a live (not terminated) instance, any
         /// account.
         fn live_vpc_cidrs(&self) -> Vec<(String, String, bool)>;
@@ -59,12 +61,39 @@ aggregate! {
     }
 }
 
-/// The `hypervisor` column (`container` or `vm`, the text every data dir has stored).
-fn hypervisor(r: &Row, idx: usize) -> rusqlite::Result<Hypervisor> {
+/// A column that holds an enumeration's text (the `hypervisor` column's `container` or `vm`,
+/// the `state` column's `running`, …: the text every data dir has stored). Text that names
+/// no value is an error, never a guess.
+pub(crate) fn text_enum<T>(r: &Row, idx: usize) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let text: String = r.get(idx)?;
+    parse_column(idx, &text)
+}
+
+fn parse_column<T>(idx: usize, text: &str) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     text.parse().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+/// The `reason_code` and `reason_message` columns: a state reason, or none.
+fn state_reason(r: &Row, idx: usize) -> rusqlite::Result<Option<StateReason>> {
+    let code: Option<String> = r.get(idx)?;
+    let Some(code) = code else {
+        return Ok(None);
+    };
+    let message: Option<String> = r.get(idx + 1)?;
+    Ok(Some(StateReason {
+        code: parse_column(idx, &code)?,
+        message: message.unwrap_or_default(),
+    }))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,13 +108,13 @@ pub struct InstanceRow {
     pub key_name: Option<String>,
     pub public_key: Option<String>,
     pub login_user: String,
-    pub state: String,
+    pub state: InstanceState,
     pub generation: i64,
     /// When the current state began.
     pub state_since: Millis,
     pub transition_reason: String,
-    pub reason_code: Option<String>,
-    pub reason_message: Option<String>,
+    /// The `reason_code` and `reason_message` columns.
+    pub state_reason: Option<StateReason>,
     pub launch_time: Millis,
     pub launch_index: u32,
     pub subnet_id: String,
@@ -97,14 +126,14 @@ pub struct InstanceRow {
     pub root_volume_id: String,
     pub root_volume_gib: u32,
     pub delete_on_termination: bool,
-    pub shutdown_behavior: String,
+    pub shutdown_behavior: ShutdownBehavior,
     pub disable_api_termination: bool,
     pub user_data: Option<Vec<u8>>,
     pub client_token: Option<String>,
     pub request_hash: Option<String>,
     pub hypervisor: Hypervisor,
-    pub md_http_tokens: String,
-    pub md_http_endpoint: String,
+    pub md_http_tokens: HttpTokens,
+    pub md_http_endpoint: HttpEndpoint,
     pub md_hop_limit: u32,
     pub reboot_requested: bool,
     pub force_stop: bool,
@@ -135,12 +164,11 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         key_name: r.get(6)?,
         public_key: r.get(7)?,
         login_user: r.get(8)?,
-        state: r.get(9)?,
+        state: text_enum(r, 9)?,
         generation: r.get(10)?,
         state_since: r.get(11)?,
         transition_reason: r.get(12)?,
-        reason_code: r.get(13)?,
-        reason_message: r.get(14)?,
+        state_reason: state_reason(r, 13)?,
         launch_time: r.get(15)?,
         launch_index: r.get(16)?,
         subnet_id: r.get(17)?,
@@ -152,14 +180,14 @@ fn row(r: &Row) -> rusqlite::Result<InstanceRow> {
         root_volume_id: r.get(23)?,
         root_volume_gib: r.get(24)?,
         delete_on_termination: r.get(25)?,
-        shutdown_behavior: r.get(26)?,
+        shutdown_behavior: text_enum(r, 26)?,
         disable_api_termination: r.get(27)?,
         user_data: r.get(28)?,
         client_token: r.get(29)?,
         request_hash: r.get(30)?,
-        hypervisor: hypervisor(r, 31)?,
-        md_http_tokens: r.get(32)?,
-        md_http_endpoint: r.get(33)?,
+        hypervisor: text_enum(r, 31)?,
+        md_http_tokens: text_enum(r, 32)?,
+        md_http_endpoint: text_enum(r, 33)?,
         md_hop_limit: r.get(34)?,
         reboot_requested: r.get(35)?,
         force_stop: r.get(36)?,
@@ -187,12 +215,12 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.key_name,
             i.public_key,
             i.login_user,
-            i.state,
+            i.state.as_str(),
             i.generation,
             i.state_since,
             i.transition_reason,
-            i.reason_code,
-            i.reason_message,
+            i.state_reason.as_ref().map(|r| r.code.as_str()),
+            i.state_reason.as_ref().map(|r| r.message.as_str()),
             i.launch_time,
             i.launch_index,
             i.subnet_id,
@@ -204,14 +232,14 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.root_volume_id,
             i.root_volume_gib,
             i.delete_on_termination,
-            i.shutdown_behavior,
+            i.shutdown_behavior.as_str(),
             i.disable_api_termination,
             i.user_data,
             i.client_token,
             i.request_hash,
             i.hypervisor.as_str(),
-            i.md_http_tokens,
-            i.md_http_endpoint,
+            i.md_http_tokens.as_str(),
+            i.md_http_endpoint.as_str(),
             i.md_hop_limit,
             i.reboot_requested,
             i.force_stop,
@@ -226,7 +254,7 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
         &i.account_id,
         &i.id,
         crate::usage::STORAGE,
-        "gp3",
+        VolumeType::Gp3.as_str(),
         i.root_volume_gib as f64,
         i.launch_time,
     )?;
@@ -283,9 +311,9 @@ pub(crate) fn transition(
     c: &Connection,
     id: &str,
     generation: i64,
-    state: &str,
+    state: InstanceState,
     transition_reason: Option<&str>,
-    reason: Option<(&str, &str)>,
+    reason: Option<&StateReason>,
     ended_at: Option<Millis>,
     now: Millis,
 ) -> rusqlite::Result<bool> {
@@ -299,10 +327,10 @@ pub(crate) fn transition(
         params![
             id,
             generation,
-            state,
+            state.as_str(),
             transition_reason,
-            reason.map(|r| r.0),
-            reason.map(|r| r.1),
+            reason.map(|r| r.code.as_str()),
+            reason.map(|r| r.message.as_str()),
             ended_at,
             now
         ],
@@ -314,9 +342,14 @@ pub(crate) fn transition(
 }
 
 /// The usage a state change opens or closes (see [`crate::usage`]).
-fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusqlite::Result<()> {
+fn meter_transition(
+    c: &Connection,
+    id: &str,
+    state: InstanceState,
+    now: Millis,
+) -> rusqlite::Result<()> {
     use crate::usage::{self, COMPUTE, PUBLIC_IPV4, STORAGE};
-    if state == "running" {
+    if state == InstanceState::Running {
         let row: Option<(String, String)> = c
             .prepare_cached("SELECT account_id, instance_type FROM instances WHERE id = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -327,7 +360,7 @@ fn meter_transition(c: &Connection, id: &str, state: &str, now: Millis) -> rusql
     } else {
         usage::close(c, id, COMPUTE, now)?;
     }
-    if state == "terminated" {
+    if state == InstanceState::Terminated {
         usage::close(c, id, STORAGE, now)?;
         usage::close(c, id, PUBLIC_IPV4, now)?;
     }
@@ -340,7 +373,7 @@ pub enum InstanceField<'a> {
     InstanceType(&'a str),
     UserData(Option<&'a [u8]>),
     DisableApiTermination(bool),
-    ShutdownBehavior(&'a str),
+    ShutdownBehavior(ShutdownBehavior),
     RebootRequested(bool),
     ForceStop(bool),
 }
@@ -354,7 +387,7 @@ pub(crate) fn set_field(
         InstanceField::InstanceType(v) => set_column(c, id, "instance_type", &v),
         InstanceField::UserData(v) => set_column(c, id, "user_data", &v),
         InstanceField::DisableApiTermination(v) => set_column(c, id, "disable_api_termination", &v),
-        InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v),
+        InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v.as_str()),
         InstanceField::RebootRequested(v) => set_column(c, id, "reboot_requested", &v),
         InstanceField::ForceStop(v) => set_column(c, id, "force_stop", &v),
     }
@@ -366,7 +399,7 @@ pub(crate) fn set_field(
 pub struct InstanceVersion {
     pub account_id: String,
     pub id: String,
-    pub state: String,
+    pub state: InstanceState,
     pub generation: i64,
     pub public_ip: Option<String>,
 }
@@ -378,7 +411,7 @@ pub(crate) fn versions(c: &Connection) -> rusqlite::Result<Vec<InstanceVersion>>
         Ok(InstanceVersion {
             account_id: r.get(0)?,
             id: r.get(1)?,
-            state: r.get(2)?,
+            state: text_enum(r, 2)?,
             generation: r.get(3)?,
             public_ip: r.get(4)?,
         })
@@ -507,14 +540,14 @@ pub(crate) fn clear_public_ip_if(
 pub(crate) fn set_metadata_options(
     c: &Connection,
     id: &str,
-    http_tokens: &str,
-    http_endpoint: &str,
+    http_tokens: HttpTokens,
+    http_endpoint: HttpEndpoint,
     hop_limit: u32,
 ) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE instances SET md_http_tokens = ?2, md_http_endpoint = ?3, md_hop_limit = ?4 \
          WHERE id = ?1",
-        params![id, http_tokens, http_endpoint, hop_limit],
+        params![id, http_tokens.as_str(), http_endpoint.as_str(), hop_limit],
     )?;
     Ok(())
 }
@@ -599,5 +632,108 @@ mod tests {
         assert!(store
             .sql_read(|c| Ok::<_, StoreError>(get(c, "i-2")?))
             .is_err());
+    }
+
+    /// The state, state reason, shutdown behaviour and metadata option columns keep the text
+    /// AWS names them by (what older data dirs hold), and read back as the same values; text
+    /// that names no value is an error rather than a guess.
+    #[test]
+    fn enum_columns_keep_their_text() {
+        let (_dir, store) = crate::sqlite::test_store();
+        store
+            .sql_write(|tx| {
+                crate::accounts::insert(tx, "123456789012", "a", 0)?;
+                crate::resources::insert(tx, "i-1", "123456789012", "instance", 0)?;
+                insert(
+                    tx,
+                    &InstanceRow {
+                        id: "i-1".into(),
+                        account_id: "123456789012".into(),
+                        private_ip: "10.0.0.4".into(),
+                        shutdown_behavior: ShutdownBehavior::Terminate,
+                        md_http_tokens: HttpTokens::Required,
+                        md_http_endpoint: HttpEndpoint::Disabled,
+                        ..Default::default()
+                    },
+                )?;
+                transition(
+                    tx,
+                    "i-1",
+                    0,
+                    InstanceState::ShuttingDown,
+                    None,
+                    Some(&StateReason::user_initiated_shutdown()),
+                    None,
+                    1,
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let text = |sql: &str| {
+            store
+                .sql_read(|c| {
+                    let row: Vec<String> = c.query_row(sql, [], |r| {
+                        (0..r.as_ref().column_count())
+                            .map(|i| r.get(i))
+                            .collect::<Result<_, _>>()
+                    })?;
+                    Ok::<_, StoreError>(row)
+                })
+                .unwrap()
+        };
+        assert_eq!(
+            text(
+                "SELECT state, reason_code, reason_message, shutdown_behavior, md_http_tokens, \
+                 md_http_endpoint FROM instances"
+            ),
+            [
+                "shutting-down",
+                "Client.UserInitiatedShutdown",
+                "Client.UserInitiatedShutdown: User initiated shutdown",
+                "terminate",
+                "required",
+                "disabled"
+            ]
+        );
+        let got = store
+            .sql_read(|c| Ok::<_, StoreError>(get(c, "i-1")?))
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.state, InstanceState::ShuttingDown);
+        assert_eq!(
+            got.state_reason,
+            Some(StateReason::user_initiated_shutdown())
+        );
+        assert_eq!(
+            (
+                got.shutdown_behavior,
+                got.md_http_tokens,
+                got.md_http_endpoint
+            ),
+            (
+                ShutdownBehavior::Terminate,
+                HttpTokens::Required,
+                HttpEndpoint::Disabled
+            )
+        );
+        for bad in [
+            "UPDATE instances SET state = 'paused'",
+            "UPDATE instances SET state = 'shutting-down', reason_code = 'Client.Whim'",
+            "UPDATE instances SET reason_code = NULL, shutdown_behavior = 'Stop'",
+            "UPDATE instances SET shutdown_behavior = 'stop', md_http_tokens = 'maybe'",
+        ] {
+            store
+                .sql_write(|tx| {
+                    tx.execute(bad, [])?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            assert!(
+                store
+                    .sql_read(|c| Ok::<_, StoreError>(get(c, "i-1")?))
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 }

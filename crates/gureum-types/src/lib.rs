@@ -1,6 +1,7 @@
 //! gureum's shared vocabulary: resource ids, AWS error codes, the region layout and the
 //! instance-type catalogue. Pure: no I/O, no async, nothing that needs a host.
 
+pub mod enums;
 pub mod error;
 pub mod hypervisor;
 pub mod ids;
@@ -10,6 +11,10 @@ pub mod protocol;
 pub mod region;
 pub mod state;
 
+pub use enums::{
+    Architecture, DeviceType, DomainType, HttpEndpoint, HttpTokens, ImageState, ShutdownBehavior,
+    StateReason, StateReasonCode, Tenancy, UnknownValue, VirtualizationType, VolumeType, WireEnum,
+};
 pub use error::{ApiError, ErrorCode};
 pub use hypervisor::Hypervisor;
 pub use ids::{ResourceId, ResourceKind};

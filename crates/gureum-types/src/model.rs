@@ -73,8 +73,8 @@ pub struct Image {
     pub owner_alias: Option<String>,
     pub name: String,
     pub description: String,
-    /// `pending`, `available`, `failed`, `deregistered`.
-    pub state: String,
+    /// `pending`, `available`, `failed` (deregistered images are gone from the record).
+    pub state: crate::ImageState,
     pub state_reason: Option<String>,
     pub public: bool,
     pub creation_date: String,
@@ -171,8 +171,8 @@ pub struct Instance {
     pub state: crate::InstanceState,
     /// `StateTransitionReason`, e.g. `User initiated (2026-11-26 06:00:00 GMT)`.
     pub state_transition_reason: String,
-    /// `StateReason` code and message, e.g. `Client.UserInitiatedShutdown`.
-    pub state_reason: Option<(String, String)>,
+    /// `StateReason`, e.g. `Client.UserInitiatedShutdown`.
+    pub state_reason: Option<crate::StateReason>,
     pub launch_time: String,
     pub launch_index: u32,
     pub availability_zone: String,
@@ -185,7 +185,7 @@ pub struct Instance {
     pub root_volume_id: String,
     pub root_volume_gib: u32,
     pub delete_on_termination: bool,
-    pub shutdown_behavior: String,
+    pub shutdown_behavior: crate::ShutdownBehavior,
     pub disable_api_termination: bool,
     pub client_token: Option<String>,
     pub vcpus: u32,
@@ -193,8 +193,8 @@ pub struct Instance {
     pub threads_per_core: u32,
     /// `container` or `vm`: which driver runs it.
     pub hypervisor: String,
-    pub metadata_http_tokens: String,
-    pub metadata_http_endpoint: String,
+    pub metadata_http_tokens: crate::HttpTokens,
+    pub metadata_http_endpoint: crate::HttpEndpoint,
     pub metadata_hop_limit: u32,
     /// (group id, group name), in launch order.
     pub security_groups: Vec<(String, String)>,

@@ -2,10 +2,16 @@
 //! call and each host event may make. Pure, so the core and its tests share one truth.
 
 use std::fmt;
+use std::str::FromStr;
 
-/// An instance state, with AWS's code (the low byte of `InstanceState.Code`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use crate::enums::{parse_wire, UnknownValue, WireEnum};
+
+/// An instance state, with AWS's code (the low byte of `InstanceState.Code`). Its text
+/// (`InstanceStateName`) is also what the store keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum InstanceState {
+    /// Where every instance starts.
+    #[default]
     Pending,
     Running,
     ShuttingDown,
@@ -95,9 +101,26 @@ impl InstanceState {
     }
 }
 
+impl WireEnum for InstanceState {
+    const WHAT: &'static str = "instance state";
+    const ALL: &'static [InstanceState] = &InstanceState::ALL;
+
+    fn as_str(self) -> &'static str {
+        InstanceState::as_str(self)
+    }
+}
+
+impl FromStr for InstanceState {
+    type Err = UnknownValue;
+
+    fn from_str(text: &str) -> Result<InstanceState, UnknownValue> {
+        parse_wire(text)
+    }
+}
+
 impl fmt::Display for InstanceState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -135,7 +135,7 @@ pub fn provide_recipe_image(
         progress: ProgressMode::Auto,
     };
     if let Some(img) = &existing {
-        if img.state == "available" {
+        if img.state == gureum_types::ImageState::Available {
             if let Some(built) = cache.lookup(recipe, &opts)? {
                 if built.rootfs.exists() {
                     return Ok(img.id.clone());
@@ -156,7 +156,7 @@ pub fn provide_recipe_image(
                     login_user: recipe.login_user.to_string(),
                     root_size_gib: 8,
                     rootfs: None,
-                    state: "pending".into(),
+                    state: gureum_types::ImageState::Pending,
                     public: true,
                     owner_alias: Some(BUILTIN_ALIAS.into()),
                     source: source.clone(),

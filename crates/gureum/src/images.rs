@@ -54,7 +54,7 @@ pub fn run(data_dir: &Path, cmd: ImageCmd) -> anyhow::Result<()> {
                     login_user: built.login_user.clone(),
                     root_size_gib,
                     rootfs: Some(built.rootfs.display().to_string()),
-                    state: "available".into(),
+                    state: gureum_types::ImageState::Available,
                     public: false,
                     owner_alias: None,
                     source: "import".into(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use gureum_core::Cloud;
-use gureum_imds::{HttpTokens, ImdsServer, InstanceMetadata, MetadataSource};
+use gureum_imds::{ImdsServer, InstanceMetadata, MetadataSource};
 
 /// The address every EC2 instance reaches its metadata at.
 pub const IMDS_ADDR: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
@@ -51,12 +51,8 @@ impl MetadataSource for StoreSource {
             account_id: i.owner_id.clone(),
             architecture: "x86_64".into(),
             launch_time: i.launch_time.clone(),
-            http_tokens: if i.metadata_http_tokens == "required" {
-                HttpTokens::Required
-            } else {
-                HttpTokens::Optional
-            },
-            http_endpoint_enabled: i.metadata_http_endpoint != "disabled",
+            http_tokens: i.metadata_http_tokens,
+            http_endpoint: i.metadata_http_endpoint,
             hop_limit: i.metadata_hop_limit.clamp(1, 64) as u8,
             tags: None,
             instance_id: i.id,

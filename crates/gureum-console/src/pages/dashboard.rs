@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
-use gureum_types::ApiError;
+use gureum_types::{ApiError, InstanceState};
 use maud::{html, Markup};
 
 use crate::html::layout;
@@ -15,7 +15,7 @@ pub async fn counts(c: &Console, s: &Session) -> Result<Markup, ApiError> {
     let instances = c.instances(s, vec![], vec![]).await?;
     let running = instances
         .iter()
-        .filter(|i| i.state.as_str() == "running")
+        .filter(|i| i.state == InstanceState::Running)
         .count();
     let live = instances.iter().filter(|i| !i.state.is_gone()).count();
     let keys = c.key_pairs(s).await?.len();

@@ -7,11 +7,26 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
 use gureum_ec2::ops::images::ImageAttributeChange;
+use gureum_types::ImageState;
 use maud::html;
 
 use crate::html::{csrf, fmt_time, layout, or_dash};
 use crate::session::{Posted, Signed};
 use crate::Console;
+
+/// The instance badge colour an image state borrows: usable, on its way, or not usable.
+fn badge_class(state: ImageState) -> &'static str {
+    match state {
+        ImageState::Available => "running",
+        ImageState::Pending => "pending",
+        ImageState::Invalid
+        | ImageState::Deregistered
+        | ImageState::Transient
+        | ImageState::Failed
+        | ImageState::Error
+        | ImageState::Disabled => "stopped",
+    }
+}
 
 pub async fn page(
     State(c): State<Console>,
@@ -51,7 +66,7 @@ pub async fn page(
                                 td { code { (im.id) } }
                                 td { (im.owner_alias.clone().unwrap_or_else(|| im.owner_id.clone())) }
                                 td { (if im.public { "Public" } else { "Private" }) }
-                                td { span class={ "badge st-" (if im.state == "available" { "running" } else if im.state == "pending" { "pending" } else { "stopped" }) } { i.dot {} (im.state) } }
+                                td { span class={ "badge st-" (badge_class(im.state)) } { i.dot {} (im.state) } }
                                 td.time { (fmt_time(&im.creation_date)) }
                                 td { (or_dash(im.source_instance_id.as_deref().or(im.source_image_id.as_deref()).unwrap_or(""))) }
                                 td.nowrap {

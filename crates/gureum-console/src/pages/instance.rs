@@ -7,6 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
 use gureum_types::model::{Instance, SecurityGroupRule};
+use gureum_types::HttpTokens;
 use maud::{html, Markup, PreEscaped};
 
 use crate::data::{filter, name_of};
@@ -31,14 +32,14 @@ pub fn summary(i: &Instance, region: &str) -> Markup {
         section #summary .card.summary data-state=(i.state.as_str()) {
             dl.kv.cols4 {
                 div { dt { "Instance ID" } dd { code { (i.id) } } }
-                div { dt { "Instance state" } dd { (state_badge(i.state.as_str())) } }
+                div { dt { "Instance state" } dd { (state_badge(i.state)) } }
                 div { dt { "Public IPv4 address" } dd.ip #public-ip { (or_dash(i.public_ip.as_deref().unwrap_or(""))) } }
                 div { dt { "Private IPv4 address" } dd.ip { (or_dash(if i.state.is_gone() { "" } else { &i.private_ip })) } }
                 div { dt { "Instance type" } dd { (i.instance_type) } }
                 div { dt { "Public DNS" } dd { (or_dash(&dns)) } }
                 div { dt { "Availability Zone" } dd { (i.availability_zone) } }
                 div { dt { "State reason" } dd { (or_dash(&i.state_transition_reason))
-                    @if let Some((code, message)) = &i.state_reason { br; span.muted title=(code) { (message) } } } }
+                    @if let Some(reason) = &i.state_reason { br; span.muted title=(reason.code.as_str()) { (reason.message) } } } }
             }
         }
     }
@@ -162,7 +163,7 @@ async fn details_tab(c: &Console, s: &crate::session::Session, i: &Instance) -> 
             ("Subnet ID", html! { code { (i.subnet_id) } }),
             ("Shutdown behavior", html! { (i.shutdown_behavior) }),
             ("Termination protection", html! { (if i.disable_api_termination { "Enabled" } else { "Disabled" }) }),
-            ("IMDSv2", html! { (if i.metadata_http_tokens == "required" { "Required" } else { "Optional" }) }),
+            ("IMDSv2", html! { (match i.metadata_http_tokens { HttpTokens::Required => "Required", HttpTokens::Optional => "Optional" }) }),
             ("Reservation", html! { code { (i.reservation_id) } }),
         ]))
         h3 { "Tags" }

@@ -7,6 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
 use gureum_types::model::Instance;
+use gureum_types::InstanceState;
 use maud::{html, Markup};
 
 use crate::data::name_of;
@@ -14,13 +15,14 @@ use crate::html::{csrf, fmt_time, layout, or_dash, state_badge};
 use crate::session::{Posted, Signed};
 use crate::Console;
 
-const STATES: &[&str] = &[
-    "pending",
-    "running",
-    "stopping",
-    "stopped",
-    "shutting-down",
-    "terminated",
+/// The state filter's choices, in the order of an instance's life.
+const STATES: [InstanceState; 6] = [
+    InstanceState::Pending,
+    InstanceState::Running,
+    InstanceState::Stopping,
+    InstanceState::Stopped,
+    InstanceState::ShuttingDown,
+    InstanceState::Terminated,
 ];
 
 /// The words the search box matches (the script matches a row's text the same way).
@@ -51,13 +53,12 @@ fn short_time(aws: &str) -> String {
 /// One row of the table (also pushed live).
 pub fn row(i: &Instance, _region: &str) -> Markup {
     let name = name_of(&i.tags);
-    let state = i.state.as_str();
     html! {
-        tr data-id=(i.id) data-state=(state) {
+        tr data-id=(i.id) data-state=(i.state.as_str()) {
             td.sel { input type="checkbox" name="id" value=(i.id) form="instance-actions" aria-label={ "Select " (i.id) }; }
             td.name { @if name.is_empty() { span.muted { "–" } } @else { (name) } }
             td { a href={ "/console/instances/" (i.id) } { code { (i.id) } } }
-            td { (state_badge(state)) }
+            td { (state_badge(i.state)) }
             td { (i.instance_type) }
             td.opt { (i.availability_zone) }
             td.ip { (or_dash(i.public_ip.as_deref().unwrap_or(""))) }
@@ -124,7 +125,7 @@ pub async fn page(
                 label.sr for="state-filter" { "Instance state" }
                 select #state-filter name="state" data-state-filter="#instances" {
                     option value="" { "All states" }
-                    @for st in STATES { option value=(st) selected[*st == state] { (st) } }
+                    @for st in STATES { option value=(st.as_str()) selected[st.as_str() == state] { (st.as_str()) } }
                 }
                 noscript { button type="submit" { "Filter" } }
             }

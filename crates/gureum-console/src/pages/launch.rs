@@ -20,7 +20,7 @@ use gureum_ec2::ops::security_groups::{GroupRef, Permission};
 use gureum_ec2::Params;
 use gureum_types::instance_types::{InstanceTypeInfo, CATALOGUE};
 use gureum_types::model::{Image, Instance};
-use gureum_types::ApiError;
+use gureum_types::{ApiError, ImageState};
 use maud::{html, Markup};
 
 use crate::html::{api_error, csrf, field_error, layout};
@@ -216,7 +216,7 @@ async fn render(
         .await
         .unwrap_or_default()
         .into_iter()
-        .filter(|i| i.state == "available")
+        .filter(|i| i.state == ImageState::Available)
         .collect();
     let keys = c.key_pairs(s).await.unwrap_or_default();
     let vpcs = c.vpcs(s).await.unwrap_or_default();

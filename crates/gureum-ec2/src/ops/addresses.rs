@@ -2,9 +2,9 @@
 //! `ReleaseAddress`, `DescribeAddresses`.
 
 use gureum_types::model::{Address, Filter, TagSpecification};
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, DomainType, ErrorCode};
 
-use crate::action::one_of;
+use crate::action::one_of_enum;
 use crate::ops::{Op, Resource};
 use crate::render::tag_set;
 use crate::xml::Xml;
@@ -62,8 +62,9 @@ impl Resource for Action {
 
     const OPS: &'static [Op<Action>] = &[
         Op::write("AllocateAddress", |p| {
+            // Checked, then dropped: every address is a VPC address.
             if let Some(d) = p.take("Domain") {
-                one_of("Domain", d, &["vpc", "standard"])?;
+                one_of_enum::<DomainType>("Domain", &d)?;
             }
             for k in [
                 "NetworkBorderGroup",
@@ -153,7 +154,7 @@ impl Response {
                 region,
             } => {
                 x.leaf("publicIp", public_ip)
-                    .leaf("domain", "vpc")
+                    .leaf("domain", DomainType::Vpc.as_str())
                     .leaf("allocationId", allocation_id)
                     .leaf("publicIpv4Pool", "amazon")
                     .leaf("networkBorderGroup", region);
@@ -165,7 +166,7 @@ impl Response {
                 x.set("addressesSet", addresses, |x, a| {
                     x.leaf("publicIp", &a.public_ip)
                         .leaf("allocationId", &a.allocation_id)
-                        .leaf("domain", "vpc")
+                        .leaf("domain", DomainType::Vpc.as_str())
                         .leaf_opt("instanceId", a.instance_id.as_deref())
                         .leaf_opt("associationId", a.association_id.as_deref())
                         .leaf_opt("networkInterfaceId", a.network_interface_id.as_deref())

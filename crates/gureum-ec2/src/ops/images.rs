@@ -2,7 +2,7 @@
 //! `ModifyImageAttribute` / `DescribeImageAttribute` / `ResetImageAttribute` trio.
 
 use gureum_types::model::{Filter, Image, TagSpecification};
-use gureum_types::ApiError;
+use gureum_types::{ApiError, ImageState};
 
 use crate::action::{one_of, take_page, Page};
 use crate::ops::{Op, Resource};
@@ -284,7 +284,7 @@ fn image_xml(x: &mut Xml, i: &Image) {
                 i.name
             ),
         )
-        .leaf("imageState", &i.state)
+        .leaf("imageState", i.state.as_str())
         .leaf("imageOwnerId", &i.owner_id)
         .leaf("creationDate", &i.creation_date)
         .bool("isPublic", i.public)
@@ -319,7 +319,7 @@ fn image_xml(x: &mut Xml, i: &Image) {
         x.open("stateReason")
             .leaf(
                 "code",
-                if i.state == "failed" {
+                if i.state == ImageState::Failed {
                     "Client.ImageBuildFailed"
                 } else {
                     ""

@@ -3,9 +3,11 @@
 //! `GetConsoleOutput`, `ModifyInstanceAttribute`, `DescribeInstanceAttribute`.
 
 use gureum_types::model::{Filter, Instance, TagSpecification};
-use gureum_types::{ApiError, ErrorCode, InstanceState};
+use gureum_types::{
+    ApiError, ErrorCode, HttpEndpoint, HttpTokens, InstanceState, ShutdownBehavior,
+};
 
-use crate::action::{decode_base64, one_of, positive, required_list, take_page, Page};
+use crate::action::{decode_base64, one_of, one_of_enum, positive, required_list, take_page, Page};
 use crate::ops::{Op, Resource};
 use crate::params::Params;
 use crate::render::tag_set;
@@ -58,7 +60,7 @@ pub enum InstanceAttributeChange {
     InstanceType(String),
     UserData(Vec<u8>),
     DisableApiTermination(bool),
-    InstanceInitiatedShutdownBehavior(String),
+    InstanceInitiatedShutdownBehavior(ShutdownBehavior),
     Groups(Vec<String>),
 }
 
@@ -89,12 +91,12 @@ pub struct RunInstances {
     pub private_ip_address: Option<String>,
     pub block_devices: Vec<BlockDevice>,
     /// `stop` (default) or `terminate`.
-    pub shutdown_behavior: Option<String>,
+    pub shutdown_behavior: Option<ShutdownBehavior>,
     pub disable_api_termination: bool,
     pub security_group_ids: Vec<String>,
     pub security_groups: Vec<String>,
-    pub metadata_http_tokens: Option<String>,
-    pub metadata_http_endpoint: Option<String>,
+    pub metadata_http_tokens: Option<HttpTokens>,
+    pub metadata_http_endpoint: Option<HttpEndpoint>,
     pub metadata_hop_limit: Option<u32>,
     /// `NetworkInterface.1.AssociatePublicIpAddress`: overrides the subnet's
     /// `MapPublicIpOnLaunch`.
@@ -345,22 +347,18 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
             Ok(d)
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
-    let shutdown_behavior = match p.take("InstanceInitiatedShutdownBehavior") {
-        None => None,
-        Some(v) => Some(one_of(
-            "InstanceInitiatedShutdownBehavior",
-            v,
-            &["stop", "terminate"],
-        )?),
-    };
-    let metadata_http_tokens = match p.take("MetadataOptions.HttpTokens") {
-        None => None,
-        Some(v) => Some(one_of("HttpTokens", v, &["optional", "required"])?),
-    };
-    let metadata_http_endpoint = match p.take("MetadataOptions.HttpEndpoint") {
-        None => None,
-        Some(v) => Some(one_of("HttpEndpoint", v, &["enabled", "disabled"])?),
-    };
+    let shutdown_behavior = p
+        .take("InstanceInitiatedShutdownBehavior")
+        .map(|v| one_of_enum("InstanceInitiatedShutdownBehavior", &v))
+        .transpose()?;
+    let metadata_http_tokens = p
+        .take("MetadataOptions.HttpTokens")
+        .map(|v| one_of_enum("HttpTokens", &v))
+        .transpose()?;
+    let metadata_http_endpoint = p
+        .take("MetadataOptions.HttpEndpoint")
+        .map(|v| one_of_enum("HttpEndpoint", &v))
+        .transpose()?;
     let metadata_hop_limit = match positive(
         "HttpPutResponseHopLimit",
         p.take_i64("MetadataOptions.HttpPutResponseHopLimit")?,
@@ -451,11 +449,7 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
     }
     if let Some(v) = p.take("InstanceInitiatedShutdownBehavior.Value") {
         changes.push(InstanceAttributeChange::InstanceInitiatedShutdownBehavior(
-            one_of(
-                "InstanceInitiatedShutdownBehavior",
-                v,
-                &["stop", "terminate"],
-            )?,
+            one_of_enum("InstanceInitiatedShutdownBehavior", &v)?,
         ));
     }
     let groups = p.take_list("GroupId")?;
@@ -470,10 +464,9 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
                 InstanceAttributeChange::DisableApiTermination(v.eq_ignore_ascii_case("true"))
             }
             "instanceInitiatedShutdownBehavior" => {
-                InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of(
+                InstanceAttributeChange::InstanceInitiatedShutdownBehavior(one_of_enum(
                     "InstanceInitiatedShutdownBehavior",
-                    v.clone(),
-                    &["stop", "terminate"],
+                    v,
                 )?)
             }
             other => {
@@ -546,10 +539,10 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     x.leaf_opt("ipAddress", i.public_ip.as_deref())
         .bool("sourceDestCheck", true);
     group_set(x, &i.security_groups);
-    if let Some((code, message)) = &i.state_reason {
+    if let Some(reason) = &i.state_reason {
         x.open("stateReason")
-            .leaf("code", code)
-            .leaf("message", message)
+            .leaf("code", reason.code.as_str())
+            .leaf("message", &reason.message)
             .close("stateReason");
     }
     x.leaf("architecture", "x86_64")
@@ -631,9 +624,9 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
         .close("hibernationOptions")
         .open("metadataOptions")
         .leaf("state", "applied")
-        .leaf("httpTokens", &i.metadata_http_tokens)
+        .leaf("httpTokens", i.metadata_http_tokens.as_str())
         .leaf_display("httpPutResponseHopLimit", i.metadata_hop_limit)
-        .leaf("httpEndpoint", &i.metadata_http_endpoint)
+        .leaf("httpEndpoint", i.metadata_http_endpoint.as_str())
         .leaf("httpProtocolIpv6", "disabled")
         .leaf("instanceMetadataTags", "disabled")
         .close("metadataOptions")

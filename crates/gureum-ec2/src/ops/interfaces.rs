@@ -2,9 +2,9 @@
 //! `ModifyInstanceMetadataOptions`.
 
 use gureum_types::model::{Filter, NetworkInterface, PublicAssociation};
-use gureum_types::ApiError;
+use gureum_types::{ApiError, HttpEndpoint, HttpTokens};
 
-use crate::action::{one_of, take_page, Page};
+use crate::action::{one_of_enum, take_page, Page};
 use crate::ops::{Op, Resource};
 use crate::render::tag_set;
 use crate::xml::Xml;
@@ -18,8 +18,8 @@ pub enum Action {
     },
     ModifyInstanceMetadataOptions {
         instance_id: String,
-        http_tokens: Option<String>,
-        http_endpoint: Option<String>,
+        http_tokens: Option<HttpTokens>,
+        http_endpoint: Option<HttpEndpoint>,
         hop_limit: Option<u32>,
     },
 }
@@ -32,8 +32,8 @@ pub enum Response {
     },
     ModifyInstanceMetadataOptions {
         instance_id: String,
-        http_tokens: String,
-        http_endpoint: String,
+        http_tokens: HttpTokens,
+        http_endpoint: HttpEndpoint,
         hop_limit: u32,
     },
 }
@@ -51,14 +51,14 @@ impl Resource for Action {
         }),
         Op::write("ModifyInstanceMetadataOptions", |p| {
             let instance_id = p.required("InstanceId")?;
-            let http_tokens = match p.take("HttpTokens") {
-                None => None,
-                Some(v) => Some(one_of("HttpTokens", v, &["optional", "required"])?),
-            };
-            let http_endpoint = match p.take("HttpEndpoint") {
-                None => None,
-                Some(v) => Some(one_of("HttpEndpoint", v, &["enabled", "disabled"])?),
-            };
+            let http_tokens = p
+                .take("HttpTokens")
+                .map(|v| one_of_enum("HttpTokens", &v))
+                .transpose()?;
+            let http_endpoint = p
+                .take("HttpEndpoint")
+                .map(|v| one_of_enum("HttpEndpoint", &v))
+                .transpose()?;
             let hop_limit = match p.take_i64("HttpPutResponseHopLimit")? {
                 None | Some(-1) => None,
                 Some(n) if (1..=64).contains(&n) => Some(n as u32),
@@ -161,9 +161,9 @@ impl Response {
                 x.leaf("instanceId", instance_id)
                     .open("instanceMetadataOptions")
                     .leaf("state", "pending")
-                    .leaf("httpTokens", http_tokens)
+                    .leaf("httpTokens", http_tokens.as_str())
                     .leaf("httpPutResponseHopLimit", &hop_limit.to_string())
-                    .leaf("httpEndpoint", http_endpoint)
+                    .leaf("httpEndpoint", http_endpoint.as_str())
                     .leaf("httpProtocolIpv6", "disabled")
                     .leaf("instanceMetadataTags", "disabled")
                     .close("instanceMetadataOptions");
