@@ -249,4 +249,53 @@ mod tests {
             assert_eq!(api.code.http_status(), status, "{code}");
         }
     }
+
+    /// A backend whose every transaction fails, with words no client may see.
+    struct BrokenStore;
+
+    impl gureum_store::Store for BrokenStore {
+        fn read_dyn(&self, _: &mut dyn FnMut(&dyn gureum_store::Tx)) -> Result<(), StoreError> {
+            Err(StoreError::Busy("secret-lock on /var/lib/secret".into()))
+        }
+        fn write_dyn(
+            &self,
+            _: &mut dyn FnMut(&dyn gureum_store::Tx) -> gureum_store::Outcome,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::Busy("secret-lock on /var/lib/secret".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_answers_a_request_with_internal_error_only() {
+        let cloud = crate::Cloud::new(
+            std::sync::Arc::new(BrokenStore),
+            gureum_types::Region::new("us-east-1").unwrap(),
+            std::sync::Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
+        );
+        let ctx = crate::Ctx {
+            account_id: "111111111111".into(),
+            request_id: "test".into(),
+        };
+        let req = gureum_ec2::Request {
+            action: gureum_ec2::ops::key_pairs::Action::DescribeKeyPairs {
+                key_names: vec![],
+                key_pair_ids: vec![],
+                filters: vec![],
+                include_public_key: false,
+            }
+            .into(),
+            dry_run: false,
+        };
+        let e = cloud.dispatch(&ctx, req).await.unwrap_err();
+        assert!(matches!(e, CoreError::Store(StoreError::Busy(_))), "{e}");
+        assert!(
+            e.to_string().contains("secret-lock"),
+            "the log keeps the cause"
+        );
+        let api = e.into_api("DescribeKeyPairs");
+        assert_eq!(
+            api,
+            ApiError::new(ErrorCode::InternalError, "An internal error has occurred")
+        );
+    }
 }
