@@ -105,6 +105,7 @@ impl CoreError {
     /// `InternalError` (500) with its generic message. The one mapping of the core's errors
     /// to AWS codes.
     pub fn to_api(&self) -> ApiError {
+        // Every kind is named (no `_`), so a new one has to be placed here.
         match self {
             CoreError::Api(e) => e.clone(),
             CoreError::Store(_)
