@@ -2,7 +2,7 @@
 //! [`gureum_core::Cloud::dispatch`] for the signed-in account: the API's own services and
 //! permission checks, so the console can never show or touch what the API would not.
 
-use gureum_core::{CoreError, Ctx};
+use gureum_core::Ctx;
 use gureum_ec2::ops as ec2;
 use gureum_ec2::{Action, Request, Resource, Response};
 use gureum_types::model::{
@@ -71,12 +71,10 @@ impl Console {
         {
             Ok(r) => Ok(r),
             Err(e) => {
-                if !matches!(e, CoreError::Api(_)) {
-                    tracing::error!(error = %e, action = name, "console action failed");
-                } else {
+                if !e.is_internal() {
                     tracing::debug!(error = %e, action = name, "console action refused");
                 }
-                Err(e.to_api())
+                Err(e.into_api(name))
             }
         }
     }

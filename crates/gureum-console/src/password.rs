@@ -35,7 +35,7 @@ pub enum PasswordError {
     #[error("no account {0}")]
     NoAccount(String),
     #[error("hashing the password: {0}")]
-    Hash(String),
+    Hash(#[source] argon2::password_hash::Error),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -45,7 +45,7 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+        .map_err(PasswordError::Hash)
 }
 
 pub fn verify(password: &str, phc: &str) -> bool {

@@ -220,11 +220,7 @@ impl Cloud {
         };
         // The host's guests first, then the records: a warm guest or an instance created in
         // between is then known by the time it is judged.
-        let guests = host
-            .compute
-            .list()
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        let guests = host.compute.list().await?;
         let rows = self
             .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
             .await?;
@@ -249,21 +245,16 @@ impl Cloud {
             tracing::info!(instance = %id, "destroying leaked guest");
             let r = host.compute.destroy(&id).await;
             self.in_flight.release(&id);
-            r.map_err(|e| CoreError::Internal(e.to_string()))?;
+            r?;
         }
         // The network driver's attachments are host-wide; only those of instances this
         // store knows are ours to judge (an attachment is always recorded before it is made).
-        for id in host
-            .network
-            .list()
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-        {
+        for id in host.network.list().await? {
             if recorded.contains(&id) && !has_guest.contains(&id) && self.in_flight.try_claim(&id) {
                 tracing::info!(instance = %id, "removing leaked network attachment");
                 let r = host.network.detach(&id).await;
                 self.in_flight.release(&id);
-                r.map_err(|e| CoreError::Internal(e.to_string()))?;
+                r?;
             }
         }
         Ok(busy)
@@ -386,14 +377,14 @@ impl Cloud {
         let ip: std::net::Ipv4Addr = r
             .private_ip
             .parse()
-            .map_err(|_| CoreError::Internal(format!("bad ip {}", r.private_ip)))?;
+            .map_err(|_| CoreError::corrupt("ip", &r.private_ip))?;
         let net = self.host_net_of(&r.account_id, &r.vpc_id).await?;
         let (cidr, gw) = net
             .subnets
             .iter()
             .find(|(c, _)| c.contains(&ip))
             .copied()
-            .ok_or_else(|| CoreError::Internal(format!("{ip} is in no host subnet")))?;
+            .ok_or(CoreError::NoHostSubnet(ip))?;
         let nic = Nic {
             instance_id: r.id.clone(),
             net_id: net.id.clone(),
@@ -506,10 +497,7 @@ impl Cloud {
                 .collect()
         };
         for (id, fw) in changed {
-            host.network
-                .set_firewall(&id, &fw)
-                .await
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            host.network.set_firewall(&id, &fw).await?;
             self.applied_firewalls
                 .lock()
                 .expect("poisoned")
@@ -577,13 +565,13 @@ impl Cloud {
                     }
                     Err(e) => {
                         tracing::warn!(instance = %id, error = %e, "public address mapping");
-                        failed = Some(e.to_string());
+                        failed = Some(e);
                     }
                 }
             }
         }
         match failed {
-            Some(e) => Err(CoreError::Internal(e)),
+            Some(e) => Err(e.into()),
             None => Ok(()),
         }
     }
@@ -635,10 +623,7 @@ impl Cloud {
             })
             .await?;
         for net in ensured.into_iter().filter(|n| !live.contains(n)) {
-            host.network
-                .remove_net(&net)
-                .await
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            host.network.remove_net(&net).await?;
             self.ensured_nets.lock().expect("poisoned").remove(&net);
         }
         Ok(())
@@ -722,7 +707,6 @@ impl Cloud {
     async fn converge(&self, r: InstanceRow) -> CoreResult<()> {
         let host = self.host.clone().expect("agent runs with a host");
         let state = r.state;
-        let herr = |e: crate::host::HostError| CoreError::Internal(e.to_string());
         match state {
             InstanceState::Pending => match self.bring_up_in_turn(&r).await {
                 Ok(()) => {
@@ -744,15 +728,14 @@ impl Cloud {
                 }
             },
             InstanceState::Running => {
-                match host.compute.state(&r.id).await.map_err(herr)? {
+                match host.compute.state(&r.id).await? {
                     GuestState::Running => {
                         if r.reboot_requested {
                             let nic = self.nic(&r).await?.1;
-                            let netns = host.network.attach(&nic).await.map_err(herr)?;
+                            let netns = host.network.attach(&nic).await?;
                             host.compute
                                 .reboot(&self.guest_spec_with_nic(&r, netns, nic))
-                                .await
-                                .map_err(herr)?;
+                                .await?;
                             self.clear_reboot(&r.id).await?;
                         }
                     }
@@ -763,11 +746,10 @@ impl Cloud {
                         // rebooting, so the host boots it again; the instance stays running.
                         tracing::info!(instance = %r.id, "guest rebooted itself");
                         let nic = self.nic(&r).await?.1;
-                        let netns = host.network.attach(&nic).await.map_err(herr)?;
+                        let netns = host.network.attach(&nic).await?;
                         host.compute
                             .start(&self.guest_spec_with_nic(&r, netns, nic))
-                            .await
-                            .map_err(herr)?;
+                            .await?;
                     }
                     GuestState::Stopped | GuestState::Absent => {
                         // The guest shut itself down (`sudo poweroff`) or was killed from outside.
@@ -781,16 +763,16 @@ impl Cloud {
                 }
             }
             InstanceState::Stopping => {
-                host.compute.stop(&r.id, r.force_stop).await.map_err(herr)?;
-                host.network.detach(&r.id).await.map_err(herr)?;
+                host.compute.stop(&r.id, r.force_stop).await?;
+                host.network.detach(&r.id).await?;
                 // As on AWS, an auto-assigned public address is released on stop.
                 self.release_public_ip(&r.id).await?;
                 let reason = shutdown_reason(&r);
                 self.record(&r, InstanceState::Stopped, reason).await?;
             }
             InstanceState::ShuttingDown => {
-                host.compute.destroy(&r.id).await.map_err(herr)?;
-                host.network.detach(&r.id).await.map_err(herr)?;
+                host.compute.destroy(&r.id).await?;
+                host.network.detach(&r.id).await?;
                 // As on AWS, a terminated instance's Elastic IP is disassociated.
                 let (id, now) = (r.id.clone(), self.clock.now_millis());
                 self.blocking(move |s| {
@@ -823,19 +805,10 @@ impl Cloud {
             return Ok(false);
         }
         // Another cloud on this host (a second data dir) may still have guests on the network.
-        if !host
-            .network
-            .list()
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?
-            .is_empty()
-        {
+        if !host.network.list().await?.is_empty() {
             return Ok(false);
         }
-        host.network
-            .teardown()
-            .await
-            .map_err(|e| CoreError::Internal(e.to_string()))?;
+        host.network.teardown().await?;
         Ok(true)
     }
 

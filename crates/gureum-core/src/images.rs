@@ -159,7 +159,7 @@ impl Cloud {
             let acct = tx
                 .accounts()
                 .find(account)?
-                .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                .ok_or_else(|| CoreError::NoAccount(account.to_string()))?;
             tx.resources().insert(&id, &acct.id, "image", now)?;
             let ok = tx.images().insert(&db::ImageRow {
                 id: id.clone(),
@@ -640,7 +640,7 @@ impl Cloud {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             let result = if !claimed {
-                Err("the instance stayed busy".to_string())
+                Err(CopyError::Busy)
             } else {
                 let r = cloud
                     .snapshot_instance(&host, &instance_id, &id, no_reboot)
@@ -654,7 +654,12 @@ impl Cloud {
             let c = cloud.clone();
             let _ = cloud
                 .blocking(move |_| {
-                    c.finish_image_sync(&id, result.map(|p| p.display().to_string()))
+                    c.finish_image_sync(
+                        &id,
+                        result
+                            .map(|p| p.display().to_string())
+                            .map_err(|e| e.to_string()),
+                    )
                 })
                 .await;
         });
@@ -667,41 +672,45 @@ impl Cloud {
         instance_id: &str,
         image_id: &str,
         no_reboot: bool,
-    ) -> Result<std::path::PathBuf, String> {
+    ) -> Result<std::path::PathBuf, CopyError> {
         let iid = instance_id.to_string();
         let row = self
             .blocking(move |s| s.read(|c| Ok(c.instances().get(&iid)?)))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the instance is gone")?;
+            .await?
+            .ok_or(CopyError::Gone)?;
         let running = row.state == InstanceState::Running;
         let (netns, nic) = if running {
-            let nic = self.nic_of(&row).await.map_err(|e| e.to_string())?;
-            (
-                host.network.attach(&nic).await.map_err(|e| e.to_string())?,
-                Some(nic),
-            )
+            let nic = self.nic_of(&row).await?;
+            (host.network.attach(&nic).await?, Some(nic))
         } else {
             (None, None)
         };
         let mut spec = self.spec_of(&row, netns);
         spec.nic = nic;
         if running && !no_reboot {
-            host.compute
-                .stop(instance_id, false)
-                .await
-                .map_err(|e| e.to_string())?;
+            host.compute.stop(instance_id, false).await?;
         }
-        let snap = host
-            .compute
-            .snapshot(&spec, image_id)
-            .await
-            .map_err(|e| e.to_string());
+        let snap = host.compute.snapshot(&spec, image_id).await;
         if running && !no_reboot {
-            host.compute.start(&spec).await.map_err(|e| e.to_string())?;
+            host.compute.start(&spec).await?;
         }
-        snap
+        Ok(snap?)
     }
+}
+
+/// Why `CreateImage`'s copy failed; its text becomes the image's `StateReason`.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("the instance stayed busy")]
+    Busy,
+    #[error("the instance is gone")]
+    Gone,
+    /// A host step, in the driver's words.
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    /// The core's own work between the steps (the records they need).
+    #[error(transparent)]
+    Core(#[from] CoreError),
 }
 
 impl Cloud {

@@ -438,14 +438,14 @@ impl Cloud {
                             .into());
                         }
                         subnets.iter().find(|s| &s.az == az && s.default_for_az).ok_or_else(|| {
-                            CoreError::Internal(format!("no default subnet in {az}"))
+                            CoreError::missing("default subnet of zone", az)
                         })?
                     }
                     (None, None) => subnets
                         .iter()
                         .filter(|s| s.default_for_az)
                         .min_by(|a, b| a.az.cmp(&b.az))
-                        .ok_or_else(|| CoreError::Internal("no default subnet".into()))?,
+                        .ok_or_else(|| CoreError::Invariant("a default VPC without default subnets"))?,
                 };
                 if let (Some(sid), Some(az)) = (&req.subnet_id, &req.availability_zone) {
                     if &subnet.az != az {
@@ -469,12 +469,12 @@ impl Cloud {
                 let vpc = tx.vpcs().vpcs(&acct)?
                     .into_iter()
                     .find(|v| v.id == subnet.vpc_id)
-                    .ok_or_else(|| CoreError::Internal("subnet without VPC".into()))?;
+                    .ok_or_else(|| CoreError::missing("vpc of subnet", &subnet.id))?;
                 {
                     let mine: Ipv4Net = vpc
                         .cidr
                         .parse()
-                        .map_err(|_| CoreError::Internal(format!("bad VPC cidr {}", vpc.cidr)))?;
+                        .map_err(|_| CoreError::corrupt("vpc cidr", &vpc.cidr))?;
                     for (other, other_cidr, other_default) in tx.instances().live_vpc_cidrs()? {
                         if other_default && vpc.is_default {
                             // Default VPCs share one host network and address space.
@@ -499,7 +499,7 @@ impl Cloud {
                 let cidr: Ipv4Net = subnet
                     .cidr
                     .parse()
-                    .map_err(|_| CoreError::Internal(format!("bad subnet cidr {}", subnet.cidr)))?;
+                    .map_err(|_| CoreError::corrupt("subnet cidr", &subnet.cidr))?;
 
                 // Capacity: the account's limit, then the host's.
                 let all = tx.instances().all()?;
@@ -1060,7 +1060,7 @@ impl Cloud {
                         let row = tx
                             .instances()
                             .get(&id)?
-                            .ok_or_else(|| CoreError::Internal("instance vanished".into()))?;
+                            .ok_or_else(|| CoreError::missing("instance", &id))?;
                         let ids = Cloud::launch_groups_tx(
                             tx,
                             &acct,

@@ -54,7 +54,7 @@ fn key_error(e: gureum_keys::KeyError) -> CoreError {
         "InvalidKey.Format" => ErrorCode::InvalidKeyFormat,
         "InvalidKeyPair.Format" => ErrorCode::InvalidKeyPairFormat,
         "InvalidParameterValue" => ErrorCode::InvalidParameterValue,
-        _ => return CoreError::Internal(format!("key generation: {}", e.message)),
+        _ => return CoreError::Keys(e),
     };
     ApiError::new(code, e.message).into()
 }

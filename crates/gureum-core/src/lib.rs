@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod clock;
 pub mod console_support;
 pub mod describe;
+mod error;
 #[cfg(test)]
 pub(crate) mod fake;
 pub mod firewall;
@@ -38,11 +39,12 @@ pub mod warm;
 use std::sync::Arc;
 
 use gureum_ec2::{Action, Request, Response};
-use gureum_store::{Store, StoreError};
+use gureum_store::Store;
 use gureum_types::{ApiError, Region};
 
 pub use agent::Host;
 pub use clock::{Clock, SystemClock};
+pub use error::{CoreError, CoreResult};
 
 /// The default public pool: loopback addresses of this host, so public IPs work anywhere and
 /// nothing leaves the machine.
@@ -83,50 +85,6 @@ pub struct Ctx {
     pub account_id: String,
     pub request_id: String,
 }
-
-/// The errors of the core: an API error for the caller, or a store failure (answered as
-/// `InternalError`, logged with its cause, never shown to the client).
-#[derive(Debug)]
-pub enum CoreError {
-    Api(ApiError),
-    Store(StoreError),
-    Internal(String),
-}
-
-impl From<ApiError> for CoreError {
-    fn from(e: ApiError) -> Self {
-        CoreError::Api(e)
-    }
-}
-impl From<StoreError> for CoreError {
-    fn from(e: StoreError) -> Self {
-        CoreError::Store(e)
-    }
-}
-
-impl std::fmt::Display for CoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CoreError::Api(e) => write!(f, "{e}"),
-            CoreError::Store(e) => write!(f, "store: {e}"),
-            CoreError::Internal(e) => write!(f, "internal: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for CoreError {}
-
-impl CoreError {
-    /// What the client sees.
-    pub fn to_api(&self) -> ApiError {
-        match self {
-            CoreError::Api(e) => e.clone(),
-            _ => ApiError::internal(),
-        }
-    }
-}
-
-pub type CoreResult<T> = Result<T, CoreError>;
 
 /// The cloud's control plane.
 #[derive(Clone)]
@@ -329,7 +287,10 @@ impl Cloud {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(&*store))
             .await
-            .map_err(|e| CoreError::Internal(format!("blocking task failed: {e}")))?
+            .map_err(|source| CoreError::TaskFailed {
+                what: "blocking task",
+                source,
+            })?
     }
 
     /// Run CPU-heavy work of a request (see `cpu_heavy`) off the async executor, waiting for
@@ -342,10 +303,13 @@ impl Cloud {
             .cpu_heavy
             .acquire()
             .await
-            .map_err(|e| CoreError::Internal(format!("cpu pool closed: {e}")))?;
+            .map_err(|_| CoreError::Closed("cpu pool"))?;
         tokio::task::spawn_blocking(f)
             .await
-            .map_err(|e| CoreError::Internal(format!("cpu-bound task failed: {e}")))
+            .map_err(|source| CoreError::TaskFailed {
+                what: "cpu-bound task",
+                source,
+            })
     }
 
     /// Run one request for the calling account. A dry run checks the request (and the

@@ -135,7 +135,7 @@ impl Cloud {
                 let row = c
                     .accounts()
                     .find(&account)?
-                    .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                    .ok_or_else(|| CoreError::NoAccount(account.clone()))?;
                 let tags = c.tags().all_by_resource(&row.id)?;
                 let zones = c.instances().zones_of_account(&row.id)?;
                 let convert = |u: usage::UsageRow| {
@@ -211,7 +211,7 @@ impl Cloud {
             .running
             .acquire()
             .await
-            .map_err(|e| CoreError::Internal(format!("cost explorer gate: {e}")))?;
+            .map_err(|_| CoreError::Closed("cost explorer gate"))?;
         let started = std::time::Instant::now();
         let inputs = self.billing_inputs(account).await?;
         let read = started.elapsed();
@@ -227,15 +227,17 @@ impl Cloud {
             let _held = (permit, admitted);
             let records = inputs.records.len();
             let accounts = [inputs.account];
-            let ledger = Ledger::new(&inputs.records, &accounts, &prices, &region)
-                .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
+            let ledger = Ledger::new(&inputs.records, &accounts, &prices, &region)?;
             Ok::<_, CoreError>((
                 gureum_billing::ce::handle(&ledger, &target, &body, now),
                 records,
             ))
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("cost explorer task: {e}")))?;
+        .map_err(|source| CoreError::TaskFailed {
+            what: "cost explorer task",
+            source,
+        })?;
         let (reply, records) = reply?;
         tracing::debug!(
             records,
@@ -254,11 +256,10 @@ impl Cloud {
         let month = month.unwrap_or_else(|| Month::of(now));
         let id = inputs.account.id.clone();
         let accounts = [inputs.account];
-        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)
-            .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
+        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)?;
         ledger
             .monthly_bill(&id, month, now)
-            .map_err(|e| CoreError::Internal(e.to_string()))
+            .map_err(CoreError::from)
     }
 }
 
@@ -301,9 +302,7 @@ impl Cloud {
         stop_instances: bool,
     ) -> CoreResult<()> {
         if !(limit_usd.is_finite() && limit_usd > 0.0) {
-            return Err(CoreError::Internal(format!(
-                "a budget is a positive amount of USD, not {limit_usd}"
-            )));
+            return Err(CoreError::InvalidBudget(limit_usd));
         }
         let account = account.to_string();
         self.blocking(move |s| {
@@ -311,7 +310,7 @@ impl Cloud {
                 let row = tx
                     .accounts()
                     .find(&account)?
-                    .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                    .ok_or_else(|| CoreError::NoAccount(account.clone()))?;
                 tx.budgets()
                     .set(&row.id, &limit_usd.to_string(), stop_instances)?;
                 Ok(())
@@ -327,7 +326,7 @@ impl Cloud {
                 let row = tx
                     .accounts()
                     .find(&account)?
-                    .ok_or_else(|| CoreError::Internal(format!("no account {account}")))?;
+                    .ok_or_else(|| CoreError::NoAccount(account.clone()))?;
                 Ok(tx.budgets().delete(&row.id)?)
             })
         })
@@ -371,11 +370,10 @@ impl Cloud {
         let month = Month::of(now);
         let id = inputs.account.id.clone();
         let accounts = [inputs.account];
-        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)
-            .map_err(|e| CoreError::Internal(format!("usage records: {e}")))?;
+        let ledger = Ledger::new(&inputs.records, &accounts, &self.prices, &self.region.name)?;
         let actual = ledger
             .monthly_bill(&id, month, now)
-            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(CoreError::from)?
             .total;
         let actual_usd = usd(&actual.to_decimal(6));
         let req = gureum_billing::ce::model::GetCostForecastRequest {

@@ -297,7 +297,7 @@ fn find_gateway(c: &dyn Tx, account: &str, id: &str) -> CoreResult<db::InternetG
         .internet_gateways(account)?
         .into_iter()
         .find(|g| g.id == id)
-        .ok_or_else(|| CoreError::Internal(format!("igw {id} registered without a row")))
+        .ok_or_else(|| CoreError::missing("internet gateway", id))
 }
 
 fn find_table(c: &dyn Tx, account: &str, id: &str) -> CoreResult<db::RouteTableView> {
@@ -306,7 +306,7 @@ fn find_table(c: &dyn Tx, account: &str, id: &str) -> CoreResult<db::RouteTableV
         .route_tables(account)?
         .into_iter()
         .find(|t| t.table.id == id)
-        .ok_or_else(|| CoreError::Internal(format!("rtb {id} registered without a row")))
+        .ok_or_else(|| CoreError::missing("route table", id))
 }
 
 fn table_model(c: &dyn Tx, account: &str, id: &str) -> CoreResult<RouteTable> {
@@ -314,7 +314,7 @@ fn table_model(c: &dyn Tx, account: &str, id: &str) -> CoreResult<RouteTable> {
         .1
         .into_iter()
         .find(|t| t.id == id)
-        .ok_or_else(|| CoreError::Internal(format!("route table {id} vanished")))
+        .ok_or_else(|| CoreError::missing("route table", id))
 }
 
 fn association_not_found(id: &str) -> CoreError {

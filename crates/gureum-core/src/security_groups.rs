@@ -211,7 +211,7 @@ fn default_vpc_of(tx: &dyn Tx, account: &str) -> CoreResult<String> {
         .into_iter()
         .find(|v| v.is_default)
         .map(|v| v.id)
-        .ok_or_else(|| CoreError::Internal("no default VPC".into()))
+        .ok_or_else(|| CoreError::Invariant("an account without a default VPC"))
 }
 
 /// Expand permissions into rules (one per CIDR or group), validating sources.
@@ -633,7 +633,7 @@ impl Cloud {
                     let old = &rules[i];
                     let mut new = expand(&g, old.is_egress, &[perm], &groups, &dv)?
                         .pop()
-                        .ok_or_else(|| CoreError::Internal("empty rule".into()))?;
+                        .ok_or_else(|| CoreError::Invariant("a permission expanded to no rule"))?;
                     new.id = old.id.clone();
                     if rules.iter().any(|e| {
                         e.id != new.id && e.is_egress == new.is_egress && e.same_permission(&new)

@@ -336,7 +336,7 @@ pub(crate) fn find_vpc(c: &dyn Tx, account: &str, id: &str) -> CoreResult<VpcRow
         .vpcs(account)?
         .into_iter()
         .find(|v| v.id == id)
-        .ok_or_else(|| CoreError::Internal(format!("vpc {id} registered without a row")))
+        .ok_or_else(|| CoreError::missing("vpc", id))
 }
 
 /// One of the account's subnets, by id, with AWS's malformed and not-found errors.
@@ -346,7 +346,7 @@ pub(crate) fn find_subnet(c: &dyn Tx, account: &str, id: &str) -> CoreResult<Sub
         .subnets(account)?
         .into_iter()
         .find(|s| s.id == id)
-        .ok_or_else(|| CoreError::Internal(format!("subnet {id} registered without a row")))
+        .ok_or_else(|| CoreError::missing("subnet", id))
 }
 
 /// An IPv4 CIDR parameter, truncated to its network (`10.0.0.5/16` is `10.0.0.0/16`).
@@ -518,9 +518,9 @@ impl Cloud {
                 s.read(|c| {
                     let vpc = find_vpc(c, &account, &vpc_id)?;
                     let attrs = c.vpcs().vpc_attributes(&account)?;
-                    let a = attrs.get(&vpc.id).ok_or_else(|| {
-                        CoreError::Internal(format!("no attributes for {vpc_id}"))
-                    })?;
+                    let a = attrs
+                        .get(&vpc.id)
+                        .ok_or_else(|| CoreError::missing("attributes of vpc", &vpc_id))?;
                     Ok::<_, CoreError>(match attribute {
                         VpcAttribute::EnableDnsSupport => a.dns_support,
                         VpcAttribute::EnableDnsHostnames => a.dns_hostnames,
@@ -624,7 +624,7 @@ impl Cloud {
             })?,
             (None, None) => zones
                 .first()
-                .ok_or_else(|| CoreError::Internal("region without zones".into()))?,
+                .ok_or_else(|| CoreError::Invariant("a region without zones"))?,
         }
         .clone();
         let tags = tags::from_specifications(&specs, ResourceKind::Subnet)?;
@@ -637,7 +637,7 @@ impl Cloud {
                     let vpc_net: Ipv4Net = vpc
                         .cidr
                         .parse()
-                        .map_err(|_| CoreError::Internal(format!("bad vpc cidr {}", vpc.cidr)))?;
+                        .map_err(|_| CoreError::corrupt("vpc cidr", &vpc.cidr))?;
                     if !vpc_net.contains(&net) {
                         return Err(range_error());
                     }

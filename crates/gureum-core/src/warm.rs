@@ -248,14 +248,14 @@ impl Cloud {
             .store
             .read(|c| Ok::<_, CoreError>(c.images().get(&iid)?))?;
         let Some(row) = row else {
-            return Err(CoreError::Internal(format!("no image {image_id}")));
+            return Err(CoreError::missing("image", image_id));
         };
         let Some(rootfs) = row
             .rootfs
             .clone()
             .filter(|_| row.state == gureum_types::ImageState::Available)
         else {
-            return Err(CoreError::Internal(format!("{image_id} is not available")));
+            return Err(CoreError::ImageNotAvailable(image_id.to_string()));
         };
         self.warm.state().image = Some(WarmImage {
             rootfs,

@@ -348,10 +348,7 @@ pub(crate) async fn verify_signature(
                 "AWS was not able to validate the provided access credentials",
             ))
         }
-        Err(e) => {
-            tracing::error!(error = %e, "looking up an access key");
-            return Err(ApiError::internal());
-        }
+        Err(e) => return Err(e.into_api("looking up an access key")),
     };
     let now = time::OffsetDateTime::now_utc();
     gureum_sigv4::verify(
@@ -491,12 +488,7 @@ async fn serve_query(
                 };
                 match cloud.dispatch(&ctx, req).await {
                     Ok(resp) => Ok(resp.render(name, request_id)),
-                    Err(e) => {
-                        if !matches!(e, gureum_core::CoreError::Api(_)) {
-                            tracing::error!(error = %e, action = name, "action failed");
-                        }
-                        Err(e.to_api())
-                    }
+                    Err(e) => Err(e.into_api(name)),
                 }
             }
         },

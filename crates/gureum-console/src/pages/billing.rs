@@ -45,7 +45,7 @@ pub async fn page(
     };
     let bill = match c.cloud().monthly_bill(&s.account_id, month).await {
         Ok(b) => b,
-        Err(e) => return super::failed(&c, &s, "Billing", "billing", &e.to_api()),
+        Err(e) => return super::failed(&c, &s, "Billing", "billing", &e.into_api("monthly_bill")),
     };
     let current = bill.month == Month::of(now_ms());
     let forecast = if current {
