@@ -68,18 +68,9 @@ impl Task {
         }
     }
 
+    /// Its slot in the status table: the declaration order, which `ALL` follows.
     fn index(self) -> usize {
-        match self {
-            Task::DefaultNetwork => 0,
-            Task::Converge => 1,
-            Task::Firewalls => 2,
-            Task::PublicIps => 3,
-            Task::Networks => 4,
-            Task::Purge => 5,
-            Task::LeakSweep => 6,
-            Task::Budgets => 7,
-            Task::WarmPool => 8,
-        }
+        self as usize
     }
 }
 
