@@ -368,6 +368,7 @@ impl Cloud {
             hypervisor: r.hypervisor,
             nic: None,
             warm: false,
+            volumes: Vec::new(),
         }
     }
 

@@ -608,6 +608,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             nic: None,
             files: vec![],
             warm: false,
+            volumes: Vec::new(),
         });
     w.compute
         .guests

@@ -392,6 +392,7 @@ impl Cloud {
             hypervisor: gureum_types::Hypervisor::Container,
             nic: None,
             warm: true,
+            volumes: Vec::new(),
         }
     }
 

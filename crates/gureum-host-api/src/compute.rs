@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use gureum_types::Hypervisor;
 
-use crate::{HostResult, Nic};
+use crate::{HostError, HostResult, Nic, VolumeAttachment};
 
 /// A file the host writes into a guest's root volume before each start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct GuestSpec {
     /// for the instance's files, which a later `start` of the same id without `warm` hands
     /// over.
     pub warm: bool,
+    /// The EBS volumes attached besides the root volume, shown to the guest from its boot.
+    pub volumes: Vec<VolumeAttachment>,
 }
 
 /// A warm guest as the compute driver sees it.
@@ -87,5 +89,31 @@ pub trait Compute: Send + Sync + 'static {
     /// instance yet. Drivers without warm guests have none.
     async fn warm_guest(&self, _instance_id: &str) -> HostResult<Option<WarmGuest>> {
         Ok(None)
+    }
+    /// Show a volume to a guest as a block device at `attachment.device`, at once if it runs
+    /// (hot-plug, no restart); a guest that is not running gets it from its next start (its
+    /// spec's `volumes`). Idempotent.
+    async fn attach_volume(
+        &self,
+        instance_id: &str,
+        _attachment: &VolumeAttachment,
+    ) -> HostResult<()> {
+        Err(HostError::Unsupported(format!(
+            "{instance_id}: this driver cannot attach volumes"
+        )))
+    }
+    /// Take a volume away from a guest. Unless `force`, a volume the guest still uses (a
+    /// mounted file system) is left attached and the answer is [`HostError::Busy`]; `force`
+    /// removes it regardless, as AWS's forced detach does. Idempotent (a volume not attached is
+    /// fine).
+    async fn detach_volume(
+        &self,
+        instance_id: &str,
+        _volume_id: &str,
+        _force: bool,
+    ) -> HostResult<()> {
+        Err(HostError::Unsupported(format!(
+            "{instance_id}: this driver cannot detach volumes"
+        )))
     }
 }

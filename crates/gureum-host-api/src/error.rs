@@ -44,6 +44,10 @@ pub enum HostError {
         #[source]
         source: io::Error,
     },
+    /// The guest still uses it (a volume mounted in the guest): not done, try again later or
+    /// force it.
+    #[error("{0} is busy")]
+    Busy(String),
     /// Something did not happen within its deadline.
     #[error("timed out: {0}")]
     Timeout(String),

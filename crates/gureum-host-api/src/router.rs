@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use gureum_types::Hypervisor;
 
-use crate::{Compute, GuestSpec, GuestState, HostError, HostResult, WarmGuest};
+use crate::{Compute, GuestSpec, GuestState, HostError, HostResult, VolumeAttachment, WarmGuest};
 
 /// A container driver and, where the host can run them, a VM driver, as one [`Compute`]: a
 /// spec goes to the driver its `hypervisor` names; an id goes to the VM driver if that has the
@@ -99,6 +99,12 @@ impl<C: Compute, V: Compute> Compute for ByHypervisor<C, V> {
     }
     async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
         self.for_id(id).warm_guest(id).await
+    }
+    async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {
+        self.for_id(id).attach_volume(id, attachment).await
+    }
+    async fn detach_volume(&self, id: &str, volume_id: &str, force: bool) -> HostResult<()> {
+        self.for_id(id).detach_volume(id, volume_id, force).await
     }
 }
 
@@ -194,6 +200,7 @@ mod tests {
             hypervisor,
             nic: None,
             warm: false,
+            volumes: Vec::new(),
         }
     }
 

@@ -232,6 +232,7 @@ mod tests {
             hypervisor: gureum_host_api::Hypervisor::Container,
             nic: None,
             warm: true,
+            volumes: Vec::new(),
         };
         let c = container_spec(&spec);
         assert_eq!(

@@ -176,6 +176,7 @@ mod tests {
                 netns_of: None,
             }),
             warm: false,
+            volumes: Vec::new(),
         }
     }
 
