@@ -70,7 +70,11 @@ impl Describable for Vpc {
     fn filter_values(&self, name: &str) -> Option<Vec<String>> {
         Some(vec![match name {
             "vpc-id" => self.id.clone(),
-            "cidr" | "cidr-block-association.cidr-block" | "cidrBlock" => self.cidr.clone(),
+            // `cidr-block` is not in AWS's list for VPCs, but AWS answers it as `cidr` and
+            // Ansible's ec2_vpc_net looks its VPC up by it.
+            "cidr" | "cidr-block" | "cidr-block-association.cidr-block" | "cidrBlock" => {
+                self.cidr.clone()
+            }
             "is-default" | "isDefault" => self.is_default.to_string(),
             "owner-id" => self.owner_id.clone(),
             "state" => self.state.clone(),
@@ -108,6 +112,7 @@ impl Describable for Subnet {
 const VPC_FILTERS: &[&str] = &[
     "vpc-id",
     "cidr",
+    "cidr-block",
     "cidr-block-association.cidr-block",
     "cidrBlock",
     "is-default",
