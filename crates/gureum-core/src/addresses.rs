@@ -5,7 +5,7 @@
 //! Elastic IP replaces the instance's auto-assigned address (which is released) and stays
 //! through stop and start; the instance's record (`instances.public_ip`) always holds the
 //! address it answers on, and the host agent maps it in the kernel (see
-//! [`Cloud::sync_public_ips`]). Terminating an instance disassociates its Elastic IP.
+//! [`crate::agent::Agent::sync_public_ips`]). Terminating an instance disassociates its Elastic IP.
 
 use gureum_store::addresses::AddressRow;
 use gureum_store::Tx;

@@ -16,27 +16,36 @@
 //!
 //! Host resources that belong to no live instance (a crash between a host step and its
 //! record) are destroyed by the leak sweep.
+//!
+//! The [`Agent`] is the host's side of the seam with the control plane (`control.rs`): it
+//! owns the host drivers and what it knows of the host (work in flight, the firewalls and
+//! public addresses it applied, the networks it made, launch slots, the warm pool) and
+//! reaches the records only through an `Arc<dyn ControlPlane>`. `gureum up` runs it in the
+//! API's process ([`crate::Cloud::with_local_agent`]); a cluster's host runs it alone, with
+//! a network client as its control plane.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gureum_store::instances::{InstanceField, InstanceRow};
+use async_trait::async_trait;
 use gureum_types::{InstanceState, ShutdownBehavior, StateReason, StateReasonCode};
+use tokio::sync::{Notify, Semaphore};
 
-use crate::host::{GuestFile, GuestSpec, GuestState, HostNet, Nic};
+use crate::clock::Clock;
+use crate::control::{ControlPlane, HostAgent, HostInstance, PublicIp, Transition, WarmImage};
+use crate::host::{Firewall, GuestFile, GuestSpec, GuestState, HostNet, Nic};
 use crate::instances::{limits_of, TERMINATED_VISIBLE_MS};
-use crate::tasks::{Task, TaskStatus};
-use crate::vpcs::{default_host_net, gateway};
-use crate::{Cloud, CoreError, CoreResult};
+use crate::tasks::{Task, TaskStatus, Tasks};
+use crate::warm::WarmPool;
+use crate::{CoreError, CoreResult};
 
 /// How often the agent looks at every instance even when nothing woke it.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(2);
 /// How often leaked host resources are looked for.
 pub const LEAK_SWEEP_EVERY: Duration = Duration::from_secs(30);
-/// How often budgets are checked against the month's cost.
-pub const BUDGET_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// Instances with host work in progress, so one sweep does not start a second task for them.
 #[derive(Default)]
@@ -66,82 +75,128 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-impl Cloud {
+/// The host agent: the host's drivers and what it keeps of the host's state, converging the
+/// host to the records it reads through its [`ControlPlane`]. Cheap to clone (its parts are
+/// shared), as every task it spawns holds one.
+///
+/// Adding a background task: a variant in [`Task`] (with its name and its place in
+/// `Task::ALL`), a method here doing one activation (records through `self.control`, the host
+/// through `self.host`; a read or write the control plane does not offer yet is a new method
+/// on [`ControlPlane`] with plain-data arguments, implemented by
+/// [`crate::control::LocalControlPlane`]), and one `self.tasks.run(Task::…, …)` line: in
+/// [`Agent::sweep`] if it runs on every pass (every wake-up and every [`SWEEP_EVERY`]), or in
+/// [`Agent::spawn`]'s loop behind its own period, as the leak sweep is.
+#[derive(Clone)]
+pub struct Agent {
+    pub(crate) control: Arc<dyn ControlPlane>,
+    pub(crate) host: Arc<Host>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Notified when the records changed (by the API in one process, by the agent itself
+    /// after each transition it records).
+    pub(crate) wake: Arc<Notify>,
+    /// Its background tasks and their status.
+    pub(crate) tasks: Arc<Tasks>,
+    pub(crate) in_flight: Arc<InFlight>,
+    /// The firewall last pushed to the network driver per instance.
+    pub(crate) applied_firewalls: Arc<Mutex<HashMap<String, Firewall>>>,
+    /// The public address last mapped per instance (`None`: mapped to nothing).
+    pub(crate) applied_public: Arc<Mutex<HashMap<String, Option<Ipv4Addr>>>>,
+    /// Host networks the agent made (non-default ones are removed when unused).
+    pub(crate) ensured_nets: Arc<Mutex<HashSet<String>>>,
+    /// Launches setting up on the host at once: one per CPU. A burst of launches then starts
+    /// its first guests at once instead of every guest late, behind ten `runc` processes that
+    /// outweigh all the guests together (host processes are not in the guests' cgroups).
+    pub(crate) launch_slots: Arc<Semaphore>,
+    /// Image copies (`CreateImage`) running at once: one. Each reads and writes a whole
+    /// root volume; a burst of them from one account then queues (its images stay `pending`)
+    /// instead of taking the host's disk from every instance.
+    pub(crate) image_copies: Arc<Semaphore>,
+    /// Guests booted ahead of launches (see `warm.rs`); none unless asked for.
+    pub(crate) warm: Arc<WarmPool>,
+}
+
+impl Agent {
+    /// An agent for `host`'s drivers over `control`'s records, with its own wake-up, its own
+    /// task status and no warm pool.
+    pub fn new(control: Arc<dyn ControlPlane>, host: Host, clock: Arc<dyn Clock>) -> Agent {
+        Agent {
+            control,
+            host: Arc::new(host),
+            tasks: Arc::new(Tasks::new(clock.clone())),
+            clock,
+            wake: Arc::default(),
+            in_flight: Arc::default(),
+            applied_firewalls: Arc::default(),
+            applied_public: Arc::default(),
+            ensured_nets: Arc::default(),
+            launch_slots: Arc::new(Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
+            image_copies: Arc::new(Semaphore::new(1)),
+            warm: Arc::new(WarmPool::new(0)),
+        }
+    }
+
+    /// Wake up on `wake` (shared with whoever records changes) instead of its own.
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Agent {
+        self.wake = wake;
+        self
+    }
+
+    /// Report into `tasks` (shared with the control plane's own tasks in one process).
+    pub fn with_tasks(mut self, tasks: Arc<Tasks>) -> Agent {
+        self.tasks = tasks;
+        self
+    }
+
+    /// Keep `guests` of the warm image booted ahead of launches (see `warm.rs`).
+    pub fn with_warm_pool(mut self, guests: usize) -> Agent {
+        self.warm = Arc::new(WarmPool::new(guests));
+        self
+    }
+
     /// Wake the agent: something changed.
-    pub fn wake_agent(&self) {
-        self.notify.notify_one();
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
-    /// Run the agent until the process ends. Does nothing without a host.
-    pub fn spawn_agent(&self) -> Option<tokio::task::JoinHandle<()>> {
-        self.host.as_ref()?;
-        let cloud = self.clone();
-        Some(tokio::spawn(async move {
-            let tasks = cloud.tasks.clone();
-            // The default VPCs' network exists while the server runs, so a client's first
-            // packets to a new instance's private address go to its bridge (held there until
-            // the instance is plugged in), never out of the host's default route.
-            let c = cloud.clone();
-            tasks
-                .run(
-                    Task::DefaultNetwork,
-                    async move { c.ensure_default_net().await },
-                )
-                .await;
-            cloud.spawn_warm_pool();
-            let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
-            let mut last_budget_check = std::time::Instant::now() - BUDGET_CHECK_EVERY;
-            loop {
-                if last_budget_check.elapsed() >= BUDGET_CHECK_EVERY {
-                    let c = cloud.clone();
-                    tasks
-                        .run(Task::Budgets, async move { c.check_budgets().await })
-                        .await;
-                    last_budget_check = std::time::Instant::now();
-                }
-                if last_leak_sweep.elapsed() >= LEAK_SWEEP_EVERY {
-                    let c = cloud.clone();
-                    tasks
-                        .run(Task::LeakSweep, async move { c.sweep_leaks().await })
-                        .await;
-                    last_leak_sweep = std::time::Instant::now();
-                }
-                cloud.sweep().await;
-                tokio::select! {
-                    _ = cloud.notify.notified() => {}
-                    _ = tokio::time::sleep(SWEEP_EVERY) => {}
-                }
-            }
-        }))
-    }
-
-    /// The status of the host agent's background tasks (see `tasks.rs`).
-    pub fn agent_status(&self) -> Vec<TaskStatus> {
+    /// The status of the agent's background tasks (see `tasks.rs`).
+    pub fn status(&self) -> Vec<TaskStatus> {
         self.tasks.snapshot()
     }
 
-    /// Launches recorded for a hypervisor this host cannot run (left `pending` by an earlier
-    /// server that could, or one that died mid-launch) end as EC2's failed launches do:
-    /// `terminated`, with `Server.InternalError` and the reason. Returns how many.
-    pub async fn fail_stranded_launches(&self) -> CoreResult<usize> {
-        let rows = self
-            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
-            .await?;
-        let mut failed = 0;
-        for r in rows.iter().filter(|r| r.state == InstanceState::Pending) {
-            let Some(why) = self.unavailable.reason(r.hypervisor) else {
-                continue;
-            };
-            let reason =
-                StateReason::internal_error(format!("the host cannot run instances: {why}"));
-            if self
-                .record(r, InstanceState::Terminated, Some(reason))
-                .await?
-            {
-                failed += 1;
+    /// Run the agent until the process ends.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
+        let agent = self.clone();
+        tokio::spawn(async move {
+            let tasks = agent.tasks.clone();
+            // The default VPCs' network exists while the server runs, so a client's first
+            // packets to a new instance's private address go to its bridge (held there until
+            // the instance is plugged in), never out of the host's default route.
+            let a = agent.clone();
+            tasks
+                .run(
+                    Task::DefaultNetwork,
+                    async move { a.ensure_default_net().await },
+                )
+                .await;
+            agent.spawn_warm_pool();
+            let mut last_leak_sweep = std::time::Instant::now() - LEAK_SWEEP_EVERY;
+            loop {
+                if last_leak_sweep.elapsed() >= LEAK_SWEEP_EVERY {
+                    let a = agent.clone();
+                    tasks
+                        .run(Task::LeakSweep, async move { a.sweep_leaks().await })
+                        .await;
+                    last_leak_sweep = std::time::Instant::now();
+                }
+                agent.sweep().await;
+                tokio::select! {
+                    _ = agent.wake.notified() => {}
+                    _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                }
             }
-        }
-        Ok(failed)
+        })
     }
 
     /// One pass of the agent: start a convergence task for each instance that needs work,
@@ -149,31 +204,28 @@ impl Cloud {
     /// terminated instances, each step a supervised task (see `tasks.rs`): one that fails
     /// or panics is recorded and the others still run.
     pub async fn sweep(&self) {
-        let c = self.clone();
+        let a = self.clone();
         let purge = self
             .tasks
-            .run(Task::Converge, async move { c.converge_all().await })
+            .run(Task::Converge, async move { a.converge_all().await })
             .await;
-        let c = self.clone();
+        let a = self.clone();
         self.tasks
-            .run(Task::Firewalls, async move { c.sync_firewalls().await })
+            .run(Task::Firewalls, async move { a.sync_firewalls().await })
             .await;
-        let c = self.clone();
+        let a = self.clone();
         self.tasks
-            .run(Task::PublicIps, async move { c.sync_public_ips().await })
+            .run(Task::PublicIps, async move { a.sync_public_ips().await })
             .await;
-        let c = self.clone();
+        let a = self.clone();
         self.tasks
-            .run(Task::Networks, async move { c.release_unused_nets().await })
+            .run(Task::Networks, async move { a.release_unused_nets().await })
             .await;
         if let Some(Some(before)) = purge {
-            let c = self.clone();
+            let a = self.clone();
             self.tasks
                 .run(Task::Purge, async move {
-                    c.blocking(move |s| {
-                        s.write(|tx| Ok(tx.instances().purge_terminated(before)?))
-                    })
-                    .await
+                    a.control.purge_terminated(before).await
                 })
                 .await;
         }
@@ -182,9 +234,7 @@ impl Cloud {
     /// Start a convergence task for each instance that needs work. Returns the time before
     /// which terminated instances may be forgotten, if any is that old.
     async fn converge_all(&self) -> CoreResult<Option<i64>> {
-        let mut rows = self
-            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
-            .await?;
+        let mut rows = self.control.instances().await?;
         // Oldest launch first: launches take the host's launch slots in the order they came.
         rows.sort_by(|a, b| (a.launch_time, &a.id).cmp(&(b.launch_time, &b.id)));
         let now = self.clock.now_millis();
@@ -200,13 +250,13 @@ impl Cloud {
             if !self.in_flight.try_claim(&r.id) {
                 continue;
             }
-            let cloud = self.clone();
+            let agent = self.clone();
             tokio::spawn(async move {
                 let id = r.id.clone();
-                if let Err(e) = cloud.converge(r).await {
+                if let Err(e) = agent.converge(r).await {
                     tracing::warn!(instance = %id, error = %e, "converging failed");
                 }
-                cloud.in_flight.release(&id);
+                agent.in_flight.release(&id);
             });
         }
         Ok(purge.then_some(now - TERMINATED_VISIBLE_MS))
@@ -215,15 +265,11 @@ impl Cloud {
     /// Destroy host resources that no live instance owns. Returns how many leaked guests were
     /// left alone because other host work holds them (a destroy already under way).
     pub async fn sweep_leaks(&self) -> CoreResult<usize> {
-        let Some(host) = self.host.clone() else {
-            return Ok(0);
-        };
+        let host = &self.host;
         // The host's guests first, then the records: a warm guest or an instance created in
         // between is then known by the time it is judged.
         let guests = host.compute.list().await?;
-        let rows = self
-            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
-            .await?;
+        let rows = self.control.instances().await?;
         let recorded: HashSet<String> = rows.iter().map(|r| r.id.clone()).collect();
         let mut live: HashSet<String> = rows
             .iter()
@@ -261,7 +307,7 @@ impl Cloud {
     }
 
     /// The files the guest agent reads at boot.
-    fn guest_files(&self, r: &InstanceRow) -> Vec<GuestFile> {
+    fn guest_files(&self, r: &HostInstance) -> Vec<GuestFile> {
         let hostname = format!("ip-{}", r.private_ip.replace('.', "-"));
         let env = [
             ("INSTANCE_ID", r.id.as_str()),
@@ -270,7 +316,7 @@ impl Cloud {
             ("LOCAL_IPV4", r.private_ip.as_str()),
             ("MAC", r.mac.as_str()),
             ("AVAILABILITY_ZONE", r.az.as_str()),
-            ("REGION", self.region.name.as_str()),
+            ("REGION", r.region.as_str()),
             ("INSTANCE_TYPE", r.instance_type.as_str()),
             ("AMI_ID", r.image_id.as_str()),
             ("RESERVATION_ID", r.reservation_id.as_str()),
@@ -294,40 +340,39 @@ impl Cloud {
                 mode: 0o600,
             });
         }
-        if let Some(h) = &self.host {
-            files.extend(h.guest_files.iter().cloned());
-            // The first boot only (the launch's own `pending`): host keys made ahead of time,
-            // so the guest does not spend a second of CPU on them while others boot. The
-            // fingerprint file names the instance, so a copy inherited through an image is
-            // not taken for this instance's own.
-            let first_boot = r.state == InstanceState::Pending && r.state_since == r.launch_time;
-            if let Some(set) = h
-                .host_keys
-                .as_ref()
-                .filter(|_| first_boot)
-                .and_then(|k| k.take())
-            {
-                let dir = PathBuf::from("/var/lib/gureum");
-                for (name, private, public) in set.keys {
-                    files.push(GuestFile {
-                        path: dir.join(format!("{name}.pub")),
-                        contents: public,
-                        mode: 0o644,
-                    });
-                    files.push(GuestFile {
-                        path: dir.join(name),
-                        contents: private,
-                        mode: 0o600,
-                    });
-                }
-                let mut block = format!("# {}\n", r.id).into_bytes();
-                block.extend(set.fingerprints);
+        let h = &self.host;
+        files.extend(h.guest_files.iter().cloned());
+        // The first boot only (the launch's own `pending`): host keys made ahead of time,
+        // so the guest does not spend a second of CPU on them while others boot. The
+        // fingerprint file names the instance, so a copy inherited through an image is
+        // not taken for this instance's own.
+        let first_boot = r.state == InstanceState::Pending && r.state_since == r.launch_time;
+        if let Some(set) = h
+            .host_keys
+            .as_ref()
+            .filter(|_| first_boot)
+            .and_then(|k| k.take())
+        {
+            let dir = PathBuf::from("/var/lib/gureum");
+            for (name, private, public) in set.keys {
                 files.push(GuestFile {
-                    path: dir.join("host-key-fingerprints"),
-                    contents: block,
+                    path: dir.join(format!("{name}.pub")),
+                    contents: public,
                     mode: 0o644,
                 });
+                files.push(GuestFile {
+                    path: dir.join(name),
+                    contents: private,
+                    mode: 0o600,
+                });
             }
+            let mut block = format!("# {}\n", r.id).into_bytes();
+            block.extend(set.fingerprints);
+            files.push(GuestFile {
+                path: dir.join("host-key-fingerprints"),
+                contents: block,
+                mode: 0o644,
+            });
         }
         // Last: a warm guest's agent starts on the instance once this file is there, so
         // everything else must be in place before it.
@@ -339,21 +384,13 @@ impl Cloud {
         files
     }
 
-    pub(crate) fn spec_of(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
-        self.guest_spec(r, netns)
-    }
-
-    pub(crate) async fn nic_of(&self, r: &InstanceRow) -> CoreResult<Nic> {
-        Ok(self.nic(r).await?.1)
-    }
-
-    fn guest_spec_with_nic(&self, r: &InstanceRow, netns: Option<PathBuf>, nic: Nic) -> GuestSpec {
+    fn guest_spec_with_nic(&self, r: &HostInstance, netns: Option<PathBuf>, nic: Nic) -> GuestSpec {
         let mut spec = self.guest_spec(r, netns);
         spec.nic = Some(nic);
         spec
     }
 
-    fn guest_spec(&self, r: &InstanceRow, netns: Option<PathBuf>) -> GuestSpec {
+    fn guest_spec(&self, r: &HostInstance, netns: Option<PathBuf>) -> GuestSpec {
         let (vcpus, memory_mib) = limits_of(&r.instance_type);
         GuestSpec {
             instance_id: r.id.clone(),
@@ -374,12 +411,12 @@ impl Cloud {
 
     /// The host network of the instance's VPC (the shared one for default VPCs, its own bridge
     /// for any other) and the instance's interface on it.
-    async fn nic(&self, r: &InstanceRow) -> CoreResult<(HostNet, Nic)> {
-        let ip: std::net::Ipv4Addr = r
+    async fn nic(&self, r: &HostInstance) -> CoreResult<(HostNet, Nic)> {
+        let ip: Ipv4Addr = r
             .private_ip
             .parse()
             .map_err(|_| CoreError::corrupt("ip", &r.private_ip))?;
-        let net = self.host_net_of(&r.account_id, &r.vpc_id).await?;
+        let net = self.control.host_net(&r.account_id, &r.vpc_id).await?;
         let (cidr, gw) = net
             .subnets
             .iter()
@@ -402,94 +439,34 @@ impl Cloud {
         Ok((net, nic))
     }
 
-    async fn host_net_of(&self, account: &str, vpc_id: &str) -> CoreResult<HostNet> {
-        let (account, vpc) = (account.to_string(), vpc_id.to_string());
-        let (is_default, subnets) = self
-            .blocking(move |s| {
-                s.read(|c| {
-                    let is_default = c
-                        .vpcs()
-                        .vpcs(&account)?
-                        .iter()
-                        .any(|v| v.id == vpc && v.is_default);
-                    let subnets: Vec<String> = c
-                        .vpcs()
-                        .subnets(&account)?
-                        .into_iter()
-                        .filter(|s| s.vpc_id == vpc)
-                        .map(|s| s.cidr)
-                        .collect();
-                    Ok((is_default, subnets))
-                })
-            })
-            .await?;
-        if is_default {
-            return Ok(default_host_net());
-        }
-        Ok(HostNet {
-            id: vpc_id.to_string(),
-            subnets: subnets
-                .iter()
-                .filter_map(|c| c.parse::<ipnet::Ipv4Net>().ok())
-                .map(|c| (c, gateway(&c)))
-                .collect(),
-        })
-    }
-
     /// Record a transition the host made happen. `false` if the user changed the record in
     /// the meantime (the next sweep handles the newer state).
-    async fn record(
+    pub(crate) async fn record(
         &self,
-        r: &InstanceRow,
+        r: &HostInstance,
         to: InstanceState,
         reason: Option<StateReason>,
     ) -> CoreResult<bool> {
-        let now = self.clock.now_millis();
-        let (id, gen) = (r.id.clone(), r.generation);
-        let ended = (to == InstanceState::Terminated).then_some(now);
         let ok = self
-            .blocking(move |s| {
-                s.write(|tx| {
-                    Ok(tx.instances().transition(
-                        &id,
-                        gen,
-                        to,
-                        None,
-                        reason.as_ref(),
-                        ended,
-                        now,
-                    )?)
-                })
+            .control
+            .transition(Transition {
+                instance_id: r.id.clone(),
+                generation: r.generation,
+                to,
+                reason,
             })
             .await?;
         if ok {
             tracing::info!(instance = %r.id, from = %r.state, to = %to, "state");
-            self.wake_agent();
+            self.wake();
         }
         Ok(ok)
     }
 
     /// Every running or pending instance's security groups, pushed where they changed.
     pub async fn sync_firewalls(&self) -> CoreResult<()> {
-        let Some(host) = self.host.clone() else {
-            return Ok(());
-        };
-        let wanted = self
-            .blocking(|s| {
-                s.read(|c| {
-                    let rows = c.instances().all()?;
-                    let rules = c.security_groups().all_rules()?;
-                    let members = c.security_groups().memberships()?;
-                    Ok(crate::firewall::firewalls(
-                        &rows,
-                        &rules,
-                        &members,
-                        &c.vpcs().default_vpc_ids()?,
-                    ))
-                })
-            })
-            .await?;
-        let changed: Vec<(String, crate::host::Firewall)> = {
+        let wanted = self.control.firewalls().await?;
+        let changed: Vec<(String, Firewall)> = {
             let mut applied = self.applied_firewalls.lock().expect("poisoned");
             applied.retain(|id, _| wanted.contains_key(id));
             wanted
@@ -498,7 +475,7 @@ impl Cloud {
                 .collect()
         };
         for (id, fw) in changed {
-            host.network.set_firewall(&id, &fw).await?;
+            self.host.network.set_firewall(&id, &fw).await?;
             self.applied_firewalls
                 .lock()
                 .expect("poisoned")
@@ -511,35 +488,13 @@ impl Cloud {
     /// Elastic IP associated or moved, an auto-assigned address given back after a
     /// disassociation, a route to an internet gateway added or removed.
     pub async fn sync_public_ips(&self) -> CoreResult<()> {
-        let Some(host) = self.host.clone() else {
-            return Ok(());
-        };
-        let pool = self.public_pool;
-        let now = self.clock.now_millis();
-        let wanted = self
-            .blocking(move |s| {
-                s.write(|tx| {
-                    let routed = tx.routing().internet_routed_subnets()?;
-                    let mut out = Vec::new();
-                    for r in tx.instances().all()? {
-                        if r.state != InstanceState::Running {
-                            continue;
-                        }
-                        let ip = tx.instances().assign_public_ip(&r.id, pool, now)?;
-                        let public = ip
-                            .and_then(|p| p.parse::<std::net::Ipv4Addr>().ok())
-                            .filter(|_| routed.contains(&r.subnet_id));
-                        out.push((r.id, r.private_ip, public));
-                    }
-                    Ok(out)
-                })
-            })
-            .await?;
-        let changed: Vec<_> = {
+        let host = &self.host;
+        let wanted = self.control.public_ips().await?;
+        let changed: Vec<PublicIp> = {
             let applied = self.applied_public.lock().expect("poisoned");
             wanted
                 .into_iter()
-                .filter(|(id, _, public)| applied.get(id) != Some(public))
+                .filter(|p| applied.get(&p.instance_id) != Some(&p.public))
                 .collect()
         };
         // Unmap first, then map: an address moving from one instance to another (an Elastic
@@ -547,8 +502,13 @@ impl Cloud {
         // One failure does not hold up the others; the next sweep retries it.
         let mut failed = None;
         for pass_maps in [false, true] {
-            for (id, private, public) in &changed {
-                let result = match (public, private.parse::<std::net::Ipv4Addr>()) {
+            for PublicIp {
+                instance_id: id,
+                private_ip: private,
+                public,
+            } in &changed
+            {
+                let result = match (public, private.parse::<Ipv4Addr>()) {
                     (Some(p), Ok(private)) if pass_maps => {
                         host.network.map_public_ip(id, *p, private).await
                     }
@@ -577,13 +537,10 @@ impl Cloud {
         }
     }
 
-    /// Remove the bridge of every non-default VPC network this agent made once no live
-    /// instance uses it (the VPC was deleted, or its last instance stopped).
+    /// Bring up the default VPCs' host network.
     async fn ensure_default_net(&self) -> Result<(), crate::host::HostError> {
-        let Some(host) = self.host.clone() else {
-            return Ok(());
-        };
-        host.network
+        self.host
+            .network
             .ensure_net(&crate::vpcs::default_host_net())
             .await?;
         self.ensured_nets
@@ -593,10 +550,9 @@ impl Cloud {
         Ok(())
     }
 
+    /// Remove the bridge of every non-default VPC network this agent made once no live
+    /// instance uses it (the VPC was deleted, or its last instance stopped).
     async fn release_unused_nets(&self) -> CoreResult<()> {
-        let Some(host) = self.host.clone() else {
-            return Ok(());
-        };
         let ensured: Vec<String> = self
             .ensured_nets
             .lock()
@@ -609,56 +565,28 @@ impl Cloud {
             return Ok(());
         }
         let live: HashSet<String> = self
-            .blocking(|s| {
-                s.read(|c| {
-                    Ok(c.instances()
-                        .all()?
-                        .into_iter()
-                        .filter(|r| {
-                            r.state != InstanceState::Terminated
-                                && r.state != InstanceState::Stopped
-                        })
-                        .map(|r| r.vpc_id)
-                        .collect())
-                })
-            })
-            .await?;
+            .control
+            .instances()
+            .await?
+            .into_iter()
+            .filter(|r| r.state != InstanceState::Terminated && r.state != InstanceState::Stopped)
+            .map(|r| r.vpc_id)
+            .collect();
         for net in ensured.into_iter().filter(|n| !live.contains(n)) {
-            host.network.remove_net(&net).await?;
+            self.host.network.remove_net(&net).await?;
             self.ensured_nets.lock().expect("poisoned").remove(&net);
         }
         Ok(())
     }
 
-    /// The instance's firewall as the records say now (for its first push, before the boot).
-    async fn firewall_of(&self, id: &str) -> CoreResult<crate::host::Firewall> {
-        let id = id.to_string();
-        self.blocking(move |s| {
-            s.read(|c| {
-                let rows = c.instances().all()?;
-                let rules = c.security_groups().all_rules()?;
-                let members = c.security_groups().memberships()?;
-                Ok(crate::firewall::firewalls(
-                    &rows,
-                    &rules,
-                    &members,
-                    &c.vpcs().default_vpc_ids()?,
-                )
-                .remove(&id)
-                .unwrap_or_default())
-            })
-        })
-        .await
-    }
-
     /// [`Self::bring_up`] once a launch slot is free (see `launch_slots`).
-    async fn bring_up_in_turn(&self, r: &InstanceRow) -> Result<(), LaunchError> {
+    async fn bring_up_in_turn(&self, r: &HostInstance) -> Result<(), LaunchError> {
         let _slot = self.launch_slots.acquire().await;
         self.bring_up(r).await
     }
 
-    async fn bring_up(&self, r: &InstanceRow) -> Result<(), LaunchError> {
-        let host = self.host.clone().expect("agent runs with a host");
+    async fn bring_up(&self, r: &HostInstance) -> Result<(), LaunchError> {
+        let host = &self.host;
         let (net, mut nic) = self.nic(r).await?;
         // A warm guest taken for this launch: its interface goes into the namespace it runs in.
         nic.netns_of = host.compute.warm_guest(&r.id).await?.map(|g| g.pid);
@@ -669,7 +597,11 @@ impl Cloud {
             .insert(net.id.clone());
         let netns = host.network.attach(&nic).await?;
         // Security groups apply before the guest runs.
-        let fw = self.firewall_of(&r.id).await?;
+        let fw = self
+            .control
+            .firewall(&r.id)
+            .await
+            .map_err(CoreError::from)?;
         host.network.set_firewall(&r.id, &fw).await?;
         self.applied_firewalls
             .lock()
@@ -677,18 +609,11 @@ impl Cloud {
             .insert(r.id.clone(), fw);
         // Its public address (an Elastic IP, or one from the pool when it takes one), recorded
         // before the kernel maps it; mapped only when the subnet routes to an internet gateway.
-        let (id, pool, subnet) = (r.id.clone(), self.public_pool, r.subnet_id.clone());
-        let now = self.clock.now_millis();
-        let (public, routed) = self
-            .blocking(move |s| {
-                s.write(|tx| {
-                    let ip = tx.instances().assign_public_ip(&id, pool, now)?;
-                    let routed = tx.routing().internet_routed_subnets()?.contains(&subnet);
-                    Ok((ip, routed))
-                })
-            })
-            .await?;
-        let mapped = public.and_then(|p| p.parse().ok()).filter(|_| routed);
+        let mapped = self
+            .control
+            .public_ip(&r.id)
+            .await
+            .map_err(CoreError::from)?;
         match mapped {
             Some(p) => host.network.map_public_ip(&r.id, p, nic.ip).await?,
             None => host.network.unmap_public_ip(&r.id).await?,
@@ -705,14 +630,13 @@ impl Cloud {
     }
 
     /// Converge one instance (its claim is held by the caller).
-    async fn converge(&self, r: InstanceRow) -> CoreResult<()> {
-        let host = self.host.clone().expect("agent runs with a host");
-        let state = r.state;
-        match state {
+    async fn converge(&self, r: HostInstance) -> CoreResult<()> {
+        let host = &self.host;
+        match r.state {
             InstanceState::Pending => match self.bring_up_in_turn(&r).await {
                 Ok(()) => {
                     if self.record(&r, InstanceState::Running, None).await? && r.reboot_requested {
-                        self.clear_reboot(&r.id).await?;
+                        self.control.clear_reboot(&r.id).await?;
                     }
                 }
                 Err(e) => {
@@ -737,7 +661,7 @@ impl Cloud {
                             host.compute
                                 .reboot(&self.guest_spec_with_nic(&r, netns, nic))
                                 .await?;
-                            self.clear_reboot(&r.id).await?;
+                            self.control.clear_reboot(&r.id).await?;
                         }
                     }
                     GuestState::Stopped | GuestState::Absent
@@ -775,11 +699,7 @@ impl Cloud {
                 host.compute.destroy(&r.id).await?;
                 host.network.detach(&r.id).await?;
                 // As on AWS, a terminated instance's Elastic IP is disassociated.
-                let (id, now) = (r.id.clone(), self.clock.now_millis());
-                self.blocking(move |s| {
-                    s.write(|tx| crate::addresses::release_for_terminated(tx, &id, now))
-                })
-                .await?;
+                self.control.disassociate_elastic_ip(&r.id).await?;
                 self.release_public_ip(&r.id).await?;
                 let reason = shutdown_reason(&r);
                 self.record(&r, InstanceState::Terminated, reason).await?;
@@ -793,12 +713,7 @@ impl Cloud {
     /// stopped cloud leaves no bridge or firewall table behind. Guests keep running across a
     /// restart otherwise.
     pub async fn release_idle_host(&self) -> CoreResult<bool> {
-        let Some(host) = self.host.clone() else {
-            return Ok(false);
-        };
-        let rows = self
-            .blocking(|s| s.read(|c| Ok(c.instances().all()?)))
-            .await?;
+        let rows = self.control.instances().await?;
         if rows
             .iter()
             .any(|r| r.state != InstanceState::Terminated && r.state != InstanceState::Stopped)
@@ -806,33 +721,127 @@ impl Cloud {
             return Ok(false);
         }
         // Another cloud on this host (a second data dir) may still have guests on the network.
-        if !host.network.list().await?.is_empty() {
+        if !self.host.network.list().await?.is_empty() {
             return Ok(false);
         }
-        host.network.teardown().await?;
+        self.host.network.teardown().await?;
         Ok(true)
     }
 
     async fn release_public_ip(&self, id: &str) -> CoreResult<()> {
-        let id = id.to_string();
-        self.applied_firewalls.lock().expect("poisoned").remove(&id);
-        self.applied_public.lock().expect("poisoned").remove(&id);
-        let now = self.clock.now_millis();
-        self.blocking(move |s| s.write(|tx| Ok(tx.instances().release_public_ip(&id, now)?)))
-            .await
+        self.applied_firewalls.lock().expect("poisoned").remove(id);
+        self.applied_public.lock().expect("poisoned").remove(id);
+        Ok(self.control.release_public_ip(id).await?)
     }
 
-    async fn clear_reboot(&self, id: &str) -> CoreResult<()> {
-        let id = id.to_string();
-        self.blocking(move |s| {
-            s.write(|tx| {
-                Ok(tx
-                    .instances()
-                    .set_field(&id, InstanceField::RebootRequested(false))?)
-            })
-        })
-        .await
+    /// `CreateImage`'s copy of an instance's root volume, in its turn (see `image_copies`)
+    /// and with the instance held against the agent's own work while its guest is down.
+    async fn copy_instance(
+        &self,
+        instance_id: &str,
+        image_id: &str,
+        no_reboot: bool,
+    ) -> Result<PathBuf, CopyError> {
+        // One copy at a time host-wide, waited for before the instance is touched.
+        let _copy = self.image_copies.clone().acquire_owned().await;
+        let mut claimed = false;
+        for _ in 0..600 {
+            if self.in_flight.try_claim(instance_id) {
+                claimed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !claimed {
+            return Err(CopyError::Busy);
+        }
+        let r = self
+            .snapshot_instance(instance_id, image_id, no_reboot)
+            .await;
+        self.in_flight.release(instance_id);
+        r
     }
+
+    async fn snapshot_instance(
+        &self,
+        instance_id: &str,
+        image_id: &str,
+        no_reboot: bool,
+    ) -> Result<PathBuf, CopyError> {
+        let host = &self.host;
+        let row = self
+            .control
+            .instance(instance_id)
+            .await
+            .map_err(CoreError::from)?
+            .ok_or(CopyError::Gone)?;
+        let running = row.state == InstanceState::Running;
+        let (netns, nic) = if running {
+            let nic = self.nic(&row).await?.1;
+            (host.network.attach(&nic).await?, Some(nic))
+        } else {
+            (None, None)
+        };
+        let mut spec = self.guest_spec(&row, netns);
+        spec.nic = nic;
+        if running && !no_reboot {
+            host.compute.stop(instance_id, false).await?;
+        }
+        let snap = host.compute.snapshot(&spec, image_id).await;
+        if running && !no_reboot {
+            host.compute.start(&spec).await?;
+        }
+        Ok(snap?)
+    }
+}
+
+#[async_trait]
+impl HostAgent for Agent {
+    async fn console_output(&self, instance_id: &str, max_bytes: usize) -> Vec<u8> {
+        self.host
+            .compute
+            .console_output(instance_id, max_bytes)
+            .unwrap_or_default()
+    }
+
+    async fn image_instance(
+        &self,
+        instance_id: &str,
+        image_id: &str,
+        no_reboot: bool,
+    ) -> Result<String, String> {
+        self.copy_instance(instance_id, image_id, no_reboot)
+            .await
+            .map(|p| p.display().to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    fn set_warm_image(&self, image: WarmImage) {
+        self.warm.set_image(image);
+    }
+
+    fn note_launch(&self) {
+        self.warm.note_launch();
+    }
+
+    fn take_warm_guest(&self, rootfs: &str, volume_gib: u32) -> Option<String> {
+        self.warm.take(rootfs, volume_gib)
+    }
+}
+
+/// Why `CreateImage`'s copy failed; its text becomes the image's `StateReason`.
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("the instance stayed busy")]
+    Busy,
+    #[error("the instance is gone")]
+    Gone,
+    /// A host step, in the driver's words.
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    /// The core's own work between the steps (the records they need).
+    #[error(transparent)]
+    Core(#[from] CoreError),
 }
 
 /// Why a launch failed: a host step, or the core's own work between the steps (the records
@@ -847,7 +856,7 @@ enum LaunchError {
 
 /// The reason a stop or termination ends with: the one it began with (its message kept),
 /// the guest's own shutdown or else the user's.
-fn shutdown_reason(r: &InstanceRow) -> Option<StateReason> {
+fn shutdown_reason(r: &HostInstance) -> Option<StateReason> {
     r.state_reason.as_ref().map(|began| StateReason {
         code: if began.code == StateReasonCode::ClientInstanceInitiatedShutdown {
             StateReasonCode::ClientInstanceInitiatedShutdown

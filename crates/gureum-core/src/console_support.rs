@@ -8,9 +8,9 @@ use crate::{Cloud, CoreResult};
 pub use gureum_store::instances::InstanceVersion;
 
 impl Cloud {
-    /// Whether host drivers are attached (instances really run here).
+    /// Whether a host agent runs this cloud's instances (instances really run here).
     pub fn has_host(&self) -> bool {
-        self.host.is_some()
+        self.agent.is_some()
     }
 
     /// Every instance record's version, all accounts (one indexed scan; cheap enough to run

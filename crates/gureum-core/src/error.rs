@@ -68,6 +68,10 @@ pub enum CoreError {
     /// A bill cannot be made from the rated records.
     #[error("internal: {0}")]
     Bill(#[from] gureum_billing::BillError),
+    /// The control plane failed what the host agent asked of it, in its own words (the
+    /// text is the control plane's error's, so it reads as it did in one process).
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     /// A budget that is not a positive amount (from the CLI; no API action sets budgets).
     #[error("internal: a budget is a positive amount of USD, not {0}")]
     InvalidBudget(f64),
@@ -121,6 +125,7 @@ impl CoreError {
             | CoreError::Keys(_)
             | CoreError::Ledger(_)
             | CoreError::Bill(_)
+            | CoreError::Control(_)
             | CoreError::InvalidBudget(_) => ApiError::internal(),
         }
     }

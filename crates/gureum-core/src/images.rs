@@ -567,7 +567,7 @@ impl Cloud {
             }
         }
         tags::validate(&image_tags)?;
-        let Some(host) = self.host.clone() else {
+        let Some(agent) = self.agent.clone() else {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 "this host runs no instances, so it cannot image one",
@@ -628,89 +628,18 @@ impl Cloud {
         let cloud = self.clone();
         let id = image_id.clone();
         tokio::spawn(async move {
-            // One copy at a time host-wide, waited for before the instance is touched.
-            let _copy = cloud.image_copies.clone().acquire_owned().await;
-            // Hold the instance against the agent while its guest is down for the copy.
-            let mut claimed = false;
-            for _ in 0..600 {
-                if cloud.in_flight.try_claim(&instance_id) {
-                    claimed = true;
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-            let result = if !claimed {
-                Err(CopyError::Busy)
-            } else {
-                let r = cloud
-                    .snapshot_instance(&host, &instance_id, &id, no_reboot)
-                    .await;
-                cloud.in_flight.release(&instance_id);
-                r
-            };
+            // The host copies in its turn, holding the instance against its other work.
+            let result = agent.image_instance(&instance_id, &id, no_reboot).await;
             if let Err(e) = &result {
                 tracing::error!(image = %id, error = %e, "CreateImage failed");
             }
             let c = cloud.clone();
             let _ = cloud
-                .blocking(move |_| {
-                    c.finish_image_sync(
-                        &id,
-                        result
-                            .map(|p| p.display().to_string())
-                            .map_err(|e| e.to_string()),
-                    )
-                })
+                .blocking(move |_| c.finish_image_sync(&id, result))
                 .await;
         });
         Ok(Response::ImageId(image_id))
     }
-
-    async fn snapshot_instance(
-        &self,
-        host: &crate::Host,
-        instance_id: &str,
-        image_id: &str,
-        no_reboot: bool,
-    ) -> Result<std::path::PathBuf, CopyError> {
-        let iid = instance_id.to_string();
-        let row = self
-            .blocking(move |s| s.read(|c| Ok(c.instances().get(&iid)?)))
-            .await?
-            .ok_or(CopyError::Gone)?;
-        let running = row.state == InstanceState::Running;
-        let (netns, nic) = if running {
-            let nic = self.nic_of(&row).await?;
-            (host.network.attach(&nic).await?, Some(nic))
-        } else {
-            (None, None)
-        };
-        let mut spec = self.spec_of(&row, netns);
-        spec.nic = nic;
-        if running && !no_reboot {
-            host.compute.stop(instance_id, false).await?;
-        }
-        let snap = host.compute.snapshot(&spec, image_id).await;
-        if running && !no_reboot {
-            host.compute.start(&spec).await?;
-        }
-        Ok(snap?)
-    }
-}
-
-/// Why `CreateImage`'s copy failed; its text becomes the image's `StateReason`.
-#[derive(Debug, thiserror::Error)]
-enum CopyError {
-    #[error("the instance stayed busy")]
-    Busy,
-    #[error("the instance is gone")]
-    Gone,
-    /// A host step, in the driver's words.
-    #[error(transparent)]
-    Host(#[from] crate::host::HostError),
-    /// The core's own work between the steps (the records they need).
-    #[error(transparent)]
-    Core(#[from] CoreError),
 }
 
 impl Cloud {

@@ -413,10 +413,12 @@ impl Cloud {
         let rid = reservation_id.clone();
         let acct = account.clone();
         let warm = match hypervisor {
-            Hypervisor::Container => Some(self.warm.clone()),
+            Hypervisor::Container => self.agent.clone(),
             Hypervisor::Vm => None,
         };
-        self.warm.note_launch();
+        if let Some(agent) = &self.agent {
+            agent.note_launch();
+        }
         self.blocking(move |s| {
             s.write(|tx| {
                 // Subnet: the one asked for, or the default subnet of the asked zone (first
@@ -591,7 +593,7 @@ impl Cloud {
                     // A warm guest of this image, if one is ready: its id becomes the instance's.
                     let id = warm
                         .as_ref()
-                        .and_then(|w| w.take(&rootfs, volume_gib))
+                        .and_then(|w| w.take_warm_guest(&rootfs, volume_gib))
                         .unwrap_or_else(|| ResourceId::generate(ResourceKind::Instance).to_string());
                     let eni = ResourceId::generate(ResourceKind::NetworkInterface).to_string();
                     let vol = ResourceId::generate(ResourceKind::Volume).to_string();
@@ -963,11 +965,8 @@ impl Cloud {
     ) -> CoreResult<Response> {
         let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
         let r = &rows[0];
-        let output = match &self.host {
-            Some(h) => h
-                .compute
-                .console_output(&r.id, 64 * 1024)
-                .unwrap_or_default(),
+        let output = match &self.agent {
+            Some(a) => a.console_output(&r.id, 64 * 1024).await,
             None => Vec::new(),
         };
         Ok(Response::GetConsoleOutput {

@@ -10,9 +10,12 @@
 pub mod accounts;
 pub mod addresses;
 pub mod agent;
+#[cfg(test)]
+mod agent_tests;
 pub mod catalogue;
 pub mod clock;
 pub mod console_support;
+pub mod control;
 pub mod describe;
 mod error;
 #[cfg(test)]
@@ -42,7 +45,7 @@ use gureum_ec2::{Action, Request, Response};
 use gureum_store::Store;
 use gureum_types::{ApiError, Region};
 
-pub use agent::Host;
+pub use agent::{Agent, Host};
 pub use clock::{Clock, SystemClock};
 pub use error::{CoreError, CoreResult};
 
@@ -93,43 +96,27 @@ pub struct Cloud {
     pub(crate) region: Arc<Region>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) auth_cache: Arc<accounts::AuthCache>,
-    pub(crate) host: Option<Arc<Host>>,
+    /// The host agent that runs this cloud's instances, if any (see `control.rs`).
+    pub(crate) agent: Option<Arc<dyn control::HostAgent>>,
+    /// Wakes the host agent when a record changes.
     pub(crate) notify: Arc<tokio::sync::Notify>,
-    pub(crate) in_flight: Arc<agent::InFlight>,
-    /// The host agent's background tasks and their status.
+    /// The background tasks' status: the host agent's and the control plane's own (budget
+    /// checks), one table in one process.
     pub(crate) tasks: Arc<tasks::Tasks>,
     pub(crate) limits: Limits,
     pub(crate) default_hypervisor: gureum_types::Hypervisor,
     pub(crate) key_cache: Arc<AccountCache<Vec<gureum_types::model::KeyPair>>>,
     /// The public IPv4 pool, as inclusive `u32` bounds.
     pub(crate) public_pool: (u32, u32),
-    /// The firewall last pushed to the network driver per instance.
-    pub(crate) applied_firewalls:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, host::Firewall>>>,
-    /// The public address last mapped per instance (`None`: mapped to nothing).
-    pub(crate) applied_public:
-        Arc<std::sync::Mutex<std::collections::HashMap<String, Option<std::net::Ipv4Addr>>>>,
     /// The prices usage is rated with.
     pub(crate) prices: Arc<gureum_billing::PriceList>,
     /// Per account, the usage intervals that can no longer change, converted once.
     pub(crate) usage_cache:
         Arc<std::sync::Mutex<std::collections::HashMap<String, metering::SettledUsage>>>,
-    /// Host networks the agent made (non-default ones are removed when unused).
-    pub(crate) ensured_nets: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-    /// Launches setting up on the host at once: one per CPU. A burst of launches then starts
-    /// its first guests at once instead of every guest late, behind ten `runc` processes that
-    /// outweigh all the guests together (host processes are not in the guests' cgroups).
-    pub(crate) launch_slots: Arc<tokio::sync::Semaphore>,
-    /// Guests booted ahead of launches (see `warm.rs`); none unless asked for.
-    pub(crate) warm: Arc<warm::WarmPool>,
     /// CPU-heavy request work (RSA key generation) running at once: half the CPUs, at least
     /// one. A flood of such requests from one account then queues here, and the other CPUs
     /// stay free for everyone else's requests (the blocking pool alone would run 512 at once).
     pub(crate) cpu_heavy: Arc<tokio::sync::Semaphore>,
-    /// Image copies (`CreateImage`) running at once: one. Each reads and writes a whole
-    /// root volume; a burst of them from one account then queues (its images stay `pending`)
-    /// instead of taking the host's disk from every instance.
-    pub(crate) image_copies: Arc<tokio::sync::Semaphore>,
     /// Why a hypervisor cannot run instances on this host (not root, a runtime that failed
     /// to install, no QEMU): launches for it are refused at once instead of left `pending`.
     pub(crate) unavailable: Arc<Unavailable>,
@@ -206,23 +193,14 @@ impl Cloud {
             tasks: Arc::new(tasks::Tasks::new(clock.clone())),
             clock,
             auth_cache: Arc::default(),
-            host: None,
+            agent: None,
             notify: Arc::default(),
-            in_flight: Arc::default(),
             limits: Limits::default(),
             default_hypervisor: gureum_types::Hypervisor::Container,
             key_cache: Arc::default(),
             public_pool: pool_bounds(&DEFAULT_PUBLIC_POOL.parse().expect("valid")),
-            applied_firewalls: Arc::default(),
-            applied_public: Arc::default(),
             prices: Arc::new(gureum_billing::PriceList::aws_default()),
             usage_cache: Arc::default(),
-            ensured_nets: Arc::default(),
-            launch_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
-            warm: Arc::new(warm::WarmPool::new(0)),
-            image_copies: Arc::new(tokio::sync::Semaphore::new(1)),
             cpu_heavy: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             )),
@@ -242,12 +220,6 @@ impl Cloud {
         self.unavailable.reason(hypervisor).map(str::to_string)
     }
 
-    /// Attach the host drivers (without them, instances stay `pending`).
-    pub fn with_host(mut self, host: Host) -> Cloud {
-        self.host = Some(Arc::new(host));
-        self
-    }
-
     /// Where auto-assigned public IPv4 addresses come from.
     pub fn with_public_pool(mut self, pool: ipnet::Ipv4Net) -> Cloud {
         self.public_pool = pool_bounds(&pool);
@@ -257,12 +229,6 @@ impl Cloud {
     /// The hypervisor launches use unless their `gureum:hypervisor` tag asks for another.
     pub fn with_default_hypervisor(mut self, hypervisor: gureum_types::Hypervisor) -> Cloud {
         self.default_hypervisor = hypervisor;
-        self
-    }
-
-    /// Keep `guests` of the default image booted ahead of launches (see `warm.rs`).
-    pub fn with_warm_pool(mut self, guests: usize) -> Cloud {
-        self.warm = Arc::new(warm::WarmPool::new(guests));
         self
     }
 

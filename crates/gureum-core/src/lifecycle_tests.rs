@@ -12,11 +12,13 @@ use gureum_types::{ErrorCode, InstanceState};
 use crate::fake::{FakeCompute, FakeNetwork};
 use crate::host::GuestState;
 use crate::images::NewImage;
-use crate::{testing, Cloud, Ctx, Host, Limits};
+use crate::{testing, Agent, Cloud, Ctx, Host, Limits};
 
 struct World {
     _dir: tempfile::TempDir,
     cloud: Cloud,
+    /// The host agent beside `cloud`, as `gureum up` runs it (not spawned: tests sweep).
+    agent: Agent,
     ctx: Ctx,
     compute: Arc<FakeCompute>,
     network: Arc<FakeNetwork>,
@@ -35,20 +37,31 @@ fn world_with(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
 ) -> World {
+    world_with_pool(clock, host_keys, 0)
+}
+
+fn world_with_pool(
+    clock: Arc<crate::clock::FixedClock>,
+    host_keys: Option<Arc<dyn crate::host::HostKeys>>,
+    warm_guests: usize,
+) -> World {
     let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
     let network = Arc::new(FakeNetwork::default());
-    let cloud = cloud
-        .with_host(Host {
-            compute: compute.clone(),
-            network: network.clone(),
-            guest_files: vec![],
-            host_keys,
-        })
+    let (cloud, agent) = cloud
         .with_limits(Limits {
             instances_per_account: 5,
             instances_per_host: 8,
-        });
+        })
+        .with_local_agent(
+            Host {
+                compute: compute.clone(),
+                network: network.clone(),
+                guest_files: vec![],
+                host_keys,
+            },
+            warm_guests,
+        );
     let sys = cloud.system_account_sync().unwrap();
     let image = cloud
         .register_image_sync(
@@ -72,6 +85,7 @@ fn world_with(
     World {
         _dir: dir,
         cloud,
+        agent,
         ctx,
         compute,
         network,
@@ -158,7 +172,7 @@ impl World {
     /// Let the agent converge (the fakes are instant; each sweep advances one step).
     async fn settle(&self) {
         for _ in 0..6 {
-            self.cloud.sweep().await;
+            self.agent.sweep().await;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -615,21 +629,24 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         .lock()
         .unwrap()
         .insert("i-0123456789abcdef0".into(), (GuestState::Running, leaked));
-    // "Restart": a new Cloud over the same store and the same host.
-    let cloud2 = Cloud::new(
+    // "Restart": a new Cloud and agent over the same store and the same host.
+    let (_cloud2, agent2) = Cloud::new(
         w.cloud.store().clone(),
         w.cloud.region().clone(),
         Arc::new(crate::clock::SystemClock),
     )
-    .with_host(Host {
-        compute: w.compute.clone(),
-        network: w.network.clone(),
-        guest_files: vec![],
-        host_keys: None,
-    });
-    cloud2.sweep_leaks().await.unwrap();
+    .with_local_agent(
+        Host {
+            compute: w.compute.clone(),
+            network: w.network.clone(),
+            guest_files: vec![],
+            host_keys: None,
+        },
+        0,
+    );
+    agent2.sweep_leaks().await.unwrap();
     for _ in 0..4 {
-        cloud2.sweep().await;
+        agent2.sweep().await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(w.describe(&i.id).await.state, InstanceState::Running);
@@ -1144,13 +1161,16 @@ async fn bills_stay_exact_across_the_settled_usage_cache() {
 
 #[tokio::test]
 async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
-    let mut w = world();
-    w.cloud = w.cloud.clone().with_warm_pool(2);
+    let w = world_with_pool(
+        Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
+        None,
+        2,
+    );
     w.cloud.set_warm_image_sync(&w.image).unwrap();
     // The refill's steps, by hand: one guest each, until the pool is full.
-    while w.cloud.refill_warm_pool().await {}
-    assert_eq!(w.cloud.warm_pool_counts(), (2, 0));
-    let pool: std::collections::HashSet<String> = w.cloud.warm.ids();
+    while w.agent.refill_warm_pool().await {}
+    assert_eq!(w.agent.warm_pool_counts(), (2, 0));
+    let pool: std::collections::HashSet<String> = w.agent.warm.ids();
     for id in &pool {
         let spec = w.compute.spec_of(id).unwrap();
         assert!(spec.warm && spec.nic.is_none() && spec.netns.is_none());
@@ -1160,7 +1180,7 @@ async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
             .any(|f| f.path == std::path::Path::new(crate::warm::GUEST_MARKER)));
     }
     // No record owns them, and the leak sweep leaves them alone.
-    assert_eq!(w.cloud.sweep_leaks().await.unwrap(), 0);
+    assert_eq!(w.agent.sweep_leaks().await.unwrap(), 0);
     assert!(pool
         .iter()
         .all(|id| w.compute.state_of(id) == GuestState::Running));
@@ -1198,7 +1218,7 @@ async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
     assert!(!pool.contains(&j.id));
 
     // A clean stop destroys the spare guest, and no instance.
-    w.cloud
+    w.agent
         .release_spare_guests(std::time::Duration::from_secs(2))
         .await;
     let spare: Vec<&String> = pool.iter().filter(|id| **id != i.id).collect();
@@ -1380,7 +1400,7 @@ async fn image_copies_wait_their_turn() {
     let w = world();
     let i = w.launch(run(&w.image, 1)).await.remove(0);
     w.settle().await;
-    let busy = w.cloud.image_copies.clone().acquire_owned().await.unwrap();
+    let busy = w.agent.image_copies.clone().acquire_owned().await.unwrap();
     let image = match w
         .call(ec2::images::Action::CreateImage {
             instance_id: i.id.clone(),

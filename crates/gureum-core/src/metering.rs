@@ -396,7 +396,8 @@ impl Cloud {
 
     /// Look at every budget: raise an alert (the log, and the record the console shows) the
     /// first time in a month the actual or forecast cost crosses it, and stop the account's
-    /// instances when the actual cost did and the budget says so. Run by the host agent.
+    /// instances when the actual cost did and the budget says so. Run beside the control plane
+    /// ([`Cloud::spawn_budget_checks`]).
     pub async fn check_budgets(&self) -> CoreResult<()> {
         let budgets = self
             .blocking(|s| s.read(|c| Ok(c.budgets().all()?)))

@@ -8,8 +8,10 @@
 //! `GET /healthz/agent` to local callers. Omicron's background-task driver is the pattern.
 //!
 //! The tasks are the agent's side of the seam between control plane and host: they read what
-//! the records want and make the host match. In one process they share the `Cloud`; a
-//! cluster's host agent runs the same loop behind its own process.
+//! the records want through `control::ControlPlane` and make the host match. The budget
+//! checks are the control plane's own (`Cloud::spawn_budget_checks`); in one process both
+//! report into one table, so `/healthz/agent` shows them all. How to add a task: see
+//! `agent::Agent`.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -35,7 +37,7 @@ pub enum Task {
     Purge,
     /// Destroy host resources no record owns.
     LeakSweep,
-    /// Compare each budget with the month's cost.
+    /// Compare each budget with the month's cost (run by the control plane, not the agent).
     Budgets,
     /// Keep guests booted ahead of launches.
     WarmPool,

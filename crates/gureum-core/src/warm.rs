@@ -17,7 +17,8 @@
 //! are host resources the store does not know: a pool guest is never recorded, so after a
 //! crash the next server's leak sweep destroys it like any other leftover, and a clean stop
 //! destroys the pool and, with a last leak sweep, any such leftover
-//! ([`Cloud::release_spare_guests`]). Until a taken guest's instance is in the
+//! ([`Agent::release_spare_guests`]). The pool is the host agent's; the API takes a guest
+//! through [`crate::control::HostAgent::take_warm_guest`]. Until a taken guest's instance is in the
 //! store, the pool keeps its id as live, so the leak sweep does not take it for a leftover.
 //!
 //! Deviations a user can see, recorded in COMPATIBILITY.md: the guest's uptime and the console
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use gureum_types::{ResourceId, ResourceKind};
 
+use crate::agent::Agent;
+pub use crate::control::WarmImage;
 use crate::host::{GuestFile, GuestSpec};
 use crate::tasks::Task;
 use crate::{Cloud, CoreError, CoreResult};
@@ -48,13 +51,6 @@ const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The marker file that tells the guest agent it boots warm (and must wait for its
 /// `instance.env`).
 pub const GUEST_MARKER: &str = "/var/lib/gureum/warm";
-
-/// The image the pool boots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WarmImage {
-    pub rootfs: String,
-    pub volume_gib: u32,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -96,6 +92,11 @@ impl WarmPool {
 
     fn state(&self) -> std::sync::MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The image the pool boots from now on (guests of another are retired).
+    pub fn set_image(&self, image: WarmImage) {
+        self.state().image = Some(image);
     }
 
     /// A launch is being recorded: the pool holds back its refills for a while.
@@ -257,13 +258,17 @@ impl Cloud {
         else {
             return Err(CoreError::ImageNotAvailable(image_id.to_string()));
         };
-        self.warm.state().image = Some(WarmImage {
-            rootfs,
-            volume_gib: row.root_size_gib.max(1),
-        });
+        if let Some(agent) = &self.agent {
+            agent.set_warm_image(WarmImage {
+                rootfs,
+                volume_gib: row.root_size_gib.max(1),
+            });
+        }
         Ok(())
     }
+}
 
+impl Agent {
     /// The warm pool's (ready, booting) guests.
     pub fn warm_pool_counts(&self) -> (usize, usize) {
         self.warm.counts()
@@ -274,23 +279,23 @@ impl Cloud {
         if self.warm.target == 0 {
             return;
         }
-        let cloud = self.clone();
+        let agent = self.clone();
         tokio::spawn(async move {
             let mut last_check = Instant::now();
             loop {
-                let c = cloud.clone();
-                let acted = cloud
+                let a = agent.clone();
+                let acted = agent
                     .tasks
                     .run(Task::WarmPool, async move {
-                        Ok::<_, std::convert::Infallible>(c.refill_warm_pool().await)
+                        Ok::<_, std::convert::Infallible>(a.refill_warm_pool().await)
                     })
                     .await
                     .unwrap_or(false);
-                if cloud.warm.state().closed {
+                if agent.warm.state().closed {
                     return;
                 }
                 if last_check.elapsed() >= CHECK_EVERY {
-                    cloud.prune_dead_warm_guests().await;
+                    agent.prune_dead_warm_guests().await;
                     last_check = Instant::now();
                 }
                 if !acted {
@@ -303,9 +308,7 @@ impl Cloud {
     /// Forget (and clear away) ready guests that no longer run: killed from outside, or out
     /// of memory. (One taken meanwhile is left to its launch, which boots it anew.)
     async fn prune_dead_warm_guests(&self) {
-        let Some(host) = self.host.clone() else {
-            return;
-        };
+        let host = &self.host;
         for id in self.warm.ready_ids() {
             if let Ok(None) = host.compute.warm_guest(&id).await {
                 if self.warm.forget_ready(&id) {
@@ -320,9 +323,7 @@ impl Cloud {
 
     /// One step of the refill; whether it did anything.
     pub(crate) async fn refill_warm_pool(&self) -> bool {
-        let Some(host) = self.host.clone() else {
-            return false;
-        };
+        let host = &self.host;
         match self.warm.next_step() {
             Step::Idle => false,
             Step::Retire(id) => {
@@ -369,11 +370,7 @@ impl Cloud {
     /// A pool guest: the default image with the guest agent, as small as the smallest
     /// instance type, no network interface yet, and the marker that makes its agent wait.
     fn warm_spec(&self, id: &str, image: &WarmImage) -> GuestSpec {
-        let mut files: Vec<GuestFile> = self
-            .host
-            .as_ref()
-            .map(|h| h.guest_files.clone())
-            .unwrap_or_default();
+        let mut files: Vec<GuestFile> = self.host.guest_files.clone();
         files.push(GuestFile {
             path: PathBuf::from(GUEST_MARKER),
             contents: b"1\n".to_vec(),
@@ -411,9 +408,7 @@ impl Cloud {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let ids = self.warm.remove_spare();
-        let Some(host) = self.host.clone() else {
-            return;
-        };
+        let host = self.host.clone();
         if ids.is_empty() {
             return;
         }

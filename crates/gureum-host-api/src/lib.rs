@@ -16,6 +16,7 @@ mod error;
 mod keys;
 mod network;
 mod router;
+pub mod wire;
 
 pub use block::{VolumeAttachment, Volumes};
 pub use compute::{Compute, GuestFile, GuestSpec, GuestState, WarmGuest};

@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use crate::HostResult;
 
@@ -15,14 +16,17 @@ pub const TAP_DIR: &str = "/sys/class/net";
 
 /// An instance's effective security-group rules: the union of its groups', with group
 /// references resolved to their members' private addresses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Plain data (serde), so a control plane can send it to a host agent over the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Firewall {
     pub ingress: Vec<FirewallRule>,
     pub egress: Vec<FirewallRule>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallRule {
+    #[serde(with = "crate::wire::text")]
     pub protocol: gureum_types::IpProtocol,
     /// tcp/udp: the port range; icmp/icmpv6: (type, code), `u16::MAX` as the code for every
     /// code; `None`: every port (or every ICMP type). Always `None` for `All` and `Other`.
@@ -30,14 +34,14 @@ pub struct FirewallRule {
     pub peer: FirewallPeer,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FirewallPeer {
     Cidr(ipnet::Ipv4Net),
     Members(Vec<Ipv4Addr>),
 }
 
 /// One L2 network on the host (all default VPCs share one, see ARCHITECTURE.md).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostNet {
     pub id: String,
     /// (subnet cidr, gateway) pairs.

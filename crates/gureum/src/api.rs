@@ -56,12 +56,7 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             instances_per_host: args.host_capacity,
         })
         .with_public_pool(args.public_ips)
-        .with_default_hypervisor(args.hypervisor)
-        // The pool boots containers: of no use when launches run as VMs by default.
-        .with_warm_pool(match args.hypervisor {
-            Hypervisor::Container => args.warm_pool,
-            Hypervisor::Vm => 0,
-        });
+        .with_default_hypervisor(args.hypervisor);
     let (account_id, key, created) = setup::ensure_admin(&cloud)?;
     let (host, unavailable) = crate::host::host(&data_dir, &args.cache_dir, false);
     if let Some(why) = &unavailable.containers {
@@ -74,9 +69,18 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         tracing::warn!(%why, "VM instances are unavailable on this host");
     }
     let cloud = cloud.with_unavailable(unavailable);
-    let cloud = match host {
-        Some(h) => cloud.with_host(h),
-        None => cloud,
+    // The host agent runs in this process beside the API, through the control-plane seam.
+    // Its pool boots containers: of no use when launches run as VMs by default.
+    let warm_guests = match args.hypervisor {
+        Hypervisor::Container => args.warm_pool,
+        Hypervisor::Vm => 0,
+    };
+    let (cloud, agent) = match host {
+        Some(h) => {
+            let (cloud, agent) = cloud.with_local_agent(h, warm_guests);
+            (cloud, Some(agent))
+        }
+        None => (cloud, None),
     };
     // Launches an earlier server recorded for a hypervisor this host cannot run end now,
     // as failed launches, instead of staying pending.
@@ -111,12 +115,14 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
     );
     // A host network left by a server that died with no guest running (its firewall table,
     // public mappings) belongs to nobody: start from a clean one.
-    match cloud.release_idle_host().await {
-        Ok(true) => tracing::info!("removed a host network no guest uses"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "checking for a stale host network"),
-    }
-    if cloud.spawn_agent().is_some() {
+    if let Some(agent) = &agent {
+        match agent.release_idle_host().await {
+            Ok(true) => tracing::info!("removed a host network no guest uses"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "checking for a stale host network"),
+        }
+        agent.spawn();
+        cloud.spawn_budget_checks();
         crate::imds::spawn(cloud.clone());
     }
     if !args.no_default_image {
@@ -162,14 +168,16 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
         crate::host_keys::shutdown(),
     )
     .await;
-    // The warm pool's guests are nobody's instances: they go with the server.
-    cloud
-        .release_spare_guests(std::time::Duration::from_secs(3))
-        .await;
-    match cloud.release_idle_host().await {
-        Ok(true) => tracing::info!("no guest left: host network removed"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!(error = %e, "removing the idle host network"),
+    if let Some(agent) = &agent {
+        // The warm pool's guests are nobody's instances: they go with the server.
+        agent
+            .release_spare_guests(std::time::Duration::from_secs(3))
+            .await;
+        match agent.release_idle_host().await {
+            Ok(true) => tracing::info!("no guest left: host network removed"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "removing the idle host network"),
+        }
     }
     tracing::info!("stopped");
     Ok(())
