@@ -44,6 +44,7 @@ fn world_with(
             network: network.clone(),
             guest_files: vec![],
             host_keys,
+            volumes: None,
         })
         .with_limits(Limits {
             instances_per_account: 5,
@@ -626,6 +627,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
         network: w.network.clone(),
         guest_files: vec![],
         host_keys: None,
+        volumes: None,
     });
     cloud2.sweep_leaks().await.unwrap();
     for _ in 0..4 {

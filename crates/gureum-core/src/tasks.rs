@@ -39,10 +39,12 @@ pub enum Task {
     Budgets,
     /// Keep guests booted ahead of launches.
     WarmPool,
+    /// Converge EBS volumes and snapshots (see `volumes.rs`).
+    Volumes,
 }
 
 impl Task {
-    pub const ALL: [Task; 9] = [
+    pub const ALL: [Task; 10] = [
         Task::DefaultNetwork,
         Task::Converge,
         Task::Firewalls,
@@ -52,6 +54,7 @@ impl Task {
         Task::LeakSweep,
         Task::Budgets,
         Task::WarmPool,
+        Task::Volumes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +68,7 @@ impl Task {
             Task::LeakSweep => "leak-sweep",
             Task::Budgets => "budgets",
             Task::WarmPool => "warm-pool",
+            Task::Volumes => "volumes",
         }
     }
 
