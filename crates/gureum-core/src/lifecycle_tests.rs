@@ -14,13 +14,13 @@ use crate::host::GuestState;
 use crate::images::NewImage;
 use crate::{testing, Cloud, Ctx, Host, Limits};
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    cloud: Cloud,
-    ctx: Ctx,
-    compute: Arc<FakeCompute>,
+    pub(crate) cloud: Cloud,
+    pub(crate) ctx: Ctx,
+    pub(crate) compute: Arc<FakeCompute>,
     network: Arc<FakeNetwork>,
-    image: String,
+    pub(crate) image: String,
 }
 
 fn world() -> World {
@@ -35,6 +35,23 @@ fn world_with(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
 ) -> World {
+    world_with_pool(clock, host_keys, None)
+}
+
+/// A world whose host has a volume pool (see `volume_tests.rs`).
+pub(crate) fn world_with_volumes(volumes: Arc<dyn crate::host::Volumes>) -> World {
+    world_with_pool(
+        Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
+        None,
+        Some(volumes),
+    )
+}
+
+fn world_with_pool(
+    clock: Arc<crate::clock::FixedClock>,
+    host_keys: Option<Arc<dyn crate::host::HostKeys>>,
+    volumes: Option<Arc<dyn crate::host::Volumes>>,
+) -> World {
     let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
     let network = Arc::new(FakeNetwork::default());
@@ -44,7 +61,7 @@ fn world_with(
             network: network.clone(),
             guest_files: vec![],
             host_keys,
-            volumes: None,
+            volumes,
         })
         .with_limits(Limits {
             instances_per_account: 5,
@@ -80,7 +97,7 @@ fn world_with(
     }
 }
 
-fn run(image: &str, count: u32) -> RunInstances {
+pub(crate) fn run(image: &str, count: u32) -> RunInstances {
     RunInstances {
         image_id: image.into(),
         instance_type: Some("t2.micro".into()),
@@ -93,7 +110,7 @@ fn run(image: &str, count: u32) -> RunInstances {
 
 impl World {
     /// Run one resource's action; its own result back.
-    async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
+    pub(crate) async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
         self.cloud
             .dispatch(
                 &self.ctx,
@@ -107,7 +124,7 @@ impl World {
             .map_err(|e| e.to_api().code)
     }
 
-    async fn launch(&self, req: RunInstances) -> Vec<Instance> {
+    pub(crate) async fn launch(&self, req: RunInstances) -> Vec<Instance> {
         match self
             .call(ec2::instances::Action::RunInstances(Box::new(req)))
             .await
@@ -136,7 +153,7 @@ impl World {
     }
 
     /// StopInstances (graceful) for one instance, then let the agent converge.
-    async fn stop(&self, id: &str) {
+    pub(crate) async fn stop(&self, id: &str) {
         self.call(ec2::instances::Action::StopInstances {
             instance_ids: vec![id.into()],
             force: false,
@@ -147,7 +164,7 @@ impl World {
     }
 
     /// StartInstances for one instance, then let the agent converge.
-    async fn start(&self, id: &str) {
+    pub(crate) async fn start(&self, id: &str) {
         self.call(ec2::instances::Action::StartInstances {
             instance_ids: vec![id.into()],
         })
@@ -157,7 +174,7 @@ impl World {
     }
 
     /// Let the agent converge (the fakes are instant; each sweep advances one step).
-    async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         for _ in 0..6 {
             self.cloud.sweep().await;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
