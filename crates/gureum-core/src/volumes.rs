@@ -189,9 +189,12 @@ fn combination(message: String) -> ApiError {
     ApiError::new(ErrorCode::InvalidParameterCombination, message)
 }
 
-/// What a volume of a type may be: its size range, and its IOPS range with the most IOPS per
-/// GiB (`None`: IOPS cannot be chosen).
-fn limits(t: VolumeType) -> ((u32, u32), Option<(u32, u32, u32)>) {
+/// An IOPS range and the most IOPS per GiB.
+type IopsLimits = (u32, u32, u32);
+
+/// What a volume of a type may be: its size range, and its IOPS limits (`None`: IOPS cannot
+/// be chosen).
+fn limits(t: VolumeType) -> ((u32, u32), Option<IopsLimits>) {
     match t {
         VolumeType::Gp2 => ((1, 16384), None),
         VolumeType::Gp3 => ((1, 16384), Some((3000, 16000, 500))),
