@@ -13,7 +13,7 @@ import urllib3
 from conftest import Server, host_can_run_instances, shut_down, wait_for
 
 TASKS = {"default-network", "converge", "firewalls", "public-ips", "networks", "purge",
-         "leak-sweep", "budgets", "warm-pool"}
+         "leak-sweep", "budgets", "warm-pool", "volumes"}
 
 
 def status(endpoint):

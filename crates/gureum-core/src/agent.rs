@@ -221,6 +221,15 @@ impl Agent {
         self.tasks
             .run(Task::Networks, async move { a.release_unused_nets().await })
             .await;
+        // Volume steps (copies of whole volumes among them) run on their own, never holding
+        // up the instances' sweep; a volume with a step in flight is skipped meanwhile.
+        let c = self.clone();
+        tokio::spawn(async move {
+            let tasks = c.tasks.clone();
+            tasks
+                .run(Task::Volumes, async move { c.converge_volumes().await })
+                .await;
+        });
         if let Some(Some(before)) = purge {
             let a = self.clone();
             self.tasks
@@ -624,6 +633,7 @@ impl Agent {
             .insert(r.id.clone(), mapped);
         let mut spec = self.guest_spec(r, netns);
         spec.nic = Some(nic);
+        spec.volumes = self.guest_volumes(&r.id).await?;
         host.compute.prepare(&spec).await?;
         host.compute.start(&spec).await?;
         Ok(())
@@ -827,6 +837,9 @@ impl HostAgent for Agent {
     fn take_warm_guest(&self, rootfs: &str, volume_gib: u32) -> Option<String> {
         self.warm.take(rootfs, volume_gib)
     }
+    fn has_volume_pool(&self) -> bool {
+        self.host.volumes.is_some()
+    }
 }
 
 /// Why `CreateImage`'s copy failed; its text becomes the image's `StateReason`.
@@ -889,4 +902,7 @@ pub struct Host {
     pub guest_files: Vec<GuestFile>,
     /// Ready-made RSA host keys for first boots, if the host keeps a pool.
     pub host_keys: Option<Arc<dyn crate::host::HostKeys>>,
+    /// Where EBS volumes and snapshots keep their bytes; without it `CreateVolume` answers
+    /// `InsufficientVolumeCapacity` (see `volumes.rs`).
+    pub volumes: Option<Arc<dyn crate::host::Volumes>>,
 }

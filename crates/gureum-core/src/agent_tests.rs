@@ -14,6 +14,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::control::{ControlPlane, ControlResult, HostInstance, PublicIp, Transition};
 use crate::fake::{FakeCompute, FakeNetwork};
 use crate::host::{Firewall, FirewallPeer, FirewallRule, GuestState, HostNet};
+use crate::snapshots::SnapshotJob;
+use crate::volumes::{VolumeJob, VolumeOutcome};
 use crate::{Agent, Host};
 
 /// A value as the other side of a network seam would see it.
@@ -153,6 +155,23 @@ impl ControlPlane for FakeControl {
         Ok(())
     }
 
+    // No volumes on this fake host (`volume_tests.rs` covers them through the local plane).
+    async fn volume_jobs(&self) -> ControlResult<Vec<VolumeJob>> {
+        Ok(Vec::new())
+    }
+    async fn volume_done(&self, _: VolumeJob, _: VolumeOutcome) -> ControlResult<()> {
+        Ok(())
+    }
+    async fn snapshot_jobs(&self) -> ControlResult<Vec<SnapshotJob>> {
+        Ok(Vec::new())
+    }
+    async fn snapshot_done(&self, _: SnapshotJob, _: Result<(), String>) -> ControlResult<()> {
+        Ok(())
+    }
+    async fn guest_volumes(&self, _: &str) -> ControlResult<Vec<(String, String)>> {
+        Ok(Vec::new())
+    }
+
     async fn purge_terminated(&self, ended_before_ms: i64) -> ControlResult<Vec<String>> {
         let mut records = self.records.lock().unwrap();
         let gone: Vec<String> = records
@@ -237,6 +256,7 @@ async fn the_agent_runs_an_instance_through_the_control_plane_trait_alone() {
             network: network.clone(),
             guest_files: vec![],
             host_keys: None,
+            volumes: None,
         },
         Arc::new(crate::clock::SystemClock),
     );
@@ -327,6 +347,7 @@ async fn a_stale_transition_is_refused_and_the_newer_intent_wins() {
             network: network.clone(),
             guest_files: vec![],
             host_keys: None,
+            volumes: None,
         },
         Arc::new(crate::clock::SystemClock),
     );

@@ -33,7 +33,9 @@ use gureum_types::{Hypervisor, InstanceState, ShutdownBehavior, StateReason};
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Firewall, HostNet};
+use crate::snapshots::SnapshotJob;
 use crate::tasks::{Task, TaskStatus};
+use crate::volumes::{VolumeJob, VolumeOutcome};
 use crate::vpcs::{default_host_net, gateway};
 use crate::{Cloud, CoreError, CoreResult};
 
@@ -185,6 +187,20 @@ pub trait ControlPlane: Send + Sync {
     async fn disassociate_elastic_ip(&self, id: &str) -> ControlResult<()>;
     /// Forget terminated instances that ended before `ended_before_ms`; the ids forgotten.
     async fn purge_terminated(&self, ended_before_ms: i64) -> ControlResult<Vec<String>>;
+    /// The host steps the volume records ask for (see `volumes.rs`).
+    async fn volume_jobs(&self) -> ControlResult<Vec<VolumeJob>>;
+    /// How a volume's host step ended; recorded only if the volume is unchanged since.
+    async fn volume_done(&self, job: VolumeJob, outcome: VolumeOutcome) -> ControlResult<()>;
+    /// The host steps the snapshot records ask for.
+    async fn snapshot_jobs(&self) -> ControlResult<Vec<SnapshotJob>>;
+    /// How a snapshot's host step ended (`Err`: the host's words).
+    async fn snapshot_done(
+        &self,
+        job: SnapshotJob,
+        outcome: Result<(), String>,
+    ) -> ControlResult<()>;
+    /// The data volumes (id, device) an instance's guest shows from its start.
+    async fn guest_volumes(&self, instance_id: &str) -> ControlResult<Vec<(String, String)>>;
 }
 
 /// The image the warm pool boots: its root filesystem and root volume size.
@@ -219,6 +235,8 @@ pub trait HostAgent: Send + Sync {
     /// A ready warm guest for an instance of `rootfs` with a `volume_gib` root volume, if
     /// there is one: its id becomes the instance's.
     fn take_warm_guest(&self, rootfs: &str, volume_gib: u32) -> Option<String>;
+    /// Whether the host keeps EBS volumes (has a volume pool).
+    fn has_volume_pool(&self) -> bool;
 }
 
 /// The control plane of this process, over its store.
@@ -513,6 +531,25 @@ impl ControlPlane for LocalControlPlane {
             .await?)
     }
 
+    async fn volume_jobs(&self) -> ControlResult<Vec<VolumeJob>> {
+        Ok(self.cloud.volume_jobs().await?)
+    }
+    async fn volume_done(&self, job: VolumeJob, outcome: VolumeOutcome) -> ControlResult<()> {
+        Ok(self.cloud.volume_done(job, outcome).await?)
+    }
+    async fn snapshot_jobs(&self) -> ControlResult<Vec<SnapshotJob>> {
+        Ok(self.cloud.snapshot_jobs().await?)
+    }
+    async fn snapshot_done(
+        &self,
+        job: SnapshotJob,
+        outcome: Result<(), String>,
+    ) -> ControlResult<()> {
+        Ok(self.cloud.snapshot_done(job, outcome).await?)
+    }
+    async fn guest_volumes(&self, instance_id: &str) -> ControlResult<Vec<(String, String)>> {
+        Ok(self.cloud.guest_volumes(instance_id).await?)
+    }
     async fn purge_terminated(&self, ended_before_ms: i64) -> ControlResult<Vec<String>> {
         Ok(self
             .cloud

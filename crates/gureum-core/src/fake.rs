@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::host::{
-    Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic, WarmGuest,
+    Compute, GuestSpec, GuestState, HostError, HostNet, HostResult, Network, Nic, VolumeAttachment,
+    Volumes, WarmGuest,
 };
 
 /// The "PID 1" every running fake warm guest reports.
@@ -18,6 +19,10 @@ pub struct FakeCompute {
     pub guests: Mutex<HashMap<String, (GuestState, GuestSpec)>>,
     pub fail_start: Mutex<HashSet<String>>,
     pub log: Mutex<Vec<String>>,
+    /// Volumes hot-plugged into running guests: (instance, volume) → device.
+    pub plugged: Mutex<HashMap<(String, String), String>>,
+    /// Volumes the guest has mounted: an unforced detach answers `Busy`.
+    pub mounted: Mutex<HashSet<String>>,
 }
 
 impl FakeCompute {
@@ -103,6 +108,25 @@ impl Compute for FakeCompute {
         self.note(format!("snapshot {} {image_id}", spec.instance_id));
         Ok(format!("/images/{image_id}").into())
     }
+    async fn attach_volume(&self, id: &str, a: &VolumeAttachment) -> HostResult<()> {
+        self.note(format!("attach {} {id} {}", a.volume_id, a.device));
+        self.plugged
+            .lock()
+            .unwrap()
+            .insert((id.to_string(), a.volume_id.clone()), a.device.clone());
+        Ok(())
+    }
+    async fn detach_volume(&self, id: &str, volume_id: &str, force: bool) -> HostResult<()> {
+        self.note(format!("detach {volume_id} {id} force={force}"));
+        if !force && self.mounted.lock().unwrap().contains(volume_id) {
+            return Err(HostError::Busy(format!("{volume_id} is mounted")));
+        }
+        self.plugged
+            .lock()
+            .unwrap()
+            .remove(&(id.to_string(), volume_id.to_string()));
+        Ok(())
+    }
     async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
         Ok(match self.guests.lock().unwrap().get(id) {
             Some((GuestState::Running, spec)) if spec.warm => Some(WarmGuest {
@@ -177,5 +201,88 @@ impl Network for FakeNetwork {
     async fn teardown(&self) -> HostResult<()> {
         self.nets.lock().unwrap().clear();
         Ok(())
+    }
+}
+
+/// An in-memory volume pool: volume and snapshot ids with their sizes, and the order of calls.
+#[derive(Default)]
+pub struct FakeVolumes {
+    pub volumes: Mutex<HashMap<String, u32>>,
+    pub snapshots: Mutex<HashMap<String, u32>>,
+    pub log: Mutex<Vec<String>>,
+    /// Volume or snapshot ids whose next step fails.
+    pub fail: Mutex<HashSet<String>>,
+}
+
+impl FakeVolumes {
+    fn step(&self, what: String, id: &str) -> HostResult<()> {
+        self.log.lock().unwrap().push(what);
+        if self.fail.lock().unwrap().contains(id) {
+            return Err(HostError::Driver(format!("{id}: the disk is on fire")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Volumes for FakeVolumes {
+    async fn create(&self, id: &str, size_gib: u32, from: Option<&str>) -> HostResult<()> {
+        self.step(format!("create {id} {size_gib} {from:?}"), id)?;
+        if let Some(s) = from {
+            if !self.snapshots.lock().unwrap().contains_key(s) {
+                return Err(HostError::NotFound(s.to_string()));
+            }
+        }
+        self.volumes
+            .lock()
+            .unwrap()
+            .entry(id.to_string())
+            .or_insert(size_gib);
+        Ok(())
+    }
+    async fn grow(&self, id: &str, size_gib: u32) -> HostResult<()> {
+        self.step(format!("grow {id} {size_gib}"), id)?;
+        let mut v = self.volumes.lock().unwrap();
+        let cur = v
+            .get_mut(id)
+            .ok_or_else(|| HostError::NotFound(id.to_string()))?;
+        *cur = (*cur).max(size_gib);
+        Ok(())
+    }
+    async fn delete(&self, id: &str) -> HostResult<()> {
+        self.step(format!("delete {id}"), id)?;
+        self.volumes.lock().unwrap().remove(id);
+        Ok(())
+    }
+    async fn snapshot(&self, id: &str, snapshot_id: &str) -> HostResult<()> {
+        self.step(format!("snapshot {id} {snapshot_id}"), snapshot_id)?;
+        let size = *self
+            .volumes
+            .lock()
+            .unwrap()
+            .get(id)
+            .ok_or_else(|| HostError::NotFound(id.to_string()))?;
+        self.snapshots
+            .lock()
+            .unwrap()
+            .insert(snapshot_id.to_string(), size);
+        Ok(())
+    }
+    async fn delete_snapshot(&self, snapshot_id: &str) -> HostResult<()> {
+        self.step(format!("delete-snapshot {snapshot_id}"), snapshot_id)?;
+        self.snapshots.lock().unwrap().remove(snapshot_id);
+        Ok(())
+    }
+    async fn list(&self) -> HostResult<(Vec<String>, Vec<String>)> {
+        Ok((
+            self.volumes.lock().unwrap().keys().cloned().collect(),
+            self.snapshots.lock().unwrap().keys().cloned().collect(),
+        ))
+    }
+    fn path(&self, id: &str) -> std::path::PathBuf {
+        format!("/volumes/{id}").into()
+    }
+    fn snapshot_path(&self, id: &str) -> std::path::PathBuf {
+        format!("/snapshots/{id}").into()
     }
 }

@@ -168,7 +168,7 @@ fn with_groups(mut i: Instance, groups: &[(String, String)]) -> Instance {
     i
 }
 
-fn check_instance_id(id: &str) -> CoreResult<()> {
+pub(crate) fn check_instance_id(id: &str) -> CoreResult<()> {
     if ResourceId::parse(ResourceKind::Instance, id).is_none() {
         return Err(ApiError::new(
             ErrorCode::InvalidInstanceIDMalformed,
@@ -179,7 +179,7 @@ fn check_instance_id(id: &str) -> CoreResult<()> {
     Ok(())
 }
 
-fn not_found(ids: &[&str]) -> CoreError {
+pub(crate) fn not_found(ids: &[&str]) -> CoreError {
     let msg = if ids.len() == 1 {
         format!("The instance ID '{}' does not exist", ids[0])
     } else {

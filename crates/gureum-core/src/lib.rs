@@ -32,8 +32,13 @@ pub mod metadata;
 pub mod metering;
 pub mod routing;
 pub mod security_groups;
+pub mod snapshots;
 pub mod tags;
 pub mod tasks;
+pub mod volume_host;
+#[cfg(test)]
+mod volume_tests;
+pub mod volumes;
 #[cfg(test)]
 mod vpc_tests;
 pub mod vpcs;
@@ -297,6 +302,8 @@ impl Cloud {
             Action::SecurityGroups(a) => self.dispatch_security_groups(ctx, a).await?.into(),
             Action::Addresses(a) => self.dispatch_addresses(ctx, a).await?.into(),
             Action::Interfaces(a) => self.dispatch_interfaces(ctx, a).await?.into(),
+            Action::Volumes(a) => self.dispatch_volumes(ctx, a).await?.into(),
+            Action::Snapshots(a) => self.dispatch_snapshots(ctx, a).await?.into(),
         })
     }
 }

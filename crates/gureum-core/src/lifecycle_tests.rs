@@ -14,15 +14,15 @@ use crate::host::GuestState;
 use crate::images::NewImage;
 use crate::{testing, Agent, Cloud, Ctx, Host, Limits};
 
-struct World {
+pub(crate) struct World {
     _dir: tempfile::TempDir,
-    cloud: Cloud,
+    pub(crate) cloud: Cloud,
     /// The host agent beside `cloud`, as `gureum up` runs it (not spawned: tests sweep).
-    agent: Agent,
-    ctx: Ctx,
-    compute: Arc<FakeCompute>,
+    pub(crate) agent: Agent,
+    pub(crate) ctx: Ctx,
+    pub(crate) compute: Arc<FakeCompute>,
     network: Arc<FakeNetwork>,
-    image: String,
+    pub(crate) image: String,
 }
 
 fn world() -> World {
@@ -37,13 +37,24 @@ fn world_with(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
 ) -> World {
-    world_with_pool(clock, host_keys, 0)
+    world_with_pool(clock, host_keys, 0, None)
+}
+
+/// A world whose host has a volume pool (see `volume_tests.rs`).
+pub(crate) fn world_with_volumes(volumes: Arc<dyn crate::host::Volumes>) -> World {
+    world_with_pool(
+        Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
+        None,
+        0,
+        Some(volumes),
+    )
 }
 
 fn world_with_pool(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
     warm_guests: usize,
+    volumes: Option<Arc<dyn crate::host::Volumes>>,
 ) -> World {
     let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
@@ -59,6 +70,7 @@ fn world_with_pool(
                 network: network.clone(),
                 guest_files: vec![],
                 host_keys,
+                volumes,
             },
             warm_guests,
         );
@@ -93,7 +105,7 @@ fn world_with_pool(
     }
 }
 
-fn run(image: &str, count: u32) -> RunInstances {
+pub(crate) fn run(image: &str, count: u32) -> RunInstances {
     RunInstances {
         image_id: image.into(),
         instance_type: Some("t2.micro".into()),
@@ -106,7 +118,7 @@ fn run(image: &str, count: u32) -> RunInstances {
 
 impl World {
     /// Run one resource's action; its own result back.
-    async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
+    pub(crate) async fn call<A: Resource>(&self, action: A) -> Result<A::Response, ErrorCode> {
         self.cloud
             .dispatch(
                 &self.ctx,
@@ -120,7 +132,7 @@ impl World {
             .map_err(|e| e.to_api().code)
     }
 
-    async fn launch(&self, req: RunInstances) -> Vec<Instance> {
+    pub(crate) async fn launch(&self, req: RunInstances) -> Vec<Instance> {
         match self
             .call(ec2::instances::Action::RunInstances(Box::new(req)))
             .await
@@ -149,7 +161,7 @@ impl World {
     }
 
     /// StopInstances (graceful) for one instance, then let the agent converge.
-    async fn stop(&self, id: &str) {
+    pub(crate) async fn stop(&self, id: &str) {
         self.call(ec2::instances::Action::StopInstances {
             instance_ids: vec![id.into()],
             force: false,
@@ -160,7 +172,7 @@ impl World {
     }
 
     /// StartInstances for one instance, then let the agent converge.
-    async fn start(&self, id: &str) {
+    pub(crate) async fn start(&self, id: &str) {
         self.call(ec2::instances::Action::StartInstances {
             instance_ids: vec![id.into()],
         })
@@ -170,7 +182,7 @@ impl World {
     }
 
     /// Let the agent converge (the fakes are instant; each sweep advances one step).
-    async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         for _ in 0..6 {
             self.agent.sweep().await;
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -641,6 +653,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             network: w.network.clone(),
             guest_files: vec![],
             host_keys: None,
+            volumes: None,
         },
         0,
     );
@@ -1165,6 +1178,7 @@ async fn a_launch_takes_a_warm_guest_and_the_pool_is_nobodys() {
         Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
         None,
         2,
+        None,
     );
     w.cloud.set_warm_image_sync(&w.image).unwrap();
     // The refill's steps, by hand: one guest each, until the pool is full.

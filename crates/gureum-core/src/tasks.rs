@@ -41,10 +41,12 @@ pub enum Task {
     Budgets,
     /// Keep guests booted ahead of launches.
     WarmPool,
+    /// Converge EBS volumes and snapshots (see `volumes.rs`).
+    Volumes,
 }
 
 impl Task {
-    pub const ALL: [Task; 9] = [
+    pub const ALL: [Task; 10] = [
         Task::DefaultNetwork,
         Task::Converge,
         Task::Firewalls,
@@ -54,6 +56,7 @@ impl Task {
         Task::LeakSweep,
         Task::Budgets,
         Task::WarmPool,
+        Task::Volumes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -67,6 +70,7 @@ impl Task {
             Task::LeakSweep => "leak-sweep",
             Task::Budgets => "budgets",
             Task::WarmPool => "warm-pool",
+            Task::Volumes => "volumes",
         }
     }
 

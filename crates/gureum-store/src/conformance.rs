@@ -13,6 +13,7 @@ use std::sync::Arc;
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
 use gureum_types::{
     HttpEndpoint, HttpTokens, ImageState, InstanceState, IpProtocol, ShutdownBehavior,
+    SnapshotState, VolumeAttachmentState, VolumeState, VolumeType,
 };
 
 use crate::addresses::AddressRow;
@@ -21,6 +22,7 @@ use crate::instances::{InstanceField, InstanceRow};
 use crate::key_pairs::KeyPairRow;
 use crate::routing::{AssociationRow, InternetGatewayRow, RouteRow, RouteTableRow};
 use crate::security_groups::GroupRow;
+use crate::volumes::{AttachmentRow, SnapshotRow, VolumeRow};
 use crate::vpcs::{SubnetRow, VpcFlag, VpcRow};
 use crate::{Store, StoreError, StoreResult, Tx};
 
@@ -44,6 +46,8 @@ const CHECKS: &[(&str, Check)] = &[
     ("routing", routing),
     ("usage", usage),
     ("budgets_and_console", budgets_and_console),
+    ("volumes", volumes),
+    ("snapshots", snapshots),
 ];
 
 /// Run every check, each on a fresh store from `make`. Panics on the first failure, naming
@@ -1178,4 +1182,204 @@ fn budgets_and_console(s: &dyn Store) {
         Some("$argon2id$two")
     );
     assert_eq!(r(s, |tx| tx.console().password_hash(B)), None);
+}
+
+fn volume_row(account: &str, id: &str) -> VolumeRow {
+    VolumeRow {
+        id: id.into(),
+        account_id: account.into(),
+        az: "us-east-1a".into(),
+        size_gib: 8,
+        volume_type: VolumeType::Gp3,
+        iops: Some(3000),
+        throughput: Some(125),
+        snapshot_id: None,
+        encrypted: false,
+        auto_enable_io: false,
+        state: VolumeState::Creating,
+        generation: 0,
+        created_at: 10,
+        root: false,
+        attachment: None,
+        modification: None,
+    }
+}
+
+fn new_volume(s: &dyn Store, v: &VolumeRow) {
+    w(s, |tx| {
+        tx.resources().insert(&v.id, &v.account_id, "volume", 1)?;
+        tx.volumes().insert(v)
+    });
+}
+
+fn attached(instance: &str, device: &str) -> Option<AttachmentRow> {
+    Some(AttachmentRow {
+        instance_id: instance.into(),
+        device: device.into(),
+        state: VolumeAttachmentState::Attaching,
+        attach_time: 20,
+        delete_on_termination: false,
+        force: false,
+    })
+}
+
+fn volumes(s: &dyn Store) {
+    two_accounts(s);
+    let v = volume_row(A, "vol-1");
+    new_volume(s, &v);
+    new_volume(s, &volume_row(B, "vol-2"));
+    // Scoped by account; the agent sees all, by id.
+    assert_eq!(r(s, |tx| tx.volumes().get(A, "vol-1")), Some(v.clone()));
+    assert_eq!(r(s, |tx| tx.volumes().get(B, "vol-1")), None);
+    assert_eq!(r(s, |tx| tx.volumes().of_account(B)).len(), 1);
+    let all: Vec<String> = r(s, |tx| tx.volumes().all())
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(all, ["vol-1", "vol-2"]);
+    // Its usage opened with it: type and GiB.
+    let u = r(s, |tx| {
+        tx.usage().open_interval("vol-1", crate::usage::VOLUME)
+    })
+    .unwrap();
+    assert_eq!(
+        (u.detail.as_str(), u.quantity, u.start_ms),
+        ("gp3", 8.0, 10)
+    );
+    // Compare-and-swap on the generation.
+    let mut next = v.clone();
+    next.state = VolumeState::InUse;
+    next.attachment = attached("i-1", "/dev/sdf");
+    assert!(w(s, |tx| tx.volumes().update(&next, 20)));
+    assert!(
+        !w(s, |tx| tx.volumes().update(&next, 21)),
+        "a stale generation"
+    );
+    let now = r(s, |tx| tx.volumes().get(A, "vol-1")).unwrap();
+    assert_eq!(now.generation, 1);
+    assert_eq!(now.attachment, attached("i-1", "/dev/sdf"));
+    assert_eq!(r(s, |tx| tx.volumes().of_instance("i-1")).len(), 1);
+    // One volume per device of an instance.
+    let mut other = volume_row(A, "vol-3");
+    other.attachment = attached("i-1", "/dev/sdf");
+    let taken = s.write(|tx| {
+        tx.resources().insert("vol-3", A, "volume", 1)?;
+        tx.volumes().insert(&other)
+    });
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    // A larger io1 volume: the GiB interval is split and IOPS get their own.
+    let mut grown = now.clone();
+    grown.size_gib = 20;
+    grown.volume_type = VolumeType::Io1;
+    grown.iops = Some(1000);
+    assert!(w(s, |tx| tx.volumes().update(&grown, 30)));
+    let rows = r(s, |tx| tx.usage().overlapping(Some(A), 0, 100));
+    let spans: Vec<_> = rows
+        .iter()
+        .map(|u| {
+            (
+                u.kind.as_str(),
+                u.detail.as_str(),
+                u.quantity,
+                u.start_ms,
+                u.end_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            ("volume", "gp3", 8.0, 10, Some(30)),
+            ("volume", "io1", 20.0, 30, None),
+            ("volume-iops", "io1", 1000.0, 30, None),
+        ]
+    );
+    // Deleting ends its usage; removing it ends the registry row and its tags.
+    let mut deleting = r(s, |tx| tx.volumes().get(A, "vol-1")).unwrap();
+    deleting.state = VolumeState::Deleting;
+    deleting.attachment = None;
+    assert!(w(s, |tx| tx.volumes().update(&deleting, 40)));
+    assert!(r(s, |tx| tx
+        .usage()
+        .open_interval("vol-1", crate::usage::VOLUME))
+    .is_none());
+    assert!(r(s, |tx| tx
+        .usage()
+        .open_interval("vol-1", crate::usage::VOLUME_IOPS))
+    .is_none());
+    w(s, |tx| tx.tags().put(A, "vol-1", &[tag("k", "v")]));
+    assert!(
+        !w(s, |tx| tx.volumes().remove(B, "vol-1", 50)),
+        "another account's"
+    );
+    assert!(w(s, |tx| tx.volumes().remove(A, "vol-1", 50)));
+    assert_eq!(r(s, |tx| tx.volumes().get(A, "vol-1")), None);
+    assert_eq!(r(s, |tx| tx.resources().kind_of(A, "vol-1")), None);
+    assert!(r(s, |tx| tx.tags().all_by_resource(A)).is_empty());
+}
+
+fn snapshot_row(account: &str, id: &str) -> SnapshotRow {
+    SnapshotRow {
+        id: id.into(),
+        account_id: account.into(),
+        volume_id: "vol-1".into(),
+        volume_size: 8,
+        description: String::new(),
+        state: SnapshotState::Pending,
+        state_message: None,
+        progress: 0,
+        encrypted: false,
+        generation: 0,
+        created_at: 10,
+        source_snapshot_id: None,
+    }
+}
+
+fn snapshots(s: &dyn Store) {
+    two_accounts(s);
+    w(s, |tx| tx.accounts().insert("333333333333", "carol", 3));
+    let snap = snapshot_row(A, "snap-1");
+    w(s, |tx| {
+        tx.resources().insert("snap-1", A, "snapshot", 1)?;
+        tx.volumes().insert_snapshot(&snap)
+    });
+    assert_eq!(
+        r(s, |tx| tx.volumes().visible_snapshot(A, "snap-1")),
+        Some(snap.clone())
+    );
+    assert_eq!(r(s, |tx| tx.volumes().visible_snapshot(B, "snap-1")), None);
+    assert!(r(s, |tx| tx
+        .usage()
+        .open_interval("snap-1", crate::usage::SNAPSHOT))
+    .is_some());
+    // Shared with B, then with everyone.
+    w(s, |tx| tx.volumes().set_permission("snap-1", B, true));
+    assert_eq!(r(s, |tx| tx.volumes().visible_snapshots(B)).len(), 1);
+    assert!(r(s, |tx| tx.volumes().visible_snapshots("333333333333")).is_empty());
+    w(s, |tx| tx.volumes().set_permission("snap-1", "all", true));
+    assert_eq!(
+        r(s, |tx| tx.volumes().visible_snapshots("333333333333")).len(),
+        1
+    );
+    assert_eq!(r(s, |tx| tx.volumes().permissions("snap-1")), [B, "all"]);
+    w(s, |tx| tx.volumes().set_permission("snap-1", "all", false));
+    assert_eq!(r(s, |tx| tx.volumes().permissions("snap-1")), [B]);
+    // Compare-and-swap.
+    let mut done = snap.clone();
+    done.state = SnapshotState::Completed;
+    done.progress = 100;
+    assert!(w(s, |tx| tx.volumes().update_snapshot(&done)));
+    assert!(!w(s, |tx| tx.volumes().update_snapshot(&done)));
+    // Only the owner deletes; its bytes wait in the trash; permissions go with it.
+    assert!(!w(s, |tx| tx.volumes().delete_snapshot(B, "snap-1", 20)));
+    assert!(w(s, |tx| tx.volumes().delete_snapshot(A, "snap-1", 20)));
+    assert_eq!(r(s, |tx| tx.volumes().visible_snapshot(A, "snap-1")), None);
+    assert!(r(s, |tx| tx.volumes().permissions("snap-1")).is_empty());
+    assert!(r(s, |tx| tx
+        .usage()
+        .open_interval("snap-1", crate::usage::SNAPSHOT))
+    .is_none());
+    assert_eq!(r(s, |tx| tx.volumes().trash()), ["snap-1"]);
+    w(s, |tx| tx.volumes().empty_trash("snap-1"));
+    assert!(r(s, |tx| tx.volumes().trash()).is_empty());
 }

@@ -60,6 +60,7 @@ pub mod security_groups;
 mod sqlite;
 pub mod tags;
 pub mod usage;
+pub mod volumes;
 pub mod vpcs;
 
 use std::path::PathBuf;
@@ -77,6 +78,7 @@ pub use security_groups::SecurityGroups;
 pub use sqlite::{SqliteStore, SqliteTx};
 pub use tags::Tags;
 pub use usage::Usage;
+pub use volumes::Volumes;
 pub use vpcs::Vpcs;
 
 /// A backend's own error, kept as the cause of [`StoreError::Backend`] and `Open`.
@@ -127,6 +129,7 @@ pub trait Tx {
     fn security_groups(&self) -> &dyn SecurityGroups;
     fn tags(&self) -> &dyn Tags;
     fn usage(&self) -> &dyn Usage;
+    fn volumes(&self) -> &dyn Volumes;
     fn vpcs(&self) -> &dyn Vpcs;
 }
 

@@ -287,6 +287,68 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX usage_by_end ON usage(account_id, end_ms);
     "#,
+    // 10: EBS volumes and snapshots (see volumes.rs).
+    r#"
+    CREATE TABLE volumes (
+        id                      TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id              TEXT NOT NULL,
+        az                      TEXT NOT NULL,
+        size_gib                INTEGER NOT NULL,
+        volume_type             TEXT NOT NULL,
+        iops                    INTEGER,
+        throughput              INTEGER,
+        snapshot_id             TEXT,
+        encrypted               INTEGER NOT NULL,
+        auto_enable_io          INTEGER NOT NULL,
+        state                   TEXT NOT NULL,
+        generation              INTEGER NOT NULL DEFAULT 0,
+        created_at              INTEGER NOT NULL,
+        -- an instance's root volume: its bytes are the compute driver's
+        root                    INTEGER NOT NULL,
+        instance_id             TEXT,
+        device                  TEXT,
+        attach_state            TEXT,
+        attach_time             INTEGER,
+        delete_on_termination   INTEGER NOT NULL,
+        force_detach            INTEGER NOT NULL,
+        mod_state               TEXT,
+        mod_original_size       INTEGER,
+        mod_original_type       TEXT,
+        mod_original_iops       INTEGER,
+        mod_original_throughput INTEGER,
+        mod_start               INTEGER,
+        mod_end                 INTEGER
+    );
+    CREATE INDEX volumes_by_account ON volumes(account_id, id);
+    -- One volume per device name of an instance.
+    CREATE UNIQUE INDEX volumes_device ON volumes(instance_id, device) WHERE instance_id IS NOT NULL;
+    CREATE TABLE snapshots (
+        id                  TEXT PRIMARY KEY REFERENCES resources(id) ON DELETE CASCADE,
+        account_id          TEXT NOT NULL,
+        volume_id           TEXT NOT NULL,
+        volume_size         INTEGER NOT NULL,
+        description         TEXT NOT NULL,
+        state               TEXT NOT NULL,
+        state_message       TEXT,
+        progress            INTEGER NOT NULL,
+        encrypted           INTEGER NOT NULL,
+        generation          INTEGER NOT NULL DEFAULT 0,
+        created_at          INTEGER NOT NULL,
+        source_snapshot_id  TEXT
+    );
+    CREATE INDEX snapshots_by_account ON snapshots(account_id, id);
+    -- createVolumePermission: an account id, or 'all'.
+    CREATE TABLE snapshot_permissions (
+        snapshot_id  TEXT NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+        who          TEXT NOT NULL,
+        PRIMARY KEY (snapshot_id, who)
+    );
+    CREATE INDEX snapshot_permissions_by_who ON snapshot_permissions(who);
+    -- Deleted snapshots whose bytes the agent has yet to remove.
+    CREATE TABLE ebs_trash (
+        id  TEXT PRIMARY KEY
+    );
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

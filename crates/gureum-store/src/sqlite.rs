@@ -10,7 +10,8 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use crate::{
     migrations, Accounts, Addresses, Budgets, Console, Images, Instances, KeyPairs, Outcome,
-    Resources, Routing, SecurityGroups, Store, StoreError, StoreResult, Tags, Tx, Usage, Vpcs,
+    Resources, Routing, SecurityGroups, Store, StoreError, StoreResult, Tags, Tx, Usage, Volumes,
+    Vpcs,
 };
 
 const READERS: usize = 4;
@@ -110,6 +111,9 @@ impl Tx for SqliteTx<'_> {
         self
     }
     fn usage(&self) -> &dyn Usage {
+        self
+    }
+    fn volumes(&self) -> &dyn Volumes {
         self
     }
     fn vpcs(&self) -> &dyn Vpcs {

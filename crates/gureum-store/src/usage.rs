@@ -9,6 +9,9 @@
 //! | `storage`     | the instance is launched (root volume)  | it is `terminated`              |
 //! | `public-ipv4` | an auto-assigned public address is set  | it is released or replaced      |
 //! | `elastic-ip`  | `AllocateAddress`, (dis)association     | (dis)association, `ReleaseAddress` |
+//! | `volume`      | `CreateVolume`, a modification          | a modification, `DeleteVolume`  |
+//! | `volume-iops` | the same, for `io1`/`io2` IOPS          | the same                        |
+//! | `snapshot`    | `CreateSnapshot`, `CopySnapshot`        | `DeleteSnapshot`                |
 //!
 //! An Elastic IP's interval says `in-use` (associated) or `idle` in `detail`; each change of
 //! association closes one and opens the next.
@@ -41,6 +44,12 @@ pub const COMPUTE: &str = "compute";
 pub const STORAGE: &str = "storage";
 pub const PUBLIC_IPV4: &str = "public-ipv4";
 pub const ELASTIC_IP: &str = "elastic-ip";
+/// An EBS volume: `detail` its type, `quantity` its GiB.
+pub const VOLUME: &str = "volume";
+/// Provisioned IOPS of an `io1`/`io2` volume: `detail` its type, `quantity` the IOPS.
+pub const VOLUME_IOPS: &str = "volume-iops";
+/// An EBS snapshot: `quantity` its volume's GiB.
+pub const SNAPSHOT: &str = "snapshot";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {

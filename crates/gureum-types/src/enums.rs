@@ -192,6 +192,55 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// An EBS volume's state (`VolumeState`).
+    #[derive(Default)]
+    pub enum VolumeState ("volume state") {
+        #[default]
+        Creating = "creating",
+        Available = "available",
+        InUse = "in-use",
+        Deleting = "deleting",
+        Deleted = "deleted",
+        Error = "error",
+    }
+}
+
+wire_enum! {
+    /// The state of a volume's attachment to an instance (`VolumeAttachmentState`). `Busy`:
+    /// a detach the guest holds up (its file system is still mounted).
+    pub enum VolumeAttachmentState ("volume attachment state") {
+        Attaching = "attaching",
+        Attached = "attached",
+        Detaching = "detaching",
+        Detached = "detached",
+        Busy = "busy",
+    }
+}
+
+wire_enum! {
+    /// An EBS snapshot's state (`SnapshotState`).
+    #[derive(Default)]
+    pub enum SnapshotState ("snapshot state") {
+        #[default]
+        Pending = "pending",
+        Completed = "completed",
+        Error = "error",
+        Recoverable = "recoverable",
+        Recovering = "recovering",
+    }
+}
+
+wire_enum! {
+    /// The state of a `ModifyVolume` (`VolumeModificationState`).
+    pub enum VolumeModificationState ("volume modification state") {
+        Modifying = "modifying",
+        Optimizing = "optimizing",
+        Completed = "completed",
+        Failed = "failed",
+    }
+}
+
+wire_enum! {
     /// Where an instance runs in tenancy terms (`Tenancy`).
     pub enum Tenancy ("tenancy") {
         Default = "default",
@@ -289,6 +338,10 @@ mod tests {
         round_trips::<VirtualizationType>();
         round_trips::<DeviceType>();
         round_trips::<VolumeType>();
+        round_trips::<VolumeState>();
+        round_trips::<VolumeAttachmentState>();
+        round_trips::<SnapshotState>();
+        round_trips::<VolumeModificationState>();
         round_trips::<Tenancy>();
         round_trips::<DomainType>();
         round_trips::<StateReasonCode>();
@@ -301,6 +354,18 @@ mod tests {
         assert_eq!(HttpTokens::valid_values(), "optional, required");
         assert_eq!(HttpEndpoint::valid_values(), "enabled, disabled");
         assert_eq!(DomainType::valid_values(), "vpc, standard");
+        assert_eq!(
+            VolumeState::valid_values(),
+            "creating, available, in-use, deleting, deleted, error"
+        );
+        assert_eq!(
+            VolumeAttachmentState::valid_values(),
+            "attaching, attached, detaching, detached, busy"
+        );
+        assert_eq!(
+            SnapshotState::valid_values(),
+            "pending, completed, error, recoverable, recovering"
+        );
         assert_eq!(
             VolumeType::valid_values(),
             "standard, io1, io2, gp2, sc1, st1, gp3"

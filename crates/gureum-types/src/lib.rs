@@ -13,7 +13,8 @@ pub mod state;
 
 pub use enums::{
     Architecture, DeviceType, DomainType, HttpEndpoint, HttpTokens, ImageState, ShutdownBehavior,
-    StateReason, StateReasonCode, Tenancy, UnknownValue, VirtualizationType, VolumeType, WireEnum,
+    SnapshotState, StateReason, StateReasonCode, Tenancy, UnknownValue, VirtualizationType,
+    VolumeAttachmentState, VolumeModificationState, VolumeState, VolumeType, WireEnum,
 };
 pub use error::{ApiError, ErrorCode};
 pub use hypervisor::Hypervisor;

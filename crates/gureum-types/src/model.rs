@@ -323,3 +323,65 @@ pub struct PublicAssociation {
     pub allocation_id: Option<String>,
     pub association_id: Option<String>,
 }
+
+/// A volume's attachment to an instance (`VolumeAttachment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeAttachment {
+    pub volume_id: String,
+    pub instance_id: String,
+    pub device: String,
+    pub state: crate::VolumeAttachmentState,
+    pub attach_time: String,
+    pub delete_on_termination: bool,
+}
+
+/// An EBS volume as `DescribeVolumes` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub id: String,
+    pub size_gib: u32,
+    pub snapshot_id: Option<String>,
+    pub availability_zone: String,
+    pub state: crate::VolumeState,
+    pub create_time: String,
+    pub attachments: Vec<VolumeAttachment>,
+    pub volume_type: crate::VolumeType,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub tags: Vec<Tag>,
+}
+
+/// A `ModifyVolume` and how far it got (`VolumeModification`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeModification {
+    pub volume_id: String,
+    pub state: crate::VolumeModificationState,
+    pub target_size: u32,
+    pub target_volume_type: crate::VolumeType,
+    pub target_iops: Option<u32>,
+    pub target_throughput: Option<u32>,
+    pub original_size: u32,
+    pub original_volume_type: crate::VolumeType,
+    pub original_iops: Option<u32>,
+    pub original_throughput: Option<u32>,
+    pub progress: u32,
+    pub start_time: String,
+    pub end_time: Option<String>,
+}
+
+/// An EBS snapshot as `DescribeSnapshots` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    pub volume_id: String,
+    pub state: crate::SnapshotState,
+    pub state_message: Option<String>,
+    pub start_time: String,
+    pub progress: String,
+    pub owner_id: AccountId,
+    pub description: String,
+    pub volume_size: u32,
+    pub encrypted: bool,
+    pub tags: Vec<Tag>,
+}

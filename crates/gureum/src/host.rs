@@ -96,7 +96,14 @@ fn drivers(data_dir: &Path, cache_dir: &Path, with_vms: bool) -> Result<Host, St
         host_keys: Some(crate::host_keys::HostKeyPool::spawn(
             &cache_dir.join("host-keys"),
         )),
+        volumes: volume_pool(data_dir),
     })
+}
+
+/// Where EBS volumes keep their bytes on this host. None yet: the block-storage pool is wired
+/// here when it lands; until then `CreateVolume` answers `InsufficientVolumeCapacity`.
+fn volume_pool(_data_dir: &Path) -> Option<Arc<dyn gureum_core::host::Volumes>> {
+    None
 }
 
 /// Build (or take from the cache) the default image and register it as a public AMI of the

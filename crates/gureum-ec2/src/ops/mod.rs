@@ -8,7 +8,7 @@
 //! attributes, instance types and offerings), [`key_pairs`], [`tags`], [`images`],
 //! [`instances`], [`vpcs`] (VPCs and subnets), [`routing`] (internet gateways, route tables,
 //! routes), [`security_groups`], [`addresses`] (Elastic IPs) and [`interfaces`] (network
-//! interfaces and instance metadata options).
+//! interfaces and instance metadata options), [`volumes`] and [`snapshots`] (EBS).
 
 use gureum_types::ApiError;
 
@@ -23,7 +23,9 @@ pub mod interfaces;
 pub mod key_pairs;
 pub mod routing;
 pub mod security_groups;
+pub mod snapshots;
 pub mod tags;
+pub mod volumes;
 pub mod vpcs;
 
 /// One entry of a resource's action table.
@@ -190,4 +192,6 @@ resources! {
     SecurityGroups => security_groups,
     Addresses => addresses,
     Interfaces => interfaces,
+    Volumes => volumes,
+    Snapshots => snapshots,
 }
