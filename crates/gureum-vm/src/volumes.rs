@@ -38,6 +38,8 @@ use crate::VmDriver;
 
 /// How long a detach waits for the guest to release the device.
 pub const DETACH_WAIT: Duration = Duration::from_secs(10);
+/// How long a detach waits for QEMU to let go of an unplugged volume's block node.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// One volume attached to an instance, as the record keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,9 +337,20 @@ pub(crate) async fn unplug(q: &mut Qmp, volume_id: &str, wait: Duration) -> VmRe
 /// Removes the block node and the descriptor of an unplugged volume. Idempotent.
 pub(crate) async fn release(q: &mut Qmp, volume_id: &str) -> VmResult<()> {
     let node = node_name(volume_id);
-    if has_node(q, &node).await? {
-        q.execute("blockdev-del", Some(json!({ "node-name": node })))
-            .await?;
+    // QEMU lets go of the node when the unplugged device is finalised, which can come a moment
+    // after DEVICE_DELETED (its memory regions are freed after an RCU grace period).
+    let deadline = Instant::now() + RELEASE_WAIT;
+    while has_node(q, &node).await? {
+        match q
+            .execute("blockdev-del", Some(json!({ "node-name": node })))
+            .await
+        {
+            Ok(_) => break,
+            Err(VmError::Qmp(why)) if why.contains("in use") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
     for set in fdsets(q, volume_id).await? {
         q.execute("remove-fd", Some(json!({ "fdset-id": set })))
