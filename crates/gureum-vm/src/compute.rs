@@ -8,9 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use gureum_host_api::{Compute, GuestSpec, GuestState, HostError, HostResult, TAP_DIR};
+use gureum_host_api::{
+    Compute, GuestSpec, GuestState, HostError, HostResult, VolumeAttachment, TAP_DIR,
+};
 
-use crate::{GuestNet, SeedFile, VmDriver, VmError, VmSpec, VmState};
+use crate::{GuestNet, SeedFile, VmDriver, VmError, VmSpec, VmState, Volume};
 
 /// The VM the core's spec describes. Its port is the tap the network driver made, named by
 /// the spec's `netns` (`<TAP_DIR>/<tap>`); without both a tap and an interface it has
@@ -47,7 +49,13 @@ pub fn vm_spec(spec: &GuestSpec) -> VmSpec {
                 mode: f.mode,
             })
             .collect(),
+        volumes: spec.volumes.iter().map(volume).collect(),
     }
+}
+
+/// An attachment as this driver records it.
+fn volume(a: &VolumeAttachment) -> Volume {
+    Volume::new(&a.volume_id, &a.device, &a.path, a.read_only)
 }
 
 impl VmDriver {
@@ -122,6 +130,12 @@ impl Compute for VmDriver {
             "CreateImage of a VM instance is not supported yet".into(),
         ))
     }
+    async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {
+        Ok(VmDriver::attach_volume(self, id, &volume(attachment)).await?)
+    }
+    async fn detach_volume(&self, id: &str, volume_id: &str, force: bool) -> HostResult<()> {
+        Ok(VmDriver::detach_volume(self, id, volume_id, force).await?)
+    }
 }
 
 /// Each failure as the seam's kind of it, in the driver's words.
@@ -140,6 +154,12 @@ impl From<VmError> for HostError {
             VmError::Qmp(_) => HostError::Driver(e.to_string()),
             VmError::Image(why) => HostError::Driver(why),
             VmError::NotFound(id) => HostError::NotFound(id),
+            VmError::Invalid { what, why } => HostError::Invalid {
+                what: what.to_string(),
+                why,
+            },
+            VmError::Busy(what) => HostError::Busy(what),
+            VmError::Timeout(what) => HostError::Timeout(what),
         }
     }
 }

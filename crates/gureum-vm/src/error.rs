@@ -18,6 +18,13 @@ pub enum VmError {
     Image(String),
     #[error("no instance {0} on this host")]
     NotFound(String),
+    #[error("invalid {what}: {why}")]
+    Invalid { what: &'static str, why: String },
+    /// The guest still uses it (a volume's file system mounted).
+    #[error("{0} is busy")]
+    Busy(String),
+    #[error("timed out: {0}")]
+    Timeout(String),
 }
 
 impl VmError {

@@ -13,6 +13,7 @@
 //! <state>/<id>/qemu.pid       QEMU's pid (checked against its command line before use)
 //! <state>/<id>/qemu.log       QEMU's own errors
 //! <state>/<id>/chroot/        the empty directory QEMU chroots into once its files are open
+//! <state>/<id>/volumes.json   the EBS volumes attached to it ([`volumes`])
 //! ```
 //!
 //! QEMU runs detached (`setsid -f`; not `-daemonize`, see [`qemu`]), so a gureum restart finds running guests by pidfile and
@@ -33,6 +34,7 @@ pub mod probe;
 pub mod qemu;
 mod qmp;
 pub mod sandbox;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -45,6 +47,7 @@ pub use disk::{BaseDisk, SeedFile};
 pub use error::{VmError, VmResult};
 pub use probe::{probe, ProbeReport};
 pub use qemu::Accel;
+pub use volumes::Volume;
 
 /// How long a stop waits for QEMU to be gone after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -79,6 +82,8 @@ pub struct VmSpec {
     pub net: Option<GuestNet>,
     /// Files put on the seed disk (absolute guest paths), copied into the root at each boot.
     pub files: Vec<SeedFile>,
+    /// EBS volumes the guest has from its boot ([`volumes`]).
+    pub volumes: Vec<Volume>,
 }
 
 /// What the host has of an instance.
@@ -263,6 +268,7 @@ impl VmDriver {
         }
         let chroot = dir.join("chroot");
         std::fs::create_dir_all(&chroot).map_err(|e| VmError::io("creating", &chroot, e))?;
+        let volumes = volumes::for_start(&dir, &spec.volumes)?;
         let (user, procs) = if self.opts.confine {
             let user = sandbox::ensure_user(&spec.id).await?;
             let procs = sandbox::ensure_cgroup(&spec.id, spec.vcpus, spec.memory_mib)?;
@@ -280,6 +286,7 @@ impl VmDriver {
             cmdline: qemu::kernel_cmdline(),
             root_disk: dir.join("root.qcow2"),
             seed_disk: dir.join("seed.img"),
+            volumes,
             tap: spec.net.as_ref().map(|n| n.tap.clone()),
             mac: spec
                 .net

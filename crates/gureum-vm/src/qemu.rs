@@ -44,6 +44,8 @@ pub struct QemuArgs {
     pub cmdline: String,
     pub root_disk: PathBuf,
     pub seed_disk: PathBuf,
+    /// EBS volumes, each with whether its file takes `O_DIRECT` ([`crate::volumes`]).
+    pub volumes: Vec<(crate::Volume, bool)>,
     /// The tap device on the VPC bridge (none: no network, for tests).
     pub tap: Option<String>,
     pub mac: [u8; 6],
@@ -120,6 +122,12 @@ impl QemuArgs {
         ));
         push("-device");
         push("virtio-blk-pci,drive=seed,serial=gureum-seed");
+        a.extend(
+            crate::volumes::args(&self.volumes)
+                .into_iter()
+                .map(OsString::from),
+        );
+        let mut push = |s: &str| a.push(s.into());
         if let Some(tap) = &self.tap {
             push("-netdev");
             push(&format!("tap,id=net0,ifname={tap},script=no,downscript=no"));
@@ -180,6 +188,15 @@ mod tests {
             cmdline: kernel_cmdline(),
             root_disk: "/d/i-1/root.qcow2".into(),
             seed_disk: "/d/i-1/seed.img".into(),
+            volumes: vec![(
+                crate::Volume::new(
+                    "vol-0123456789abcdef0",
+                    "/dev/sdf",
+                    "/data/volumes/vol-0123456789abcdef0.raw".as_ref(),
+                    false,
+                ),
+                true,
+            )],
             tap: Some("grt-abc".into()),
             mac: [0x02, 0, 0xac, 0x1f, 0, 5],
             console_log: "/d/i-1/console.log".into(),
