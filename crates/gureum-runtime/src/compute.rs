@@ -193,6 +193,7 @@ mod tests {
                 HostError::Cleanup { .. } => "cleanup",
                 HostError::Multiple(_) => "multiple",
                 HostError::Unsupported(_) => "unsupported",
+                HostError::Busy(_) => "busy",
             });
         }
         assert_eq!(
