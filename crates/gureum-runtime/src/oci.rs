@@ -53,6 +53,10 @@
 //!   state (modules, kexec, swap, clock, kernel log, keyrings, bpf, perf, quotas, accounting,
 //!   file handles, userfaultfd, io_uring). Allow-listing would break arbitrary guest software.
 //!   EPERM (not ENOSYS) so callers report "operation not permitted", as on a locked-down host.
+//!   With [`HostFacts::mount_listener`], `mount` and `umount2` are `SCMP_ACT_NOTIFY` to the
+//!   mount daemon, which mounts and unmounts the instance's attached volumes for its root and
+//!   lets the kernel refuse everything else as before (see the mountd module); the
+//!   descriptor-based mount API then answers ENOSYS so that libmount falls back to `mount(2)`.
 //! * **noNewPrivileges = false**: sudo and other setuid programs must work.
 //! * **/proc/sys read-only except /proc/sys/net**: net sysctls are per network namespace and the
 //!   guest owns its namespace (ip_forward for a router, Docker, ...).

@@ -1137,3 +1137,83 @@ fn a_guest_mounts_its_attached_volume() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// `scripts/bench-mount`: what interception adds to a mount. Prints a table.
+#[test]
+#[ignore = "benchmark: run through scripts/bench-mount"]
+fn bench_mount_interception() {
+    let rootfs = require_env!();
+    if !Path::new("/sys/fs/cgroup/devices").is_dir() {
+        println!("skipped: no v1 devices cgroup (cgroup v2 host)");
+        return;
+    }
+    let _serial = serial();
+    let mut fx = Fixture::new("mountd-bench");
+    let spec = fx.spec(&rootfs);
+    let id = spec.id.clone();
+    let d = fx.driver();
+    const N: u32 = 20;
+    runtime().block_on(async {
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        let pid = d.init_pid(&id).await.unwrap().unwrap();
+        let vol = TestVolume::attach(&d, &id, pid, "/dev/xvdf", true);
+        host("mkfs.ext4", &["-q", &vol.loop_dev]);
+        exec_ok(&d, &id, &["mkdir", "-p", "/data"]).await;
+        // Each figure: N runs of mount(8) in one shell, mean per run.
+        let timed = |body: &str| {
+            format!(
+                "s=$(date +%s%N); i=0; while [ $i -lt {N} ]; do {body}; i=$((i+1)); done; \
+                 echo $(( ($(date +%s%N) - s) / {N} / 1000 ))"
+            )
+        };
+        let us = |s: String| -> f64 { s.trim().parse().unwrap() };
+        let guest_cycle = us(exec_ok(
+            &d,
+            &id,
+            &["sh", "-c", &timed("mount /dev/xvdf /data && umount /data")],
+        )
+        .await);
+        let guest_denied = us(exec_ok(
+            &d,
+            &id,
+            &["sh", "-c", &timed("mount -t tmpfs none /mnt 2>/dev/null; true")],
+        )
+        .await);
+        let mnt = fx.state_dir.join("bench-mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let host_cycle = us(host(
+            "sh",
+            &[
+                "-c",
+                &timed(&format!(
+                    "mount {} {m} && umount {m}",
+                    vol.loop_dev,
+                    m = mnt.display()
+                )),
+            ],
+        ));
+        let log = std::fs::read_to_string(fx.state_dir.join(".mountd/log")).unwrap();
+        let handled: Vec<f64> = log
+            .lines()
+            .filter(|l| l.contains("-> Success in "))
+            .filter_map(|l| l.rsplit(" in ").next()?.strip_suffix(" us")?.parse().ok())
+            .collect();
+        let mean = handled.iter().sum::<f64>() / handled.len().max(1) as f64;
+        println!("| what ({N} runs each, mean) | µs |");
+        println!("| --- | ---: |");
+        println!("| host: `mount` + `umount` of the ext4 volume (no container) | {host_cycle:.0} |");
+        println!("| guest: `mount` + `umount` through mountd | {guest_cycle:.0} |");
+        println!(
+            "| added by interception, per mount + umount pair | {:.0} |",
+            guest_cycle - host_cycle
+        );
+        println!(
+            "| mountd's own handling of one call (mount or umount, from its log, {} calls) | {mean:.0} |",
+            handled.len()
+        );
+        println!("| guest: a refused `mount -t tmpfs` (continued to the kernel's EPERM) | {guest_denied:.0} |");
+        drop(vol);
+        d.destroy(&id).await.unwrap();
+    });
+}

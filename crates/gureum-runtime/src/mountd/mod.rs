@@ -158,6 +158,9 @@ pub fn mountd_main(args: &[OsString]) -> i32 {
         eprintln!("usage: gureum-mountd <state dir>");
         return 2;
     };
+    // Its own name (not the binary's, which may be `gureum`), for ps and for the scripts
+    // that look for a still-running gureum.
+    let _ = nix::sys::prctl::set_name(c"gureum-mountd");
     match run(Path::new(state_dir)) {
         Ok(()) => 0,
         Err(e) => {
