@@ -50,6 +50,7 @@ mod console;
 mod error;
 mod inject;
 mod lxcfs;
+mod mountd;
 mod mounts;
 mod oci;
 mod runc;
@@ -65,6 +66,7 @@ pub use cgroups::{existing_instance_dirs, move_to_idle_group, remove_idle_group,
 pub use console::console_relay_main;
 pub use error::RuntimeError;
 pub use lxcfs::DEFAULT_LXCFS_DIR;
+pub use mountd::{host_support as mount_interception_support, mountd_main};
 
 use runc::Runc;
 use volume::VolumePaths;
@@ -171,18 +173,23 @@ impl RelayCommand {
     /// This crate's `gureum-console-relay` binary, looked for beside the running executable
     /// (and one directory up, where cargo puts binaries for tests), then on PATH.
     pub fn find() -> Option<RelayCommand> {
-        const NAME: &str = "gureum-console-relay";
+        Self::find_named("gureum-console-relay")
+    }
+
+    /// A helper binary of this crate by name (`gureum-mountd`), looked for as [`Self::find`]
+    /// does.
+    pub fn find_named(name: &str) -> Option<RelayCommand> {
         let mut candidates = Vec::new();
         if let Ok(exe) = std::env::current_exe() {
             if let Some(dir) = exe.parent() {
-                candidates.push(dir.join(NAME));
+                candidates.push(dir.join(name));
                 if let Some(up) = dir.parent() {
-                    candidates.push(up.join(NAME));
+                    candidates.push(up.join(name));
                 }
             }
         }
         if let Some(paths) = std::env::var_os("PATH") {
-            candidates.extend(std::env::split_paths(&paths).map(|p| p.join(NAME)));
+            candidates.extend(std::env::split_paths(&paths).map(|p| p.join(name)));
         }
         candidates
             .into_iter()
@@ -218,6 +225,10 @@ pub struct DriverOptions {
     /// How long [`Compute::stop`](gureum_host_api::Compute::stop) waits for the guest's
     /// systemd before killing it (default [`STOP_TIMEOUT`]).
     pub stop_timeout: Duration,
+    /// The mount interception daemon (`gureum-mountd`, started as `program args…
+    /// <state_dir>`): lets guests mount their attached volumes (see the mountd module). None:
+    /// guests cannot mount at all, as without CAP_SYS_ADMIN.
+    pub mount_daemon: Option<RelayCommand>,
 }
 
 impl DriverOptions {
@@ -232,6 +243,7 @@ impl DriverOptions {
             guest_sys_admin: false,
             images_dir: None,
             stop_timeout: STOP_TIMEOUT,
+            mount_daemon: RelayCommand::find_named("gureum-mountd"),
         }
     }
 }
@@ -251,6 +263,8 @@ struct Inner {
     /// CPU placement and boot-order weights.
     sched: Arc<sched::Scheduler>,
     lxcfs_dir: Option<PathBuf>,
+    /// Whether guests' mounts are intercepted, or why not (see the mountd module).
+    mount_interception: Result<(), String>,
     /// One lock per instance: operations on one instance are serialised.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Serialises template creation.
@@ -402,6 +416,16 @@ impl RuncDriver {
             LxcfsMode::Auto(dir) => Some(lxcfs::ensure(dir)?),
         };
         volume::ensure_template(&opts.state_dir.join(".templates"), DEFAULT_VOLUME_GIB)?;
+        let mount_interception = if opts.guest_sys_admin {
+            Err("guests keep CAP_SYS_ADMIN and mount by themselves".to_string())
+        } else if opts.mount_daemon.is_none() {
+            Err("no gureum-mountd binary".to_string())
+        } else {
+            mountd::host_support(&opts.runc).map(|_| ())
+        };
+        if let Err(why) = &mount_interception {
+            tracing::warn!(why, "guests cannot mount their attached volumes");
+        }
         tracing::info!(
             runc = %version,
             mode = ?cgroup_mode,
@@ -421,6 +445,7 @@ impl RuncDriver {
                 sched: Arc::new(sched::Scheduler::new(cgroup_mode, &opts.cgroup_parent)),
                 cgroup_mode,
                 lxcfs_dir,
+                mount_interception,
                 opts,
                 locks: Mutex::new(HashMap::new()),
                 template_lock: tokio::sync::Mutex::new(()),
@@ -441,6 +466,35 @@ impl RuncDriver {
     /// Where lxcfs is mounted, if it is used.
     pub fn lxcfs_dir(&self) -> Option<&Path> {
         self.inner.lxcfs_dir.as_deref()
+    }
+
+    /// Whether guests can mount their attached volumes (mount interception), or why not.
+    pub fn mount_interception(&self) -> Result<(), &str> {
+        self.inner
+            .mount_interception
+            .as_ref()
+            .map(|_| ())
+            .map_err(String::as_str)
+    }
+
+    /// Makes sure the mount daemon answers before runc starts a process under a profile that
+    /// names its socket (runc fails the start when it cannot connect). The socket's path when
+    /// it does; None (with a warning) when interception is off or the daemon cannot start:
+    /// the guest then boots without it and cannot mount, rather than not booting.
+    async fn ensure_mountd(&self) -> Option<PathBuf> {
+        self.inner.mount_interception.as_ref().ok()?;
+        let cmd = self.inner.opts.mount_daemon.as_ref()?;
+        let state_dir = &self.inner.opts.state_dir;
+        match mountd::ensure(&cmd.program, &cmd.args, state_dir).await {
+            Ok(()) => Some(mountd::socket(state_dir)),
+            Err(why) => {
+                tracing::warn!(
+                    why,
+                    "mount daemon unavailable: this guest cannot mount volumes"
+                );
+                None
+            }
+        }
     }
 
     /// runc's state root.
@@ -619,6 +673,7 @@ impl RuncDriver {
             console_pty,
             nofile_hard: nofile_hard(self.inner.cap_bounding),
             sys_admin: self.inner.opts.guest_sys_admin,
+            mount_listener: self.ensure_mountd().await,
         };
         let config = oci::build(spec, &facts)?;
         let config_path = dir.join("config.json");
@@ -1020,7 +1075,22 @@ impl RuncDriver {
         if argv.is_empty() {
             return Err(RuntimeError::InvalidSpec("exec needs a command".into()));
         }
+        // A guest booted with mount interception makes runc connect to mountd for every
+        // process it execs too.
+        if self.instance_config_has_listener(id) {
+            self.ensure_mountd().await;
+        }
         self.inner.runc.exec(id, argv).await
+    }
+}
+
+impl RuncDriver {
+    /// Whether the instance's last config names a seccomp listener.
+    fn instance_config_has_listener(&self, id: &str) -> bool {
+        std::fs::read(self.instance_dir(id).join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|c| c["linux"]["seccomp"]["listenerPath"].is_string())
     }
 }
 

@@ -53,6 +53,10 @@
 //!   state (modules, kexec, swap, clock, kernel log, keyrings, bpf, perf, quotas, accounting,
 //!   file handles, userfaultfd, io_uring). Allow-listing would break arbitrary guest software.
 //!   EPERM (not ENOSYS) so callers report "operation not permitted", as on a locked-down host.
+//!   With [`HostFacts::mount_listener`], `mount` and `umount2` are `SCMP_ACT_NOTIFY` to the
+//!   mount daemon, which mounts and unmounts the instance's attached volumes for its root and
+//!   lets the kernel refuse everything else as before (see the mountd module); the
+//!   descriptor-based mount API then answers ENOSYS so that libmount falls back to `mount(2)`.
 //! * **noNewPrivileges = false**: sudo and other setuid programs must work.
 //! * **/proc/sys read-only except /proc/sys/net**: net sysctls are per network namespace and the
 //!   guest owns its namespace (ip_forward for a router, Docker, ...).
@@ -154,6 +158,24 @@ pub(crate) const DENIED_SYSCALLS: &[&str] = &[
 
 /// EPERM, the errno a denied syscall returns.
 const EPERM: u32 = 1;
+/// ENOSYS: "not implemented".
+const ENOSYS: u32 = 38;
+
+/// Syscalls the mount daemon answers (see the mountd module).
+pub(crate) const INTERCEPTED_SYSCALLS: &[&str] = &["mount", "umount2"];
+
+/// The descriptor-based mount API, which needs CAP_SYS_ADMIN too: with mounts intercepted it
+/// looks absent (ENOSYS, as on a kernel before 5.2), so that a libmount that tries it first
+/// (util-linux 2.39 and later) falls back to `mount(2)`, which mountd serves. `open_tree`
+/// stays: without OPEN_TREE_CLONE it is an unprivileged open.
+pub(crate) const ABSENT_WITH_INTERCEPTION: &[&str] = &[
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "move_mount",
+    "mount_setattr",
+];
 
 /// /proc files lxcfs virtualises (per-container CPU, memory, uptime, load, disk and swap views).
 pub(crate) const LXCFS_PROC_FILES: &[&str] = &[
@@ -187,6 +209,9 @@ pub(crate) struct HostFacts {
     /// The hard RLIMIT_NOFILE the guest's PID 1 gets (runc cannot raise it above ours without
     /// CAP_SYS_RESOURCE).
     pub nofile_hard: u64,
+    /// The mount daemon's socket when guests' mounts are intercepted (seccomp notify works
+    /// on this host and the daemon answers); None: `mount` fails with EPERM as it always did.
+    pub mount_listener: Option<PathBuf>,
 }
 
 /// The cgroup path runc creates in every hierarchy.
@@ -477,17 +502,30 @@ pub(crate) fn build(spec: &ContainerSpec, host: &HostFacts) -> Result<Spec, Runt
         )
         .build()?;
 
-    let seccomp_rules = vec![LinuxSyscallBuilder::default()
-        .names(
-            DENIED_SYSCALLS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>(),
-        )
+    let names = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let mut seccomp_rules = vec![LinuxSyscallBuilder::default()
+        .names(names(DENIED_SYSCALLS))
         .action(LinuxSeccompAction::ScmpActErrno)
         .errno_ret(EPERM)
         .build()?];
-    let seccomp = LinuxSeccompBuilder::default()
+    let mut seccomp = LinuxSeccompBuilder::default();
+    if let Some(listener) = &host.mount_listener {
+        seccomp_rules.push(
+            LinuxSyscallBuilder::default()
+                .names(names(INTERCEPTED_SYSCALLS))
+                .action(LinuxSeccompAction::ScmpActNotify)
+                .build()?,
+        );
+        seccomp_rules.push(
+            LinuxSyscallBuilder::default()
+                .names(names(ABSENT_WITH_INTERCEPTION))
+                .action(LinuxSeccompAction::ScmpActErrno)
+                .errno_ret(ENOSYS)
+                .build()?,
+        );
+        seccomp = seccomp.listener_path(listener.clone());
+    }
+    let seccomp = seccomp
         .default_action(LinuxSeccompAction::ScmpActAllow)
         .architectures(seccomp_arches())
         .syscalls(seccomp_rules)
@@ -583,6 +621,7 @@ mod tests {
             console_pty: Some("/dev/pts/7".into()),
             nofile_hard: 524_288,
             sys_admin: false,
+            mount_listener: None,
         }
     }
 
@@ -730,6 +769,33 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n} must be denied");
         }
+    }
+
+    #[test]
+    fn mounts_are_intercepted_only_with_a_listener() {
+        let j = json(CgroupMode::Hybrid);
+        let s = &j["linux"]["seccomp"];
+        assert!(s.get("listenerPath").is_none());
+        assert_eq!(s["syscalls"].as_array().unwrap().len(), 1);
+
+        let mut f = facts(CgroupMode::Hybrid);
+        f.mount_listener = Some("/var/lib/gureum/instances/.mountd/sock".into());
+        let j = serde_json::to_value(build(&spec(), &f).unwrap()).unwrap();
+        let s = &j["linux"]["seccomp"];
+        assert_eq!(s["listenerPath"], "/var/lib/gureum/instances/.mountd/sock");
+        let rules = s["syscalls"].as_array().unwrap();
+        let notify = rules
+            .iter()
+            .find(|r| r["action"] == "SCMP_ACT_NOTIFY")
+            .unwrap();
+        assert_eq!(notify["names"], serde_json::json!(["mount", "umount2"]));
+        let absent = rules.iter().find(|r| r["errnoRet"] == 38).unwrap();
+        assert!(absent["names"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("fsopen")));
+        // The deny-list is unchanged.
+        assert_eq!(rules[0]["errnoRet"], 1);
     }
 
     fn mount_of<'a>(j: &'a serde_json::Value, dest: &str) -> Vec<&'a serde_json::Value> {

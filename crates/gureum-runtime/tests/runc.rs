@@ -71,7 +71,7 @@ fn environment() -> Result<PathBuf, String> {
     let out = Command::new("mmdebstrap")
         .args([
             "--variant=apt",
-            "--include=systemd,systemd-sysv,openssh-server,sudo,iproute2,procps",
+            "--include=systemd,systemd-sysv,openssh-server,sudo,iproute2,procps,e2fsprogs",
             "bookworm",
         ])
         .arg(&tmp)
@@ -139,6 +139,10 @@ impl Fixture {
         let mut opts = DriverOptions::new(&self.state_dir);
         opts.console_relay = Some(RelayCommand {
             program: env!("CARGO_BIN_EXE_gureum-console-relay").into(),
+            args: vec![],
+        });
+        opts.mount_daemon = Some(RelayCommand {
+            program: env!("CARGO_BIN_EXE_gureum-mountd").into(),
             args: vec![],
         });
         RuncDriver::with_options(opts).expect("driver")
@@ -884,5 +888,332 @@ fn a_warm_guest_is_handed_its_instance() {
         assert_eq!(d.init_pid(&id).await.unwrap(), Some(pid));
         d.destroy(&id).await.unwrap();
         assert_no_traces(&d, &id).await;
+    });
+}
+
+/// Runs a host command that must succeed; returns its stdout.
+fn host(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A volume attached to a running instance the way the attach code does it: a loop device
+/// over a sparse file, its node in the guest's /dev, allowed in the device cgroup, recorded
+/// in `<instance dir>/volumes.json` (when `record`). Detached (loop device freed) on drop.
+struct TestVolume {
+    file: PathBuf,
+    loop_dev: String,
+}
+
+impl TestVolume {
+    fn attach(d: &RuncDriver, id: &str, pid: i32, node: &str, record: bool) -> TestVolume {
+        use std::os::unix::fs::MetadataExt;
+        let file = d
+            .instance_dir(id)
+            .with_extension(node.replace('/', "-") + ".img");
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let loop_dev = host("losetup", &["--find", "--show", file.to_str().unwrap()]);
+        let rdev = std::fs::metadata(&loop_dev).unwrap().rdev();
+        let (major, minor) = (
+            nix::sys::stat::major(rdev) as u32,
+            nix::sys::stat::minor(rdev) as u32,
+        );
+        let v = TestVolume { file, loop_dev };
+        let in_guest = format!("/proc/{pid}/root{node}");
+        host(
+            "mknod",
+            &[&in_guest, "b", &major.to_string(), &minor.to_string()],
+        );
+        let allow = format!(
+            "/sys/fs/cgroup/devices/{}/{id}/devices.allow",
+            d.cgroup_parent()
+        );
+        std::fs::write(&allow, format!("b {major}:{minor} rwm")).unwrap();
+        if record {
+            let path = d.instance_dir(id).join("volumes.json");
+            let mut list: Vec<serde_json::Value> = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            list.push(serde_json::json!({
+                "volume_id": format!("vol-{minor:017}"),
+                "device": "/dev/sdf",
+                "node": node,
+                "loop": v.loop_dev,
+                "major": major,
+                "minor": minor,
+            }));
+            std::fs::write(&path, serde_json::to_vec(&list).unwrap()).unwrap();
+        }
+        v
+    }
+}
+
+impl Drop for TestVolume {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.loop_dev).output();
+        let _ = Command::new("losetup")
+            .args(["-d", &self.loop_dev])
+            .output();
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+/// Gives the guest mkfs.ext4 from the host (same Debian release) when its image lacks it.
+async fn ensure_guest_mkfs(d: &RuncDriver, id: &str) {
+    if exec(d, id, &["sh", "-c", "command -v mkfs.ext4"]).await.0 {
+        return;
+    }
+    let root = d.instance_dir(id).join("rootfs");
+    let copy = |from: &str, to: &str| {
+        std::fs::copy(from, root.join(to.trim_start_matches('/'))).unwrap();
+    };
+    copy("/sbin/mke2fs", "/usr/sbin/mkfs.ext4");
+    for lib in ["libext2fs.so.2", "libe2p.so.2", "libcom_err.so.2"] {
+        let path = format!("/lib/x86_64-linux-gnu/{lib}");
+        if !root.join(path.trim_start_matches('/')).exists() {
+            let real = std::fs::canonicalize(&path).unwrap();
+            copy(real.to_str().unwrap(), &path);
+        }
+    }
+}
+
+/// Runs a shell command as a oneshot service of the guest's systemd, so under PID 1's seccomp
+/// filter (what an SSH session gets) rather than the one runc gives each exec; returns
+/// (success, output).
+async fn via_init(d: &RuncDriver, id: &str, cmd: &str) -> (bool, String) {
+    let unit =
+        format!("[Service]\nType=oneshot\nExecStart=/bin/sh -c '{cmd} >/run/via-init.out 2>&1'\n");
+    let write = format!("cat > /run/systemd/system/via-init.service <<'EOF'\n{unit}EOF");
+    exec_ok(d, id, &["sh", "-c", &write]).await;
+    exec_ok(d, id, &["systemctl", "daemon-reload"]).await;
+    let ok = exec(d, id, &["systemctl", "start", "via-init"]).await.0;
+    (ok, exec(d, id, &["cat", "/run/via-init.out"]).await.1)
+}
+
+/// The pid of the mount daemon serving `state_dir`.
+fn mountd_pid(state_dir: &Path) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        (cmdline.contains("gureum-mountd") && cmdline.contains(state_dir.to_str()?)).then_some(pid)
+    })
+}
+
+#[test]
+fn a_guest_mounts_its_attached_volume() {
+    let rootfs = require_env!();
+    let on_path = |p: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|d| d.join(p).is_file())
+    };
+    if !on_path("losetup") || !on_path("mkfs.ext4") {
+        println!("skipped: losetup or mkfs.ext4 missing on the host");
+        return;
+    }
+    if !Path::new("/sys/fs/cgroup/devices").is_dir() {
+        println!("skipped: no v1 devices cgroup to allow the volume in (cgroup v2 host)");
+        return;
+    }
+    let _serial = serial();
+    let mut fx = Fixture::new("mountd");
+    let spec = fx.spec(&rootfs);
+    let id = spec.id.clone();
+    let d = fx.driver();
+    if let Err(why) = d.mount_interception() {
+        println!("skipped: no mount interception on this host: {why}");
+        return;
+    }
+    runtime().block_on(async {
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        let pid = d.init_pid(&id).await.unwrap().unwrap();
+        ensure_guest_mkfs(&d, &id).await;
+        let vol = TestVolume::attach(&d, &id, pid, "/dev/xvdf", true);
+        let other = TestVolume::attach(&d, &id, pid, "/dev/xvdg", false);
+        host("mkfs.ext4", &["-q", &other.loop_dev]);
+
+        // As on EC2.
+        exec_ok(&d, &id, &["mkfs.ext4", "-q", "/dev/xvdf"]).await;
+        exec_ok(&d, &id, &["mkdir", "/data"]).await;
+        exec_ok(&d, &id, &["mount", "/dev/xvdf", "/data"]).await;
+        let shown = exec_ok(&d, &id, &["findmnt", "-n", "-r", "-o", "SOURCE,FSTYPE,OPTIONS", "/data"]).await;
+        assert!(shown.starts_with("/dev/xvdf ext4 rw,nodev"), "findmnt: {shown}");
+        exec_ok(&d, &id, &["sh", "-c", "echo hello-volume > /data/f && sync"]).await;
+        let df = exec_ok(&d, &id, &["df", "-h", "/data"]).await;
+        println!("df -h /data in the guest:\n{df}");
+        exec_ok(&d, &id, &["umount", "/data"]).await;
+        assert!(!exec(&d, &id, &["test", "-e", "/data/f"]).await.0);
+
+        // Through systemd (PID 1's filter: what an SSH session uses), by device name.
+        let (ok, out) = via_init(&d, &id, "mount -o ro,noexec /dev/xvdf /data").await;
+        assert!(ok, "mount through PID 1's filter: {out}");
+        let shown = exec_ok(&d, &id, &["findmnt", "-n", "-r", "-o", "OPTIONS", "/data"]).await;
+        assert!(shown.starts_with("ro,nodev,noexec"), "findmnt: {shown}");
+        exec_ok(&d, &id, &["umount", "/dev/xvdf"]).await;
+
+        // Everything else fails as without interception.
+        let denied = [
+            vec!["mount", "-t", "tmpfs", "none", "/mnt"],
+            vec!["mount", "-t", "proc", "proc", "/mnt"],
+            vec!["mount", "--bind", "/etc", "/mnt"],
+            vec!["mount", "/dev/xvdg", "/mnt"],
+            vec!["mount", "-t", "btrfs", "/dev/xvdf", "/mnt"],
+            vec!["mount", "-o", "journal_path=/dev/vda", "/dev/xvdf", "/mnt"],
+            vec!["mount", "-o", "remount,rw", "/"],
+            // root without all of its capabilities (a sandboxed service)
+            vec!["setpriv", "--bounding-set=-sys_chroot", "mount", "/dev/xvdf", "/mnt"],
+            vec!["umount", "/sys/fs/cgroup"],
+            vec!["umount", "/proc/sys/kernel"],
+        ];
+        for argv in &denied {
+            let (ok, out, err) = exec(&d, &id, argv).await;
+            assert!(!ok, "{argv:?} succeeded: {out}");
+            assert!(err.contains("ermission denied") || err.contains("must be superuser"), "{argv:?}: {err}");
+        }
+        let mounts = exec_ok(&d, &id, &["cat", "/proc/self/mountinfo"]).await;
+        assert!(!mounts.contains(" /mnt "), "{mounts}");
+
+        // Paths resolve in the guest: relative to its cwd, `..` stopping at its root, and a
+        // symlink to /etc is the guest's /etc, never the host's.
+        exec_ok(&d, &id, &["sh", "-c", "cd /tmp && mount -c /dev/xvdf ../../../data && findmnt -n /data && umount -c ../data"]).await;
+        exec_ok(&d, &id, &["ln", "-s", "/etc", "/esc"]).await;
+        exec_ok(&d, &id, &["mount", "-c", "/dev/xvdf", "/esc"]).await;
+        assert_eq!(exec_ok(&d, &id, &["cat", "/etc/f"]).await, "hello-volume");
+        let host_mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!host_mounts.lines().any(|l| l.split(' ').nth(4) == Some("/etc")));
+        assert!(!Path::new("/etc/f").exists());
+        exec_ok(&d, &id, &["umount", "-c", "/esc"]).await;
+        assert!(exec(&d, &id, &["test", "-e", "/etc/hostname"]).await.0);
+
+        // A mountd that dies takes the filters it served with it: the running guest's calls
+        // through them fail with ENOSYS until it restarts. A new process started by runc
+        // (which starts a new mountd) gets a filter of its own and can mount.
+        let old = mountd_pid(&fx.state_dir).expect("mountd runs");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(old as i32), nix::sys::signal::SIGKILL).unwrap();
+        let t = Instant::now();
+        while mountd_pid(&fx.state_dir) == Some(old) {
+            assert!(t.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (ok, out) = via_init(&d, &id, "mount /dev/xvdf /data").await;
+        assert!(!ok);
+        assert!(out.contains("Function not implemented"), "{out}");
+        println!("after mountd died, through PID 1's filter: {out}");
+        exec_ok(&d, &id, &["mount", "/dev/xvdf", "/data"]).await;
+        assert_ne!(mountd_pid(&fx.state_dir), Some(old));
+        exec_ok(&d, &id, &["umount", "/data"]).await;
+
+        // The data is on the volume: the host reads it once the guest let go.
+        let mnt = fx.state_dir.join("check");
+        std::fs::create_dir_all(&mnt).unwrap();
+        host("mount", &["-o", "ro", &vol.loop_dev, mnt.to_str().unwrap()]);
+        let read = std::fs::read_to_string(mnt.join("f"));
+        host("umount", &[mnt.to_str().unwrap()]);
+        assert_eq!(read.unwrap(), "hello-volume\n");
+
+        drop((vol, other));
+        d.destroy(&id).await.unwrap();
+        assert_no_traces(&d, &id).await;
+    });
+    let state_dir = fx.state_dir.clone();
+    drop(fx);
+    // The daemon exits by itself once its state directory is gone.
+    let t = Instant::now();
+    while mountd_pid(&state_dir).is_some() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "mountd outlived its state directory"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `scripts/bench-mount`: what interception adds to a mount. Prints a table.
+#[test]
+#[ignore = "benchmark: run through scripts/bench-mount"]
+fn bench_mount_interception() {
+    let rootfs = require_env!();
+    if !Path::new("/sys/fs/cgroup/devices").is_dir() {
+        println!("skipped: no v1 devices cgroup (cgroup v2 host)");
+        return;
+    }
+    let _serial = serial();
+    let mut fx = Fixture::new("mountd-bench");
+    let spec = fx.spec(&rootfs);
+    let id = spec.id.clone();
+    let d = fx.driver();
+    const N: u32 = 20;
+    runtime().block_on(async {
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        let pid = d.init_pid(&id).await.unwrap().unwrap();
+        let vol = TestVolume::attach(&d, &id, pid, "/dev/xvdf", true);
+        host("mkfs.ext4", &["-q", &vol.loop_dev]);
+        exec_ok(&d, &id, &["mkdir", "-p", "/data"]).await;
+        // Each figure: N runs of mount(8) in one shell, mean per run.
+        let timed = |body: &str| {
+            format!(
+                "s=$(date +%s%N); i=0; while [ $i -lt {N} ]; do {body}; i=$((i+1)); done; \
+                 echo $(( ($(date +%s%N) - s) / {N} / 1000 ))"
+            )
+        };
+        let us = |s: String| -> f64 { s.trim().parse().unwrap() };
+        let guest_cycle = us(exec_ok(
+            &d,
+            &id,
+            &["sh", "-c", &timed("mount /dev/xvdf /data && umount /data")],
+        )
+        .await);
+        let guest_denied = us(exec_ok(
+            &d,
+            &id,
+            &["sh", "-c", &timed("mount -t tmpfs none /mnt 2>/dev/null; true")],
+        )
+        .await);
+        let mnt = fx.state_dir.join("bench-mnt");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let host_cycle = us(host(
+            "sh",
+            &[
+                "-c",
+                &timed(&format!(
+                    "mount {} {m} && umount {m}",
+                    vol.loop_dev,
+                    m = mnt.display()
+                )),
+            ],
+        ));
+        let log = std::fs::read_to_string(fx.state_dir.join(".mountd/log")).unwrap();
+        let handled: Vec<f64> = log
+            .lines()
+            .filter(|l| l.contains("-> Success in "))
+            .filter_map(|l| l.rsplit(" in ").next()?.strip_suffix(" us")?.parse().ok())
+            .collect();
+        let mean = handled.iter().sum::<f64>() / handled.len().max(1) as f64;
+        println!("| what ({N} runs each, mean) | µs |");
+        println!("| --- | ---: |");
+        println!("| host: `mount` + `umount` of the ext4 volume (no container) | {host_cycle:.0} |");
+        println!("| guest: `mount` + `umount` through mountd | {guest_cycle:.0} |");
+        println!(
+            "| added by interception, per mount + umount pair | {:.0} |",
+            guest_cycle - host_cycle
+        );
+        println!(
+            "| mountd's own handling of one call (mount or umount, from its log, {} calls) | {mean:.0} |",
+            handled.len()
+        );
+        println!("| guest: a refused `mount -t tmpfs` (continued to the kernel's EPERM) | {guest_denied:.0} |");
+        drop(vol);
+        d.destroy(&id).await.unwrap();
     });
 }

@@ -103,6 +103,11 @@ pub fn run(cache_dir: &Path) -> anyhow::Result<()> {
     all &= check("runc", version("runc", "--version"));
     all &= check("cgroups", cgroups());
     all &= check("nftables", version("nft", "--version"));
+    // Optional: without it guests cannot mount their attached volumes, and nothing else changes.
+    check(
+        "mounts",
+        gureum_runtime::mount_interception_support(Path::new("runc")),
+    );
     let qemu = Path::new("qemu-system-x86_64");
     match version("qemu-system-x86_64", "--version") {
         // VMs are optional: their group's line above says why they are off and how to fix it.

@@ -75,6 +75,10 @@ fn drivers(data_dir: &Path, cache_dir: &Path, with_vms: bool) -> Result<Host, St
         program: std::env::current_exe().map_err(|e| e.to_string())?,
         args: vec![crate::CONSOLE_RELAY_ARG.into()],
     });
+    opts.mount_daemon = Some(RelayCommand {
+        program: std::env::current_exe().map_err(|e| e.to_string())?,
+        args: vec![crate::MOUNTD_ARG.into()],
+    });
     opts.images_dir = Some(data_dir.join("images"));
     let containers = RuncDriver::with_options(opts).map_err(|e| e.to_string())?;
     let net = NetDriver::new(NET_PREFIX).map_err(|e| e.to_string())?;
