@@ -8,7 +8,7 @@ use gureum_ec2::Page;
 use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
-use gureum_types::{ImageState, InstanceState};
+use gureum_types::{Architecture, DeviceType, ImageState, InstanceState, VirtualizationType};
 
 use crate::describe::{self, Describable};
 use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
@@ -17,6 +17,13 @@ use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
 pub const BUILTIN_ALIAS: &str = "gureum";
 /// The account that owns built-in images.
 pub const SYSTEM_ACCOUNT: &str = "gureum";
+
+/// What every image and instance is, as EC2 describes them: the API has always answered
+/// x86_64, HVM and an EBS root device (a root filesystem on the host stands for the volume),
+/// whatever runs the guest. Constant until images record their own.
+pub(crate) const ARCHITECTURE: Architecture = Architecture::X86_64;
+pub(crate) const VIRTUALIZATION_TYPE: VirtualizationType = VirtualizationType::Hvm;
+pub(crate) const ROOT_DEVICE_TYPE: DeviceType = DeviceType::Ebs;
 
 const IMAGE_FILTERS: &[&str] = &[
     "name",
@@ -44,16 +51,16 @@ impl Describable for Image {
         Some(vec![match name {
             "name" => self.name.clone(),
             "image-id" => self.id.clone(),
-            "architecture" => "x86_64".into(),
+            "architecture" => self.architecture.as_str().into(),
             "state" => self.state.as_str().into(),
             "owner-alias" => return Some(self.owner_alias.iter().cloned().collect()),
             "owner-id" => self.owner_id.clone(),
             "is-public" => self.public.to_string(),
-            "root-device-type" => "ebs".into(),
+            "root-device-type" => self.root_device_type.as_str().into(),
             "root-device-name" | "block-device-mapping.device-name" => "/dev/xvda".into(),
             "image-type" => self.image_type.clone(),
             "description" => self.description.clone(),
-            "virtualization-type" => "hvm".into(),
+            "virtualization-type" => self.virtualization_type.as_str().into(),
             "hypervisor" => "xen".into(),
             "platform-details" => "Linux/UNIX".into(),
             "usage-operation" => "RunInstances".into(),
@@ -145,6 +152,9 @@ impl Cloud {
             login_user: r.login_user,
             root_size_gib: r.root_size_gib,
             image_type: "machine".into(),
+            architecture: ARCHITECTURE,
+            virtualization_type: VIRTUALIZATION_TYPE,
+            root_device_type: ROOT_DEVICE_TYPE,
             source_instance_id: r.source_instance_id,
             source_image_id: r.source_image_id,
             tags,

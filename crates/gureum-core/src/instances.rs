@@ -17,7 +17,7 @@ use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
 use gureum_types::{
-    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason,
+    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason, Tenancy,
 };
 use ipnet::Ipv4Net;
 use rand::Rng;
@@ -82,17 +82,17 @@ impl Describable for View<'_> {
             "vpc-id" => one(&i.vpc_id),
             "subnet-id" => one(&i.subnet_id),
             "reservation-id" => one(&i.reservation_id),
-            "architecture" => one("x86_64"),
-            "root-device-type" => one("ebs"),
+            "architecture" => one(i.architecture.as_str()),
+            "root-device-type" => one(i.root_device_type.as_str()),
             "root-device-name" => one("/dev/xvda"),
             "launch-index" => one(&i.launch_index.to_string()),
             "owner-id" => one(&i.owner_id),
-            "hypervisor" => one(&i.hypervisor),
+            "hypervisor" => one(i.hypervisor.as_str()),
             "client-token" => Some(i.client_token.iter().cloned().collect()),
             "network-interface.mac-address" => one(&i.mac),
             "network-interface.network-interface-id" => one(&i.network_interface_id),
             "block-device-mapping.volume-id" => one(&i.root_volume_id),
-            "virtualization-type" => one("hvm"),
+            "virtualization-type" => one(i.virtualization_type.as_str()),
             "platform-details" => one("Linux/UNIX"),
             _ => None,
         }
@@ -151,7 +151,13 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
         cores: t.map(|t| t.default_cores).unwrap_or(1),
         threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
-        hypervisor: r.hypervisor.as_str().into(),
+        hypervisor: r.hypervisor,
+        architecture: crate::images::ARCHITECTURE,
+        virtualization_type: crate::images::VIRTUALIZATION_TYPE,
+        root_device_type: crate::images::ROOT_DEVICE_TYPE,
+        // Every instance shares this host, whatever its VPC's tenancy says (as the API has
+        // always answered).
+        tenancy: Tenancy::Default,
         metadata_http_tokens: r.md_http_tokens,
         metadata_http_endpoint: r.md_http_endpoint,
         metadata_hop_limit: r.md_hop_limit,
