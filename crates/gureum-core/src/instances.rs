@@ -17,7 +17,8 @@ use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
 use gureum_types::{
-    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason, Tenancy,
+    ApiError, ErrorCode, Hypervisor, InstanceId, InstanceState, ResourceId, ResourceKind,
+    StateReason, Tenancy,
 };
 use ipnet::Ipv4Net;
 use rand::Rng;
@@ -174,15 +175,24 @@ fn with_groups(mut i: Instance, groups: &[(String, String)]) -> Instance {
     i
 }
 
-fn check_instance_id(id: &str) -> CoreResult<()> {
-    if ResourceId::parse(ResourceKind::Instance, id).is_none() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInstanceIDMalformed,
-            format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
-        )
-        .into());
-    }
-    Ok(())
+/// The ids a call names, checked in order: the first malformed one is EC2's
+/// `InvalidInstanceID.Malformed`.
+fn instance_ids(ids: &[String]) -> CoreResult<Vec<InstanceId>> {
+    ids.iter()
+        .map(|id| {
+            InstanceId::parse(id).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidInstanceIDMalformed,
+                    format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
+                )
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn has(ids: &[InstanceId], id: &str) -> bool {
+    ids.iter().any(|i| i.as_str() == id)
 }
 
 fn not_found(ids: &[&str]) -> CoreError {
@@ -240,16 +250,14 @@ impl Cloud {
         .await
     }
 
-    /// Resolve ids to the account's rows: malformed ids first, then missing ones.
-    async fn resolve(&self, account: &str, ids: &[String]) -> CoreResult<Vec<InstanceRow>> {
-        for id in ids {
-            check_instance_id(id)?;
-        }
+    /// Resolve ids (checked by [`instance_ids`]) to the account's rows, in the order given
+    /// without repeats; `InvalidInstanceID.NotFound` naming every missing one.
+    async fn resolve(&self, account: &str, ids: &[InstanceId]) -> CoreResult<Vec<InstanceRow>> {
         let rows = self.instance_rows(account).await?;
         let missing: Vec<&str> = ids
             .iter()
-            .filter(|id| !rows.iter().any(|(r, _)| &r.id == *id))
-            .map(|s| s.as_str())
+            .map(InstanceId::as_str)
+            .filter(|id| !rows.iter().any(|(r, _)| r.id == *id))
             .collect();
         if !missing.is_empty() {
             return Err(not_found(&missing));
@@ -260,10 +268,17 @@ impl Cloud {
             .filter(|id| seen.insert(id.as_str()))
             .filter_map(|id| {
                 rows.iter()
-                    .find(|(r, _)| &r.id == id)
+                    .find(|(r, _)| r.id == id.as_str())
                     .map(|(r, _)| r.clone())
             })
             .collect())
+    }
+
+    /// [`Cloud::resolve`] of the one instance a call names.
+    async fn resolve_one(&self, account: &str, id: &str) -> CoreResult<InstanceRow> {
+        let ids = instance_ids(&[id.to_string()])?;
+        let mut rows = self.resolve(account, &ids).await?;
+        Ok(rows.remove(0))
     }
 
     pub(crate) async fn run_instances(
@@ -688,6 +703,7 @@ impl Cloud {
         page: Page,
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, INSTANCE_FILTERS, true)?;
+        let ids = instance_ids(&ids)?;
         if !ids.is_empty() {
             self.resolve(&account, &ids).await?;
         }
@@ -695,7 +711,7 @@ impl Cloud {
         let region = self.region.name.clone();
         let items: Vec<Instance> = rows
             .iter()
-            .filter(|(r, _, _)| ids.is_empty() || ids.contains(&r.id))
+            .filter(|(r, _, _)| ids.is_empty() || has(&ids, &r.id))
             .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
             .filter(|i| describe::matches(&View(i, &region), &filters))
             .collect();
@@ -729,7 +745,7 @@ impl Cloud {
         extra: Option<InstanceField<'static>>,
         reason: Option<StateReason>,
     ) -> CoreResult<Vec<StateChange>> {
-        let rows = self.resolve(&account, &ids).await?;
+        let rows = self.resolve(&account, &instance_ids(&ids)?).await?;
         let now = self.clock.now_millis();
         let mut planned = Vec::new();
         for r in &rows {
@@ -855,7 +871,7 @@ impl Cloud {
         account: String,
         ids: Vec<String>,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, &ids).await?;
+        let rows = self.resolve(&account, &instance_ids(&ids)?).await?;
         for r in &rows {
             let cur = r.state;
             if !cur.can_reboot() {
@@ -898,6 +914,7 @@ impl Cloud {
             ],
             false,
         )?;
+        let ids = instance_ids(&ids)?;
         if !ids.is_empty() {
             self.resolve(&account, &ids).await?;
         }
@@ -928,8 +945,8 @@ impl Cloud {
         }
         let items: Vec<S> = rows
             .iter()
-            .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-            .filter(|(r, _)| r.state != InstanceState::Terminated || ids.contains(&r.id))
+            .filter(|(r, _)| ids.is_empty() || has(&ids, &r.id))
+            .filter(|(r, _)| r.state != InstanceState::Terminated || has(&ids, &r.id))
             .filter(|(r, _)| include_all || r.state == InstanceState::Running)
             .map(|(r, _)| {
                 let state = r.state;
@@ -967,8 +984,7 @@ impl Cloud {
         account: String,
         id: String,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = &rows[0];
+        let r = &self.resolve_one(&account, &id).await?;
         let output = match &self.host {
             Some(h) => h
                 .compute
@@ -989,8 +1005,7 @@ impl Cloud {
         id: String,
         change: InstanceAttributeChange,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = rows[0].clone();
+        let r = self.resolve_one(&account, &id).await?;
         let must_be_stopped = || -> CoreResult<()> {
             if r.state != InstanceState::Stopped {
                 return Err(ApiError::new(
@@ -1092,8 +1107,7 @@ impl Cloud {
         id: String,
         attribute: String,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = &rows[0];
+        let r = &self.resolve_one(&account, &id).await?;
         let value = match attribute.as_str() {
             "instanceType" => InstanceAttributeValue::Value(Some(r.instance_type.clone())),
             "userData" => InstanceAttributeValue::Value(
