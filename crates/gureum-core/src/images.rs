@@ -7,8 +7,8 @@ use gureum_ec2::ops::images::{Action, Response};
 use gureum_ec2::Page;
 use gureum_store::images as db;
 use gureum_types::model::{Filter, Image, Tag, TagSpecification};
-use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
-use gureum_types::{ImageState, InstanceState};
+use gureum_types::{ApiError, ErrorCode, ImageId, ResourceId, ResourceKind};
+use gureum_types::{Architecture, DeviceType, ImageState, InstanceState, VirtualizationType};
 
 use crate::describe::{self, Describable};
 use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
@@ -17,6 +17,13 @@ use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
 pub const BUILTIN_ALIAS: &str = "gureum";
 /// The account that owns built-in images.
 pub const SYSTEM_ACCOUNT: &str = "gureum";
+
+/// What every image and instance is, as EC2 describes them: the API has always answered
+/// x86_64, HVM and an EBS root device (a root filesystem on the host stands for the volume),
+/// whatever runs the guest. Constant until images record their own.
+pub(crate) const ARCHITECTURE: Architecture = Architecture::X86_64;
+pub(crate) const VIRTUALIZATION_TYPE: VirtualizationType = VirtualizationType::Hvm;
+pub(crate) const ROOT_DEVICE_TYPE: DeviceType = DeviceType::Ebs;
 
 const IMAGE_FILTERS: &[&str] = &[
     "name",
@@ -44,16 +51,16 @@ impl Describable for Image {
         Some(vec![match name {
             "name" => self.name.clone(),
             "image-id" => self.id.clone(),
-            "architecture" => "x86_64".into(),
+            "architecture" => self.architecture.as_str().into(),
             "state" => self.state.as_str().into(),
             "owner-alias" => return Some(self.owner_alias.iter().cloned().collect()),
             "owner-id" => self.owner_id.clone(),
             "is-public" => self.public.to_string(),
-            "root-device-type" => "ebs".into(),
+            "root-device-type" => self.root_device_type.as_str().into(),
             "root-device-name" | "block-device-mapping.device-name" => "/dev/xvda".into(),
             "image-type" => self.image_type.clone(),
             "description" => self.description.clone(),
-            "virtualization-type" => "hvm".into(),
+            "virtualization-type" => self.virtualization_type.as_str().into(),
             "hypervisor" => "xen".into(),
             "platform-details" => "Linux/UNIX".into(),
             "usage-operation" => "RunInstances".into(),
@@ -75,15 +82,15 @@ fn not_found(id: &str) -> CoreError {
     .into()
 }
 
-fn check_id(id: &str) -> CoreResult<()> {
-    if ResourceId::parse(ResourceKind::Image, id).is_none() {
-        return Err(ApiError::new(
+/// `id` as an image id, or EC2's `InvalidAMIID.Malformed`.
+fn image_id(id: &str) -> CoreResult<ImageId> {
+    ImageId::parse(id).ok_or_else(|| {
+        ApiError::new(
             ErrorCode::InvalidAMIIDMalformed,
             format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
         )
-        .into());
-    }
-    Ok(())
+        .into()
+    })
 }
 
 /// AWS: 3 to 128 characters of letters, digits, spaces and `()[]./-'@_`.
@@ -145,6 +152,9 @@ impl Cloud {
             login_user: r.login_user,
             root_size_gib: r.root_size_gib,
             image_type: "machine".into(),
+            architecture: ARCHITECTURE,
+            virtualization_type: VIRTUALIZATION_TYPE,
+            root_device_type: ROOT_DEVICE_TYPE,
             source_instance_id: r.source_instance_id,
             source_image_id: r.source_image_id,
             tags,
@@ -256,18 +266,18 @@ impl Cloud {
         account: &str,
         id: &str,
     ) -> CoreResult<(Image, String)> {
-        check_id(id)?;
-        let (acct, iid) = (account.to_string(), id.to_string());
+        let (acct, iid) = (account.to_string(), image_id(id)?);
         let found = self
             .blocking(move |s| {
                 s.read(|c| {
-                    let Some(r) = c.images().get(&iid)? else {
+                    let Some(r) = c.images().get(iid.as_str())? else {
                         return Ok(None);
                     };
                     // As in `db::visible_to`: another account's failed image is not there.
                     let visible = r.account_id == acct
                         || (r.state != ImageState::Failed
-                            && (r.public || c.images().launch_permissions(&iid)?.contains(&acct)));
+                            && (r.public
+                                || c.images().launch_permissions(iid.as_str())?.contains(&acct)));
                     Ok(visible.then_some(r))
                 })
             })
@@ -296,12 +306,17 @@ impl Cloud {
         page: Page,
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, IMAGE_FILTERS, true)?;
-        for id in &ids {
-            check_id(id)?;
-        }
+        let ids = ids
+            .iter()
+            .map(|id| image_id(id))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let has = |id: &str| ids.iter().any(|i| i.as_str() == id);
         let all = self.visible_images(&account).await?;
-        if let Some(missing) = ids.iter().find(|id| !all.iter().any(|(i, _)| &i.id == *id)) {
-            return Err(not_found(missing));
+        if let Some(missing) = ids
+            .iter()
+            .find(|id| !all.iter().any(|(i, _)| i.id == id.as_str()))
+        {
+            return Err(not_found(missing.as_str()));
         }
         let owner_ok = |i: &Image| {
             owners.is_empty()
@@ -324,7 +339,7 @@ impl Cloud {
         };
         let items: Vec<Image> = all
             .into_iter()
-            .filter(|(i, _)| ids.is_empty() || ids.contains(&i.id))
+            .filter(|(i, _)| ids.is_empty() || has(&i.id))
             .filter(|(i, _)| owner_ok(i))
             .filter(|(i, p)| exec_ok(i, p))
             .map(|(i, _)| i)
@@ -336,10 +351,10 @@ impl Cloud {
 
     /// The image `id` if `account` owns it; `AuthFailure` if it can see but not own it.
     async fn owned_image(&self, account: &str, id: &str) -> CoreResult<Image> {
-        check_id(id)?;
+        let id = image_id(id)?;
         let all = self.visible_images(account).await?;
-        match all.into_iter().find(|(i, _)| i.id == id) {
-            None => Err(not_found(id)),
+        match all.into_iter().find(|(i, _)| i.id == id.as_str()) {
+            None => Err(not_found(id.as_str())),
             Some((i, _)) if i.owner_id != account => Err(ApiError::new(
                 ErrorCode::AuthFailure,
                 format!("Not authorized for image:{id}"),

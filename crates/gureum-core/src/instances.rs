@@ -17,7 +17,8 @@ use gureum_store::instances::{InstanceField, InstanceRow};
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
 use gureum_types::{
-    ApiError, ErrorCode, Hypervisor, InstanceState, ResourceId, ResourceKind, StateReason,
+    ApiError, ErrorCode, Hypervisor, InstanceId, InstanceState, ResourceId, ResourceKind,
+    StateReason, Tenancy,
 };
 use ipnet::Ipv4Net;
 use rand::Rng;
@@ -82,17 +83,17 @@ impl Describable for View<'_> {
             "vpc-id" => one(&i.vpc_id),
             "subnet-id" => one(&i.subnet_id),
             "reservation-id" => one(&i.reservation_id),
-            "architecture" => one("x86_64"),
-            "root-device-type" => one("ebs"),
+            "architecture" => one(i.architecture.as_str()),
+            "root-device-type" => one(i.root_device_type.as_str()),
             "root-device-name" => one("/dev/xvda"),
             "launch-index" => one(&i.launch_index.to_string()),
             "owner-id" => one(&i.owner_id),
-            "hypervisor" => one(&i.hypervisor),
+            "hypervisor" => one(i.hypervisor.as_str()),
             "client-token" => Some(i.client_token.iter().cloned().collect()),
             "network-interface.mac-address" => one(&i.mac),
             "network-interface.network-interface-id" => one(&i.network_interface_id),
             "block-device-mapping.volume-id" => one(&i.root_volume_id),
-            "virtualization-type" => one("hvm"),
+            "virtualization-type" => one(i.virtualization_type.as_str()),
             "platform-details" => one("Linux/UNIX"),
             _ => None,
         }
@@ -151,7 +152,13 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         vcpus: t.map(|t| t.default_vcpus).unwrap_or(1),
         cores: t.map(|t| t.default_cores).unwrap_or(1),
         threads_per_core: t.map(|t| t.default_threads_per_core).unwrap_or(1),
-        hypervisor: r.hypervisor.as_str().into(),
+        hypervisor: r.hypervisor,
+        architecture: crate::images::ARCHITECTURE,
+        virtualization_type: crate::images::VIRTUALIZATION_TYPE,
+        root_device_type: crate::images::ROOT_DEVICE_TYPE,
+        // Every instance shares this host, whatever its VPC's tenancy says (as the API has
+        // always answered).
+        tenancy: Tenancy::Default,
         metadata_http_tokens: r.md_http_tokens,
         metadata_http_endpoint: r.md_http_endpoint,
         metadata_hop_limit: r.md_hop_limit,
@@ -169,7 +176,7 @@ fn with_groups(mut i: Instance, groups: &[(String, String)]) -> Instance {
 }
 
 pub(crate) fn check_instance_id(id: &str) -> CoreResult<()> {
-    if ResourceId::parse(ResourceKind::Instance, id).is_none() {
+    if InstanceId::parse(id).is_none() {
         return Err(ApiError::new(
             ErrorCode::InvalidInstanceIDMalformed,
             format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
@@ -177,6 +184,26 @@ pub(crate) fn check_instance_id(id: &str) -> CoreResult<()> {
         .into());
     }
     Ok(())
+}
+
+/// The ids a call names, checked in order: the first malformed one is EC2's
+/// `InvalidInstanceID.Malformed`.
+fn instance_ids(ids: &[String]) -> CoreResult<Vec<InstanceId>> {
+    ids.iter()
+        .map(|id| {
+            InstanceId::parse(id).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidInstanceIDMalformed,
+                    format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
+                )
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn has(ids: &[InstanceId], id: &str) -> bool {
+    ids.iter().any(|i| i.as_str() == id)
 }
 
 pub(crate) fn not_found(ids: &[&str]) -> CoreError {
@@ -234,16 +261,14 @@ impl Cloud {
         .await
     }
 
-    /// Resolve ids to the account's rows: malformed ids first, then missing ones.
-    async fn resolve(&self, account: &str, ids: &[String]) -> CoreResult<Vec<InstanceRow>> {
-        for id in ids {
-            check_instance_id(id)?;
-        }
+    /// Resolve ids (checked by [`instance_ids`]) to the account's rows, in the order given
+    /// without repeats; `InvalidInstanceID.NotFound` naming every missing one.
+    async fn resolve(&self, account: &str, ids: &[InstanceId]) -> CoreResult<Vec<InstanceRow>> {
         let rows = self.instance_rows(account).await?;
         let missing: Vec<&str> = ids
             .iter()
-            .filter(|id| !rows.iter().any(|(r, _)| &r.id == *id))
-            .map(|s| s.as_str())
+            .map(InstanceId::as_str)
+            .filter(|id| !rows.iter().any(|(r, _)| r.id == *id))
             .collect();
         if !missing.is_empty() {
             return Err(not_found(&missing));
@@ -254,10 +279,17 @@ impl Cloud {
             .filter(|id| seen.insert(id.as_str()))
             .filter_map(|id| {
                 rows.iter()
-                    .find(|(r, _)| &r.id == id)
+                    .find(|(r, _)| r.id == id.as_str())
                     .map(|(r, _)| r.clone())
             })
             .collect())
+    }
+
+    /// [`Cloud::resolve`] of the one instance a call names.
+    async fn resolve_one(&self, account: &str, id: &str) -> CoreResult<InstanceRow> {
+        let ids = instance_ids(&[id.to_string()])?;
+        let mut rows = self.resolve(account, &ids).await?;
+        Ok(rows.remove(0))
     }
 
     pub(crate) async fn run_instances(
@@ -684,6 +716,7 @@ impl Cloud {
         page: Page,
     ) -> CoreResult<Response> {
         describe::validate_filters(&filters, INSTANCE_FILTERS, true)?;
+        let ids = instance_ids(&ids)?;
         if !ids.is_empty() {
             self.resolve(&account, &ids).await?;
         }
@@ -691,7 +724,7 @@ impl Cloud {
         let region = self.region.name.clone();
         let items: Vec<Instance> = rows
             .iter()
-            .filter(|(r, _, _)| ids.is_empty() || ids.contains(&r.id))
+            .filter(|(r, _, _)| ids.is_empty() || has(&ids, &r.id))
             .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
             .filter(|i| describe::matches(&View(i, &region), &filters))
             .collect();
@@ -725,7 +758,7 @@ impl Cloud {
         extra: Option<InstanceField<'static>>,
         reason: Option<StateReason>,
     ) -> CoreResult<Vec<StateChange>> {
-        let rows = self.resolve(&account, &ids).await?;
+        let rows = self.resolve(&account, &instance_ids(&ids)?).await?;
         let now = self.clock.now_millis();
         let mut planned = Vec::new();
         for r in &rows {
@@ -851,7 +884,7 @@ impl Cloud {
         account: String,
         ids: Vec<String>,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, &ids).await?;
+        let rows = self.resolve(&account, &instance_ids(&ids)?).await?;
         for r in &rows {
             let cur = r.state;
             if !cur.can_reboot() {
@@ -894,6 +927,7 @@ impl Cloud {
             ],
             false,
         )?;
+        let ids = instance_ids(&ids)?;
         if !ids.is_empty() {
             self.resolve(&account, &ids).await?;
         }
@@ -924,8 +958,8 @@ impl Cloud {
         }
         let items: Vec<S> = rows
             .iter()
-            .filter(|(r, _)| ids.is_empty() || ids.contains(&r.id))
-            .filter(|(r, _)| r.state != InstanceState::Terminated || ids.contains(&r.id))
+            .filter(|(r, _)| ids.is_empty() || has(&ids, &r.id))
+            .filter(|(r, _)| r.state != InstanceState::Terminated || has(&ids, &r.id))
             .filter(|(r, _)| include_all || r.state == InstanceState::Running)
             .map(|(r, _)| {
                 let state = r.state;
@@ -963,8 +997,7 @@ impl Cloud {
         account: String,
         id: String,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = &rows[0];
+        let r = &self.resolve_one(&account, &id).await?;
         let output = match &self.agent {
             Some(a) => a.console_output(&r.id, 64 * 1024).await,
             None => Vec::new(),
@@ -982,8 +1015,7 @@ impl Cloud {
         id: String,
         change: InstanceAttributeChange,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = rows[0].clone();
+        let r = self.resolve_one(&account, &id).await?;
         let must_be_stopped = || -> CoreResult<()> {
             if r.state != InstanceState::Stopped {
                 return Err(ApiError::new(
@@ -1085,8 +1117,7 @@ impl Cloud {
         id: String,
         attribute: String,
     ) -> CoreResult<Response> {
-        let rows = self.resolve(&account, std::slice::from_ref(&id)).await?;
-        let r = &rows[0];
+        let r = &self.resolve_one(&account, &id).await?;
         let value = match attribute.as_str() {
             "instanceType" => InstanceAttributeValue::Value(Some(r.instance_type.clone())),
             "userData" => InstanceAttributeValue::Value(

@@ -7,7 +7,7 @@ use gureum_ec2::{Page, Request, Resource};
 use gureum_types::model::{
     Filter, InternetGateway, RouteTable, Subnet, Tag, TagSpecification, Vpc,
 };
-use gureum_types::{ErrorCode, InstanceState};
+use gureum_types::{ErrorCode, InstanceState, Tenancy};
 
 use crate::images::NewImage;
 use crate::{testing, Cloud, Ctx};
@@ -73,7 +73,7 @@ impl W {
         match self
             .ok(ec2::vpcs::Action::CreateVpc {
                 cidr_block: cidr.into(),
-                instance_tenancy: "default".into(),
+                instance_tenancy: Tenancy::Default,
                 tag_specifications: name_tag("vpc", "test"),
             })
             .await
@@ -394,7 +394,7 @@ async fn create_vpc_errors() {
     let w = w();
     let mk = |cidr: &str| ec2::vpcs::Action::CreateVpc {
         cidr_block: cidr.into(),
-        instance_tenancy: "default".into(),
+        instance_tenancy: Tenancy::Default,
         tag_specifications: vec![],
     };
     assert_eq!(w.err(mk("10.0.0.0/8")).await, ErrorCode::InvalidVpcRange);
@@ -404,7 +404,7 @@ async fn create_vpc_errors() {
     assert_eq!(
         w.err(ec2::vpcs::Action::CreateVpc {
             cidr_block: "10.0.0.0/16".into(),
-            instance_tenancy: "default".into(),
+            instance_tenancy: Tenancy::Default,
             tag_specifications: name_tag("subnet", "x"),
         })
         .await,

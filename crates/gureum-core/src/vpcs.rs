@@ -23,7 +23,7 @@ use gureum_store::vpcs as db;
 use gureum_store::vpcs::{SubnetRow, VpcFlag, VpcRow};
 use gureum_store::Tx;
 use gureum_types::model::{Filter, Subnet, Tag, TagSpecification, Vpc};
-use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind};
+use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind, Tenancy};
 use ipnet::Ipv4Net;
 
 use crate::describe::{self, Describable};
@@ -79,7 +79,7 @@ impl Describable for Vpc {
             "owner-id" => self.owner_id.clone(),
             "state" => self.state.clone(),
             "dhcp-options-id" => "default".into(),
-            "instance-tenancy" => self.instance_tenancy.clone(),
+            "instance-tenancy" => self.instance_tenancy.as_str().into(),
             _ => return None,
         }])
     }
@@ -225,8 +225,7 @@ impl Cloud {
                         tags: tags.remove(&v.id).unwrap_or_default(),
                         instance_tenancy: attrs
                             .get(&v.id)
-                            .map(|a| a.instance_tenancy.clone())
-                            .unwrap_or_else(|| "default".into()),
+                            .map_or(Tenancy::Default, |a| a.instance_tenancy),
                         id: v.id,
                         owner_id: v.account_id,
                         cidr: v.cidr,
@@ -398,7 +397,7 @@ impl Cloud {
         &self,
         account: String,
         cidr_block: String,
-        tenancy: String,
+        tenancy: Tenancy,
         specs: Vec<TagSpecification>,
     ) -> CoreResult<Response> {
         let net = parse_cidr("cidrBlock", &cidr_block)?;
@@ -437,7 +436,7 @@ impl Cloud {
                         is_default: false,
                         created_at: now,
                     })?;
-                    tx.vpcs().set_vpc_tenancy(&id, &tenancy)?;
+                    tx.vpcs().set_vpc_tenancy(&id, tenancy)?;
                     tx.vpcs().set_vpc_flag(&id, VpcFlag::InternetReady, true)?;
                     crate::security_groups::create_default_group_tx(tx, &account, &id, now)?;
                     create_main_route_table_tx(tx, &account, &id, now)?;

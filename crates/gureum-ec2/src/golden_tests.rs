@@ -10,7 +10,9 @@ use gureum_types::model::{
     TagDescription, Vpc,
 };
 use gureum_types::region::Region;
-use gureum_types::{InstanceState, IpProtocol};
+use gureum_types::{
+    Architecture, DeviceType, Hypervisor, InstanceState, IpProtocol, Tenancy, VirtualizationType,
+};
 
 use crate::ops::instances::{InstanceAttributeValue, InstanceStatus, Reservation, StateChange};
 use crate::ops::{
@@ -58,7 +60,11 @@ fn instance(state: InstanceState, public_ip: Option<&str>) -> Instance {
         vcpus: 1,
         cores: 1,
         threads_per_core: 1,
-        hypervisor: "container".into(),
+        hypervisor: Hypervisor::Container,
+        architecture: Architecture::X86_64,
+        virtualization_type: VirtualizationType::Hvm,
+        root_device_type: DeviceType::Ebs,
+        tenancy: Tenancy::Default,
         metadata_http_tokens: "required".parse().unwrap(),
         metadata_http_endpoint: "enabled".parse().unwrap(),
         metadata_hop_limit: 2,
@@ -102,6 +108,9 @@ fn image() -> Image {
         login_user: "admin".into(),
         root_size_gib: 8,
         image_type: "machine".into(),
+        architecture: Architecture::X86_64,
+        virtualization_type: VirtualizationType::Hvm,
+        root_device_type: DeviceType::Ebs,
         source_instance_id: Some("i-0123456789abcdef0".into()),
         source_image_id: None,
         tags: tags(),
@@ -115,7 +124,7 @@ fn vpc() -> Vpc {
         cidr: "10.0.0.0/16".into(),
         is_default: false,
         state: "available".parse().unwrap(),
-        instance_tenancy: "default".into(),
+        instance_tenancy: Tenancy::Default,
         tags: tags(),
     }
 }

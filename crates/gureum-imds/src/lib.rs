@@ -54,6 +54,8 @@ pub trait MetadataSource: Send + Sync + 'static {
     }
 }
 
+/// The instance's processor architecture (`ArchitectureValues`), served as its text.
+pub use gureum_types::Architecture;
 /// `HttpTokens` of the instance's metadata options: with `Optional`, IMDSv1 (no token) and
 /// IMDSv2 both work (a token that is sent must still be valid); with `Required`, every read
 /// needs a valid IMDSv2 token. `HttpEndpoint`: `Disabled` forbids every request.
@@ -112,8 +114,8 @@ pub struct InstanceMetadata {
     pub vpc_ipv4_cidr_block: String,
     /// The owning account, 12 digits.
     pub account_id: String,
-    /// `x86_64` or `arm64`.
-    pub architecture: String,
+    /// `x86_64`, `arm64`, …
+    pub architecture: Architecture,
     /// When the instance was launched, RFC 3339 (served as the identity document's
     /// `pendingTime`, normalised to whole seconds in UTC).
     pub launch_time: String,

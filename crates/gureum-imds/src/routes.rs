@@ -321,7 +321,7 @@ pub(crate) fn identity_document(md: &InstanceMetadata) -> String {
 \"pendingTime\" : {},\n  \"privateIp\" : {},\n  \"ramdiskId\" : null,\n  \"region\" : {},\n  \
 \"version\" : \"2017-09-30\"\n}}",
         json(&md.account_id),
-        json(&md.architecture),
+        json(md.architecture.as_str()),
         json(&md.availability_zone),
         json(&md.ami_id),
         json(&md.instance_id),
@@ -351,7 +351,7 @@ fn pending_time(launch_time: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::HttpTokens;
+    use crate::{Architecture, HttpTokens};
     use std::net::Ipv4Addr;
 
     pub(crate) fn sample() -> InstanceMetadata {
@@ -386,7 +386,7 @@ pub(crate) mod tests {
             subnet_ipv4_cidr_block: "172.31.16.0/20".into(),
             vpc_ipv4_cidr_block: "172.31.0.0/16".into(),
             account_id: "123456789012".into(),
-            architecture: "x86_64".into(),
+            architecture: Architecture::X86_64,
             launch_time: "2024-05-06T07:08:09.123+02:00".into(),
             http_tokens: HttpTokens::Optional,
             http_endpoint: crate::HttpEndpoint::Enabled,

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use gureum_imds::{
-    HttpEndpoint, HttpTokens, ImdsServer, InstanceMetadata, MetadataSource, TtlObserver,
+    Architecture, HttpEndpoint, HttpTokens, ImdsServer, InstanceMetadata, MetadataSource,
+    TtlObserver,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -64,7 +65,7 @@ fn instance(id: &str, ip: Ipv4Addr) -> InstanceMetadata {
         subnet_ipv4_cidr_block: "172.31.16.0/20".into(),
         vpc_ipv4_cidr_block: "172.31.0.0/16".into(),
         account_id: "123456789012".into(),
-        architecture: "x86_64".into(),
+        architecture: Architecture::X86_64,
         launch_time: "2024-05-06T07:08:09Z".into(),
         http_tokens: HttpTokens::Optional,
         http_endpoint: HttpEndpoint::Enabled,

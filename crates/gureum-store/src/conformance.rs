@@ -13,7 +13,7 @@ use std::sync::Arc;
 use gureum_types::model::{AccessKey, SecurityGroupRule, Tag};
 use gureum_types::{
     HttpEndpoint, HttpTokens, ImageState, InstanceState, IpProtocol, ShutdownBehavior,
-    SnapshotState, VolumeAttachmentState, VolumeState, VolumeType,
+    SnapshotState, Tenancy, VolumeAttachmentState, VolumeState, VolumeType,
 };
 
 use crate::addresses::AddressRow;
@@ -499,13 +499,13 @@ fn vpcs(s: &dyn Store) {
             .set_vpc_flag("vpc-a", VpcFlag::DnsHostnames, !a.dns_hostnames)?;
         tx.vpcs()
             .set_vpc_flag("vpc-a", VpcFlag::DnsSupport, !a.dns_support)?;
-        tx.vpcs().set_vpc_tenancy("vpc-a", "dedicated")
+        tx.vpcs().set_vpc_tenancy("vpc-a", Tenancy::Dedicated)
     });
     let b = &r(s, |tx| tx.vpcs().vpc_attributes(A))["vpc-a"];
     assert!(b.internet_ready);
     assert_eq!(
-        (b.dns_hostnames, b.dns_support, b.instance_tenancy.as_str()),
-        (!a.dns_hostnames, !a.dns_support, "dedicated")
+        (b.dns_hostnames, b.dns_support, b.instance_tenancy),
+        (!a.dns_hostnames, !a.dns_support, Tenancy::Dedicated)
     );
     assert!(r(s, |tx| tx.vpcs().default_vpcs_not_internet_ready()).is_empty());
     let states = r(s, |tx| tx.vpcs().subnet_states(A));

@@ -1,7 +1,9 @@
 //! VPCs and subnets.
 
+use gureum_types::Tenancy;
 use rusqlite::{params, Connection, Row};
 
+use crate::instances::text_enum;
 use crate::Millis;
 
 aggregate! {
@@ -14,7 +16,7 @@ aggregate! {
         /// The attributes of the account's VPCs, keyed by VPC id.
         fn vpc_attributes(&self, account_id: &str) -> std::collections::HashMap<String, VpcAttributes>;
         fn set_vpc_flag(&self, vpc_id: &str, flag: VpcFlag, on: bool) -> ();
-        fn set_vpc_tenancy(&self, vpc_id: &str, tenancy: &str) -> ();
+        fn set_vpc_tenancy(&self, vpc_id: &str, tenancy: Tenancy) -> ();
         /// Every account's default VPC that has not been given its internet gateway yet:
         /// (account, VPC id).
         fn default_vpcs_not_internet_ready(&self) -> Vec<(String, String)>;
@@ -122,7 +124,8 @@ pub(crate) fn all_subnets(c: &Connection) -> rusqlite::Result<Vec<SubnetRow>> {
 /// The VPC attributes beyond [`VpcRow`] (migrations 4 and 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VpcAttributes {
-    pub instance_tenancy: String,
+    /// The `instance_tenancy` column's text (`default`, `dedicated`).
+    pub instance_tenancy: Tenancy,
     pub dns_support: bool,
     pub dns_hostnames: bool,
     /// Whether a default VPC has been given its internet gateway and default route.
@@ -141,7 +144,7 @@ pub(crate) fn vpc_attributes(
         Ok((
             r.get::<_, String>(0)?,
             VpcAttributes {
-                instance_tenancy: r.get(1)?,
+                instance_tenancy: text_enum(r, 1)?,
                 dns_support: r.get(2)?,
                 dns_hostnames: r.get(3)?,
                 internet_ready: r.get(4)?,
@@ -177,10 +180,14 @@ pub(crate) fn set_vpc_flag(
     Ok(())
 }
 
-pub(crate) fn set_vpc_tenancy(c: &Connection, vpc_id: &str, tenancy: &str) -> rusqlite::Result<()> {
+pub(crate) fn set_vpc_tenancy(
+    c: &Connection,
+    vpc_id: &str,
+    tenancy: Tenancy,
+) -> rusqlite::Result<()> {
     c.execute(
         "UPDATE vpcs SET instance_tenancy = ?2 WHERE id = ?1",
-        params![vpc_id, tenancy],
+        params![vpc_id, tenancy.as_str()],
     )?;
     Ok(())
 }
@@ -237,4 +244,68 @@ pub(crate) fn default_vpc_ids(
     let mut st = c.prepare_cached("SELECT id FROM vpcs WHERE is_default")?;
     let rows = st.query_map([], |r| r.get::<_, String>(0))?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreError;
+
+    /// The tenancy column keeps the text every data dir has (`default`, `dedicated`), and a
+    /// text that names no tenancy is a read error, never a default.
+    #[test]
+    fn tenancy_column_keeps_its_text() {
+        let (_dir, store) = crate::sqlite::test_store();
+        let a = "123456789012";
+        store
+            .sql_write(|tx| {
+                crate::accounts::insert(tx, a, "a", 0)?;
+                for id in ["vpc-1", "vpc-2"] {
+                    crate::resources::insert(tx, id, a, "vpc", 0)?;
+                    insert_vpc(
+                        tx,
+                        &VpcRow {
+                            id: id.into(),
+                            account_id: a.into(),
+                            cidr: "10.0.0.0/16".into(),
+                            is_default: false,
+                            created_at: 0,
+                        },
+                    )?;
+                }
+                set_vpc_tenancy(tx, "vpc-2", Tenancy::Dedicated)?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let texts = store
+            .sql_read(|c| {
+                let mut st = c.prepare("SELECT instance_tenancy FROM vpcs ORDER BY id")?;
+                let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+                Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap();
+        assert_eq!(texts, ["default", "dedicated"]);
+        let attrs = store
+            .sql_read(|c| Ok::<_, StoreError>(vpc_attributes(c, a)?))
+            .unwrap();
+        assert_eq!(attrs["vpc-1"].instance_tenancy, Tenancy::Default);
+        assert_eq!(attrs["vpc-2"].instance_tenancy, Tenancy::Dedicated);
+        for bad in ["Dedicated", "shared"] {
+            store
+                .sql_write(|tx| {
+                    tx.execute(
+                        "UPDATE vpcs SET instance_tenancy = ?1 WHERE id = 'vpc-1'",
+                        [bad],
+                    )?;
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            assert!(
+                store
+                    .sql_read(|c| Ok::<_, StoreError>(vpc_attributes(c, a)?))
+                    .is_err(),
+                "{bad}"
+            );
+        }
+    }
 }

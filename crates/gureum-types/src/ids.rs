@@ -1,5 +1,11 @@
 //! Resource ids: `key-`, `ami-`, `i-`, … followed by 17 lower-case hex digits, as AWS issues
 //! them today (AWS still accepts the older 8-digit form on input, and so do we).
+//!
+//! [`ResourceId`] is a well-formed id of any kind (tags name any resource); [`InstanceId`],
+//! [`VolumeId`] and the other typed ids are well-formed ids of one kind, so a function that
+//! wants an instance's id cannot be handed a volume's, nor a string nobody checked. Parsing
+//! answers `None` for a malformed id: what a client is told (`InvalidInstanceID.Malformed`,
+//! `InvalidVolumeID.Malformed`, …, each with EC2's message) is the caller's business.
 
 use std::fmt;
 
@@ -137,6 +143,120 @@ impl fmt::Display for ResourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Declares typed ids: each a [`ResourceId`] of the one kind named, with `generate`, `parse`,
+/// `as_str`, `Display` and the conversions to `String` and `ResourceId`.
+macro_rules! kind_ids {
+    ( $( $(#[$doc:meta])* $name:ident = $kind:ident; )+ ) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+            pub struct $name(String);
+
+            impl $name {
+                /// The kind every id of this type names.
+                pub const KIND: ResourceKind = ResourceKind::$kind;
+
+                /// A fresh random id.
+                pub fn generate() -> Self {
+                    $name(ResourceId::generate(Self::KIND).0)
+                }
+
+                /// `s` if it is a well-formed id of this kind (see [`ResourceId::parse`]).
+                pub fn parse(s: &str) -> Option<Self> {
+                    ResourceId::parse(Self::KIND, s).map(|id| $name(id.0))
+                }
+
+                pub fn as_str(&self) -> &str {
+                    &self.0
+                }
+            }
+
+            impl fmt::Display for $name {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str(&self.0)
+                }
+            }
+
+            impl AsRef<str> for $name {
+                fn as_ref(&self) -> &str {
+                    &self.0
+                }
+            }
+
+            impl From<$name> for String {
+                fn from(id: $name) -> String {
+                    id.0
+                }
+            }
+
+            impl From<$name> for ResourceId {
+                fn from(id: $name) -> ResourceId {
+                    ResourceId(id.0)
+                }
+            }
+        )+
+
+        #[cfg(test)]
+        mod kind_id_tests {
+            use super::*;
+
+            /// Every typed id generates ids of its kind that parse back, and refuses
+            /// another kind's.
+            #[test]
+            fn typed_ids_are_their_kind() {
+                $(
+                    let id = $name::generate();
+                    assert_eq!($name::parse(id.as_str()), Some(id.clone()));
+                    assert_eq!(ResourceId::from(id.clone()).kind(), $name::KIND);
+                    assert_eq!(id.to_string(), String::from(id.clone()));
+                    let other = if $name::KIND == ResourceKind::KeyPair {
+                        ResourceKind::Image
+                    } else {
+                        ResourceKind::KeyPair
+                    };
+                    assert_eq!($name::parse(ResourceId::generate(other).as_str()), None);
+                    assert_eq!($name::parse(&id.as_str().to_ascii_uppercase()), None);
+                )+
+            }
+        }
+    };
+}
+
+kind_ids! {
+    /// `key-…`
+    KeyPairId = KeyPair;
+    /// `ami-…`
+    ImageId = Image;
+    /// `i-…`
+    InstanceId = Instance;
+    /// `r-…`
+    ReservationId = Reservation;
+    /// `sg-…`
+    SecurityGroupId = SecurityGroup;
+    /// `sgr-…`
+    SecurityGroupRuleId = SecurityGroupRule;
+    /// `vpc-…`
+    VpcId = Vpc;
+    /// `subnet-…`
+    SubnetId = Subnet;
+    /// `igw-…`
+    InternetGatewayId = InternetGateway;
+    /// `rtb-…`
+    RouteTableId = RouteTable;
+    /// `eni-…`
+    NetworkInterfaceId = NetworkInterface;
+    /// `eipalloc-…`, an Elastic IP's `AllocationId`.
+    AllocationId = ElasticIp;
+    /// `eipassoc-…`, an Elastic IP's `AssociationId`.
+    ElasticIpAssociationId = ElasticIpAssociation;
+    /// `rtbassoc-…`
+    RouteTableAssociationId = RouteTableAssociation;
+    /// `vol-…`
+    VolumeId = Volume;
+    /// `snap-…`
+    SnapshotId = Snapshot;
 }
 
 #[cfg(test)]

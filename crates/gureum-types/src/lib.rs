@@ -18,7 +18,11 @@ pub use enums::{
 };
 pub use error::{ApiError, ErrorCode};
 pub use hypervisor::Hypervisor;
-pub use ids::{ResourceId, ResourceKind};
+pub use ids::{
+    AllocationId, ElasticIpAssociationId, ImageId, InstanceId, InternetGatewayId, KeyPairId,
+    NetworkInterfaceId, ReservationId, ResourceId, ResourceKind, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SecurityGroupRuleId, SnapshotId, SubnetId, VolumeId, VpcId,
+};
 pub use protocol::IpProtocol;
 pub use region::Region;
 pub use state::InstanceState;

@@ -83,6 +83,9 @@ pub struct Image {
     pub root_size_gib: u32,
     /// `machine`
     pub image_type: String,
+    pub architecture: crate::Architecture,
+    pub virtualization_type: crate::VirtualizationType,
+    pub root_device_type: crate::DeviceType,
     pub source_instance_id: Option<String>,
     pub source_image_id: Option<String>,
     pub tags: Vec<Tag>,
@@ -97,7 +100,7 @@ pub struct Vpc {
     pub is_default: bool,
     pub state: String,
     /// `default` or `dedicated` (recorded; every instance runs on this host either way).
-    pub instance_tenancy: String,
+    pub instance_tenancy: crate::Tenancy,
     pub tags: Vec<Tag>,
 }
 
@@ -191,8 +194,13 @@ pub struct Instance {
     pub vcpus: u32,
     pub cores: u32,
     pub threads_per_core: u32,
-    /// `container` or `vm`: which driver runs it.
-    pub hypervisor: String,
+    /// Which driver runs it (`container` or `vm` in the API's `hypervisor`).
+    pub hypervisor: crate::Hypervisor,
+    pub architecture: crate::Architecture,
+    pub virtualization_type: crate::VirtualizationType,
+    pub root_device_type: crate::DeviceType,
+    /// `Placement.Tenancy`.
+    pub tenancy: crate::Tenancy,
     pub metadata_http_tokens: crate::HttpTokens,
     pub metadata_http_endpoint: crate::HttpEndpoint,
     pub metadata_hop_limit: u32,

@@ -62,7 +62,9 @@ impl InstanceState {
         match self {
             InstanceState::Stopped => Some(InstanceState::Pending),
             InstanceState::Pending | InstanceState::Running => Some(self),
-            _ => None,
+            InstanceState::ShuttingDown | InstanceState::Terminated | InstanceState::Stopping => {
+                None
+            }
         }
     }
 
@@ -71,7 +73,7 @@ impl InstanceState {
         match self {
             InstanceState::Pending | InstanceState::Running => Some(InstanceState::Stopping),
             InstanceState::Stopping | InstanceState::Stopped => Some(self),
-            _ => None,
+            InstanceState::ShuttingDown | InstanceState::Terminated => None,
         }
     }
 
@@ -80,7 +82,11 @@ impl InstanceState {
     pub fn on_terminate(self) -> InstanceState {
         match self {
             InstanceState::Terminated => InstanceState::Terminated,
-            _ => InstanceState::ShuttingDown,
+            InstanceState::Pending
+            | InstanceState::Running
+            | InstanceState::ShuttingDown
+            | InstanceState::Stopping
+            | InstanceState::Stopped => InstanceState::ShuttingDown,
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use base64::Engine;
 use clap::{Args, Subcommand};
+use gureum_types::InstanceState;
 
 use crate::client::{ApiError, Client, Connection, Node, Overrides};
 
@@ -246,7 +247,7 @@ fn param(k: impl Into<String>, v: impl Into<String>) -> (String, String) {
 struct Instance {
     id: String,
     name: Option<String>,
-    state: String,
+    state: InstanceState,
     instance_type: String,
     private_ip: Option<String>,
     public_ip: Option<String>,
@@ -256,21 +257,28 @@ struct Instance {
     state_reason: Option<String>,
 }
 
+/// The state named at `path` under `n` (`instanceState`, `currentState`, …), parsed once here
+/// so the rest of the module matches on it.
+fn state_at(n: &Node, path: &[&str]) -> anyhow::Result<InstanceState> {
+    let text = n
+        .text_at(path)
+        .with_context(|| format!("the API answered no {}", path.join("/")))?;
+    text.parse()
+        .with_context(|| format!("the API answered an unknown {}", path.join("/")))
+}
+
 impl Instance {
-    fn from_xml(n: &Node) -> Instance {
+    fn from_xml(n: &Node) -> anyhow::Result<Instance> {
         let text = |name: &str| n.text_of(name).map(str::to_owned);
         let name = n
             .items("tagSet")
             .find(|t| t.text_of("key") == Some("Name"))
             .and_then(|t| t.text_of("value"))
             .map(str::to_owned);
-        Instance {
+        Ok(Instance {
             id: text("instanceId").unwrap_or_default(),
             name,
-            state: n
-                .text_at(&["instanceState", "name"])
-                .unwrap_or("unknown")
-                .to_owned(),
+            state: state_at(n, &["instanceState", "name"])?,
             instance_type: text("instanceType").unwrap_or_default(),
             private_ip: text("privateIpAddress"),
             public_ip: text("ipAddress"),
@@ -278,7 +286,7 @@ impl Instance {
             launch_time: text("launchTime").unwrap_or_default(),
             image_id: text("imageId").unwrap_or_default(),
             state_reason: n.text_at(&["stateReason", "message"]).map(str::to_owned),
-        }
+        })
     }
 
     /// `web (i-…)`, or the bare id of an unnamed instance.
@@ -294,8 +302,15 @@ impl Instance {
         self.public_ip.as_deref().or(self.private_ip.as_deref())
     }
 
+    /// Terminated or on its way there: a name no longer means it.
     fn is_gone(&self) -> bool {
-        matches!(self.state.as_str(), "shutting-down" | "terminated")
+        match self.state {
+            InstanceState::ShuttingDown | InstanceState::Terminated => true,
+            InstanceState::Pending
+            | InstanceState::Running
+            | InstanceState::Stopping
+            | InstanceState::Stopped => false,
+        }
     }
 }
 
@@ -312,11 +327,12 @@ fn describe_instances(
             p.push(param("NextToken", t));
         }
         let root = client.call("DescribeInstances", &p)?;
-        out.extend(
-            root.items("reservationSet")
-                .flat_map(|r| r.items("instancesSet"))
-                .map(Instance::from_xml),
-        );
+        for i in root
+            .items("reservationSet")
+            .flat_map(|r| r.items("instancesSet"))
+        {
+            out.push(Instance::from_xml(i)?);
+        }
         match root.text_of("nextToken") {
             Some(t) if Some(t) != token.as_deref() => token = Some(t.to_owned()),
             _ => return Ok(out),
@@ -582,7 +598,10 @@ fn launch(client: &Client, a: &LaunchArgs) -> anyhow::Result<()> {
         p.push(param("TagSpecification.1.Tag.1.Value", n));
     }
     let root = client.call("RunInstances", &p)?;
-    let launched: Vec<Instance> = root.items("instancesSet").map(Instance::from_xml).collect();
+    let launched: Vec<Instance> = root
+        .items("instancesSet")
+        .map(Instance::from_xml)
+        .collect::<anyhow::Result<_>>()?;
     eprintln!(
         "launched {} {} from {} ({})",
         launched.len(),
@@ -605,7 +624,7 @@ fn launch(client: &Client, a: &LaunchArgs) -> anyhow::Result<()> {
     }
 
     let deadline = a.wait.deadline();
-    let running = wait_for(client, &launched, "running", deadline)?;
+    let running = wait_for(client, &launched, InstanceState::Running, deadline)?;
     wait_ssh(&running, deadline);
     let user = login_user_in(&image.description).unwrap_or("admin");
     let key_arg = match (&key_file, &key_name) {
@@ -716,11 +735,12 @@ fn wait_ssh(instances: &[Instance], deadline: Instant) {
 
 /// States from which `target` can no longer be reached without another request (the ones
 /// the AWS SDK waiters treat as failures).
-fn dead_ends(target: &str) -> &'static [&'static str] {
+fn dead_ends(target: InstanceState) -> &'static [InstanceState] {
+    use InstanceState::*;
     match target {
-        "running" => &["shutting-down", "terminated", "stopping", "stopped"],
-        "stopped" => &["shutting-down", "terminated"],
-        _ => &[],
+        Running => &[ShuttingDown, Terminated, Stopping, Stopped],
+        Stopped => &[ShuttingDown, Terminated],
+        Pending | ShuttingDown | Terminated | Stopping => &[],
     }
 }
 
@@ -729,7 +749,7 @@ fn dead_ends(target: &str) -> &'static [&'static str] {
 fn wait_for(
     client: &Client,
     instances: &[Instance],
-    target: &str,
+    target: InstanceState,
     deadline: Instant,
 ) -> anyhow::Result<Vec<Instance>> {
     let p: Params = instances
@@ -745,7 +765,7 @@ fn wait_for(
     loop {
         let now = describe_instances(client, &p)?;
         for i in &now {
-            if dead_ends(target).contains(&i.state.as_str()) {
+            if dead_ends(target).contains(&i.state) {
                 let why = i
                     .state_reason
                     .as_deref()
@@ -781,7 +801,7 @@ fn ls(client: &Client) -> anyhow::Result<()> {
             [
                 dash(&i.name),
                 i.id.clone(),
-                i.state.clone(),
+                i.state.to_string(),
                 i.instance_type.clone(),
                 dash(&i.private_ip),
                 dash(&i.public_ip),
@@ -844,12 +864,15 @@ fn table<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
 
 fn ssh(client: &Client, a: &SshArgs) -> anyhow::Result<()> {
     let inst = resolve_one(client, &a.instance)?;
-    if inst.state != "running" {
-        let hint = match inst.state.as_str() {
-            "pending" => " (still booting: try again in a moment)".to_owned(),
-            "stopped" => format!(" (start it with `gureum start {}`)", a.instance),
-            _ => String::new(),
-        };
+    let hint = match inst.state {
+        InstanceState::Running => None,
+        InstanceState::Pending => Some(" (still booting: try again in a moment)".to_owned()),
+        InstanceState::Stopped => Some(format!(" (start it with `gureum start {}`)", a.instance)),
+        InstanceState::ShuttingDown | InstanceState::Terminated | InstanceState::Stopping => {
+            Some(String::new())
+        }
+    };
+    if let Some(hint) = hint {
         bail!("{} is {}{hint}", inst.label(), inst.state);
     }
     let addr = inst
@@ -927,11 +950,11 @@ impl Transition {
     }
 
     /// The state `--wait` waits for (a reboot keeps the instance running throughout).
-    fn target(self) -> &'static str {
+    fn target(self) -> InstanceState {
         match self {
-            Transition::Stop => "stopped",
-            Transition::Start | Transition::Reboot => "running",
-            Transition::Terminate => "terminated",
+            Transition::Stop => InstanceState::Stopped,
+            Transition::Start | Transition::Reboot => InstanceState::Running,
+            Transition::Terminate => InstanceState::Terminated,
         }
     }
 }
@@ -979,8 +1002,8 @@ fn change_state(
                     .unwrap_or_else(|| id.to_owned());
                 println!(
                     "{label}: {} -> {}",
-                    change.text_at(&["previousState", "name"]).unwrap_or("?"),
-                    change.text_at(&["currentState", "name"]).unwrap_or("?")
+                    state_at(change, &["previousState", "name"])?,
+                    state_at(change, &["currentState", "name"])?
                 );
             }
         }
@@ -998,7 +1021,7 @@ fn change_state(
                     bail!("{} did not go down to reboot", i.label());
                 }
             }
-            let running = wait_for(client, &instances, "running", deadline)?;
+            let running = wait_for(client, &instances, InstanceState::Running, deadline)?;
             let back: Vec<Instance> = running
                 .into_iter()
                 .filter(|r| answering.iter().any(|(i, _)| i.id == r.id))
@@ -1012,10 +1035,10 @@ fn change_state(
             }
         }
         Transition::Start => {
-            let running = wait_for(client, &instances, "running", deadline)?;
+            let running = wait_for(client, &instances, InstanceState::Running, deadline)?;
             wait_ssh(&running, deadline);
         }
-        _ => {
+        Transition::Stop | Transition::Terminate => {
             wait_for(client, &instances, t.target(), deadline)?;
         }
     }
@@ -1063,14 +1086,45 @@ mod tests {
              <networkInterfaceSet><item><privateIpAddress>10.0.0.1</privateIpAddress></item></networkInterfaceSet></r>",
         )
         .unwrap();
-        let i = Instance::from_xml(&root);
+        let i = Instance::from_xml(&root).unwrap();
         assert_eq!(i.label(), "web (i-1)");
-        assert_eq!(i.state, "stopped");
+        assert_eq!(i.state, InstanceState::Stopped);
         assert_eq!(i.address(), Some("172.31.0.5"));
         assert_eq!(i.key_name.as_deref(), Some("demo"));
         assert_eq!(i.state_reason.as_deref(), Some("User initiated shutdown"));
         assert_eq!(short_time(&i.launch_time), "2025-01-02 03:04:05");
         assert!(!i.is_gone());
+    }
+
+    /// The state is parsed where the XML is read: a text EC2 never sends, or none, is an
+    /// error rather than a state the waiting code would compare as text.
+    #[test]
+    fn instance_state_is_parsed_from_the_xml() {
+        let with = |state: &str| {
+            parse_xml(&format!(
+                "<r><instanceId>i-1</instanceId>{state}<tagSet/></r>"
+            ))
+            .unwrap()
+        };
+        let i = Instance::from_xml(&with(
+            "<instanceState><code>32</code><name>shutting-down</name></instanceState>",
+        ))
+        .unwrap();
+        assert_eq!(i.state, InstanceState::ShuttingDown);
+        assert!(i.is_gone());
+        for bad in [
+            "<instanceState><code>16</code><name>Running</name></instanceState>",
+            "<instanceState><code>16</code></instanceState>",
+            "",
+        ] {
+            assert!(Instance::from_xml(&with(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            dead_ends(Transition::Stop.target()),
+            [InstanceState::ShuttingDown, InstanceState::Terminated]
+        );
+        assert!(dead_ends(InstanceState::Running).contains(&InstanceState::Stopped));
+        assert!(dead_ends(Transition::Terminate.target()).is_empty());
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl MetadataSource for StoreSource {
             subnet_ipv4_cidr_block: v.subnet_cidr,
             vpc_ipv4_cidr_block: v.vpc_cidr,
             account_id: i.owner_id.clone(),
-            architecture: "x86_64".into(),
+            architecture: i.architecture,
             launch_time: i.launch_time.clone(),
             http_tokens: i.metadata_http_tokens,
             http_endpoint: i.metadata_http_endpoint,

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
 use gureum_types::model::{Instance, SecurityGroupRule};
-use gureum_types::HttpTokens;
+use gureum_types::{HttpTokens, Hypervisor};
 use maud::{html, Markup, PreEscaped};
 
 use crate::data::{filter, name_of};
@@ -158,7 +158,7 @@ async fn details_tab(c: &Console, s: &crate::session::Session, i: &Instance) -> 
             ("Launch time", html! { (fmt_time(&i.launch_time)) }),
             ("vCPUs", html! { (i.vcpus) }),
             ("Platform", html! { "Linux/UNIX" }),
-            ("Virtualization", html! { (if i.hypervisor == "vm" { "VM" } else { "system container" }) }),
+            ("Virtualization", html! { (match i.hypervisor { Hypervisor::Vm => "VM", Hypervisor::Container => "system container" }) }),
             ("VPC ID", html! { code { (i.vpc_id) } }),
             ("Subnet ID", html! { code { (i.subnet_id) } }),
             ("Shutdown behavior", html! { (i.shutdown_behavior) }),

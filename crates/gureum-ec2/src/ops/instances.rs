@@ -526,7 +526,7 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
         .open("placement")
         .leaf("availabilityZone", &i.availability_zone)
         .leaf("groupName", "")
-        .leaf("tenancy", "default")
+        .leaf("tenancy", i.tenancy.as_str())
         .close("placement")
         .open("monitoring")
         .leaf("state", "disabled")
@@ -545,8 +545,8 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .leaf("message", &reason.message)
             .close("stateReason");
     }
-    x.leaf("architecture", "x86_64")
-        .leaf("rootDeviceType", "ebs")
+    x.leaf("architecture", i.architecture.as_str())
+        .leaf("rootDeviceType", i.root_device_type.as_str())
         .leaf("rootDeviceName", "/dev/xvda");
     x.open("blockDeviceMapping");
     if !i.state.is_gone() {
@@ -561,10 +561,10 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
             .close("item");
     }
     x.close("blockDeviceMapping");
-    x.leaf("virtualizationType", "hvm");
+    x.leaf("virtualizationType", i.virtualization_type.as_str());
     x.leaf_opt("clientToken", i.client_token.as_deref());
     tag_set(x, &i.tags);
-    x.leaf("hypervisor", &i.hypervisor);
+    x.leaf("hypervisor", i.hypervisor.as_str());
     x.open("networkInterfaceSet");
     if !i.state.is_gone() {
         x.open("item")

@@ -3,7 +3,7 @@
 //! `ModifySubnetAttribute`.
 
 use gureum_types::model::{Filter, Subnet, TagSpecification, Vpc};
-use gureum_types::{ApiError, ErrorCode};
+use gureum_types::{ApiError, ErrorCode, Tenancy, WireEnum};
 
 use crate::action::{take_page, Page};
 use crate::ops::{Op, Resource};
@@ -25,8 +25,8 @@ pub enum Action {
     },
     CreateVpc {
         cidr_block: String,
-        /// `default` or `dedicated`.
-        instance_tenancy: String,
+        /// `default` or `dedicated` (`host` is for instances only).
+        instance_tenancy: Tenancy,
         tag_specifications: Vec<TagSpecification>,
     },
     DeleteVpc {
@@ -146,15 +146,19 @@ impl Resource for Action {
             }
             let cidr_block = p.required("CidrBlock")?;
             let instance_tenancy = match p.take("InstanceTenancy") {
-                None => "default".to_string(),
-                Some(t) if t == "default" || t == "dedicated" => t,
-                Some(t) => {
-                    return Err(ApiError::invalid_value(
-                        "InstanceTenancy",
-                        &t,
-                        "Valid values: default, dedicated",
-                    ))
-                }
+                None => Tenancy::Default,
+                Some(t) => match Tenancy::parse(&t) {
+                    Some(v @ (Tenancy::Default | Tenancy::Dedicated)) => v,
+                    // A VPC cannot have host tenancy (EC2 refuses it too); the message is
+                    // the one this call has always given, so not `one_of_enum`'s.
+                    Some(Tenancy::Host) | None => {
+                        return Err(ApiError::invalid_value(
+                            "InstanceTenancy",
+                            &t,
+                            "Valid values: default, dedicated",
+                        ))
+                    }
+                },
             };
             Ok(Action::CreateVpc {
                 cidr_block,
@@ -363,7 +367,7 @@ fn vpc_xml(x: &mut Xml, v: &Vpc) {
         .open("ipv6CidrBlockAssociationSet")
         .close("ipv6CidrBlockAssociationSet")
         .leaf("dhcpOptionsId", "default")
-        .leaf("instanceTenancy", &v.instance_tenancy)
+        .leaf("instanceTenancy", v.instance_tenancy.as_str())
         .bool("isDefault", v.is_default);
     tag_set(x, &v.tags);
 }
@@ -477,12 +481,34 @@ mod tests {
                 .code,
             ErrorCode::UnsupportedOperation
         );
-        assert_eq!(
-            parse_form("Action=CreateVpc&CidrBlock=10.0.0.0/16&InstanceTenancy=host")
+        for bad in ["host", "Dedicated", ""] {
+            assert_eq!(
+                parse_form(&format!(
+                    "Action=CreateVpc&CidrBlock=10.0.0.0/16&InstanceTenancy={bad}"
+                ))
                 .unwrap_err()
-                .code,
-            ErrorCode::InvalidParameterValue
-        );
+                .message,
+                format!(
+                    "Value ({bad}) for parameter InstanceTenancy is invalid. \
+                     Valid values: default, dedicated"
+                ),
+            );
+        }
+        for (query, tenancy) in [
+            ("", Tenancy::Default),
+            ("&InstanceTenancy=default", Tenancy::Default),
+            ("&InstanceTenancy=dedicated", Tenancy::Dedicated),
+        ] {
+            let r = parse_form(&format!("Action=CreateVpc&CidrBlock=10.0.0.0/16{query}")).unwrap();
+            assert_eq!(
+                r.action,
+                crate::Action::from(Action::CreateVpc {
+                    cidr_block: "10.0.0.0/16".into(),
+                    instance_tenancy: tenancy,
+                    tag_specifications: vec![],
+                })
+            );
+        }
         let r =
             parse_form("Action=ModifySubnetAttribute&SubnetId=s&MapPublicIpOnLaunch.Value=true")
                 .unwrap();
