@@ -1008,6 +1008,25 @@ fn volumes_attach_to_running_containers() {
             ("/dev/xvdf", "/dev/sdf", loops[0].as_str(), 7, minor)
         );
         assert!(rules(&id).contains(&format!("b 7:{minor} rw")), "{}", rules(&id));
+        // The rule covers the guest's services too: systemd gives them cgroups of their own in
+        // its hierarchy only, and every one of its processes is in the instance's devices
+        // cgroup.
+        let procs = |dir: &Path| -> Vec<String> {
+            let out = Command::new("find")
+                .arg(dir)
+                .args(["-name", "cgroup.procs", "-exec", "cat", "{}", "+"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        };
+        let parent = d.cgroup_parent();
+        let services = procs(Path::new(&format!("/sys/fs/cgroup/systemd/{parent}/{id}")));
+        let allowed =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/devices/{parent}/{id}/cgroup.procs"))
+                .unwrap();
+        let allowed: Vec<String> = allowed.lines().map(str::to_string).collect();
+        assert!(services.len() > 3, "{services:?}");
+        assert!(services.iter().all(|p| allowed.contains(p)), "{services:?} {allowed:?}");
         // Only that device: the guest's /dev has no other block device.
         assert_eq!(
             exec_ok(&d, &id, &["find", "/dev", "-type", "b"]).await,
