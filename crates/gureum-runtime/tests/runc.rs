@@ -903,6 +903,16 @@ fn loops_over(file: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A loop device over `file`, set up outside the driver.
+fn loop_by_hand(file: &Path) -> String {
+    let out = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn minor_of(node: &str) -> u64 {
     use std::os::unix::fs::MetadataExt;
     nix::sys::stat::minor(std::fs::metadata(node).unwrap().rdev())
@@ -1055,12 +1065,7 @@ fn volumes_attach_to_running_containers() {
         // Another loop device is out of reach, even through a node the guest makes itself.
         let stray = files.join("stray.img");
         std::fs::File::create(&stray).unwrap().set_len(1 << 20).unwrap();
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(&stray)
-            .output()
-            .unwrap();
-        let stray_loop = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let stray_loop = loop_by_hand(&stray);
         let probe = format!(
             "mknod /dev/probe b 7 {} && dd if=/dev/probe of=/dev/null count=1",
             minor_of(&stray_loop)
@@ -1100,12 +1105,7 @@ fn volumes_attach_to_running_containers() {
             .await
             .unwrap();
         assert!(loops_over(&vol).is_empty());
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(&vol)
-            .output()
-            .unwrap();
-        let left = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let left = loop_by_hand(&vol);
         Compute::attach_volume(&d, &id, &att).await.unwrap();
         assert_eq!(loops_over(&vol), vec![left.clone()]);
         assert_eq!(
