@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use gureum_host_api::{Compute, GuestSpec, GuestState, HostError, HostResult, WarmGuest};
+use gureum_host_api::{
+    Compute, GuestSpec, GuestState, HostError, HostResult, VolumeAttachment, WarmGuest,
+};
 
 use crate::{ContainerSpec, ContainerState, InjectFile, RuncDriver, RuntimeError};
 
@@ -50,14 +52,16 @@ impl Compute for RuncDriver {
         Ok(())
     }
     async fn start(&self, spec: &GuestSpec) -> HostResult<()> {
-        Ok(RuncDriver::start(self, &container_spec(spec)).await?)
+        RuncDriver::start(self, &container_spec(spec)).await?;
+        self.attach_all(spec).await
     }
     async fn stop(&self, id: &str, force: bool) -> HostResult<()> {
         let timeout = self.inner.opts.stop_timeout;
         Ok(RuncDriver::stop(self, id, timeout, force).await?)
     }
     async fn reboot(&self, spec: &GuestSpec) -> HostResult<()> {
-        Ok(RuncDriver::reboot(self, &container_spec(spec)).await?)
+        RuncDriver::reboot(self, &container_spec(spec)).await?;
+        self.attach_all(spec).await
     }
     async fn destroy(&self, id: &str) -> HostResult<()> {
         Ok(RuncDriver::destroy(self, id).await?)
@@ -97,6 +101,24 @@ impl Compute for RuncDriver {
             waiting: w.waiting,
         }))
     }
+    /// Also re-reads the size of a volume already attached (a grown volume grows in the guest).
+    async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {
+        Ok(RuncDriver::attach_volume(self, id, attachment).await?)
+    }
+    async fn detach_volume(&self, id: &str, volume_id: &str, force: bool) -> HostResult<()> {
+        Ok(RuncDriver::detach_volume(self, id, volume_id, force).await?)
+    }
+}
+
+impl RuncDriver {
+    /// Shows a started guest the spec's volumes. Every boot needs it (their nodes live in the
+    /// container's own `/dev`), and a start repeated after a crash finishes it.
+    async fn attach_all(&self, spec: &GuestSpec) -> HostResult<()> {
+        for v in &spec.volumes {
+            RuncDriver::attach_volume(self, &spec.instance_id, v).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Each failure as the seam's kind of it, in the same words as the driver's own error.
@@ -126,6 +148,8 @@ impl From<RuntimeError> for HostError {
             },
             RuntimeError::NotFound(id) => HostError::NotFound(id),
             RuntimeError::Timeout(what) => HostError::Timeout(what),
+            RuntimeError::Busy(what) => HostError::Busy(what),
+            RuntimeError::Unsupported(what) => HostError::Unsupported(what),
             RuntimeError::OciSpec(_)
             | RuntimeError::Json(_)
             | RuntimeError::Lxcfs(_)
@@ -167,6 +191,8 @@ mod tests {
             RuntimeError::InvalidSpec("vcpus must be at least 1".into()),
             RuntimeError::NotFound("i-1".into()),
             RuntimeError::Timeout("boot".into()),
+            RuntimeError::Busy("volume vol-1".into()),
+            RuntimeError::Unsupported("cgroup v2".into()),
             RuntimeError::Lxcfs("not mounted".into()),
             RuntimeError::Cgroup("v1".into()),
             RuntimeError::Timeout("boot".into())
@@ -206,6 +232,8 @@ mod tests {
                 "invalid",
                 "not found",
                 "timeout",
+                "busy",
+                "unsupported",
                 "driver",
                 "driver",
                 "cleanup",

@@ -52,6 +52,12 @@ pub enum RuntimeError {
     /// The host's cgroup set-up is not one the driver can use.
     #[error("cgroups: {0}")]
     Cgroup(String),
+    /// The guest still uses it (a volume mounted inside): not done.
+    #[error("{0} is busy")]
+    Busy(String),
+    /// This host cannot do it at all (e.g. widen a cgroup v2 device program from outside).
+    #[error("{0}")]
+    Unsupported(String),
     /// An operation failed, and undoing its partial work failed too.
     #[error("{source}; cleaning up after it also failed: {cleanup}")]
     WithCleanup {

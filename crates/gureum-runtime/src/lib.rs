@@ -14,6 +14,8 @@
 //! <state>/<id>/console.pty      the console relay's pty slave (the guest's /dev/console)
 //! <state>/<id>/runc.log         runc's own log
 //! <state>/<id>/warm             only while a warm guest waits for its instance
+//! <state>/<id>/volumes.json     EBS volumes shown to the running guest (see blockdev.rs)
+//! <state>/<id>/volume-files.json  their raw files, while they may hold loop devices
 //! ```
 //!
 //! A warm guest ([`ContainerSpec::warm`]) is booted under an instance id before that instance
@@ -30,6 +32,8 @@
 //!
 //! Stopped instances hold no mount, loop device, cgroup or process: `stop` tears them down and
 //! `start` rebuilds them, so only the volume file remains (like a detached EBS root volume).
+//! That includes attached EBS volumes' loop devices: the core's start hands their list again
+//! (see blockdev.rs).
 //!
 //! Per instance, the host runs the container's processes and one small console relay (see
 //! the console module; the `gureum-console-relay` binary of this crate, or
@@ -43,6 +47,7 @@
 //! and pure v1 hosts follow the same code paths as the hybrid host these tests run on, but only
 //! hybrid has been exercised here.
 
+mod blockdev;
 mod cgroups;
 mod cmd;
 mod compute;
@@ -62,6 +67,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use blockdev::{attached_volumes, AttachedVolume};
 pub use cgroups::{existing_instance_dirs, move_to_idle_group, remove_idle_group, CgroupMode};
 pub use console::console_relay_main;
 pub use error::RuntimeError;
@@ -623,6 +629,9 @@ impl RuncDriver {
         }
         let dir = self.instance_dir(&spec.id);
         let paths = VolumePaths::new(&dir);
+        // What a crash or a host reboot left of attached volumes: the guest about to boot has
+        // none yet (they are attached once it runs), and the record must not claim any.
+        blockdev::release_all(&dir).await?;
         volume::mount_volume(&paths).await?;
         volume::mount_overlay(&paths, &spec.image_rootfs)?;
         write_files(spec, &paths.rootfs)?;
@@ -790,6 +799,9 @@ impl RuncDriver {
         if let Err(e) = volume::unmount(&paths).await {
             errors.push(e);
         }
+        if let Err(e) = blockdev::release_all(&self.instance_dir(id)).await {
+            errors.push(e);
+        }
         if let Err(e) = self.remove_cgroups(id).await {
             errors.push(e);
         }
@@ -881,8 +893,8 @@ impl RuncDriver {
         self.start_locked(spec).await
     }
 
-    /// Removes every trace of the instance: container, mounts, loop device, cgroups in every
-    /// hierarchy, volume and state directory. Idempotent (an absent instance is fine). Keeps
+    /// Removes every trace of the instance: container, mounts, loop devices (its volumes' too),
+    /// cgroups in every hierarchy, volume and state directory. Idempotent (an absent instance is fine). Keeps
     /// going after a failed step and reports all failures.
     pub async fn destroy(&self, id: &str) -> Result<(), RuntimeError> {
         validate_id(id)?;
@@ -939,6 +951,9 @@ impl RuncDriver {
                 }
             }
             Err(e) => errors.push(e),
+        }
+        if let Err(e) = blockdev::release_all(&dir).await {
+            errors.push(e);
         }
         if let Err(e) = self.remove_cgroups(id).await {
             errors.push(e);

@@ -11,9 +11,10 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use gureum_host_api::{Compute, GuestSpec, HostError, VolumeAttachment};
 use gureum_runtime::{
-    existing_instance_dirs, process_start_time, ContainerSpec, ContainerState, DriverOptions,
-    InjectFile, RelayCommand, RuncDriver,
+    attached_volumes, existing_instance_dirs, process_start_time, ContainerSpec, ContainerState,
+    DriverOptions, InjectFile, RelayCommand, RuncDriver,
 };
 
 const ROOTFS_CACHE: &str = "/var/cache/gureum-test/rootfs";
@@ -1215,5 +1216,302 @@ fn bench_mount_interception() {
         println!("| guest: a refused `mount -t tmpfs` (continued to the kernel's EPERM) | {guest_denied:.0} |");
         drop(vol);
         d.destroy(&id).await.unwrap();
+    });
+}
+
+// EBS volumes on running containers (issue 17).
+
+/// The loop devices over `file` on the host.
+fn loops_over(file: &Path) -> Vec<String> {
+    let out = Command::new("losetup")
+        .arg("-j")
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(dev, _)| dev.to_string()))
+        .collect()
+}
+
+/// A loop device over `file`, set up outside the driver.
+fn loop_by_hand(file: &Path) -> String {
+    let out = Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(file)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn minor_of(node: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    nix::sys::stat::minor(std::fs::metadata(node).unwrap().rdev())
+}
+
+/// The core's spec of a container the test made, with `volumes`.
+fn guest_spec(c: &ContainerSpec, volumes: Vec<VolumeAttachment>) -> GuestSpec {
+    GuestSpec {
+        instance_id: c.id.clone(),
+        image_rootfs: c.image_rootfs.clone(),
+        volume_gib: c.volume_gib as u32,
+        hostname: c.hostname.clone(),
+        vcpus: c.vcpus,
+        memory_mib: c.memory_mib,
+        pids_max: c.pids_max,
+        netns: None,
+        files: Vec::new(),
+        hypervisor: gureum_host_api::Hypervisor::Container,
+        nic: None,
+        warm: false,
+        volumes,
+    }
+}
+
+/// Runs `argv` in the mount namespace of the instance's PID 1, from the host (a guest without
+/// CAP_SYS_ADMIN cannot mount; the mount helper of issue 17 does it for it).
+async fn in_guest_ns(d: &RuncDriver, id: &str, argv: &[&str]) {
+    let pid = d.init_pid(id).await.unwrap().unwrap().to_string();
+    let out = Command::new("nsenter")
+        .args(["-t", &pid, "-m", "--"])
+        .args(argv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{argv:?}: {out:?}");
+}
+
+/// An EBS volume attached to a running container: a block device at its Xen name at once,
+/// writable through to the volume's file, no other loop device reachable, idempotent, grown
+/// online, repaired by attaching again, busy while mounted unless forced, gone on detach, its
+/// data moving with it to another instance, across stop and start, and nothing left after
+/// destroy.
+#[test]
+fn volumes_attach_to_running_containers() {
+    let rootfs = require_env!();
+    let _serial = serial();
+    let mut fx = Fixture::new("volumes");
+    let spec = fx.spec(&rootfs);
+    let spec_b = fx.spec(&rootfs);
+    let (id, id_b) = (spec.id.clone(), spec_b.id.clone());
+    let d = fx.driver();
+    let files = fx.state_dir.join(".volumes");
+    std::fs::create_dir_all(&files).unwrap();
+    let vol = files.join("vol-0a1b2c3d4e5f60718.img");
+    std::fs::File::create(&vol)
+        .unwrap()
+        .set_len(64 << 20)
+        .unwrap();
+    let att = VolumeAttachment {
+        volume_id: "vol-0a1b2c3d4e5f60718".into(),
+        device: "/dev/sdf".into(),
+        path: vol.clone(),
+        read_only: false,
+    };
+    let rules = |id: &str| cgroup_file(&d, id, "devices/{}/devices.list", "").unwrap_or_default();
+    runtime().block_on(async {
+        d.prepare(&spec).await.unwrap();
+        if d.cgroup_mode() == gureum_runtime::CgroupMode::V2 {
+            let e = Compute::attach_volume(&d, &id, &att).await.unwrap_err();
+            assert!(matches!(e, HostError::Unsupported(_)), "{e}");
+            println!("skipped: volumes on containers need cgroup v1 devices ({e})");
+            return;
+        }
+        // A stopped instance gets it from its next start: nothing on the host until then.
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        assert!(loops_over(&vol).is_empty());
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+
+        let t = Instant::now();
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        println!("attach: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+        exec_ok(&d, &id, &["test", "-b", "/dev/xvdf"]).await;
+        assert_eq!(exec_ok(&d, &id, &["readlink", "/dev/sdf"]).await, "xvdf");
+        let by_id = "/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0a1b2c3d4e5f60718";
+        assert_eq!(exec_ok(&d, &id, &["readlink", by_id]).await, "../../xvdf");
+        let loops = loops_over(&vol);
+        assert_eq!(loops.len(), 1, "{loops:?}");
+        let minor = minor_of(&loops[0]);
+        assert_eq!(
+            exec_ok(&d, &id, &["stat", "-c", "%t %T %a %G", "/dev/xvdf"]).await,
+            format!("7 {minor:x} 660 disk")
+        );
+        let record = attached_volumes(&d.instance_dir(&id)).unwrap();
+        assert_eq!(record.len(), 1);
+        assert_eq!(
+            (
+                record[0].node.as_str(),
+                record[0].device.as_str(),
+                record[0].loop_device.as_str(),
+                record[0].major,
+                u64::from(record[0].minor)
+            ),
+            ("/dev/xvdf", "/dev/sdf", loops[0].as_str(), 7, minor)
+        );
+        assert!(rules(&id).contains(&format!("b 7:{minor} rw")), "{}", rules(&id));
+        // The rule covers the guest's services too: systemd gives them cgroups of their own in
+        // its hierarchy only, and every one of its processes is in the instance's devices
+        // cgroup.
+        let procs = |dir: &Path| -> Vec<String> {
+            let out = Command::new("find")
+                .arg(dir)
+                .args(["-name", "cgroup.procs", "-exec", "cat", "{}", "+"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+        };
+        let parent = d.cgroup_parent();
+        let services = procs(Path::new(&format!("/sys/fs/cgroup/systemd/{parent}/{id}")));
+        let allowed =
+            std::fs::read_to_string(format!("/sys/fs/cgroup/devices/{parent}/{id}/cgroup.procs"))
+                .unwrap();
+        let allowed: Vec<String> = allowed.lines().map(str::to_string).collect();
+        assert!(services.len() > 3, "{services:?}");
+        assert!(services.iter().all(|p| allowed.contains(p)), "{services:?} {allowed:?}");
+        // Only that device: the guest's /dev has no other block device.
+        assert_eq!(
+            exec_ok(&d, &id, &["find", "/dev", "-type", "b"]).await,
+            "/dev/xvdf"
+        );
+
+        // Written in the guest, read on the host from the volume's file.
+        exec_ok(
+            &d,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "printf gureum-ebs-pattern | dd of=/dev/xvdf bs=1M seek=1 conv=fsync,notrunc status=none",
+            ],
+        )
+        .await;
+        let bytes = std::fs::read(&vol).unwrap();
+        assert_eq!(&bytes[1 << 20..(1 << 20) + 18], b"gureum-ebs-pattern");
+
+        // Attaching again changes nothing.
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        assert_eq!(loops_over(&vol), loops);
+        assert_eq!(attached_volumes(&d.instance_dir(&id)).unwrap(), record);
+
+        // Another loop device is out of reach, even through a node the guest makes itself.
+        let stray = files.join("stray.img");
+        std::fs::File::create(&stray).unwrap().set_len(1 << 20).unwrap();
+        let stray_loop = loop_by_hand(&stray);
+        let probe = format!(
+            "mknod /dev/probe b 7 {} && dd if=/dev/probe of=/dev/null count=1",
+            minor_of(&stray_loop)
+        );
+        let (ok, _, err) = exec(&d, &id, &["sh", "-c", &probe]).await;
+        let _ = Command::new("losetup").args(["-d", &stray_loop]).status();
+        assert!(!ok && err.contains("Operation not permitted"), "{err}");
+        exec_ok(&d, &id, &["rm", "/dev/probe"]).await;
+
+        // A volume grown on the host grows in the guest when attached again.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&vol)
+            .unwrap()
+            .set_len(128 << 20)
+            .unwrap();
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        assert_eq!(
+            exec_ok(&d, &id, &["blockdev", "--getsize64", "/dev/xvdf"]).await,
+            (128u64 << 20).to_string()
+        );
+
+        // What a crash would leave half done is finished by attaching again: node and rule
+        // gone, ...
+        exec_ok(&d, &id, &["rm", "/dev/xvdf", "/dev/sdf"]).await;
+        let deny = format!(
+            "/sys/fs/cgroup/devices/{}/{id}/devices.deny",
+            d.cgroup_parent()
+        );
+        std::fs::write(&deny, format!("b 7:{minor} rw")).unwrap();
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        exec_ok(&d, &id, &["test", "-b", "/dev/xvdf"]).await;
+        assert_eq!(exec_ok(&d, &id, &["readlink", "/dev/sdf"]).await, "xvdf");
+        assert!(rules(&id).contains(&format!("b 7:{minor} rw")));
+        // ... or a loop device set up before the record was written: adopted, not doubled.
+        Compute::detach_volume(&d, &id, &att.volume_id, false)
+            .await
+            .unwrap();
+        assert!(loops_over(&vol).is_empty());
+        let left = loop_by_hand(&vol);
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        assert_eq!(loops_over(&vol), vec![left.clone()]);
+        assert_eq!(
+            attached_volumes(&d.instance_dir(&id)).unwrap()[0].loop_device,
+            left
+        );
+
+        // Busy while mounted in the guest; a forced detach takes it anyway.
+        let out = Command::new("mkfs.ext4")
+            .args(["-q", "-F", &left])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        in_guest_ns(&d, &id, &["mount", "/dev/xvdf", "/mnt"]).await;
+        exec_ok(&d, &id, &["sh", "-c", "echo kept > /mnt/data && sync"]).await;
+        let e = Compute::detach_volume(&d, &id, &att.volume_id, false)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, HostError::Busy(_)), "{e}");
+        assert!(e.to_string().contains("is busy"), "{e}");
+        exec_ok(&d, &id, &["test", "-b", "/dev/xvdf"]).await;
+        Compute::detach_volume(&d, &id, &att.volume_id, true)
+            .await
+            .unwrap();
+        let (ok, _, _) = exec(&d, &id, &["test", "-e", "/dev/xvdf"]).await;
+        assert!(!ok, "/dev/xvdf is left");
+        let minor = minor_of(&left);
+        assert!(!rules(&id).contains(&format!("b 7:{minor} ")), "{}", rules(&id));
+        assert!(attached_volumes(&d.instance_dir(&id)).unwrap().is_empty());
+        // The kernel frees the loop device once the guest's mount goes.
+        in_guest_ns(&d, &id, &["umount", "/mnt"]).await;
+        let t = Instant::now();
+        while !loops_over(&vol).is_empty() {
+            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", loops_over(&vol));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // Detach of an unmounted volume removes it.
+        Compute::attach_volume(&d, &id, &att).await.unwrap();
+        exec_ok(&d, &id, &["test", "-b", "/dev/xvdf"]).await;
+        Compute::detach_volume(&d, &id, &att.volume_id, false)
+            .await
+            .unwrap();
+        for gone in ["/dev/xvdf", "/dev/sdf", by_id] {
+            let (ok, _, _) = exec(&d, &id, &["test", "-e", gone]).await;
+            assert!(!ok, "{gone} is left");
+        }
+        assert!(loops_over(&vol).is_empty());
+        assert!(!rules(&id).contains("b 7:"), "{}", rules(&id));
+        Compute::detach_volume(&d, &id, &att.volume_id, false)
+            .await
+            .unwrap(); // idempotent
+
+        // The data moves with the volume to another instance, attached from its start.
+        d.prepare(&spec_b).await.unwrap();
+        let gspec_b = guest_spec(&spec_b, vec![att.clone()]);
+        Compute::start(&d, &gspec_b).await.unwrap();
+        exec_ok(&d, &id_b, &["test", "-b", "/dev/xvdf"]).await;
+        in_guest_ns(&d, &id_b, &["mount", "/dev/xvdf", "/mnt"]).await;
+        assert_eq!(exec_ok(&d, &id_b, &["cat", "/mnt/data"]).await, "kept");
+        in_guest_ns(&d, &id_b, &["umount", "/mnt"]).await;
+
+        // Stopped, it holds no loop device; started, it has the volume again.
+        Compute::stop(&d, &id_b, true).await.unwrap();
+        assert!(loops_over(&vol).is_empty());
+        assert!(attached_volumes(&d.instance_dir(&id_b)).unwrap().is_empty());
+        Compute::start(&d, &gspec_b).await.unwrap();
+        exec_ok(&d, &id_b, &["test", "-b", "/dev/xvdf"]).await;
+        assert_eq!(loops_over(&vol).len(), 1);
+
+        // Destroy leaves nothing: no loop device, rule or record.
+        for i in [&id, &id_b] {
+            d.destroy(i).await.unwrap();
+            assert_no_traces(&d, i).await;
+        }
+        assert!(loops_over(&vol).is_empty());
     });
 }

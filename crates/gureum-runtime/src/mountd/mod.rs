@@ -56,13 +56,9 @@ pub(crate) fn socket(state_dir: &Path) -> PathBuf {
 }
 
 /// The volumes attached to an instance, from `<instance dir>/volumes.json` (written by the
-/// attach code; none when the file is missing).
+/// attach code, `blockdev.rs`; none when the file is missing).
 pub(crate) fn attached_volumes(instance_dir: &Path) -> std::io::Result<Vec<Attached>> {
-    match std::fs::read(instance_dir.join("volumes.json")) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
-    }
+    crate::blockdev::attached_volumes(instance_dir).map_err(std::io::Error::other)
 }
 
 /// Whether this host can intercept mounts: runc must know `SCMP_ACT_NOTIFY` (`runc features`,

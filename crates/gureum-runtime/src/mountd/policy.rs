@@ -78,20 +78,8 @@ pub(crate) struct MountArgs {
     pub data: Option<String>,
 }
 
-/// One volume attached to the instance (a line of `volumes.json`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub(crate) struct Attached {
-    pub volume_id: String,
-    /// The device name the API was given ("/dev/sdf").
-    pub device: String,
-    /// The node in the guest ("/dev/xvdf").
-    pub node: String,
-    /// The host's loop device over the volume file ("/dev/loop5").
-    #[serde(rename = "loop")]
-    pub loop_dev: String,
-    pub major: u32,
-    pub minor: u32,
-}
+/// One volume attached to the instance (a line of `volumes.json`, which `blockdev.rs` writes).
+pub(crate) type Attached = crate::blockdev::AttachedVolume;
 
 impl Attached {
     /// The name the mount shows in the guest's mount table: the guest's own node when it is a
@@ -414,7 +402,7 @@ mod tests {
             volume_id: "vol-0123456789abcdef0".into(),
             device: "/dev/sdf".into(),
             node: "/dev/xvdf".into(),
-            loop_dev: "/dev/loop7".into(),
+            loop_device: "/dev/loop7".into(),
             major: 7,
             minor: 7,
         }
