@@ -136,6 +136,9 @@ pub(crate) fn attach_loop(image: &Path) -> HostResult<String> {
             "--find".as_ref(),
             "--show".as_ref(),
             "--direct-io=on".as_ref(),
+            // The host file system's block size: every direct write the loop device passes
+            // on is whole, aligned blocks (no read-modify-write under a 512-byte write).
+            "--sector-size=4096".as_ref(),
             image.as_os_str(),
         ],
     )?;
@@ -169,6 +172,9 @@ pub(crate) fn mkfs_xfs(image: &Path) -> HostResult<()> {
             "-K".as_ref(),
             "-m".as_ref(),
             "reflink=1,crc=1".as_ref(),
+            // 4 KiB sectors, to match the loop device's (see `attach_loop`).
+            "-s".as_ref(),
+            "size=4096".as_ref(),
             "-L".as_ref(),
             "gureum-ebs".as_ref(),
             image.as_os_str(),

@@ -197,6 +197,23 @@ impl EbsPool {
         for device in host::loops_of(image)? {
             host::detach_loop(&device)?;
         }
+        // A device someone still has open (udev probing it after the unmount) is only marked
+        // to go away when they close it: wait for that, so "closed" means nothing is left.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let left = host::loops_of(image)?;
+            if left.is_empty() {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(HostError::Busy(format!(
+                    "loop device {} of {}",
+                    left.join(", "),
+                    image.display()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         tracing::info!(pool = %self.inner.root.display(), "ebs pool closed");
         Ok(())
     }
