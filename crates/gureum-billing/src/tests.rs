@@ -548,49 +548,29 @@ fn provisioned_performance_bills_only_what_the_type_does_not_include() {
 
 #[test]
 fn volumes_are_pro_rated_per_second_over_the_calendar_month() {
+    let gp2 = |gib, s, e| {
+        [UsageRecord::volume(
+            OLD,
+            "vol-1",
+            VolumeType::Gp2,
+            gib,
+            s,
+            Some(e),
+        )]
+    };
     let m = month(2024, 5);
     let s = m.start_ms();
     // 31 GiB of gp2 for one day of a 31-day month is one GB-month ...
-    let r = [UsageRecord::volume(
-        OLD,
-        "vol-1",
-        VolumeType::Gp2,
-        31,
-        s,
-        Some(s + MS_PER_DAY),
-    )];
-    assert_eq!(total_default(&r, OLD, m), "0.1");
+    assert_eq!(total_default(&gp2(31, s, s + MS_PER_DAY), OLD, m), "0.1");
     // ... and of a 30-day month, 30 GiB for a day.
-    let j = month(2024, 6);
-    let r = [UsageRecord::volume(
-        OLD,
-        "vol-1",
-        VolumeType::Gp2,
-        30,
-        j.start_ms(),
-        Some(j.start_ms() + MS_PER_DAY),
-    )];
-    assert_eq!(total_default(&r, OLD, j), "0.1");
+    let (j, js) = (month(2024, 6), month(2024, 6).start_ms());
+    assert_eq!(total_default(&gp2(30, js, js + MS_PER_DAY), OLD, j), "0.1");
     // A volume across a month boundary is billed in each month at that month's length.
-    let r = [UsageRecord::volume(
-        OLD,
-        "vol-1",
-        VolumeType::Gp2,
-        930,
-        j.start_ms() - MS_PER_DAY,
-        Some(j.start_ms() + MS_PER_DAY),
-    )];
+    let r = gp2(930, js - MS_PER_DAY, js + MS_PER_DAY);
     assert_eq!(total_default(&r, OLD, m), "3"); // 930 / 31 GB-months
     assert_eq!(total_default(&r, OLD, j), "3.1"); // 930 / 30
                                                   // Per second: 44,640 GiB for 90 s of a 31-day month is 1.5 GB-months.
-    let r = [UsageRecord::volume(
-        OLD,
-        "vol-1",
-        VolumeType::Gp2,
-        44_640,
-        s,
-        Some(s + 90 * MS_PER_SECOND),
-    )];
+    let r = gp2(44_640, s, s + 90 * MS_PER_SECOND);
     assert_eq!(total_default(&r, OLD, m), "0.15");
 }
 
