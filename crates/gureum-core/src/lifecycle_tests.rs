@@ -64,7 +64,7 @@ pub(crate) fn world_with_images(
     )
 }
 
-fn world_with_pool(
+pub(crate) fn world_with_pool(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
     warm_guests: usize,
