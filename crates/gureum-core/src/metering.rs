@@ -96,6 +96,17 @@ fn record(
             r.start_ms,
             r.end_ms,
         ),
+        // Root volumes: since launches record them as volumes, their GiB are `volume`
+        // intervals rather than the instance's `storage`, rated as the root volume always was
+        // (gp3 GB-months) so nothing is billed twice or lost. Rating every volume by its type
+        // is gureum-billing's (the EBS billing change replaces this arm).
+        usage::VOLUME => UsageRecord::storage(
+            &r.account_id,
+            &r.resource_id,
+            r.quantity.round() as u32,
+            r.start_ms,
+            r.end_ms,
+        ),
         usage::PUBLIC_IPV4 => {
             UsageRecord::public_ipv4(&r.account_id, &r.resource_id, r.start_ms, r.end_ms)
         }
