@@ -82,6 +82,7 @@ pub enum Backing {
 }
 
 /// The EBS pool of one data dir: `<data dir>/ebs/{volumes,snapshots}`.
+#[derive(Clone)]
 pub struct EbsPool {
     inner: Arc<Inner>,
 }
