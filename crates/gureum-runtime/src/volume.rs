@@ -274,7 +274,8 @@ pub(crate) async fn mount_read_only(
 
 /// Writes the file tree at `source` into `dest` as a raw disk of `gib` GiB holding one ext4
 /// file system (`mkfs.ext4 -d`: no loop device or mount, so a crash leaves at most the
-/// temporary file; as fast as a copy onto a loop-mounted ext4, see docs/BENCHMARKS.md). The
+/// temporary file; within 10-25% of `cp -a` onto a loop-mounted ext4, see docs/BENCHMARKS.md,
+/// "Root volume export"). The
 /// file is made under `.tmp-<name>.export` beside `dest` (the volume pool's prefix for
 /// unfinished files, removed when the pool opens), synced, then renamed over `dest`.
 pub(crate) async fn export_tree(source: &Path, dest: &Path, gib: u64) -> Result<(), RuntimeError> {
