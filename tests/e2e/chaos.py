@@ -245,12 +245,13 @@ def check_host(data_dir, insts, chaos):
 
 def check_metering(data_dir, insts):
     """The usage intervals agree with the states: per instance, no overlap, compute open only
-    while running, storage open until terminated, at most one open of each."""
+    while running, its root volume's `volume` interval open until terminated, at most one open
+    of each."""
     problems = []
     db = sqlite3.connect(f"file:{os.path.join(data_dir, 'state.db')}?mode=ro", uri=True, timeout=10)
     try:
         rows = db.execute("SELECT resource_id, kind, start_ms, end_ms FROM usage "
-                          "WHERE kind IN ('compute', 'storage') ORDER BY start_ms").fetchall()
+                          "WHERE kind IN ('compute', 'volume') ORDER BY start_ms").fetchall()
     finally:
         db.close()
     by = {}
@@ -258,8 +259,15 @@ def check_metering(data_dir, insts):
         by.setdefault((rid, kind), []).append((start, end))
     for iid, v in insts.items():
         s = v["State"]["Name"]
-        for kind, want_open in (("compute", s == "running"), ("storage", s != "terminated")):
-            ivs = by.get((iid, kind), [])
+        # The root volume is metered as a volume; once terminated it is released by the
+        # volume pass a moment later, so only live instances' are checked.
+        root = [m["Ebs"]["VolumeId"] for m in v.get("BlockDeviceMappings", [])
+                if m["DeviceName"] == "/dev/xvda"]
+        checks = [(iid, "compute", s == "running")]
+        if s != "terminated" and root:
+            checks.append((root[0], "volume", True))
+        for rid, kind, want_open in checks:
+            ivs = by.get((rid, kind), [])
             open_ = [iv for iv in ivs if iv[1] is None]
             if len(open_) > 1:
                 problems.append(f"{iid}: {len(open_)} open {kind} intervals")

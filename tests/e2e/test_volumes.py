@@ -106,15 +106,37 @@ def test_root_volumes_are_volumes(cloud):
 def test_root_volume_kept_when_asked(cloud):
     ec2 = cloud.client()
     inst = launch(cloud, BlockDeviceMappings=[
-        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False, "VolumeSize": 10}}])
-    vid = inst["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
-    assert volume(ec2, vid)["Size"] == 10
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False, "VolumeSize": 10}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1, "VolumeType": "gp3"}}])
+    maps = {m["DeviceName"]: m["Ebs"] for m in inst["BlockDeviceMappings"]}
+    vid = maps["/dev/xvda"]["VolumeId"]
+    assert volume(ec2, vid)["Size"] == 10 and maps["/dev/xvda"]["DeleteOnTermination"] is False
     assert sh(cloud, inst, "df -BG --output=size / | tail -1").stdout.strip() in ("10G", "9G")
+    # The launch's extra volume: made, then hot-plugged into the running instance.
+    extra = maps["/dev/sdf"]["VolumeId"]
+    wait_for(lambda: volume(ec2, extra)["Attachments"][0]["State"] == "attached", 60, "attached")
+    assert volume(ec2, extra)["VolumeType"] == "gp3" and volume(ec2, extra)["Size"] == 1
+    wait_for(lambda: sh(cloud, inst, "test -b /dev/xvdf", check=False).returncode == 0, 10, "/dev/xvdf")
+    sh(cloud, inst, "echo kept-root | sudo tee /root/marker >/dev/null && sync")
     ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[inst["InstanceId"]], WaiterConfig=WAIT)
     wait_available(ec2, vid)
     assert volume(ec2, vid)["Attachments"] == []
+    # The extra volume's DeleteOnTermination (true by default at launch): gone.
+    wait_for(lambda: not ec2.describe_volumes(
+        Filters=[{"Name": "volume-id", "Values": [extra]}])["Volumes"], 30, "extra volume deleted")
+    # The kept root volume is an ordinary volume holding the whole root file system.
+    other = launch(cloud)
+    attach(ec2, vid, other, "/dev/sdg")
+    wait_for(lambda: sh(cloud, other, "test -b /dev/xvdg", check=False).returncode == 0, 10, "/dev/xvdg")
+    sh(cloud, other, "sudo mkdir -p /old && sudo mount -o ro /dev/xvdg /old")
+    assert "ID=debian" in sh(cloud, other, "cat /old/etc/os-release").stdout
+    assert sh(cloud, other, "sudo cat /old/root/marker").stdout.strip() == "kept-root"
+    sh(cloud, other, "sudo umount /old")
+    ec2.detach_volume(VolumeId=vid)
+    wait_available(ec2, vid)
     ec2.delete_volume(VolumeId=vid)
+    ec2.terminate_instances(InstanceIds=[other["InstanceId"]])
 
 
 def test_attach_mkfs_mount_detach_attach_elsewhere(cloud):

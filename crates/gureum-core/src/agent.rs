@@ -10,7 +10,8 @@
 //! | running         | reboot if asked; if the guest is gone:      | stopped or terminated   |
 //! |                 | its shutdown behaviour                      |                         |
 //! | stopping        | guest stop (graceful or forced), detach     | stopped                 |
-//! | shutting-down   | guest destroy (volume too), detach          | terminated              |
+//! | shutting-down   | root volumes to keep exported, guest        | terminated              |
+//! |                 | destroy (volume too), detach                |                         |
 //! | stopped         | make sure no guest runs                     | –                       |
 //! | terminated      | nothing; forgotten after an hour            | –                       |
 //!
@@ -399,7 +400,7 @@ impl Agent {
         spec
     }
 
-    fn guest_spec(&self, r: &HostInstance, netns: Option<PathBuf>) -> GuestSpec {
+    pub(crate) fn guest_spec(&self, r: &HostInstance, netns: Option<PathBuf>) -> GuestSpec {
         let (vcpus, memory_mib) = limits_of(&r.instance_type);
         GuestSpec {
             instance_id: r.id.clone(),
@@ -706,6 +707,8 @@ impl Agent {
                 self.record(&r, InstanceState::Stopped, reason).await?;
             }
             InstanceState::ShuttingDown => {
+                // Root volumes to keep are written out while the guest's files exist.
+                self.keep_root_volumes(&r.id).await?;
                 host.compute.destroy(&r.id).await?;
                 host.network.detach(&r.id).await?;
                 // As on AWS, a terminated instance's Elastic IP is disassociated.

@@ -23,6 +23,8 @@ pub struct FakeCompute {
     pub plugged: Mutex<HashMap<(String, String), String>>,
     /// Volumes the guest has mounted: an unforced detach answers `Busy`.
     pub mounted: Mutex<HashSet<String>>,
+    /// Root volumes exported: (instance, destination).
+    pub exported: Mutex<Vec<(String, std::path::PathBuf)>>,
 }
 
 impl FakeCompute {
@@ -107,6 +109,18 @@ impl Compute for FakeCompute {
     async fn snapshot(&self, spec: &GuestSpec, image_id: &str) -> HostResult<std::path::PathBuf> {
         self.note(format!("snapshot {} {image_id}", spec.instance_id));
         Ok(format!("/images/{image_id}").into())
+    }
+    async fn export_root_volume(&self, spec: &GuestSpec, dest: &std::path::Path) -> HostResult<()> {
+        let id = &spec.instance_id;
+        self.note(format!("export {id} {}", dest.display()));
+        if !self.guests.lock().unwrap().contains_key(id) {
+            return Err(HostError::NotFound(id.clone()));
+        }
+        self.exported
+            .lock()
+            .unwrap()
+            .push((id.clone(), dest.to_path_buf()));
+        Ok(())
     }
     async fn attach_volume(&self, id: &str, a: &VolumeAttachment) -> HostResult<()> {
         self.note(format!("attach {} {id} {}", a.volume_id, a.device));

@@ -14,6 +14,7 @@ use gureum_ec2::ops::instances::{
 use gureum_ec2::ops::instances::{InstanceAttributeChange, RunInstances};
 use gureum_ec2::Page;
 use gureum_store::instances::{InstanceField, InstanceRow};
+use gureum_store::volumes::VolumeRow;
 use gureum_types::instance_types::{self, CATALOGUE};
 use gureum_types::model::{Filter, Instance, Tag};
 use gureum_types::{
@@ -59,6 +60,10 @@ const INSTANCE_FILTERS: &[&str] = &[
     "network-interface.mac-address",
     "network-interface.network-interface-id",
     "block-device-mapping.volume-id",
+    "block-device-mapping.device-name",
+    "block-device-mapping.status",
+    "block-device-mapping.attach-time",
+    "block-device-mapping.delete-on-termination",
     "virtualization-type",
     "platform-details",
 ];
@@ -69,6 +74,9 @@ impl Describable for View<'_> {
     fn filter_values(&self, name: &str) -> Option<Vec<String>> {
         let i = self.0;
         let one = |s: &str| Some(vec![s.to_string()]);
+        let bdm = |f: &dyn Fn(&gureum_types::model::VolumeAttachment) -> String| -> Vec<String> {
+            i.block_devices.iter().map(f).collect()
+        };
         match name {
             "instance-id" => one(&i.id),
             "instance-state-name" => one(i.state.as_str()),
@@ -92,7 +100,13 @@ impl Describable for View<'_> {
             "client-token" => Some(i.client_token.iter().cloned().collect()),
             "network-interface.mac-address" => one(&i.mac),
             "network-interface.network-interface-id" => one(&i.network_interface_id),
-            "block-device-mapping.volume-id" => one(&i.root_volume_id),
+            "block-device-mapping.volume-id" => Some(bdm(&|a| a.volume_id.clone())),
+            "block-device-mapping.device-name" => Some(bdm(&|a| a.device.clone())),
+            "block-device-mapping.status" => Some(bdm(&|a| a.state.as_str().into())),
+            "block-device-mapping.attach-time" => Some(bdm(&|a| a.attach_time.clone())),
+            "block-device-mapping.delete-on-termination" => {
+                Some(bdm(&|a| a.delete_on_termination.to_string()))
+            }
             "virtualization-type" => one(i.virtualization_type.as_str()),
             "platform-details" => one("Linux/UNIX"),
             _ => None,
@@ -146,6 +160,13 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         root_volume_id: r.root_volume_id.clone(),
         root_volume_gib: r.root_volume_gib,
         delete_on_termination: r.delete_on_termination,
+        // Replaced by its volume records where it has them (see `with_volumes`).
+        block_devices: vec![crate::root_volumes::legacy_root(
+            &r.id,
+            &r.root_volume_id,
+            r.launch_time,
+            r.delete_on_termination,
+        )],
         shutdown_behavior: r.shutdown_behavior,
         disable_api_termination: r.disable_api_termination,
         client_token: r.client_token.clone(),
@@ -165,6 +186,18 @@ pub(crate) fn instance_model(r: &InstanceRow, tags: Vec<Tag>) -> Instance {
         security_groups: vec![],
         tags,
     }
+}
+
+/// The instance's block device mappings from its volume records, if it has any (instances
+/// launched before root volumes were records keep the one `instance_model` made).
+fn with_volumes(
+    mut i: Instance,
+    volumes: &std::collections::HashMap<String, Vec<VolumeRow>>,
+) -> Instance {
+    if let Some(v) = volumes.get(&i.id).filter(|v| v.iter().any(|v| v.root)) {
+        i.block_devices = crate::root_volumes::block_devices(v);
+    }
+    i
 }
 
 fn with_groups(mut i: Instance, groups: &[(String, String)]) -> Instance {
@@ -259,6 +292,24 @@ impl Cloud {
             })
         })
         .await
+    }
+
+    /// The account's volumes attached to its instances, by instance.
+    pub(crate) async fn instance_volumes(
+        &self,
+        account: &str,
+    ) -> CoreResult<std::collections::HashMap<String, Vec<VolumeRow>>> {
+        let account = account.to_string();
+        let rows = self
+            .blocking(move |s| s.read(|c| Ok(c.volumes().of_account(&account)?)))
+            .await?;
+        let mut out: std::collections::HashMap<String, Vec<VolumeRow>> = Default::default();
+        for v in rows {
+            if let Some(a) = &v.attachment {
+                out.entry(a.instance_id.clone()).or_default().push(v);
+            }
+        }
+        Ok(out)
     }
 
     /// Resolve ids (checked by [`instance_ids`]) to the account's rows, in the order given
@@ -361,44 +412,19 @@ impl Cloud {
 
         let (image, rootfs) = self.launchable_image(&account, &req.image_id).await?;
 
-        // Root volume.
-        let mut volume_gib = image.root_size_gib.max(1);
-        let mut delete_on_termination = true;
-        for b in &req.block_devices {
-            if b.device_name != "/dev/xvda" && b.device_name != "/dev/sda1" {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidBlockDeviceMapping,
-                    format!(
-                        "Only the root device (/dev/xvda) can be mapped, not '{}'",
-                        b.device_name
-                    ),
-                )
-                .into());
-            }
-            if let Some(size) = b.volume_size {
-                if size < image.root_size_gib {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidBlockDeviceMapping,
-                        format!(
-                            "Volume of size {size}GB is smaller than snapshot '{}', expect size >= {}GB",
-                            image.id, image.root_size_gib
-                        ),
-                    )
-                    .into());
-                }
-                if size > 16384 {
-                    return Err(ApiError::invalid_value(
-                        "VolumeSize",
-                        &size.to_string(),
-                        "Must be at most 16384.",
-                    )
-                    .into());
-                }
-                volume_gib = size;
-            }
-            if let Some(d) = b.delete_on_termination {
-                delete_on_termination = d;
-            }
+        // Its volumes: the root volume's size, type and DeleteOnTermination, and the extra
+        // EBS volumes the mappings ask for.
+        let volume_plan =
+            crate::root_volumes::plan(&req.block_devices, &image.id, image.root_size_gib)?;
+        let volume_gib = volume_plan.root_gib;
+        let delete_on_termination = volume_plan.root.delete_on_termination;
+        if !volume_plan.extra.is_empty() && !self.volumes_enabled() {
+            return Err(ApiError::new(
+                ErrorCode::InsufficientVolumeCapacity,
+                "There is currently insufficient capacity to create the volume: this host has \
+                 no volume storage.",
+            )
+            .into());
         }
 
         // Key pair: its public key is copied into the instance, as on AWS.
@@ -676,7 +702,16 @@ impl Cloud {
                         },
                     )?;
                     tx.tags().put(&acct, &id, &instance_tags)?;
-                    tx.tags().put(&acct, &vol, &volume_tags)?;
+                    crate::root_volumes::record(
+                        tx,
+                        &acct,
+                        &subnet.az,
+                        &id,
+                        &vol,
+                        &volume_plan,
+                        &volume_tags,
+                        now,
+                    )?;
                     tx.security_groups().set_instance_groups(&id, &groups)?;
                 }
                 Ok(())
@@ -693,10 +728,11 @@ impl Cloud {
         reservation_id: &str,
     ) -> CoreResult<Response> {
         let rows = self.instance_rows_with_groups(account).await?;
+        let volumes = self.instance_volumes(account).await?;
         let instances = rows
             .iter()
             .filter(|(r, _, _)| r.reservation_id == reservation_id)
-            .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
+            .map(|(r, t, g)| with_volumes(with_groups(instance_model(r, t.clone()), g), &volumes))
             .collect();
         Ok(Response::RunInstances {
             reservation: Reservation {
@@ -721,11 +757,12 @@ impl Cloud {
             self.resolve(&account, &ids).await?;
         }
         let rows = self.instance_rows_with_groups(&account).await?;
+        let volumes = self.instance_volumes(&account).await?;
         let region = self.region.name.clone();
         let items: Vec<Instance> = rows
             .iter()
             .filter(|(r, _, _)| ids.is_empty() || has(&ids, &r.id))
-            .map(|(r, t, g)| with_groups(instance_model(r, t.clone()), g))
+            .map(|(r, t, g)| with_volumes(with_groups(instance_model(r, t.clone()), g), &volumes))
             .filter(|i| describe::matches(&View(i, &region), &filters))
             .collect();
         let (page_items, next_token) = describe::paginate(items, |i| i.id.clone(), &page)?;
@@ -1084,6 +1121,17 @@ impl Cloud {
                 })
                 .await?;
             }
+            InstanceAttributeChange::DeleteOnTermination(devices) => {
+                let (acct, now) = (account.clone(), self.clock.now_millis());
+                self.blocking(move |s| {
+                    s.write(|tx| {
+                        crate::root_volumes::set_delete_on_termination(
+                            tx, &acct, &id, &devices, now,
+                        )
+                    })
+                })
+                .await?;
+            }
             InstanceAttributeChange::Groups(groups) => {
                 let acct = account.clone();
                 self.blocking(move |s| {
@@ -1141,7 +1189,10 @@ impl Cloud {
                         .unwrap_or_default(),
                 )
             }
-            "blockDeviceMapping" => InstanceAttributeValue::BlockDevices(instance_model(r, vec![])),
+            "blockDeviceMapping" => InstanceAttributeValue::BlockDevices(with_volumes(
+                instance_model(r, vec![]),
+                &self.instance_volumes(&account).await?,
+            )),
             _ => InstanceAttributeValue::Value(None),
         };
         Ok(Response::DescribeInstanceAttribute {

@@ -35,6 +35,9 @@ pub mod key_pairs;
 mod lifecycle_tests;
 pub mod metadata;
 pub mod metering;
+#[cfg(test)]
+mod root_volume_tests;
+pub mod root_volumes;
 pub mod routing;
 pub mod security_groups;
 pub mod snapshots;

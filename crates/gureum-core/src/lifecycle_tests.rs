@@ -25,7 +25,7 @@ pub(crate) struct World {
     pub(crate) image: String,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     world_with_clock(Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)))
 }
 
@@ -172,7 +172,7 @@ impl World {
         }
     }
 
-    async fn describe(&self, id: &str) -> Instance {
+    pub(crate) async fn describe(&self, id: &str) -> Instance {
         match self
             .call(ec2::instances::Action::DescribeInstances {
                 instance_ids: vec![id.into()],
@@ -1044,8 +1044,22 @@ async fn usage_follows_state_changes() {
             .filter(|r| r.kind == kind && r.end_ms.is_none())
             .count()
     };
-    // Pending: the volume exists, nothing computes yet.
-    assert_eq!(open(&w, usage::STORAGE), 1);
+    // Pending: the root volume exists, nothing computes yet. It is metered once, as the
+    // volume it is (never also as the instance's `storage`).
+    assert_eq!(open(&w, usage::VOLUME), 1);
+    assert_eq!(open(&w, usage::STORAGE), 0);
+    let root = rows(&w)
+        .into_iter()
+        .find(|r| r.kind == usage::VOLUME)
+        .unwrap();
+    assert_eq!(
+        (
+            root.resource_id.as_str(),
+            root.detail.as_str(),
+            root.quantity
+        ),
+        (i.root_volume_id.as_str(), "gp3", 8.0)
+    );
     assert_eq!(open(&w, usage::COMPUTE), 0);
     w.settle().await;
     assert_eq!(open(&w, usage::COMPUTE), 1);
@@ -1065,7 +1079,7 @@ async fn usage_follows_state_changes() {
         0,
         "its public address was released"
     );
-    assert_eq!(open(&w, usage::STORAGE), 1, "its volume is still billed");
+    assert_eq!(open(&w, usage::VOLUME), 1, "its volume is still billed");
     w.start(&i.id).await;
     let compute: Vec<_> = rows(&w)
         .into_iter()
@@ -1087,7 +1101,7 @@ async fn usage_follows_state_changes() {
     .await
     .unwrap();
     w.settle().await;
-    for kind in [usage::COMPUTE, usage::STORAGE, usage::PUBLIC_IPV4] {
+    for kind in [usage::COMPUTE, usage::VOLUME, usage::PUBLIC_IPV4] {
         assert_eq!(open(&w, kind), 0, "{kind} closed on terminate");
     }
     w.call(ec2::addresses::Action::ReleaseAddress {

@@ -5,6 +5,8 @@
 //! snapshot in `DescribeSnapshots` and create volumes from it, never change or delete it.
 //! A copy shows `vol-ffffffff` as its volume, as EC2's copies do.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use gureum_ec2::ops::snapshots::{Action, Permission, Response, SnapshotAttribute};
@@ -12,7 +14,9 @@ use gureum_ec2::Page;
 use gureum_store::volumes::SnapshotRow;
 use gureum_store::Tx;
 use gureum_types::model::{Filter, Snapshot, Tag, TagSpecification};
-use gureum_types::{ApiError, ErrorCode, ResourceId, ResourceKind, SnapshotState, VolumeState};
+use gureum_types::{
+    ApiError, ErrorCode, InstanceState, ResourceId, ResourceKind, SnapshotState, VolumeState,
+};
 
 use crate::describe::{self, Describable};
 use crate::volumes::find as find_volume;
@@ -145,13 +149,6 @@ impl Cloud {
                             )
                             .into());
                         }
-                        if v.root {
-                            return Err(ApiError::new(
-                                ErrorCode::UnsupportedOperation,
-                                "Snapshots of root volumes are not supported yet.",
-                            )
-                            .into());
-                        }
                         let row = SnapshotRow {
                             id: ResourceId::generate(ResourceKind::Snapshot).to_string(),
                             account_id: account.clone(),
@@ -183,7 +180,7 @@ impl Cloud {
         &self,
         account: String,
         instance_id: String,
-        exclude: Vec<String>,
+        (exclude_boot, exclude): (bool, Vec<String>),
         description: String,
         specs: Vec<TagSpecification>,
         copy_tags: bool,
@@ -203,8 +200,7 @@ impl Cloud {
                         .volumes()
                         .of_instance(&instance_id)?
                         .into_iter()
-                        // Root volumes live in the compute driver's files, not the pool.
-                        .filter(|v| !v.root && !exclude.contains(&v.id))
+                        .filter(|v| !(exclude.contains(&v.id) || v.root && exclude_boot))
                         .map(|v| {
                             let mut t = if copy_tags {
                                 own_tags.remove(&v.id).unwrap_or_default()
@@ -481,7 +477,7 @@ impl Cloud {
             }
             Action::CreateSnapshots {
                 instance_id,
-                exclude_boot_volume: _,
+                exclude_boot_volume,
                 exclude_data_volume_ids,
                 description,
                 tag_specifications,
@@ -490,7 +486,7 @@ impl Cloud {
                 self.create_snapshots(
                     acct,
                     instance_id,
-                    exclude_data_volume_ids,
+                    (exclude_boot_volume, exclude_data_volume_ids),
                     description,
                     tag_specifications,
                     copy_tags,
@@ -555,23 +551,59 @@ impl Cloud {
     /// snapshot's volume (for a copy: of a scratch volume made from the source), and removing
     /// the bytes of deleted ones.
     pub(crate) async fn snapshot_jobs(&self) -> CoreResult<Vec<SnapshotJob>> {
-        let (snaps, trash) = self
-            .blocking(|s| s.read(|tx| Ok((tx.volumes().all_snapshots()?, tx.volumes().trash()?))))
+        let (snaps, trash, roots) = self
+            .blocking(|s| {
+                s.read(|tx| {
+                    let states: HashMap<String, InstanceState> = tx
+                        .instances()
+                        .all()?
+                        .into_iter()
+                        .map(|i| (i.id, i.state))
+                        .collect();
+                    // Each root volume's instance and its state.
+                    let roots: HashMap<String, (String, Option<InstanceState>)> = tx
+                        .volumes()
+                        .all()?
+                        .into_iter()
+                        .filter(|v| v.root)
+                        .filter_map(|v| {
+                            let i = v.attachment?.instance_id;
+                            let state = states.get(&i).copied();
+                            Some((v.id, (i, state)))
+                        })
+                        .collect();
+                    Ok((tx.volumes().all_snapshots()?, tx.volumes().trash()?, roots))
+                })
+            })
             .await?;
         let pending = snaps
             .into_iter()
             .filter(|s| s.state == SnapshotState::Pending)
-            .map(|s| SnapshotJob {
-                step: match s.source_snapshot_id {
-                    None => SnapshotStep::Take {
+            .filter_map(|s| {
+                let step = match (s.source_snapshot_id, roots.get(&s.volume_id)) {
+                    // A root volume is read through its guest's files: once the instance
+                    // has settled (running or stopped).
+                    (None, Some((instance_id, state))) => match state {
+                        Some(InstanceState::Running | InstanceState::Stopped) => {
+                            SnapshotStep::ExportRoot {
+                                volume_id: s.volume_id,
+                                instance_id: instance_id.clone(),
+                            }
+                        }
+                        _ => return None,
+                    },
+                    (None, None) => SnapshotStep::Take {
                         volume_id: s.volume_id,
                     },
-                    Some(source_snapshot_id) => SnapshotStep::Copy {
+                    (Some(source_snapshot_id), _) => SnapshotStep::Copy {
                         source_snapshot_id,
                         size_gib: s.volume_size,
                     },
-                },
-                snapshot_id: s.id,
+                };
+                Some(SnapshotJob {
+                    step,
+                    snapshot_id: s.id,
+                })
             });
         let removed = trash.into_iter().map(|snapshot_id| SnapshotJob {
             snapshot_id,
@@ -647,6 +679,12 @@ pub struct SnapshotJob {
 pub enum SnapshotStep {
     /// A copy-on-write snapshot of the volume.
     Take { volume_id: String },
+    /// A snapshot of a root volume: the instance's root file system written out whole (the
+    /// compute driver's export; not copy-on-write).
+    ExportRoot {
+        volume_id: String,
+        instance_id: String,
+    },
     /// `CopySnapshot`: a scratch volume made from the source, snapshotted, removed.
     Copy {
         source_snapshot_id: String,

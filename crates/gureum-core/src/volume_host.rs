@@ -26,22 +26,36 @@ impl Agent {
     }
 
     /// One pass: start the host step of every volume and snapshot that needs one and wait
-    /// for them. Does nothing on a host without a volume pool.
+    /// for them. A host without a volume pool still has root volumes: their records follow
+    /// their instances (released, then forgotten), and nothing else is done.
     pub async fn converge_volumes(&self) -> CoreResult<()> {
-        let Some(pool) = self.volume_pool() else {
-            return Ok(());
-        };
+        let pool = self.volume_pool();
         let volume_jobs = self.control.volume_jobs().await?;
-        let snapshot_jobs = self.control.snapshot_jobs().await?;
+        let snapshot_jobs = match pool {
+            Some(_) => self.control.snapshot_jobs().await?,
+            None => Vec::new(),
+        };
         let mut steps = tokio::task::JoinSet::new();
         for job in volume_jobs {
+            // A root volume's export belongs to its instance's terminate path, which must run
+            // it before the guest is destroyed (`Agent::keep_root_volumes`).
+            if matches!(job.step, VolumeStep::ExportRoot { .. }) {
+                continue;
+            }
+            let no_pool_needed = matches!(
+                job.step,
+                VolumeStep::Release | VolumeStep::Delete { root: true }
+            );
+            if pool.is_none() && !no_pool_needed {
+                continue;
+            }
             if !self.in_flight.try_claim(&job.volume_id) {
                 continue;
             }
             let (agent, pool) = (self.clone(), pool.clone());
             steps.spawn(async move {
                 let id = job.volume_id.clone();
-                let outcome = match agent.volume_step(&*pool, &id, &job.step).await {
+                let outcome = match agent.volume_step(pool.as_deref(), &id, &job.step).await {
                     Ok(()) => VolumeOutcome::Done,
                     Err(HostError::Busy(why)) => VolumeOutcome::Busy(why),
                     Err(e) => VolumeOutcome::Failed(e.to_string()),
@@ -52,26 +66,36 @@ impl Agent {
                 agent.in_flight.release(&id);
             });
         }
-        for job in snapshot_jobs {
-            if !self.in_flight.try_claim(&job.snapshot_id) {
-                continue;
-            }
-            let (agent, pool) = (self.clone(), pool.clone());
-            steps.spawn(async move {
-                let id = job.snapshot_id.clone();
-                let outcome = snapshot_step(&*pool, &job).await.map_err(|e| e.to_string());
-                if let Err(e) = agent.control.snapshot_done(job, outcome).await {
-                    tracing::warn!(snapshot = %id, error = %e, "recording a snapshot step failed");
+        if let Some(pool) = &pool {
+            for job in snapshot_jobs {
+                if !self.in_flight.try_claim(&job.snapshot_id) {
+                    continue;
                 }
-                agent.in_flight.release(&id);
-            });
+                let (agent, pool) = (self.clone(), pool.clone());
+                steps.spawn(async move {
+                    let id = job.snapshot_id.clone();
+                    let outcome = snapshot_step(&agent, &*pool, &job)
+                        .await
+                        .map_err(|e| e.to_string());
+                    if let Err(e) = agent.control.snapshot_done(job, outcome).await {
+                        tracing::warn!(snapshot = %id, error = %e, "recording a snapshot step failed");
+                    }
+                    agent.in_flight.release(&id);
+                });
+            }
         }
-        // Images from snapshots: made from a snapshot's bytes, so with the pool's steps.
-        for job in self.control.image_jobs().await? {
+        // Images from snapshots: made from a snapshot's bytes, so with the pool's steps (none
+        // without a pool: no snapshot can exist).
+        let image_jobs = match &pool {
+            Some(_) => self.control.image_jobs().await?,
+            None => Vec::new(),
+        };
+        for job in image_jobs {
             if !self.in_flight.try_claim(&job.image_id) {
                 continue;
             }
-            let (agent, pool) = (self.clone(), pool.clone());
+            let Some(pool) = pool.clone() else { break };
+            let agent = self.clone();
             steps.spawn(async move {
                 let id = job.image_id.clone();
                 let outcome = image_step(agent.host.images.as_deref(), &*pool, &job).await;
@@ -85,13 +109,24 @@ impl Agent {
         Ok(())
     }
 
-    async fn volume_step(&self, pool: &dyn Volumes, id: &str, step: &VolumeStep) -> HostResult<()> {
+    async fn volume_step(
+        &self,
+        pool: Option<&dyn Volumes>,
+        id: &str,
+        step: &VolumeStep,
+    ) -> HostResult<()> {
+        let pool =
+            || pool.ok_or_else(|| HostError::Unavailable("this host has no volume pool".into()));
         match step {
             VolumeStep::Create {
                 size_gib,
                 from_snapshot,
-            } => pool.create(id, *size_gib, from_snapshot.as_deref()).await,
-            VolumeStep::Grow { size_gib } => pool.grow(id, *size_gib).await,
+            } => {
+                pool()?
+                    .create(id, *size_gib, from_snapshot.as_deref())
+                    .await
+            }
+            VolumeStep::Grow { size_gib } => pool()?.grow(id, *size_gib).await,
             VolumeStep::Attach {
                 instance_id,
                 device,
@@ -99,7 +134,7 @@ impl Agent {
                 let plug = VolumeAttachment {
                     volume_id: id.to_string(),
                     device: device.clone(),
-                    path: pool.path(id),
+                    path: pool()?.path(id),
                     read_only: false,
                 };
                 self.host.compute.attach_volume(instance_id, &plug).await
@@ -110,9 +145,12 @@ impl Agent {
                     .detach_volume(instance_id, id, *force)
                     .await
             }
+            VolumeStep::ExportRoot { instance_id } => {
+                self.export_root(instance_id, &pool()?.path(id)).await
+            }
             VolumeStep::MarkAttached | VolumeStep::MarkDetached | VolumeStep::Release => Ok(()),
             VolumeStep::Delete { root: true } => Ok(()),
-            VolumeStep::Delete { root: false } => pool.delete(id).await,
+            VolumeStep::Delete { root: false } => pool()?.delete(id).await,
         }
     }
 
@@ -137,11 +175,69 @@ impl Agent {
             })
             .collect())
     }
+
+    /// Write instance `instance_id`'s root file system to `dest` as a standalone raw disk
+    /// (see `Compute::export_root_volume`).
+    async fn export_root(&self, instance_id: &str, dest: &std::path::Path) -> HostResult<()> {
+        let r = self
+            .control
+            .instance(instance_id)
+            .await
+            .map_err(|e| HostError::Driver(e.to_string()))?
+            .ok_or_else(|| HostError::NotFound(instance_id.to_string()))?;
+        let spec = self.guest_spec(&r, None);
+        self.host.compute.export_root_volume(&spec, dest).await
+    }
+
+    /// Before an instance's guest is destroyed: export each of its root volumes that must
+    /// outlive it (`DeleteOnTermination` false) into the pool, and record it as an ordinary
+    /// volume. The guest is shut down first, so the copy is consistent, as a termination
+    /// shuts it down anyway. Returns once no such export is left for the instance.
+    pub(crate) async fn keep_root_volumes(&self, instance_id: &str) -> CoreResult<()> {
+        let jobs: Vec<_> = self
+            .control
+            .volume_jobs()
+            .await?
+            .into_iter()
+            .filter(|j| {
+                matches!(&j.step, VolumeStep::ExportRoot { instance_id: i } if i == instance_id)
+            })
+            .collect();
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        self.host.compute.stop(instance_id, false).await?;
+        for job in jobs {
+            if !self.in_flight.try_claim(&job.volume_id) {
+                return Err(
+                    HostError::Busy(format!("{} has a step in flight", job.volume_id)).into(),
+                );
+            }
+            let id = job.volume_id.clone();
+            let outcome = match self.volume_pool() {
+                Some(pool) => match self.export_root(instance_id, &pool.path(&id)).await {
+                    Ok(()) => VolumeOutcome::Done,
+                    Err(e) => VolumeOutcome::Failed(e.to_string()),
+                },
+                None => VolumeOutcome::Failed("this host has no volume pool".into()),
+            };
+            let recorded = self.control.volume_done(job, outcome).await;
+            self.in_flight.release(&id);
+            recorded?;
+        }
+        Ok(())
+    }
 }
 
-async fn snapshot_step(pool: &dyn Volumes, job: &SnapshotJob) -> HostResult<()> {
+async fn snapshot_step(agent: &Agent, pool: &dyn Volumes, job: &SnapshotJob) -> HostResult<()> {
     match &job.step {
         SnapshotStep::Take { volume_id } => pool.snapshot(volume_id, &job.snapshot_id).await,
+        // Not copy-on-write: the root file system is written out whole.
+        SnapshotStep::ExportRoot { instance_id, .. } => {
+            agent
+                .export_root(instance_id, &pool.snapshot_path(&job.snapshot_id))
+                .await
+        }
         SnapshotStep::Copy {
             source_snapshot_id,
             size_gib,

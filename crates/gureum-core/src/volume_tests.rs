@@ -21,7 +21,7 @@ use crate::fake::FakeVolumes;
 use crate::lifecycle_tests::{run, world_with_volumes, World};
 use crate::testing;
 
-fn new(az: &str, size: u32) -> CreateVolume {
+pub(crate) fn new(az: &str, size: u32) -> CreateVolume {
     CreateVolume {
         availability_zone: Some(az.into()),
         size: Some(size),
@@ -29,14 +29,14 @@ fn new(az: &str, size: u32) -> CreateVolume {
     }
 }
 
-async fn create(w: &World, req: CreateVolume) -> Result<Volume, ErrorCode> {
+pub(crate) async fn create(w: &World, req: CreateVolume) -> Result<Volume, ErrorCode> {
     match w.call(V::CreateVolume(req)).await? {
         VR::Volume(v) => Ok(v),
         r => panic!("{r:?}"),
     }
 }
 
-async fn volume(w: &World, id: &str) -> Volume {
+pub(crate) async fn volume(w: &World, id: &str) -> Volume {
     match w
         .call(V::DescribeVolumes {
             volume_ids: vec![id.into()],
@@ -51,7 +51,7 @@ async fn volume(w: &World, id: &str) -> Volume {
     }
 }
 
-async fn snapshots(w: &World) -> Vec<Snapshot> {
+pub(crate) async fn snapshots(w: &World) -> Vec<Snapshot> {
     match w
         .call(S::DescribeSnapshots {
             snapshot_ids: vec![],
@@ -68,11 +68,16 @@ async fn snapshots(w: &World) -> Vec<Snapshot> {
     }
 }
 
-async fn converge(w: &World) {
+pub(crate) async fn converge(w: &World) {
     w.agent.converge_volumes().await.unwrap();
 }
 
-async fn attach(w: &World, vol: &str, inst: &str, device: &str) -> Result<VR, ErrorCode> {
+pub(crate) async fn attach(
+    w: &World,
+    vol: &str,
+    inst: &str,
+    device: &str,
+) -> Result<VR, ErrorCode> {
     w.call(V::AttachVolume {
         volume_id: vol.into(),
         instance_id: inst.into(),
@@ -91,20 +96,20 @@ async fn detach(w: &World, vol: &str, force: bool) -> Result<VR, ErrorCode> {
     .await
 }
 
-fn world() -> (World, Arc<FakeVolumes>) {
+pub(crate) fn world() -> (World, Arc<FakeVolumes>) {
     let pool = Arc::new(FakeVolumes::default());
     (world_with_volumes(pool.clone()), pool)
 }
 
 /// A running instance in us-east-1a.
-async fn running(w: &World) -> String {
+pub(crate) async fn running(w: &World) -> String {
     let id = w.launch(run(&w.image, 1)).await.remove(0).id;
     w.settle().await;
     id
 }
 
 /// Every volume's stored record (the agent's view).
-fn rows(w: &World) -> Vec<VolumeRow> {
+pub(crate) fn rows(w: &World) -> Vec<VolumeRow> {
     w.cloud.store().read(|tx| tx.volumes().all()).unwrap()
 }
 

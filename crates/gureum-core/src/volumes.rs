@@ -18,6 +18,7 @@
 //! | `in-use`, `attaching`            | running instance: hot-plug; stopped: none   | `attached`                 |
 //! | `in-use`, `detaching` or `busy`  | running instance: detach (forced if asked)  | `available`; `busy` if held|
 //! | `in-use`, instance terminated    | none (the guest is gone)                    | `deleting` or `available` by `DeleteOnTermination` |
+//! | root, instance `shutting-down`, not `DeleteOnTermination` | export the root file system into the pool (the terminate path, before destroy) | `available`, no longer root (`error` if it failed) |
 //! | `deleting`                       | pool delete                                 | forgotten                  |
 //!
 //! A host without a volume pool (no host at all, or a driver set without block storage)
@@ -329,7 +330,7 @@ pub(crate) fn check_device(d: &str) -> Result<(), ApiError> {
 
 /// The attachment point a device name takes: `/dev/sdf` and `/dev/xvdf` are the same one
 /// (Xen and Nitro instances rename one to the other).
-fn attachment_point(d: &str) -> String {
+pub(crate) fn attachment_point(d: &str) -> String {
     let base = d.strip_prefix("/dev/").unwrap_or(d);
     let base = base
         .strip_prefix("xvd")
@@ -396,7 +397,7 @@ fn modification_model(v: &VolumeRow, m: &ModificationRow) -> VolumeModification 
 
 /// `VolumeLimitExceeded` if the account's volumes of type `t` would exceed its quota with
 /// `extra` more GiB.
-fn check_quota(tx: &dyn Tx, account: &str, t: VolumeType, extra: u64) -> CoreResult<()> {
+pub(crate) fn check_quota(tx: &dyn Tx, account: &str, t: VolumeType, extra: u64) -> CoreResult<()> {
     let used: u64 = tx
         .volumes()
         .of_account(account)?
@@ -1019,6 +1020,8 @@ enum Step {
     Detach,
     /// The instance it was attached to is gone.
     Release,
+    /// A root volume to keep past its instance, which is being terminated.
+    ExportRoot,
     Delete,
 }
 
@@ -1033,6 +1036,9 @@ fn step_of(v: &VolumeRow, instance: Option<InstanceState>) -> Option<Step> {
         let gone = matches!(instance, None | Some(InstanceState::Terminated));
         if gone {
             return Some(Step::Release);
+        }
+        if v.root && !a.delete_on_termination && instance == Some(InstanceState::ShuttingDown) {
+            return Some(Step::ExportRoot);
         }
         match a.state {
             VolumeAttachmentState::Attaching => return Some(Step::Attach),
@@ -1088,6 +1094,12 @@ pub enum VolumeStep {
     MarkDetached,
     /// Its instance is gone: kept or deleted by `DeleteOnTermination`.
     Release,
+    /// Write the root file system of `instance_id` (being terminated) into the pool as this
+    /// volume's bytes, so it outlives the instance (`DeleteOnTermination` false). Run by the
+    /// agent's terminate path before the guest is destroyed, never by the volume pass.
+    ExportRoot {
+        instance_id: String,
+    },
     /// Remove its bytes (a root volume's are the compute driver's, removed with the guest).
     Delete {
         root: bool,
@@ -1140,6 +1152,9 @@ fn job_of(v: &VolumeRow, instance: Option<InstanceState>) -> Option<VolumeStep> 
             | None => VolumeStep::MarkDetached,
         },
         Step::Release => VolumeStep::Release,
+        Step::ExportRoot => VolumeStep::ExportRoot {
+            instance_id: attachment()?.instance_id.clone(),
+        },
         Step::Delete => VolumeStep::Delete { root: v.root },
     })
 }
@@ -1197,7 +1212,14 @@ impl Cloud {
         };
         let mut next = v.clone();
         match (&job.step, outcome) {
-            (VolumeStep::Create { .. }, VolumeOutcome::Done) => next.state = VolumeState::Available,
+            // A launch's volume is in use by its instance from the start.
+            (VolumeStep::Create { .. }, VolumeOutcome::Done) => {
+                next.state = if next.attachment.is_some() {
+                    VolumeState::InUse
+                } else {
+                    VolumeState::Available
+                }
+            }
             (VolumeStep::Create { .. }, VolumeOutcome::Busy(e) | VolumeOutcome::Failed(e)) => {
                 failed("creating the volume", &e);
                 next.state = VolumeState::Error;
@@ -1253,10 +1275,27 @@ impl Cloud {
                 let Some(a) = next.attachment.take() else {
                     return Ok(());
                 };
-                next.state = if a.delete_on_termination {
+                if v.root && !a.delete_on_termination {
+                    // Not exported before its guest went (a launch that never booted): its
+                    // bytes went with the guest.
+                    tracing::warn!(volume = %v.id, "a root volume to keep has no bytes left");
+                }
+                next.state = if a.delete_on_termination || v.root {
                     VolumeState::Deleting
                 } else {
                     VolumeState::Available
+                };
+            }
+            (VolumeStep::ExportRoot { .. }, outcome) => {
+                // From now on an ordinary volume whose bytes are the pool's.
+                next.root = false;
+                next.attachment = None;
+                next.state = match outcome {
+                    VolumeOutcome::Done => VolumeState::Available,
+                    VolumeOutcome::Busy(e) | VolumeOutcome::Failed(e) => {
+                        failed("keeping the root volume", &e);
+                        VolumeState::Error
+                    }
                 };
             }
             (VolumeStep::Delete { .. }, VolumeOutcome::Done) => {

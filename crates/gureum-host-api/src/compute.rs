@@ -1,7 +1,7 @@
 //! The compute driver trait ([`Compute`]) and what crosses it: the spec of one guest, its
 //! state, a warm guest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use gureum_types::Hypervisor;
@@ -100,6 +100,19 @@ pub trait Compute: Send + Sync + 'static {
     ) -> HostResult<()> {
         Err(HostError::Unsupported(format!(
             "{instance_id}: this driver cannot attach volumes"
+        )))
+    }
+    /// Write the guest's root file system (the image with everything written since) to `dest`
+    /// as a standalone raw disk of `spec.volume_gib` GiB holding one file system, so the root
+    /// volume can outlive the guest as an ordinary volume (`DeleteOnTermination` false) or be
+    /// snapshotted. Written under a temporary name beside `dest` that starts with `.tmp-`,
+    /// then renamed, so `dest` is whole or absent. A guest that runs is read live (as
+    /// `CreateImage` with `NoReboot` is); stop it first for a consistent copy. Idempotent (an
+    /// existing `dest` is replaced).
+    async fn export_root_volume(&self, spec: &GuestSpec, _dest: &Path) -> HostResult<()> {
+        Err(HostError::Unsupported(format!(
+            "{}: this driver cannot export root volumes",
+            spec.instance_id
         )))
     }
     /// Take a volume away from a guest. Unless `force`, a volume the guest still uses (a

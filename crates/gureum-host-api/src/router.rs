@@ -6,7 +6,7 @@
 //! nothing but the trait, so it is written and tested once, against fakes, for any pair of
 //! drivers.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use gureum_types::Hypervisor;
@@ -99,6 +99,9 @@ impl<C: Compute, V: Compute> Compute for ByHypervisor<C, V> {
     }
     async fn warm_guest(&self, id: &str) -> HostResult<Option<WarmGuest>> {
         self.for_id(id).warm_guest(id).await
+    }
+    async fn export_root_volume(&self, spec: &GuestSpec, dest: &Path) -> HostResult<()> {
+        self.for_spec(spec)?.export_root_volume(spec, dest).await
     }
     async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {
         self.for_id(id).attach_volume(id, attachment).await

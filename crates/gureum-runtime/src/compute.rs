@@ -4,7 +4,7 @@
 //! The trait's methods share names with the driver's own, which take the driver's types; the
 //! impl calls those by path so it is plain which one runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use gureum_host_api::{
@@ -100,6 +100,9 @@ impl Compute for RuncDriver {
             pid: w.pid,
             waiting: w.waiting,
         }))
+    }
+    async fn export_root_volume(&self, spec: &GuestSpec, dest: &Path) -> HostResult<()> {
+        Ok(RuncDriver::export_root_volume(self, &container_spec(spec), dest).await?)
     }
     /// Also re-reads the size of a volume already attached (a grown volume grows in the guest).
     async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {

@@ -1070,6 +1070,40 @@ impl RuncDriver {
         Ok(())
     }
 
+    /// Writes the instance's root file system (the AMI plus everything written since) into
+    /// `dest` as a raw disk of the volume's size holding an ext4 (see [`volume::export_tree`]),
+    /// so the root volume can live on as an ordinary EBS volume. A running instance is read
+    /// live through its mounted root; a stopped one is mounted read-only for the export (under
+    /// `<instance dir>/export/`) and unmounted again. Idempotent.
+    pub async fn export_root_volume(
+        &self,
+        spec: &ContainerSpec,
+        dest: &Path,
+    ) -> Result<(), RuntimeError> {
+        validate_spec(spec)?;
+        let lock = self.lock_for(&spec.id);
+        let _g = lock.lock().await;
+        let dir = self.instance_dir(&spec.id);
+        let paths = VolumePaths::new(&dir);
+        if !paths.image.exists() {
+            return Err(RuntimeError::NotFound(spec.id.clone()));
+        }
+        if mounts::is_mountpoint(&paths.rootfs)? {
+            return volume::export_tree(&paths.rootfs, dest, spec.volume_gib).await;
+        }
+        let (vol, root) = (dir.join("export/volume"), dir.join("export/root"));
+        let mounted = volume::mount_read_only(&paths, &spec.image_rootfs, &vol, &root).await;
+        let exported = match mounted {
+            Ok(()) => volume::export_tree(&root, dest, spec.volume_gib).await,
+            Err(e) => Err(e),
+        };
+        let unmounted = mounts::unmount_all(&root).and_then(|()| mounts::unmount_all(&vol));
+        exported?;
+        unmounted?;
+        let _ = std::fs::remove_dir_all(dir.join("export"));
+        Ok(())
+    }
+
     /// The last `max_bytes` of the instance's console log.
     pub fn console_output(&self, id: &str, max_bytes: usize) -> Result<Vec<u8>, RuntimeError> {
         validate_id(id)?;

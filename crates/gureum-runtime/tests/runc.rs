@@ -1515,3 +1515,97 @@ fn volumes_attach_to_running_containers() {
         assert!(loops_over(&vol).is_empty());
     });
 }
+
+/// Mounts a raw disk read-only on the host and returns what `probe` says of its files.
+fn read_disk(
+    img: &Path,
+    probe: impl FnOnce(&Path) -> (bool, String, bool),
+) -> (bool, String, bool) {
+    let mnt = img.with_extension("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    host(
+        "mount",
+        &[
+            "-o",
+            "ro,loop",
+            img.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+        ],
+    );
+    let seen = probe(&mnt);
+    host("umount", &[mnt.to_str().unwrap()]);
+    std::fs::remove_dir(&mnt).unwrap();
+    seen
+}
+
+/// A root volume exported as a standalone disk (a root volume kept past its instance, or a
+/// snapshot of one): an ext4 of the volume's size holding the whole root file system, the
+/// image's files and the guest's own writes and deletions; live from a running instance and
+/// from a stopped one (mounted read-only for it, and unmounted again).
+#[test]
+fn a_root_volume_exports_as_a_standalone_disk() {
+    let rootfs = require_env!();
+    let _s = serial();
+    let mut fx = Fixture::new("export");
+    let d = fx.driver();
+    let spec = fx.spec(&rootfs);
+    let id = spec.id.clone();
+    let probe = |m: &Path| {
+        (
+            m.join("etc/os-release").is_file(),
+            std::fs::read_to_string(m.join("root/marker")).unwrap_or_default(),
+            m.join("etc/motd").exists(),
+        )
+    };
+    runtime().block_on(async {
+        d.prepare(&spec).await.unwrap();
+        d.start(&spec).await.unwrap();
+        wait_booted(&d, &id).await;
+        exec_ok(
+            &d,
+            &id,
+            &[
+                "sh",
+                "-c",
+                "echo written-in-the-guest > /root/marker && rm /etc/motd && sync",
+            ],
+        )
+        .await;
+        let live = fx.state_dir.join("vol-live.img");
+        let t = Instant::now();
+        d.export_root_volume(&spec, &live).await.unwrap();
+        println!("export of a running instance: {:?}", t.elapsed());
+        assert_eq!(std::fs::metadata(&live).unwrap().len(), 8 << 30);
+        assert_eq!(
+            read_disk(&live, probe),
+            (true, "written-in-the-guest\n".into(), false)
+        );
+
+        d.stop(&id, Duration::from_secs(30), false).await.unwrap();
+        let dir = d.instance_dir(&id);
+        let loops_before = loops_over(&dir.join("volume.img"));
+        println!("loop devices over the stopped volume: {loops_before:?}");
+        let kept = fx.state_dir.join("vol-kept.img");
+        d.export_root_volume(&spec, &kept).await.unwrap();
+        // Again (after a crash, say): the same disk.
+        d.export_root_volume(&spec, &kept).await.unwrap();
+        assert_eq!(
+            read_disk(&kept, probe),
+            (true, "written-in-the-guest\n".into(), false)
+        );
+        let mounted = host("findmnt", &["-rn", "-o", "TARGET"]);
+        assert!(
+            !mounted.contains(dir.to_str().unwrap()),
+            "left mounted: {mounted}"
+        );
+        assert_eq!(loops_over(&dir.join("volume.img")), loops_before);
+        assert!(std::fs::read_dir(&fx.state_dir)
+            .unwrap()
+            .flatten()
+            .all(|e| !e.file_name().to_string_lossy().starts_with(".tmp-")));
+        d.destroy(&id).await.unwrap();
+        assert_no_traces(&d, &id).await;
+        // An instance with nothing on the host has nothing to export.
+        assert!(d.export_root_volume(&spec, &kept).await.is_err());
+    });
+}

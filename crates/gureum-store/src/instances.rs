@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use gureum_types::{
-    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason, VolumeType,
+    HttpEndpoint, HttpTokens, Hypervisor, InstanceState, ShutdownBehavior, StateReason,
 };
 
 use crate::Millis;
@@ -249,15 +249,9 @@ pub(crate) fn insert(c: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
             i.auto_public_ip
         ],
     )?;
-    crate::usage::open(
-        c,
-        &i.account_id,
-        &i.id,
-        crate::usage::STORAGE,
-        VolumeType::Gp3.as_str(),
-        i.root_volume_gib as f64,
-        i.launch_time,
-    )?;
+    // The root volume is metered as the volume it is (its `volume` interval, opened by its
+    // record in the same transaction); `storage` intervals are only closed now, for instances
+    // launched before root volumes were records.
     Ok(())
 }
 
@@ -376,6 +370,8 @@ pub enum InstanceField<'a> {
     ShutdownBehavior(ShutdownBehavior),
     RebootRequested(bool),
     ForceStop(bool),
+    /// The root volume's `DeleteOnTermination` (its volume record holds it too).
+    DeleteOnTermination(bool),
 }
 
 pub(crate) fn set_field(
@@ -390,6 +386,7 @@ pub(crate) fn set_field(
         InstanceField::ShutdownBehavior(v) => set_column(c, id, "shutdown_behavior", &v.as_str()),
         InstanceField::RebootRequested(v) => set_column(c, id, "reboot_requested", &v),
         InstanceField::ForceStop(v) => set_column(c, id, "force_stop", &v),
+        InstanceField::DeleteOnTermination(v) => set_column(c, id, "delete_on_termination", &v),
     }
 }
 
@@ -454,9 +451,13 @@ pub(crate) fn purge_terminated(c: &Connection, cutoff: Millis) -> rusqlite::Resu
     };
     for id in &ids {
         if let Some(i) = get(c, id)? {
+            c.execute("DELETE FROM resources WHERE id = ?1", [&i.eni_id])?;
+            // A root volume kept past its instance (`DeleteOnTermination` false) is a volume
+            // of its own now; one still recorded goes when its record does.
             c.execute(
-                "DELETE FROM resources WHERE id IN (?1, ?2)",
-                params![i.eni_id, i.root_volume_id],
+                "DELETE FROM resources WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM volumes WHERE id = ?1)",
+                [&i.root_volume_id],
             )?;
         }
         c.execute("DELETE FROM resources WHERE id = ?1", [id])?;

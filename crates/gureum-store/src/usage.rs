@@ -6,13 +6,17 @@
 //! | kind          | opened                                  | closed                          |
 //! |---------------|-----------------------------------------|---------------------------------|
 //! | `compute`     | the instance enters `running`           | it leaves `running`             |
-//! | `storage`     | the instance is launched (root volume)  | it is `terminated`              |
+//! | `storage`     | (no longer: see below)                  | it is `terminated`              |
 //! | `public-ipv4` | an auto-assigned public address is set  | it is released or replaced      |
 //! | `elastic-ip`  | `AllocateAddress`, (dis)association     | (dis)association, `ReleaseAddress` |
 //! | `volume`      | `CreateVolume`, a modification          | a modification, `DeleteVolume`  |
 //! | `volume-iops` | the same, for `io1`/`io2`/`gp3` IOPS    | the same                        |
 //! | `volume-throughput` | the same, for `gp3` throughput    | the same                        |
 //! | `snapshot`    | `CreateSnapshot`, `CopySnapshot`        | `DeleteSnapshot`                |
+//!
+//! A root volume is metered as the volume it is (`volume`, from the launch that records it);
+//! `storage` intervals were the root volume's before root volumes were records, and those still
+//! open in an older data dir close when their instance terminates.
 //!
 //! An Elastic IP's interval says `in-use` (associated) or `idle` in `detail`; each change of
 //! association closes one and opens the next.

@@ -37,7 +37,8 @@ aggregate! {
         fn all(&self) -> Vec<VolumeRow>;
         /// The volumes attached (in any attachment state) to an instance, ordered by device.
         fn of_instance(&self, instance_id: &str) -> Vec<VolumeRow>;
-        /// Compare-and-swap: write `v`'s mutable fields only if the row is still at
+        /// Compare-and-swap: write `v`'s mutable fields (`root` among them: a root volume kept
+        /// past its instance becomes an ordinary volume) only if the row is still at
         /// `v.generation`; bumps the generation and brings the volume's usage in line as of
         /// `now`. Returns whether it changed.
         fn update(&self, v: &VolumeRow, now: Millis) -> bool;
@@ -310,7 +311,7 @@ pub(crate) fn update(c: &Connection, v: &VolumeRow, now: Millis) -> rusqlite::Re
          auto_enable_io = ?7, state = ?8, instance_id = ?9, device = ?10, attach_state = ?11, \
          attach_time = ?12, delete_on_termination = ?13, force_detach = ?14, mod_state = ?15, \
          mod_original_size = ?16, mod_original_type = ?17, mod_original_iops = ?18, \
-         mod_original_throughput = ?19, mod_start = ?20, mod_end = ?21, \
+         mod_original_throughput = ?19, mod_start = ?20, mod_end = ?21, root = ?22, \
          generation = generation + 1 WHERE id = ?1 AND generation = ?2",
         params![
             v.id,
@@ -334,6 +335,7 @@ pub(crate) fn update(c: &Connection, v: &VolumeRow, now: Millis) -> rusqlite::Re
             m.and_then(|m| m.original_throughput),
             m.map(|m| m.start_time),
             m.and_then(|m| m.end_time),
+            v.root,
         ],
     )?;
     if n == 1 {

@@ -203,6 +203,8 @@ pub struct Instance {
     pub root_volume_id: String,
     pub root_volume_gib: u32,
     pub delete_on_termination: bool,
+    /// Its EBS volumes as `BlockDeviceMappings` shows them, the root volume first.
+    pub block_devices: Vec<VolumeAttachment>,
     pub shutdown_behavior: crate::ShutdownBehavior,
     pub disable_api_termination: bool,
     pub client_token: Option<String>,

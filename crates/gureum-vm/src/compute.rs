@@ -130,6 +130,13 @@ impl Compute for VmDriver {
             "CreateImage of a VM instance is not supported yet".into(),
         ))
     }
+    async fn export_root_volume(&self, spec: &GuestSpec, dest: &Path) -> HostResult<()> {
+        let overlay = self.root_disk(&spec.instance_id);
+        if !overlay.is_file() {
+            return Err(HostError::NotFound(spec.instance_id.clone()));
+        }
+        Ok(crate::disk::export_raw(&overlay, dest).await?)
+    }
     async fn attach_volume(&self, id: &str, attachment: &VolumeAttachment) -> HostResult<()> {
         Ok(VmDriver::attach_volume(self, id, &volume(attachment)).await?)
     }

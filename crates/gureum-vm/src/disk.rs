@@ -194,6 +194,39 @@ pub async fn ensure_overlay(base: &Path, overlay: &Path, gib: u64) -> VmResult<(
     Ok(())
 }
 
+/// Writes an instance's root volume as a standalone raw disk at `dest` (`qemu-img convert`:
+/// the overlay and the image's base disk below it flattened into one ext4 disk of the
+/// volume's size, sparse where nothing was written). `-U` reads a running guest's overlay
+/// live. Made under `.tmp-<name>.export` beside `dest` (the volume pool's prefix for
+/// unfinished files), then renamed over it. Idempotent.
+pub async fn export_raw(overlay: &Path, dest: &Path) -> VmResult<()> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| VmError::Image(format!("{} names no file", dest.display())))?;
+    let tmp = dest.with_file_name(format!(".tmp-{name}.export"));
+    let _ = std::fs::remove_file(&tmp);
+    let result = async {
+        run(
+            Command::new("qemu-img")
+                .args(["convert", "-U", "-q", "-O", "raw"])
+                .arg(overlay)
+                .arg(&tmp),
+            "qemu-img convert (exporting the root volume)",
+        )
+        .await?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| VmError::io("syncing", &tmp, e))?;
+        std::fs::rename(&tmp, dest).map_err(|e| VmError::io("publishing", dest, e))
+    }
+    .await;
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// A file for the seed disk: an absolute path in the guest, its bytes and mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedFile {

@@ -4,7 +4,7 @@
 
 use gureum_types::model::{Filter, Instance, TagSpecification};
 use gureum_types::{
-    ApiError, ErrorCode, HttpEndpoint, HttpTokens, InstanceState, ShutdownBehavior,
+    ApiError, ErrorCode, HttpEndpoint, HttpTokens, InstanceState, ShutdownBehavior, VolumeType,
 };
 
 use crate::action::{decode_base64, one_of, one_of_enum, positive, required_list, take_page, Page};
@@ -62,16 +62,48 @@ pub enum InstanceAttributeChange {
     DisableApiTermination(bool),
     InstanceInitiatedShutdownBehavior(ShutdownBehavior),
     Groups(Vec<String>),
+    /// `BlockDeviceMapping.N`: `DeleteOnTermination` of the volumes at these devices.
+    DeleteOnTermination(Vec<DeviceDeleteOnTermination>),
 }
 
-/// One `BlockDeviceMapping.N` of a launch.
+/// One `BlockDeviceMapping.N` of `ModifyInstanceAttribute` (`InstanceBlockDeviceMappingSpecification`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceDeleteOnTermination {
+    pub device_name: String,
+    /// `Ebs.VolumeId`, if given: it must be the volume at that device.
+    pub volume_id: Option<String>,
+    pub delete_on_termination: bool,
+}
+
+/// One `BlockDeviceMapping.N` of a launch: the root device's size, type and
+/// `DeleteOnTermination`, or another EBS volume made and attached at launch (`Ebs.*`), or an
+/// instance-store name (`VirtualName`) or a device left out (`NoDevice`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BlockDevice {
     pub device_name: String,
     pub volume_size: Option<u32>,
     pub delete_on_termination: Option<bool>,
-    pub volume_type: Option<String>,
+    pub volume_type: Option<VolumeType>,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub snapshot_id: Option<String>,
+    pub encrypted: Option<bool>,
+    /// `ephemeralN`: an instance-store volume.
+    pub virtual_name: Option<String>,
     pub no_device: bool,
+}
+
+impl BlockDevice {
+    /// Whether the mapping says anything about an EBS volume (`Ebs.*`).
+    pub fn has_ebs(&self) -> bool {
+        self.volume_size.is_some()
+            || self.delete_on_termination.is_some()
+            || self.volume_type.is_some()
+            || self.iops.is_some()
+            || self.throughput.is_some()
+            || self.snapshot_id.is_some()
+            || self.encrypted.is_some()
+    }
 }
 
 /// `RunInstances` after syntactic validation.
@@ -329,17 +361,26 @@ fn parse_run_instances(p: &mut Params) -> Result<RunInstances, ApiError> {
                 device_name: b.take("DeviceName").unwrap_or_default(),
                 volume_size: positive("VolumeSize", b.take_i64("Ebs.VolumeSize")?)?,
                 delete_on_termination: b.take_bool("Ebs.DeleteOnTermination")?,
-                volume_type: b.take("Ebs.VolumeType"),
+                volume_type: b
+                    .take("Ebs.VolumeType")
+                    .map(|t| one_of_enum::<VolumeType>("VolumeType", &t))
+                    .transpose()?,
+                iops: positive("Iops", b.take_i64("Ebs.Iops")?)?,
+                throughput: positive("Throughput", b.take_i64("Ebs.Throughput")?)?,
+                snapshot_id: b.take("Ebs.SnapshotId").filter(|s| !s.is_empty()),
+                encrypted: b.take_bool("Ebs.Encrypted")?,
+                virtual_name: b.take("VirtualName").filter(|s| !s.is_empty()),
                 no_device: b.take("NoDevice").is_some(),
             };
-            // Accepted and ignored: gureum volumes have no IOPS or encryption settings.
+            // Accepted and ignored: gureum volumes are not encrypted by a key service, and
+            // live in this host's one zone and outpost.
             for k in [
-                "Ebs.Iops",
-                "Ebs.Throughput",
-                "Ebs.Encrypted",
                 "Ebs.KmsKeyId",
-                "Ebs.SnapshotId",
-                "VirtualName",
+                "Ebs.OutpostArn",
+                "Ebs.AvailabilityZone",
+                "Ebs.AvailabilityZoneId",
+                "Ebs.VolumeInitializationRate",
+                "Ebs.EbsCardIndex",
             ] {
                 b.take(k);
             }
@@ -456,6 +497,31 @@ fn parse_modify_instance_attribute(p: &mut Params) -> Result<Action, ApiError> {
     if !groups.is_empty() {
         changes.push(InstanceAttributeChange::Groups(groups));
     }
+    let devices = p
+        .take_struct_list("BlockDeviceMapping")?
+        .into_iter()
+        .map(|mut b| {
+            let device_name = b
+                .take("DeviceName")
+                .filter(|d| !d.is_empty())
+                .ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.DeviceName"))?;
+            let d = DeviceDeleteOnTermination {
+                device_name,
+                volume_id: b.take("Ebs.VolumeId").filter(|v| !v.is_empty()),
+                delete_on_termination: b.take_bool("Ebs.DeleteOnTermination")?.ok_or_else(
+                    || ApiError::missing_parameter("BlockDeviceMapping.Ebs.DeleteOnTermination"),
+                )?,
+            };
+            for k in ["VirtualName", "NoDevice"] {
+                b.take(k);
+            }
+            b.finish()?;
+            Ok(d)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if !devices.is_empty() {
+        changes.push(InstanceAttributeChange::DeleteOnTermination(devices));
+    }
     if let (Some(a), Some(v)) = (&attribute, &value) {
         changes.push(match a.as_str() {
             "instanceType" => InstanceAttributeChange::InstanceType(v.clone()),
@@ -510,6 +576,23 @@ fn state_xml(x: &mut Xml, tag: &str, s: InstanceState) {
         .close(tag);
 }
 
+/// `blockDeviceMapping`: each EBS volume attached, as `InstanceBlockDeviceMapping`.
+fn block_device_mapping(x: &mut Xml, i: &Instance) {
+    x.open("blockDeviceMapping");
+    for a in &i.block_devices {
+        x.open("item")
+            .leaf("deviceName", &a.device)
+            .open("ebs")
+            .leaf("volumeId", &a.volume_id)
+            .leaf("status", a.state.as_str())
+            .leaf("attachTime", &a.attach_time)
+            .bool("deleteOnTermination", a.delete_on_termination)
+            .close("ebs")
+            .close("item");
+    }
+    x.close("blockDeviceMapping");
+}
+
 fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     let dns = i.private_dns_name(region);
     x.leaf("instanceId", &i.id).leaf("imageId", &i.image_id);
@@ -548,19 +631,11 @@ fn instance_xml(x: &mut Xml, i: &Instance, region: &str) {
     x.leaf("architecture", i.architecture.as_str())
         .leaf("rootDeviceType", i.root_device_type.as_str())
         .leaf("rootDeviceName", "/dev/xvda");
-    x.open("blockDeviceMapping");
-    if !i.state.is_gone() {
-        x.open("item")
-            .leaf("deviceName", "/dev/xvda")
-            .open("ebs")
-            .leaf("volumeId", &i.root_volume_id)
-            .leaf("status", "attached")
-            .leaf("attachTime", &i.launch_time)
-            .bool("deleteOnTermination", i.delete_on_termination)
-            .close("ebs")
-            .close("item");
+    if i.state.is_gone() {
+        x.open("blockDeviceMapping").close("blockDeviceMapping");
+    } else {
+        block_device_mapping(x, i);
     }
-    x.close("blockDeviceMapping");
     x.leaf("virtualizationType", i.virtualization_type.as_str());
     x.leaf_opt("clientToken", i.client_token.as_deref());
     tag_set(x, &i.tags);
@@ -749,19 +824,7 @@ impl Response {
                             x.leaf("groupId", id).leaf("groupName", name);
                         });
                     }
-                    InstanceAttributeValue::BlockDevices(i) => {
-                        x.open("blockDeviceMapping")
-                            .open("item")
-                            .leaf("deviceName", "/dev/xvda")
-                            .open("ebs")
-                            .leaf("volumeId", &i.root_volume_id)
-                            .leaf("status", "attached")
-                            .leaf("attachTime", &i.launch_time)
-                            .bool("deleteOnTermination", i.delete_on_termination)
-                            .close("ebs")
-                            .close("item")
-                            .close("blockDeviceMapping");
-                    }
+                    InstanceAttributeValue::BlockDevices(i) => block_device_mapping(x, i),
                 }
             }
             Response::Return => {
