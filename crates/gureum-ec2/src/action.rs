@@ -39,9 +39,21 @@ pub fn parse(action: &str, mut p: Params) -> Result<Request, ApiError> {
 }
 
 pub(crate) fn take_page(p: &mut Params, min: i64, max: i64) -> Result<Page, ApiError> {
+    take_page_with(p, min, max, false)
+}
+
+/// As [`take_page`], for the calls whose documentation says a `MaxResults` above the maximum
+/// returns the maximum (`DescribeVolumes`: "if you specify a value larger than 500, only 500
+/// items are returned"; the AWS CLI sends 1000 to it).
+pub(crate) fn take_page_clamped(p: &mut Params, min: i64, max: i64) -> Result<Page, ApiError> {
+    take_page_with(p, min, max, true)
+}
+
+fn take_page_with(p: &mut Params, min: i64, max: i64, clamp: bool) -> Result<Page, ApiError> {
     let max_results = match p.take_i64("MaxResults")? {
         None => None,
         Some(n) if (min..=max).contains(&n) => Some(n as u32),
+        Some(n) if clamp && n > max => Some(max as u32),
         Some(n) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameterValue,

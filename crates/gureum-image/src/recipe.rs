@@ -73,6 +73,8 @@ macro_rules! server_packages {
             "adduser",
             "hostname",
             "gzip",
+            // mkfs.ext4 and fsck for EBS volumes (no longer Essential since Debian 12).
+            "e2fsprogs",
             $($extra,)*
         ]
     };

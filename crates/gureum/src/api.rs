@@ -178,6 +178,7 @@ pub async fn up(data_dir: PathBuf, args: UpArgs) -> anyhow::Result<()> {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "removing the idle host network"),
         }
+        crate::ebs::close().await;
     }
     tracing::info!("stopped");
     Ok(())

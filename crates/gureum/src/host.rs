@@ -104,10 +104,11 @@ fn drivers(data_dir: &Path, cache_dir: &Path, with_vms: bool) -> Result<Host, St
     })
 }
 
-/// Where EBS volumes keep their bytes on this host. None yet: the block-storage pool is wired
-/// here when it lands; until then `CreateVolume` answers `InsufficientVolumeCapacity`.
-fn volume_pool(_data_dir: &Path) -> Option<Arc<dyn gureum_core::host::Volumes>> {
-    None
+/// Where EBS volumes keep their bytes on this host: the data dir's pool (`ebs.rs`), or none
+/// where it cannot be made (`CreateVolume` then answers `InsufficientVolumeCapacity`).
+fn volume_pool(data_dir: &Path) -> Option<Arc<dyn gureum_core::host::Volumes>> {
+    crate::ebs::LazyPool::for_data_dir(data_dir)
+        .map(|p| Arc::new(crate::ebs::Pool(p)) as Arc<dyn gureum_core::host::Volumes>)
 }
 
 /// Build (or take from the cache) the default image and register it as a public AMI of the

@@ -8,6 +8,7 @@ mod billing;
 mod cli;
 mod client;
 mod doctor;
+mod ebs;
 mod friendly;
 mod host;
 mod host_keys;

@@ -1,5 +1,5 @@
 //! The system packages gureum needs, in groups that install on their own: the core (what
-//! container instances need) and VMs (QEMU). A group that cannot be installed says why in
+//! container instances and EBS volumes need) and VMs (QEMU). A group that cannot be installed says why in
 //! one line and turns off only its own feature; it never blocks another group.
 //!
 //! Why groups: one `apt-get install` of everything once failed as a whole on a machine whose
@@ -32,7 +32,9 @@ const fn need(command: &'static str, package: &'static str) -> Need {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Group {
-    /// Container instances: the runtime, networking, root volumes, image builds, SSH keys.
+    /// Container instances: the runtime, networking, root volumes, image builds, SSH keys;
+    /// and EBS volumes (`mkfs.xfs` makes the pool's XFS image when the data dir's file system
+    /// cannot clone files, as ext4 cannot).
     Core,
     /// VM instances: QEMU and its image tools.
     Vms,
@@ -64,6 +66,7 @@ impl Group {
             need("ip", "iproute2"),
             need("mkfs.ext4", "e2fsprogs"),
             need("losetup", "mount"),
+            need("mkfs.xfs", "xfsprogs"),
             need("setpriv", "util-linux"),
             need("ssh-keygen", "openssh-client"),
             need("mmdebstrap", "mmdebstrap"),
@@ -709,6 +712,13 @@ mod tests {
         );
         assert!(ensure(&mut apt, Group::Core, INSTALL).is_usable());
         assert!(ensure(&mut apt, Group::Vms, INSTALL).is_usable());
+        // EBS volumes are on the core path: their pool's XFS comes with the core.
+        assert!(
+            apt.calls[0].contains(&"xfsprogs".to_string()),
+            "{:?}",
+            apt.calls[0]
+        );
+        assert!(apt.has_command("mkfs.xfs"));
         assert_eq!(
             apt.calls[1],
             vec!["qemu-system-x86".to_string(), "qemu-utils".into()]
@@ -718,6 +728,36 @@ mod tests {
         assert_eq!(ensure(&mut apt, Group::Core, INSTALL), State::Ready);
         assert_eq!(ensure(&mut apt, Group::Vms, INSTALL), State::Ready);
         assert_eq!(apt.calls.len(), calls);
+    }
+
+    /// A host set up before EBS volumes: the core installs only what it lacks, xfsprogs.
+    #[test]
+    fn a_host_without_mkfs_xfs_gets_xfsprogs_alone() {
+        let mut apt = fresh();
+        for n in Group::Core
+            .needs()
+            .iter()
+            .filter(|n| n.command != "mkfs.xfs")
+        {
+            apt.commands.insert(n.command.into());
+        }
+        let core = ensure(&mut apt, Group::Core, INSTALL);
+        assert_eq!(
+            core,
+            State::Installed {
+                packages: vec!["xfsprogs".into()]
+            }
+        );
+        assert_eq!(apt.calls, vec![vec!["xfsprogs".to_string()]]);
+        let mut report_only = fresh();
+        report_only.commands = apt.commands.clone();
+        report_only.commands.remove("mkfs.xfs");
+        let State::Unavailable { why, .. } =
+            ensure(&mut report_only, Group::Core, Options::default())
+        else {
+            panic!()
+        };
+        assert_eq!(why, "missing mkfs.xfs");
     }
 
     #[test]

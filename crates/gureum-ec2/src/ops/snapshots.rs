@@ -5,7 +5,7 @@
 use gureum_types::model::{Filter, Snapshot, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode};
 
-use crate::action::{one_of, take_page, Page};
+use crate::action::{one_of, take_page_clamped, Page};
 use crate::ops::{Op, Resource};
 use crate::render::tag_set;
 use crate::xml::Xml;
@@ -178,7 +178,7 @@ impl Resource for Action {
                 owner_ids: p.take_list("Owner")?,
                 restorable_by: p.take_list("RestorableBy")?,
                 filters: p.take_filters()?,
-                page: take_page(p, 5, 1000)?,
+                page: take_page_clamped(p, 5, 1000)?,
             })
         }),
         Op::write("DeleteSnapshot", |p| {

@@ -7,7 +7,7 @@
 use gureum_types::model::{Filter, TagSpecification, Volume, VolumeAttachment, VolumeModification};
 use gureum_types::{ApiError, ErrorCode, VolumeType};
 
-use crate::action::{one_of, one_of_enum, positive, take_page, Page};
+use crate::action::{one_of, one_of_enum, positive, take_page_clamped, Page};
 use crate::ops::{Op, Resource};
 use crate::render::tag_set;
 use crate::xml::Xml;
@@ -178,7 +178,7 @@ impl Resource for Action {
             Ok(Action::DescribeVolumes {
                 volume_ids: p.take_list("VolumeId")?,
                 filters: p.take_filters()?,
-                page: take_page(p, 5, 500)?,
+                page: take_page_clamped(p, 5, 500)?,
             })
         }),
         Op::write("AttachVolume", |p| {
@@ -224,7 +224,7 @@ impl Resource for Action {
             Ok(Action::DescribeVolumesModifications {
                 volume_ids: p.take_list("VolumeId")?,
                 filters: p.take_filters()?,
-                page: take_page(p, 5, 500)?,
+                page: take_page_clamped(p, 5, 500)?,
             })
         }),
         Op::read("DescribeVolumeStatus", |p| {
@@ -232,7 +232,7 @@ impl Resource for Action {
             Ok(Action::DescribeVolumeStatus {
                 volume_ids: p.take_list("VolumeId")?,
                 filters: p.take_filters()?,
-                page: take_page(p, 5, 1000)?,
+                page: take_page_clamped(p, 5, 1000)?,
             })
         }),
         Op::read("DescribeVolumeAttribute", |p| {
@@ -454,9 +454,16 @@ mod tests {
         );
         let e = parse_form("Action=AttachVolume&VolumeId=vol-1&InstanceId=i-1").unwrap_err();
         assert_eq!(e.code, ErrorCode::MissingParameter);
-        let e = parse_form("Action=DescribeVolumes&MaxResults=501").unwrap_err();
+        // Below the minimum is an error; above the maximum returns the maximum (as AWS
+        // documents, and the AWS CLI sends 1000).
+        let e = parse_form("Action=DescribeVolumes&MaxResults=4").unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
-        parse_form("Action=DescribeVolumes&MaxResults=500").unwrap();
+        match parse_form("Action=DescribeVolumes&MaxResults=1000").unwrap().action {
+            crate::Action::Volumes(Action::DescribeVolumes { page, .. }) => {
+                assert_eq!(page.max_results, Some(500))
+            }
+            a => panic!("{a:?}"),
+        }
         let e =
             parse_form("Action=DescribeVolumeAttribute&VolumeId=vol-1&Attribute=size").unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);

@@ -61,6 +61,26 @@ pub(crate) fn attached_volumes(instance_dir: &Path) -> std::io::Result<Vec<Attac
     crate::blockdev::attached_volumes(instance_dir).map_err(std::io::Error::other)
 }
 
+/// Lazily unmount, in this process's mount namespace, every mount below `dir` (deepest
+/// first). Best effort: what cannot be unmounted is logged and kept.
+fn detach_mounts_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir) && p != dir)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+            eprintln!("mountd: detaching {}: {e}", p.display());
+        }
+    }
+}
+
 /// Whether this host can intercept mounts: runc must know `SCMP_ACT_NOTIFY` (`runc features`,
 /// runc 1.1+ with libseccomp 2.5+) and the kernel must be 5.9 or later (the notification
 /// ioctls with `ID_VALID` at its final number, `SECCOMP_USER_NOTIF_FLAG_CONTINUE`, `openat2`,
@@ -211,6 +231,11 @@ fn run(state_dir: &Path) -> std::io::Result<()> {
         MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None::<&str>,
     )?;
+    // The copies of the host's mounts under the state directory (instances' root volumes and
+    // root file systems mounted before this daemon started) are not ours to keep: held here,
+    // their file systems and loop devices would outlive the instances' destroy. Detached in
+    // this namespace only; the host's stay.
+    detach_mounts_under(state_dir);
     mount(
         Some("mountd"),
         &stage,
