@@ -13,7 +13,7 @@ use maud::{html, Markup};
 
 use crate::data::name_of;
 use crate::html::{csrf, layout, or_dash, short_time, snapshot_badge};
-use crate::pages::volumes::{create_form, name_tag};
+use crate::pages::volumes::{create_form, name_tag, when};
 use crate::session::{Posted, Session, Signed};
 use crate::Console;
 
@@ -40,12 +40,12 @@ pub fn row(s: &Session, sn: &Snapshot, zones: &[(String, String)]) -> Markup {
             td.nowrap { (sn.volume_size) " GiB" }
             td { (snapshot_badge(sn.state, &sn.progress))
                  @if let Some(m) = &sn.state_message { br; span.muted { (m) } } }
-            td.time.opt { (short_time(&sn.start_time)) }
+            td.opt { (when(&sn.start_time)) }
             td.opt { (or_dash(&sn.description)) }
             td.opt { (if mine { "self".to_string() } else { sn.owner_id.clone() }) }
-            td.nowrap.actions {
+            td { div.row-actions {
                 @if sn.state == SnapshotState::Completed {
-                    button.small type="button" data-open={ "#volume-from-" (id) } { "Create volume" }
+                    button.small type="button" data-open={ "#volume-from-" (id) } title="Create volume from snapshot" { "Create volume" }
                     dialog id={ "volume-from-" (id) } aria-labelledby={ "volume-from-" (id) "-title" } {
                         (create_form(s, &format!("volume-from-{id}"), zones, &[], Some(sn)))
                     }
@@ -78,7 +78,7 @@ pub fn row(s: &Session, sn: &Snapshot, zones: &[(String, String)]) -> Markup {
                         button.small.danger type="submit" { "Delete" }
                     }
                 }
-            }
+            } }
         }
     }
 }

@@ -223,7 +223,7 @@ pub fn actions(s: &Session, v: &Volume, targets: &Targets, back: &str) -> Markup
             VolumeState::Available => {
                 button.small type="button" data-open={ "#attach-" (id) } { "Attach" }
                 " "
-                button.small type="button" data-open={ "#snapshot-" (id) } { "Create snapshot" }
+                button.small type="button" data-open={ "#snapshot-" (id) } title="Create snapshot" { "Snapshot" }
                 " "
                 button.small type="button" data-open={ "#modify-" (id) } { "Modify" }
                 (simple(s, id, "delete", "Delete", &format!("Delete {id}? Its data is gone for good; snapshots of it stay."), LIST))
@@ -236,7 +236,7 @@ pub fn actions(s: &Session, v: &Volume, targets: &Targets, back: &str) -> Markup
                 (simple(s, id, "detach", "Detach", &format!("Detach {id} from {from}? Unmount it in the instance first."), back))
                 (simple(s, id, "force-detach", "Force detach", &format!("Force {id} off {from}? The instance may lose data it has not written; use this only if a detach does not finish."), back))
                 " "
-                button.small type="button" data-open={ "#snapshot-" (id) } { "Create snapshot" }
+                button.small type="button" data-open={ "#snapshot-" (id) } title="Create snapshot" { "Snapshot" }
                 " "
                 button.small type="button" data-open={ "#modify-" (id) } { "Modify" }
                 (snapshot_dialog(s, v, back))
@@ -351,10 +351,22 @@ fn attachment_cell(v: &Volume) -> Markup {
     html! {
         @if v.attachments.is_empty() { span.muted { "–" } }
         @for a in &v.attachments {
-            a href={ "/console/instances/" (a.instance_id) } { code { (a.instance_id) } }
-            " " code { (a.device) }
-            @if a.state != gureum_types::VolumeAttachmentState::Attached { " " (attachment_badge(a.state)) }
+            div.nowrap {
+                a href={ "/console/instances/" (a.instance_id) } { code { (a.instance_id) } }
+                br;
+                code { (a.device) }
+                @if a.state != gureum_types::VolumeAttachmentState::Attached { " " (attachment_badge(a.state)) }
+            }
         }
+    }
+}
+
+/// A time on two lines (date, then time of day), to keep a wide table narrow.
+pub fn when(aws: &str) -> Markup {
+    let t = short_time(aws);
+    match t.split_once(' ') {
+        Some((date, time)) => html! { span.nowrap { (date) } br; span.nowrap.muted { (time) } },
+        None => html! { (t) },
     }
 }
 
@@ -367,13 +379,13 @@ pub fn row(s: &Session, v: &Volume, targets: &Targets) -> Markup {
             td { a href={ "/console/volumes/" (v.id) } { code { (v.id) } } }
             td { (v.volume_type.as_str()) }
             td.nowrap { (gib(v.size_gib)) }
-            td.opt { (num(v.iops)) }
-            td.opt { (num(v.throughput)) }
+            td.wide { (num(v.iops)) }
+            td.wide { (num(v.throughput)) }
             td { (volume_badge(v.state)) }
             td.opt { (v.availability_zone) }
-            td.nowrap { (attachment_cell(v)) }
-            td.time.opt { (short_time(&v.create_time)) }
-            td.nowrap.actions { (actions(s, v, targets, LIST)) }
+            td { (attachment_cell(v)) }
+            td.wide { (when(&v.create_time)) }
+            td { div.row-actions { (actions(s, v, targets, LIST)) } }
         }
     }
 }
@@ -416,8 +428,8 @@ pub async fn page(State(c): State<Console>, Signed(s): Signed) -> Response {
                 table #volumes .grid {
                     thead {
                         tr {
-                            th { "Name" } th { "Volume ID" } th { "Type" } th { "Size" } th.opt { "IOPS" } th.opt { "Throughput" }
-                            th { "Volume state" } th.opt { "Availability Zone" } th { "Attached resources" } th.opt { "Created" } th { span.sr { "Actions" } }
+                            th { "Name" } th { "Volume ID" } th { "Type" } th { "Size" } th.wide { "IOPS" } th.wide { "Throughput" }
+                            th { "Volume state" } th.opt { "Availability Zone" } th { "Attached resources" } th.wide { "Created" } th { span.sr { "Actions" } }
                         }
                     }
                     (rows(&s, &list, &targets))
