@@ -136,3 +136,58 @@ def test_kill_9_during_a_state_change_loses_and_duplicates_nothing(cloud):
     assert abs(hours - 60 / 3600) < 1e-6, hours
     ec2.terminate_instances(InstanceIds=[iid])
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig={"Delay": 0.5, "MaxAttempts": 120})
+
+
+def test_ebs_volumes_and_snapshots_in_cost_explorer(cloud):
+    """API only: an io1 volume deleted within seconds (billed EBS's 60-second minimum), a gp3
+    volume with IOPS and throughput beyond what gp3 includes, a snapshot of it; Cost Explorer
+    by service and usage type, and `gureum bill`, show them under AWS's names."""
+    ec2 = cloud.client()
+    az = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    waiter = {"Delay": 0.5, "MaxAttempts": 120}
+    created = time.time()
+    io1 = ec2.create_volume(AvailabilityZone=az, Size=100, VolumeType="io1", Iops=1000)["VolumeId"]
+    gp3 = ec2.create_volume(AvailabilityZone=az, Size=10, VolumeType="gp3", Iops=4000,
+                            Throughput=250)["VolumeId"]
+    ec2.get_waiter("volume_available").wait(VolumeIds=[io1, gp3], WaiterConfig=waiter)
+    ec2.delete_volume(VolumeId=io1)
+    lived = time.time() - created
+    snap = ec2.create_snapshot(VolumeId=gp3)["SnapshotId"]
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=waiter)
+    time.sleep(2)
+
+    start, end = month_period()
+    r = ce_client(cloud).get_cost_and_usage(
+        TimePeriod={"Start": start, "End": end}, Granularity="MONTHLY",
+        Metrics=["UnblendedCost", "UsageQuantity"],
+        GroupBy=[{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}])
+    groups = {tuple(g["Keys"]): (float(g["Metrics"]["UnblendedCost"]["Amount"]),
+                                 float(g["Metrics"]["UsageQuantity"]["Amount"]),
+                                 g["Metrics"]["UsageQuantity"]["Unit"])
+              for g in r["ResultsByTime"][0]["Groups"]}
+    ebs = {k[1]: v for k, v in groups.items() if k[1].startswith("EBS:")}
+    assert all(k[0] == "EC2 - Other" for k in groups if k[1].startswith("EBS:")), groups
+    now = datetime.datetime.now(datetime.timezone.utc)
+    month_secs = calendar.monthrange(now.year, now.month)[1] * 86400
+    # io1: $0.125 per GB-month and $0.065 per IOPS-month, for at least a minute.
+    billed = max(60, lived)
+    for usage_type, monthly, unit in [("EBS:VolumeUsage.piops", 100 * 0.125, "GB-Mo"),
+                                      ("EBS:VolumeP-IOPS.piops", 1000 * 0.065, "IOPS-Mo")]:
+        cost, _, got_unit = ebs[usage_type]
+        expected = monthly * billed / month_secs
+        assert abs(cost - expected) < 0.1 * expected, (usage_type, cost, expected, lived)
+        assert got_unit == unit
+    # gp3 beyond 3,000 IOPS and 125 MiB/s is charged (the free tier does not cover it), still accruing.
+    assert ebs["EBS:VolumeP-IOPS.gp3"][0] > 0 and ebs["EBS:VolumeP-IOPS.gp3"][2] == "IOPS-Mo", ebs
+    assert ebs["EBS:VolumeP-Throughput.gp3"][0] > 0, ebs
+    # gp3 storage and the snapshot are within the new account's free tier: usage, no cost.
+    assert ebs["EBS:SnapshotUsage"][1] > 0 and ebs["EBS:SnapshotUsage"][0] == 0, ebs
+    assert ebs["EBS:VolumeUsage.gp3"][0] == 0, ebs
+
+    bill = cloud.gureum("bill", "--account", "admin").stdout
+    for usage_type in ["EBS:VolumeUsage.piops", "EBS:VolumeP-IOPS.piops", "EBS:VolumeP-IOPS.gp3",
+                       "EBS:VolumeP-Throughput.gp3", "EBS:SnapshotUsage"]:
+        assert usage_type in bill, bill
+
+    ec2.delete_snapshot(SnapshotId=snap)
+    ec2.delete_volume(VolumeId=gp3)

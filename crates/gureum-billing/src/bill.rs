@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::amount::{Price, Quantity, Usd};
 use crate::calendar::Month;
 use crate::rating::{Ledger, Periods};
-use crate::usage::Measure;
+use crate::usage::{Measure, UsageClass};
 
 /// One account's charges for one month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +39,7 @@ pub struct BillLine {
     /// USD per unit.
     pub rate: Price,
     pub quantity: Quantity,
-    /// `Hrs` or `GB-Mo`.
+    /// `Hrs`, `GB-Mo`, `IOPS-Mo` or `MiBps-Mo`.
     pub unit: String,
     pub amount: Usd,
 }
@@ -83,20 +83,12 @@ impl Ledger<'_> {
             .filter(|(_, c)| c.used)
         {
             let c = &self.classes[class];
-            let rate = match c.measure {
-                Measure::Compute { .. } => c
-                    .instance_type
-                    .as_deref()
-                    .and_then(|t| self.prices.instance_hour(t))
-                    .unwrap_or_default(),
-                Measure::Storage => self.prices.gp3_gb_month,
-                Measure::Ipv4 { .. } => self.prices.public_ipv4_hour,
-            };
+            let rate = self.class_prices[class];
             let mut line = |free: bool, quantity: Quantity, amount: Usd| {
                 lines.push(BillLine {
                     service: c.service.to_string(),
                     usage_type: c.usage_type.clone(),
-                    description: describe(c.measure, c.instance_type.as_deref(), free, rate),
+                    description: describe(c, free, rate),
                     free_tier: free,
                     rate: if free { Price::ZERO } else { rate },
                     quantity,
@@ -142,22 +134,27 @@ impl Ledger<'_> {
     }
 }
 
-fn describe(measure: Measure, instance_type: Option<&str>, free: bool, rate: Price) -> String {
-    let t = instance_type.unwrap_or("");
-    match (measure, free) {
+fn describe(class: &UsageClass, free: bool, rate: Price) -> String {
+    let t = class.instance_type.as_deref().unwrap_or("");
+    let per = class.per;
+    match (class.measure, free) {
         (Measure::Compute { .. }, true) => {
             format!("$0.00 per Linux {t} instance-hour (or partial hour) under monthly free tier")
         }
-        (Measure::Compute { .. }, false) => format!("${rate} per On Demand Linux {t} Instance Hour"),
-        (Measure::Storage, true) => {
-            "$0.00 per GB-month of General Purpose (gp3) provisioned storage under monthly free tier".to_string()
+        (Measure::Compute { .. }, false) => {
+            format!("${rate} per On Demand Linux {t} Instance Hour")
         }
-        (Measure::Storage, false) => format!("${rate} per GB-month of General Purpose (gp3) provisioned storage"),
+        (Measure::Monthly { .. }, true) => format!("$0.00 per {per} under monthly free tier"),
+        (Measure::Monthly { .. }, false) => format!("${rate} per {per}"),
         (Measure::Ipv4 { .. }, true) => {
             "$0.00 per In-use public IPv4 address per hour under monthly free tier".to_string()
         }
-        (Measure::Ipv4 { in_use: true }, false) => format!("${rate} per In-use public IPv4 address per hour"),
-        (Measure::Ipv4 { in_use: false }, false) => format!("${rate} per Idle public IPv4 address per hour"),
+        (Measure::Ipv4 { in_use: true }, false) => {
+            format!("${rate} per In-use public IPv4 address per hour")
+        }
+        (Measure::Ipv4 { in_use: false }, false) => {
+            format!("${rate} per Idle public IPv4 address per hour")
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! gureum's metering and billing core. Pure: no I/O, no clock, no database, no server.
 //!
-//! The store records [`UsageRecord`]s (intervals of running instances, root volumes and
-//! public IPv4 addresses) in the same transaction as the state change that causes them;
+//! The store records [`UsageRecord`]s (intervals of running instances, root volumes, EBS
+//! volumes and snapshots, and public IPv4 addresses) in the same transaction as the state
+//! change that causes them;
 //! this crate turns them into money and reports. Every function takes `now` (epoch
 //! milliseconds) from the caller, so a test can drive a month of usage in a moment.
 //!
@@ -14,8 +15,8 @@
 //!   the operator's overrides, the free tier's allowances;
 //! - [`usage`]: the records and accounts billing reads, and AWS's names for usage
 //!   (services, usage types, Cost Explorer dimensions);
-//! - [`rating`]: [`Ledger`], the billing rules (per-second, 60-second minimum, GB-months,
-//!   free tier in time order) and the engine behind every report;
+//! - [`rating`]: [`Ledger`], the billing rules (per-second, 60-second minimums, GB-months
+//!   and IOPS-months, free tier in time order) and the engine behind every report;
 //! - [`bill`]: monthly bills per account and their text table;
 //! - [`ce`]: the Cost Explorer API (JSON 1.1): `GetCostAndUsage`, `GetCostForecast`,
 //!   `GetDimensionValues`, `GetTags`, with Cost Explorer's error shapes.
@@ -30,7 +31,13 @@
 //!   it and closed when it loses it (stop, terminate, or an Elastic IP taking its place);
 //! - [`UsageKind::ElasticIp`]: opened at allocation (idle), and closed and reopened with
 //!   the other `in_use` whenever it starts or stops being associated with a running
-//!   instance; closed at release.
+//!   instance; closed at release;
+//! - [`UsageKind::Volume`], [`UsageKind::VolumeIops`], [`UsageKind::VolumeThroughput`]: an
+//!   EBS volume's size of one type, its billed provisioned IOPS and gp3 throughput, opened
+//!   at `CreateVolume`, closed and reopened by a modification that changes them, closed at
+//!   `DeleteVolume`;
+//! - [`UsageKind::Snapshot`]: opened at `CreateSnapshot`/`CopySnapshot`, closed at
+//!   `DeleteSnapshot`.
 //!
 //! An open record (no end) is rated up to `now`, so a `kill -9` loses nothing: the record
 //! stays open until the restarted server closes it at the next state change.

@@ -8,11 +8,18 @@
 //!   shorter than a minute is billed as if it ran for one;
 //! - storage is billed per second as a fraction of a GB-month, the fraction taken over the
 //!   seconds of the calendar month the usage falls in (31 GB for one day of a 31-day month
-//!   is one GB-month);
+//!   is one GB-month), as the EBS pricing page's examples compute it; provisioned IOPS and
+//!   throughput likewise in IOPS-months and MiB/s-months. An EBS volume is billed at least
+//!   60 seconds over its life (its storage, IOPS and throughput each): when all of a
+//!   volume's records of one part end within a minute of its first start, the last is
+//!   billed to that minute. A modification closing one record and opening the next is not
+//!   a new start. Snapshots and root volumes (the instance's `storage` record) have no
+//!   minimum;
 //! - public IPv4 addresses are billed per second at an hourly price, in use or idle;
 //! - the free tier gives each account, per UTC calendar month and while the account is in
 //!   its first 12 months, 750 instance-hours shared by t2.micro and t3.micro, 30 GB-months
-//!   of EBS and 750 hours of in-use public IPv4. It covers the month's earliest usage
+//!   of EBS gp2, gp3 and magnetic storage, 1 GB-month of snapshots and 750 hours of in-use
+//!   public IPv4. It covers the month's earliest usage
 //!   first: the allowance is consumed in time order by a sweep over the month, so it runs
 //!   out at one instant, and everything after it is charged. Usage the free tier covers
 //!   keeps its quantity and costs zero, as on an AWS bill.
@@ -30,10 +37,14 @@ use crate::calendar::{
     add_months, floor_day, floor_hour, Month, MS_PER_DAY, MS_PER_HOUR, MS_PER_MINUTE,
 };
 use crate::prices::PriceList;
-use crate::usage::{Account, Measure, Pool, RecordView, UsageClass, UsageKind, UsageRecord};
+use crate::usage::{
+    Account, ClassKey, Measure, Pool, RecordView, UsageClass, UsageKind, UsageRecord,
+};
 
 /// EC2's minimum charge per instance start.
 pub const MINIMUM_COMPUTE_MS: i64 = MS_PER_MINUTE;
+/// EBS's minimum charge per volume.
+pub const MINIMUM_VOLUME_MS: i64 = MS_PER_MINUTE;
 
 /// Why a set of records cannot be rated. Each is a bug in whoever wrote the records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,6 +77,8 @@ pub struct Ledger<'a> {
     pub(crate) prices: &'a PriceList,
     pub(crate) region: &'a str,
     pub(crate) classes: Vec<UsageClass>,
+    /// Each class's unit price (one price per usage type).
+    pub(crate) class_prices: Vec<Price>,
     pub(crate) resolved: Vec<Resolved>,
 }
 
@@ -76,8 +89,11 @@ pub(crate) struct Resolved {
     pub class: u32,
     pub start: i64,
     pub end: Option<i64>,
-    pub gib: u32,
+    /// GiB, IOPS or MiB/s of a monthly-priced record.
+    pub units: u32,
     pub price: Price,
+    /// The record is billed at least to here (a volume's minimum); `i64::MIN` for none.
+    pub min_end: i64,
 }
 
 /// The figures of one report cell (one period, one group).
@@ -203,7 +219,8 @@ impl<'a> Ledger<'a> {
             }
         }
         let mut classes: Vec<UsageClass> = Vec::new();
-        let mut class_index: IntMap<&'a UsageKind, u32> = IntMap::default();
+        let mut class_prices: Vec<Price> = Vec::new();
+        let mut class_index: IntMap<ClassKey<'a>, u32> = IntMap::default();
         // Records come grouped by account: look the account up only when it changes.
         let mut last_account: Option<(&str, u32)> = None;
         let mut resolved = Vec::with_capacity(records.len());
@@ -230,43 +247,51 @@ impl<'a> Ledger<'a> {
                     });
                 }
             }
-            // Storage sizes differ per record but share a class: key them all as 0 GiB.
-            let key: &'a UsageKind = match &r.kind {
-                UsageKind::Storage { .. } => &STORAGE_KEY,
-                k => k,
+            let price = match &r.kind {
+                UsageKind::Compute { instance_type } => prices
+                    .instance_hour(instance_type)
+                    .ok_or_else(|| LedgerError::UnpricedInstanceType {
+                        resource: r.resource_id.clone(),
+                        instance_type: instance_type.clone(),
+                    })?,
+                UsageKind::Storage { .. } => prices.gp3_gb_month,
+                UsageKind::PublicIpv4 | UsageKind::ElasticIp { .. } => prices.public_ipv4_hour,
+                UsageKind::Volume { volume_type, .. } => prices.volume_gb_month(*volume_type),
+                UsageKind::VolumeIops {
+                    volume_type, tier, ..
+                } => prices.iops_month(*volume_type, *tier),
+                UsageKind::VolumeThroughput { .. } => prices.ebs.gp3_throughput_month,
+                UsageKind::Snapshot { .. } => prices.ebs.snapshot_gb_month,
             };
+            // Quantities differ per record but share a class.
+            let key = r.kind.class_key();
             let class = *class_index.entry(key).or_insert_with(|| {
-                classes.push(UsageClass::of(key, region, &prices.free_tier.compute_types));
+                classes.push(UsageClass::of(
+                    &r.kind,
+                    region,
+                    &prices.free_tier.compute_types,
+                ));
+                class_prices.push(price);
                 classes.len() as u32 - 1
             });
-            let (price, gib) = match &r.kind {
-                UsageKind::Compute { instance_type } => {
-                    let p = prices.instance_hour(instance_type).ok_or_else(|| {
-                        LedgerError::UnpricedInstanceType {
-                            resource: r.resource_id.clone(),
-                            instance_type: instance_type.clone(),
-                        }
-                    })?;
-                    (p, 0)
-                }
-                UsageKind::Storage { gib } => (prices.gp3_gb_month, *gib),
-                UsageKind::PublicIpv4 | UsageKind::ElasticIp { .. } => (prices.public_ipv4_hour, 0),
-            };
             resolved.push(Resolved {
                 account,
                 class,
                 start: r.start_ms,
                 end: r.end_ms,
-                gib,
+                units: r.kind.units(),
                 price,
+                min_end: i64::MIN,
             });
         }
+        apply_minimums(records, &classes, &mut resolved);
         Ok(Ledger {
             records,
             accounts,
             prices,
             region,
             classes,
+            class_prices,
             resolved,
         })
     }
@@ -308,7 +333,7 @@ impl<'a> Ledger<'a> {
         let end = r.end.unwrap_or(now.max(r.start));
         match self.classes[r.class as usize].measure {
             Measure::Compute { .. } => (r.start, end.max(r.start + MINIMUM_COMPUTE_MS)),
-            _ => (r.start, end),
+            _ => (r.start, end.max(r.min_end)),
         }
     }
 
@@ -316,7 +341,7 @@ impl<'a> Ledger<'a> {
     fn rate_per_ms(&self, i: usize, days: u32) -> i128 {
         let r = &self.resolved[i];
         match self.classes[r.class as usize].measure {
-            Measure::Storage => Quantity::gb_month_per_ms(r.gib, days),
+            Measure::Monthly { .. } => Quantity::gb_month_per_ms(r.units, days),
             _ => Quantity::PER_MS_HOURLY,
         }
     }
@@ -337,6 +362,7 @@ impl<'a> Ledger<'a> {
         let units = match pool {
             Pool::Compute => ft.compute_hours,
             Pool::Storage => ft.storage_gb_months,
+            Pool::Snapshot => ft.snapshot_gb_months,
             Pool::Ipv4 => ft.public_ipv4_hours,
         };
         Quantity::whole(i64::from(units)).raw()
@@ -363,7 +389,7 @@ impl<'a> Ledger<'a> {
             if s < e {
                 let rate = self.rate_per_ms(i, month.days());
                 pools
-                    .entry(u64::from(account) * 4 + pool as u64)
+                    .entry(u64::from(account) * Pool::COUNT + pool as u64)
                     .or_insert_with(|| (pool, Vec::new()))
                     .1
                     .push((i as u32, s, e, rate));
@@ -494,7 +520,35 @@ impl Rated {
     }
 }
 
-static STORAGE_KEY: UsageKind = UsageKind::Storage { gib: 0 };
+/// Give each volume its minimum (see the module's rules): per volume and part (storage, or
+/// provisioned IOPS of one tier, or throughput), the record that ends last is billed at
+/// least [`MINIMUM_VOLUME_MS`] past the first one's start.
+fn apply_minimums(records: &[UsageRecord], classes: &[UsageClass], resolved: &mut [Resolved]) {
+    // (volume, part) → (first start, the record ending last, its end; open is last).
+    let mut lives: HashMap<(&str, u8), (i64, usize, i64)> = HashMap::new();
+    for (i, r) in resolved.iter().enumerate() {
+        let Measure::Monthly { minimum: true, .. } = classes[r.class as usize].measure else {
+            continue;
+        };
+        let rec = &records[i];
+        let part = match rec.kind {
+            UsageKind::VolumeIops { tier, .. } => tier,
+            UsageKind::VolumeThroughput { .. } => 9,
+            _ => 0,
+        };
+        let end = r.end.unwrap_or(i64::MAX);
+        let life = lives
+            .entry((rec.resource_id.as_str(), part))
+            .or_insert((r.start, i, end));
+        life.0 = life.0.min(r.start);
+        if end >= life.2 {
+            (life.1, life.2) = (i, end);
+        }
+    }
+    for (first, last, _) in lives.into_values() {
+        resolved[last].min_end = first + MINIMUM_VOLUME_MS;
+    }
+}
 
 /// A record's usage the free tier may cover: `(record, start, end, quantity per ms)`.
 type Eligible = (u32, i64, i64, i128);

@@ -395,3 +395,321 @@ fn usage_records_round_trip_through_json() {
     .unwrap();
     assert!(c.tags.is_empty() && c.availability_zone.is_none());
 }
+
+// EBS volumes and snapshots.
+
+use crate::calendar::MS_PER_MINUTE;
+use gureum_types::VolumeType;
+
+/// `(usage type, free, quantity, amount)` of every line of `account`'s bill for `m`.
+fn lines(records: &[UsageRecord], account: &str, m: Month) -> Vec<(String, bool, String, String)> {
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let ledger = Ledger::new(records, &accounts, &prices, "us-east-1").unwrap();
+    let bill = ledger
+        .monthly_bill(account, m, m.end_ms() + MS_PER_DAY)
+        .unwrap();
+    bill.lines
+        .iter()
+        .map(|l| {
+            (
+                l.usage_type.clone(),
+                l.free_tier,
+                l.quantity.to_decimal(6),
+                l.amount.to_decimal(10),
+            )
+        })
+        .collect()
+}
+
+fn line(
+    usage_type: &str,
+    free: bool,
+    quantity: &str,
+    amount: &str,
+) -> (String, bool, String, String) {
+    (
+        usage_type.to_string(),
+        free,
+        quantity.to_string(),
+        amount.to_string(),
+    )
+}
+
+#[test]
+fn each_volume_type_has_its_price_and_usage_type() {
+    let m = month(2024, 5);
+    let (s, e) = (m.start_ms(), m.end_ms());
+    let vol = |id: &str, t: VolumeType| UsageRecord::volume(OLD, id, t, 100, s, Some(e));
+    let mut r = vec![
+        vol("vol-gp2", VolumeType::Gp2),
+        vol("vol-gp3", VolumeType::Gp3),
+        vol("vol-io1", VolumeType::Io1),
+        vol("vol-io2", VolumeType::Io2),
+        vol("vol-st1", VolumeType::St1),
+        vol("vol-sc1", VolumeType::Sc1),
+        vol("vol-std", VolumeType::Standard),
+        UsageRecord::snapshot(OLD, "snap-1", 100, s, Some(e)),
+    ];
+    r.extend(UsageRecord::volume_iops(
+        OLD,
+        "vol-io1",
+        VolumeType::Io1,
+        1000,
+        s,
+        Some(e),
+    ));
+    // 40,000 IOPS of io2: 32,000 in the first tier, 8,000 in the second.
+    r.extend(UsageRecord::volume_iops(
+        OLD,
+        "vol-io2",
+        VolumeType::Io2,
+        40_000,
+        s,
+        Some(e),
+    ));
+    // gp3 at 4,000 IOPS and 250 MiB/s: 1,000 IOPS and 125 MiB/s beyond what it includes.
+    r.extend(UsageRecord::volume_iops(
+        OLD,
+        "vol-gp3",
+        VolumeType::Gp3,
+        4000,
+        s,
+        Some(e),
+    ));
+    r.extend(UsageRecord::volume_throughput(
+        OLD,
+        "vol-gp3",
+        250,
+        s,
+        Some(e),
+    ));
+    assert_eq!(
+        lines(&r, OLD, m),
+        vec![
+            line("EBS:SnapshotUsage", false, "100", "5"),
+            line("EBS:VolumeP-IOPS.gp3", false, "1000", "5"),
+            line("EBS:VolumeP-IOPS.io2", false, "32000", "2080"),
+            line("EBS:VolumeP-IOPS.io2.tier2", false, "8000", "364"),
+            line("EBS:VolumeP-IOPS.piops", false, "1000", "65"),
+            line("EBS:VolumeP-Throughput.gp3", false, "125", "5"),
+            line("EBS:VolumeUsage", false, "100", "5"),
+            line("EBS:VolumeUsage.gp2", false, "100", "10"),
+            line("EBS:VolumeUsage.gp3", false, "100", "8"),
+            line("EBS:VolumeUsage.io2", false, "100", "12.5"),
+            line("EBS:VolumeUsage.piops", false, "100", "12.5"),
+            line("EBS:VolumeUsage.sc1", false, "100", "1.5"),
+            line("EBS:VolumeUsage.st1", false, "100", "4.5"),
+        ]
+    );
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let ledger = Ledger::new(&r, &accounts, &prices, "us-east-1").unwrap();
+    let bill = ledger.monthly_bill(OLD, m, e).unwrap();
+    assert!(bill.lines.iter().all(|l| l.service == "EC2 - Other"));
+    let describe = |u: &str| {
+        let l = bill.lines.iter().find(|l| l.usage_type == u).unwrap();
+        (l.description.clone(), l.unit.clone())
+    };
+    assert_eq!(
+        describe("EBS:VolumeUsage.gp2"),
+        (
+            "$0.1 per GB-month of General Purpose SSD (gp2) provisioned storage".into(),
+            "GB-Mo".into()
+        )
+    );
+    assert_eq!(
+        describe("EBS:VolumeP-IOPS.piops"),
+        (
+            "$0.065 per IOPS-month provisioned (io1)".into(),
+            "IOPS-Mo".into()
+        )
+    );
+    assert_eq!(describe("EBS:VolumeP-Throughput.gp3").1, "MiBps-Mo");
+}
+
+#[test]
+fn provisioned_performance_bills_only_what_the_type_does_not_include() {
+    let (s, e) = (0, Some(1));
+    assert!(UsageRecord::volume_iops(OLD, "v", VolumeType::Gp3, 3000, s, e).is_empty());
+    assert!(UsageRecord::volume_iops(OLD, "v", VolumeType::Gp2, 300, s, e).is_empty());
+    assert!(UsageRecord::volume_throughput(OLD, "v", 125, s, e).is_none());
+    let tiers = |iops| -> Vec<u32> {
+        UsageRecord::volume_iops(OLD, "v", VolumeType::Io2, iops, s, e)
+            .iter()
+            .map(|r| r.kind.units())
+            .collect()
+    };
+    assert_eq!(tiers(100), [100]);
+    assert_eq!(tiers(32_000), [32_000]);
+    assert_eq!(tiers(64_001), [32_000, 32_000, 1]);
+    assert_eq!(tiers(256_000), [32_000, 32_000, 192_000]);
+}
+
+#[test]
+fn volumes_are_pro_rated_per_second_over_the_calendar_month() {
+    let gp2 = |gib, s, e| {
+        [UsageRecord::volume(
+            OLD,
+            "vol-1",
+            VolumeType::Gp2,
+            gib,
+            s,
+            Some(e),
+        )]
+    };
+    let m = month(2024, 5);
+    let s = m.start_ms();
+    // 31 GiB of gp2 for one day of a 31-day month is one GB-month ...
+    assert_eq!(total_default(&gp2(31, s, s + MS_PER_DAY), OLD, m), "0.1");
+    // ... and of a 30-day month, 30 GiB for a day.
+    let (j, js) = (month(2024, 6), month(2024, 6).start_ms());
+    assert_eq!(total_default(&gp2(30, js, js + MS_PER_DAY), OLD, j), "0.1");
+    // A volume across a month boundary is billed in each month at that month's length.
+    let r = gp2(930, js - MS_PER_DAY, js + MS_PER_DAY);
+    assert_eq!(total_default(&r, OLD, m), "3"); // 930 / 31 GB-months
+    assert_eq!(total_default(&r, OLD, j), "3.1"); // 930 / 30
+                                                  // Per second: 44,640 GiB for 90 s of a 31-day month is 1.5 GB-months.
+    let r = gp2(44_640, s, s + 90 * MS_PER_SECOND);
+    assert_eq!(total_default(&r, OLD, m), "0.15");
+}
+
+#[test]
+fn a_volume_is_billed_at_least_a_minute_over_its_life() {
+    let m = month(2024, 5);
+    let t = utc(2024, 5, 10, 8, 0, 0);
+    // 44,640 GiB for a minute of a 31-day month is one GB-month: $0.10 of gp2.
+    let gp2 =
+        |s: i64, e: Option<i64>| UsageRecord::volume(OLD, "vol-1", VolumeType::Gp2, 44_640, s, e);
+    for secs in [0, 1, 20, 60] {
+        let r = [gp2(t, Some(t + secs * MS_PER_SECOND))];
+        assert_eq!(total_default(&r, OLD, m), "0.1", "{secs} s");
+    }
+    // A modification is not a new start: gp2 for 10 s, then the same size in gp3 until 30 s,
+    // is billed 10 s of gp2 and the rest of the minute (50 s) of gp3.
+    let r = [
+        gp2(t, Some(t + 10 * MS_PER_SECOND)),
+        UsageRecord::volume(
+            OLD,
+            "vol-1",
+            VolumeType::Gp3,
+            44_640,
+            t + 10 * MS_PER_SECOND,
+            Some(t + 30 * MS_PER_SECOND),
+        ),
+    ];
+    // 0.1 × 10/60 + 0.08 × 50/60
+    assert_eq!(total_default(&r, OLD, m), "0.0833333333");
+    // Two volumes each get their minimum; past the minute, billing is per second.
+    let other = UsageRecord::volume(OLD, "vol-2", VolumeType::Gp2, 44_640, t, Some(t + 1));
+    let r = [gp2(t, Some(t + 1)), other];
+    assert_eq!(total_default(&r, OLD, m), "0.2");
+    let r = [gp2(t, Some(t + 90 * MS_PER_SECOND))];
+    assert_eq!(total_default(&r, OLD, m), "0.15");
+    // Provisioned IOPS have their minimum too (io1: 44,640 IOPS for a minute, $0.065).
+    let r = UsageRecord::volume_iops(OLD, "vol-1", VolumeType::Io1, 44_640, t, Some(t + 1));
+    assert_eq!(total_default(&r, OLD, m), "0.065");
+    // An open volume is billed a minute even when rated a second after it was created.
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let r = [gp2(t, None)];
+    let ledger = Ledger::new(&r, &accounts, &prices, "us-east-1").unwrap();
+    let bill = ledger.monthly_bill(OLD, m, t + MS_PER_SECOND).unwrap();
+    assert_eq!(bill.total.to_decimal(10), "0.1");
+    // Snapshots and root volumes have no minimum: 44,640 GiB for 6 s is 0.1 GB-month.
+    let r = [UsageRecord::snapshot(
+        OLD,
+        "snap-1",
+        44_640,
+        t,
+        Some(t + 6 * MS_PER_SECOND),
+    )];
+    assert_eq!(total_default(&r, OLD, m), "0.005");
+    let r = [UsageRecord::storage(
+        OLD,
+        "i-1",
+        44_640,
+        t,
+        Some(t + 6 * MS_PER_SECOND),
+    )];
+    assert_eq!(total_default(&r, OLD, m), "0.008");
+    assert_eq!(MS_PER_MINUTE, crate::rating::MINIMUM_VOLUME_MS);
+}
+
+#[test]
+fn the_free_tier_covers_gp2_gp3_magnetic_and_a_gigabyte_of_snapshots() {
+    let m = month(2024, 5);
+    let (s, e) = (m.start_ms(), m.end_ms());
+    let d = |day: i64| s + day * MS_PER_DAY;
+    // 31 GiB volumes for 10 days each, one after the other: 10 GB-months each, in time
+    // order: root gp3, gp2, magnetic; the free 30 run out as the last, a gp3 volume for the
+    // month's last day (1 GB-month), starts. Root and gp3 volumes share one usage type.
+    // io1 and st1 share nothing with the free tier.
+    let r = vec![
+        UsageRecord::storage(NEW, "i-1", 31, d(0), Some(d(10))),
+        UsageRecord::volume(NEW, "vol-gp2", VolumeType::Gp2, 31, d(10), Some(d(20))),
+        UsageRecord::volume(NEW, "vol-std", VolumeType::Standard, 31, d(20), Some(d(30))),
+        UsageRecord::volume(NEW, "vol-gp3", VolumeType::Gp3, 31, d(30), Some(e)),
+        UsageRecord::volume(NEW, "vol-io1", VolumeType::Io1, 31, d(0), Some(d(10))),
+        UsageRecord::volume(NEW, "vol-st1", VolumeType::St1, 31, d(0), Some(d(10))),
+        // 2 GiB of snapshots all month: 1 GB-month free, 1 charged.
+        UsageRecord::snapshot(NEW, "snap-1", 2, s, Some(e)),
+    ];
+    assert_eq!(
+        lines(&r, NEW, m),
+        vec![
+            line("EBS:SnapshotUsage", true, "1", "0"),
+            line("EBS:SnapshotUsage", false, "1", "0.05"),
+            line("EBS:VolumeUsage", true, "10", "0"),
+            line("EBS:VolumeUsage.gp2", true, "10", "0"),
+            line("EBS:VolumeUsage.gp3", true, "10", "0"),
+            line("EBS:VolumeUsage.gp3", false, "1", "0.08"),
+            line("EBS:VolumeUsage.piops", false, "10", "1.25"),
+            line("EBS:VolumeUsage.st1", false, "10", "0.45"),
+        ]
+    );
+    // The same usage in an account past its first year is all charged.
+    let old: Vec<UsageRecord> = r
+        .iter()
+        .map(|x| UsageRecord {
+            account_id: OLD.into(),
+            ..x.clone()
+        })
+        .collect();
+    // 0.8 + 1 + 0.5 + 0.08 + 1.25 + 0.45 + 0.1
+    assert_eq!(total_default(&old, OLD, m), "4.18");
+}
+
+#[test]
+fn ebs_usage_types_carry_the_region_prefix_outside_us_east_1() {
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let m = month(2024, 5);
+    let (s, e) = (m.start_ms(), m.end_ms());
+    let mut r = vec![UsageRecord::snapshot(OLD, "snap-1", 1, s, Some(e))];
+    r.extend(UsageRecord::volume_iops(
+        OLD,
+        "vol-1",
+        VolumeType::Io1,
+        100,
+        s,
+        Some(e),
+    ));
+    let ledger = Ledger::new(&r, &accounts, &prices, "eu-west-1").unwrap();
+    let bill = ledger.monthly_bill(OLD, m, e).unwrap();
+    let types: Vec<&str> = bill.lines.iter().map(|l| l.usage_type.as_str()).collect();
+    assert_eq!(types, ["EU-EBS:SnapshotUsage", "EU-EBS:VolumeP-IOPS.piops"]);
+}
+
+#[test]
+fn volume_records_round_trip_through_json() {
+    let r = UsageRecord::volume(OLD, "vol-1", VolumeType::Io2, 8, 5, Some(9));
+    let json = serde_json::to_string(&r).unwrap();
+    assert!(
+        json.contains(r#""kind":{"type":"volume","volume_type":"io2","gib":8}"#),
+        "{json}"
+    );
+    assert_eq!(serde_json::from_str::<UsageRecord>(&json).unwrap(), r);
+    let bad = json.replace("io2", "io9");
+    assert!(serde_json::from_str::<UsageRecord>(&bad).is_err());
+}

@@ -5,9 +5,16 @@
 //! service, the usage type (`BoxUsage:t2.micro`, `EBS:VolumeUsage.gp3`,
 //! `USE1-PublicIPv4:InUseAddress`), the operation, the unit, and the value of every Cost
 //! Explorer dimension for a record ([`Dimension`]).
+//!
+//! EBS usage types are AWS's (the EBS user guide's "codes for Amazon EBS in billing and usage
+//! reports"): `EBS:VolumeUsage.<type>` per GB-month of a volume type (`EBS:VolumeUsage` for
+//! magnetic, `.piops` for io1), `EBS:VolumeP-IOPS.<type>` per provisioned IOPS-month (io1
+//! `.piops`, io2 in three tiers, gp3 beyond its 3,000 included), `EBS:VolumeP-Throughput.gp3`
+//! per MiB/s-month beyond 125, and `EBS:SnapshotUsage` per GB-month of snapshots.
 
 use std::borrow::Cow;
 
+use gureum_types::VolumeType;
 use serde::{Deserialize, Serialize};
 
 /// An account as billing needs it.
@@ -59,6 +66,92 @@ pub enum UsageKind {
     /// An Elastic IP address: in use while associated with a running instance, idle
     /// otherwise. Each change of `in_use` closes one record and opens the next.
     ElasticIp { in_use: bool },
+    /// An EBS volume's provisioned storage while it has this type and size: from its
+    /// creation (or the modification that gave it them) to its deletion (or the next
+    /// modification).
+    Volume {
+        #[serde(with = "volume_type_text")]
+        volume_type: VolumeType,
+        gib: u32,
+    },
+    /// The billed part of a volume's provisioned IOPS (see [`UsageRecord::volume_iops`]):
+    /// `tier` is io2's price tier (1 up to 32,000 IOPS, 2 up to 64,000, 3 beyond), 1 otherwise.
+    VolumeIops {
+        #[serde(with = "volume_type_text")]
+        volume_type: VolumeType,
+        tier: u8,
+        iops: u32,
+    },
+    /// A gp3 volume's provisioned throughput beyond the 125 MiB/s it includes, in MiB/s.
+    VolumeThroughput { mibps: u32 },
+    /// An EBS snapshot, measured by its volume's size (gureum keeps no incremental blocks
+    /// count), from its creation to its deletion.
+    Snapshot { gib: u32 },
+}
+
+/// The IOPS a gp3 volume includes in its storage price.
+pub const GP3_INCLUDED_IOPS: u32 = 3_000;
+/// The throughput (MiB/s) a gp3 volume includes in its storage price.
+pub const GP3_INCLUDED_MIBPS: u32 = 125;
+/// The width of io2's first two IOPS price tiers.
+pub const IO2_TIER_IOPS: u32 = 32_000;
+
+/// A [`VolumeType`] as its API text in JSON.
+mod volume_type_text {
+    use gureum_types::VolumeType;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &VolumeType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VolumeType, D::Error> {
+        let text = String::deserialize(d)?;
+        gureum_types::enums::parse_wire::<VolumeType>(&text).map_err(D::Error::custom)
+    }
+}
+
+/// What a record's class is keyed by: its kind without its quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ClassKey<'a> {
+    Compute(&'a str),
+    Storage,
+    PublicIpv4,
+    ElasticIp(bool),
+    Volume(VolumeType),
+    VolumeIops(VolumeType, u8),
+    VolumeThroughput,
+    Snapshot,
+}
+
+impl UsageKind {
+    pub(crate) fn class_key(&self) -> ClassKey<'_> {
+        match self {
+            UsageKind::Compute { instance_type } => ClassKey::Compute(instance_type),
+            UsageKind::Storage { .. } => ClassKey::Storage,
+            UsageKind::PublicIpv4 => ClassKey::PublicIpv4,
+            UsageKind::ElasticIp { in_use } => ClassKey::ElasticIp(*in_use),
+            UsageKind::Volume { volume_type, .. } => ClassKey::Volume(*volume_type),
+            UsageKind::VolumeIops {
+                volume_type, tier, ..
+            } => ClassKey::VolumeIops(*volume_type, *tier),
+            UsageKind::VolumeThroughput { .. } => ClassKey::VolumeThroughput,
+            UsageKind::Snapshot { .. } => ClassKey::Snapshot,
+        }
+    }
+
+    /// How many units (GiB, IOPS, MiB/s) a monthly-priced kind provisions; 0 for the
+    /// hourly ones.
+    pub(crate) fn units(&self) -> u32 {
+        match self {
+            UsageKind::Storage { gib }
+            | UsageKind::Volume { gib, .. }
+            | UsageKind::Snapshot { gib } => *gib,
+            UsageKind::VolumeIops { iops, .. } => *iops,
+            UsageKind::VolumeThroughput { mibps } => *mibps,
+            UsageKind::Compute { .. } | UsageKind::PublicIpv4 | UsageKind::ElasticIp { .. } => 0,
+        }
+    }
 }
 
 impl UsageRecord {
@@ -138,6 +231,93 @@ impl UsageRecord {
         )
     }
 
+    /// An EBS volume of `gib` GiB of one type.
+    pub fn volume(
+        account: &str,
+        volume: &str,
+        volume_type: VolumeType,
+        gib: u32,
+        start_ms: i64,
+        end_ms: Option<i64>,
+    ) -> UsageRecord {
+        let kind = UsageKind::Volume { volume_type, gib };
+        UsageRecord::new(account, volume, kind, start_ms, end_ms)
+    }
+
+    /// The billed parts of a volume's `provisioned` IOPS over one interval: all of io1's,
+    /// io2's split into its price tiers, gp3's beyond the [`GP3_INCLUDED_IOPS`]; none for
+    /// the types whose IOPS come with their storage (or are not chosen). Parts with nothing
+    /// to bill are left out, so a gp3 volume at its baseline has no IOPS records.
+    pub fn volume_iops(
+        account: &str,
+        volume: &str,
+        volume_type: VolumeType,
+        provisioned: u32,
+        start_ms: i64,
+        end_ms: Option<i64>,
+    ) -> Vec<UsageRecord> {
+        let parts: Vec<(u8, u32)> = match volume_type {
+            VolumeType::Io1 => vec![(1, provisioned)],
+            VolumeType::Io2 => vec![
+                (1, provisioned.min(IO2_TIER_IOPS)),
+                (
+                    2,
+                    provisioned.saturating_sub(IO2_TIER_IOPS).min(IO2_TIER_IOPS),
+                ),
+                (3, provisioned.saturating_sub(2 * IO2_TIER_IOPS)),
+            ],
+            VolumeType::Gp3 => vec![(1, provisioned.saturating_sub(GP3_INCLUDED_IOPS))],
+            VolumeType::Gp2 | VolumeType::St1 | VolumeType::Sc1 | VolumeType::Standard => {
+                vec![]
+            }
+        };
+        parts
+            .into_iter()
+            .filter(|(_, iops)| *iops > 0)
+            .map(|(tier, iops)| {
+                let kind = UsageKind::VolumeIops {
+                    volume_type,
+                    tier,
+                    iops,
+                };
+                UsageRecord::new(account, volume, kind, start_ms, end_ms)
+            })
+            .collect()
+    }
+
+    /// A gp3 volume's `provisioned` throughput (MiB/s) over one interval, if it is beyond
+    /// the [`GP3_INCLUDED_MIBPS`] (only that part is billed).
+    pub fn volume_throughput(
+        account: &str,
+        volume: &str,
+        provisioned: u32,
+        start_ms: i64,
+        end_ms: Option<i64>,
+    ) -> Option<UsageRecord> {
+        let mibps = provisioned
+            .checked_sub(GP3_INCLUDED_MIBPS)
+            .filter(|m| *m > 0)?;
+        let kind = UsageKind::VolumeThroughput { mibps };
+        Some(UsageRecord::new(account, volume, kind, start_ms, end_ms))
+    }
+
+    /// An EBS snapshot of a `gib` GiB volume.
+    pub fn snapshot(
+        account: &str,
+        snapshot: &str,
+        gib: u32,
+        start_ms: i64,
+        end_ms: Option<i64>,
+    ) -> UsageRecord {
+        UsageRecord::new(
+            account,
+            snapshot,
+            UsageKind::Snapshot { gib },
+            start_ms,
+            end_ms,
+        )
+    }
+
     pub fn with_tags<K: Into<String>, V: Into<String>>(
         mut self,
         tags: impl IntoIterator<Item = (K, V)>,
@@ -179,11 +359,14 @@ pub(crate) struct UsageClass {
     pub usage_type: String,
     pub usage_type_group: &'static str,
     pub operation: &'static str,
-    /// `Hrs` or `GB-Mo`, as bills and `GetDimensionValues` show it.
+    /// `Hrs`, `GB-Mo`, `IOPS-Mo` or `MiBps-Mo`, as bills and `GetDimensionValues` show it.
     pub unit: &'static str,
     pub instance_type: Option<String>,
     pub family: Option<String>,
     pub measure: Measure,
+    /// What one unit is, for a bill line's description of a monthly class ("GB-month of
+    /// General Purpose (gp3) provisioned storage"); empty for the others.
+    pub per: &'static str,
 }
 
 /// How a class is measured and which free-tier pool, if any, covers it.
@@ -192,8 +375,10 @@ pub(crate) enum Measure {
     /// Instance-hours; `normalization` is the size factor in quarters (nano = 1, micro = 2,
     /// small = 4, …), as `NormalizedUsageAmount` counts.
     Compute { normalization: u32, free_tier: bool },
-    /// GB-months.
-    Storage,
+    /// Units (GiB, IOPS, MiB/s) provisioned for a month: GB-months and the like, pro-rated
+    /// over the seconds of the calendar month. `minimum`: each resource is billed at least
+    /// 60 seconds of it over its life, as EBS bills provisioned volumes.
+    Monthly { pool: Option<Pool>, minimum: bool },
     /// Address-hours; in-use addresses are covered by the free tier, idle ones are not.
     Ipv4 { in_use: bool },
 }
@@ -202,8 +387,15 @@ pub(crate) enum Measure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Pool {
     Compute,
+    /// EBS storage: gp2, gp3 and magnetic volumes (root volumes included).
     Storage,
+    Snapshot,
     Ipv4,
+}
+
+impl Pool {
+    /// How many pools there are (they index per-account tables).
+    pub const COUNT: u64 = 4;
 }
 
 impl Measure {
@@ -213,7 +405,7 @@ impl Measure {
                 free_tier: true, ..
             } => Some(Pool::Compute),
             Measure::Compute { .. } => None,
-            Measure::Storage => Some(Pool::Storage),
+            Measure::Monthly { pool, .. } => pool,
             Measure::Ipv4 { in_use: true } => Some(Pool::Ipv4),
             Measure::Ipv4 { .. } => None,
         }
@@ -295,18 +487,26 @@ impl UsageClass {
                     normalization: normalization_quarters(instance_type),
                     free_tier: free_tier_types.iter().any(|t| t == instance_type),
                 },
+                per: "",
             },
+            // The root volume of the instance records: gp3, without the volumes' minimum.
             UsageKind::Storage { .. } => UsageClass {
-                service: SERVICE_EC2_OTHER,
-                service_code: "AmazonEC2",
-                usage_type: prefixed(region, true, "EBS:VolumeUsage.gp3"),
-                usage_type_group: "EC2: EBS - SSD(gp3)",
-                operation: "CreateVolume-Gp3",
-                unit: "GB-Mo",
-                instance_type: None,
-                family: None,
-                measure: Measure::Storage,
+                measure: Measure::Monthly {
+                    pool: Some(Pool::Storage),
+                    minimum: false,
+                },
+                ..ebs_class(region, Some(VolumeType::Gp3), EbsPart::Storage)
             },
+            UsageKind::Volume { volume_type, .. } => {
+                ebs_class(region, Some(*volume_type), EbsPart::Storage)
+            }
+            UsageKind::VolumeIops {
+                volume_type, tier, ..
+            } => ebs_class(region, Some(*volume_type), EbsPart::Iops(*tier)),
+            UsageKind::VolumeThroughput { .. } => {
+                ebs_class(region, Some(VolumeType::Gp3), EbsPart::Throughput)
+            }
+            UsageKind::Snapshot { .. } => ebs_class(region, None, EbsPart::Storage),
             UsageKind::PublicIpv4 | UsageKind::ElasticIp { in_use: true } => UsageClass {
                 service: SERVICE_VPC,
                 service_code: "AmazonVPC",
@@ -321,6 +521,7 @@ impl UsageClass {
                 instance_type: None,
                 family: None,
                 measure: Measure::Ipv4 { in_use: true },
+                per: "",
             },
             UsageKind::ElasticIp { in_use: false } => UsageClass {
                 service: SERVICE_VPC,
@@ -332,8 +533,158 @@ impl UsageClass {
                 instance_type: None,
                 family: None,
                 measure: Measure::Ipv4 { in_use: false },
+                per: "",
             },
         }
+    }
+}
+
+/// Which part of an EBS volume a class bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EbsPart {
+    Storage,
+    /// Provisioned IOPS, in io2's price tier (1 for the other types).
+    Iops(u8),
+    Throughput,
+}
+
+/// An EBS class (`volume_type` `None`: snapshots). Names are AWS's: usage types from the EBS
+/// user guide's billing codes, operations and usage type groups as Cost Explorer shows them.
+fn ebs_class(region: &str, volume_type: Option<VolumeType>, part: EbsPart) -> UsageClass {
+    use VolumeType::*;
+    let free = Some(Pool::Storage);
+    // (usage type, usage type group, operation, unit, what one unit is, free-tier pool)
+    let (usage_type, group, operation, unit, per, pool) = match (volume_type, part) {
+        (None, _) => (
+            "EBS:SnapshotUsage",
+            "EC2: EBS - Snapshots",
+            "CreateSnapshot",
+            "GB-Mo",
+            "GB-Month of snapshot data stored",
+            Some(Pool::Snapshot),
+        ),
+        (Some(_), EbsPart::Throughput) => (
+            "EBS:VolumeP-Throughput.gp3",
+            "EC2: EBS - SSD(gp3) Throughput",
+            "CreateVolume-Gp3",
+            "MiBps-Mo",
+            "MiBps-month provisioned (gp3) above 125 MiBps",
+            None,
+        ),
+        (Some(Gp2), _) => (
+            "EBS:VolumeUsage.gp2",
+            "EC2: EBS - SSD(gp2)",
+            "CreateVolume-Gp2",
+            "GB-Mo",
+            "GB-month of General Purpose SSD (gp2) provisioned storage",
+            free,
+        ),
+        (Some(Gp3), EbsPart::Storage) => (
+            "EBS:VolumeUsage.gp3",
+            "EC2: EBS - SSD(gp3)",
+            "CreateVolume-Gp3",
+            "GB-Mo",
+            "GB-month of General Purpose (gp3) provisioned storage",
+            free,
+        ),
+        (Some(Gp3), EbsPart::Iops(_)) => (
+            "EBS:VolumeP-IOPS.gp3",
+            "EC2: EBS - SSD(gp3) IOPS",
+            "CreateVolume-Gp3",
+            "IOPS-Mo",
+            "IOPS-month provisioned (gp3) above 3,000",
+            None,
+        ),
+        (Some(Io1), EbsPart::Storage) => (
+            "EBS:VolumeUsage.piops",
+            "EC2: EBS - SSD(io1)",
+            "CreateVolume-P-IOPS",
+            "GB-Mo",
+            "GB-month of Provisioned IOPS SSD (io1) provisioned storage",
+            None,
+        ),
+        (Some(Io1), EbsPart::Iops(_)) => (
+            "EBS:VolumeP-IOPS.piops",
+            "EC2: EBS - SSD(io1) IOPS",
+            "CreateVolume-P-IOPS",
+            "IOPS-Mo",
+            "IOPS-month provisioned (io1)",
+            None,
+        ),
+        (Some(Io2), EbsPart::Storage) => (
+            "EBS:VolumeUsage.io2",
+            "EC2: EBS - SSD(io2)",
+            "CreateVolume-io2",
+            "GB-Mo",
+            "GB-month of Provisioned IOPS SSD (io2) provisioned storage",
+            None,
+        ),
+        (Some(Io2), EbsPart::Iops(tier)) => match tier {
+            1 => (
+                "EBS:VolumeP-IOPS.io2",
+                "EC2: EBS - SSD(io2) IOPS",
+                "CreateVolume-io2",
+                "IOPS-Mo",
+                "IOPS-month provisioned (io2) up to 32,000 IOPS",
+                None,
+            ),
+            2 => (
+                "EBS:VolumeP-IOPS.io2.tier2",
+                "EC2: EBS - SSD(io2) IOPS",
+                "CreateVolume-io2",
+                "IOPS-Mo",
+                "IOPS-month provisioned (io2) from 32,001 to 64,000 IOPS",
+                None,
+            ),
+            _ => (
+                "EBS:VolumeP-IOPS.io2.tier3",
+                "EC2: EBS - SSD(io2) IOPS",
+                "CreateVolume-io2",
+                "IOPS-Mo",
+                "IOPS-month provisioned (io2) above 64,000 IOPS",
+                None,
+            ),
+        },
+        (Some(St1), _) => (
+            "EBS:VolumeUsage.st1",
+            "EC2: EBS - HDD(st1)",
+            "CreateVolume-Throughput",
+            "GB-Mo",
+            "GB-month of Throughput Optimized HDD (st1) provisioned storage",
+            None,
+        ),
+        (Some(Sc1), _) => (
+            "EBS:VolumeUsage.sc1",
+            "EC2: EBS - HDD(sc1)",
+            "CreateVolume-sc1",
+            "GB-Mo",
+            "GB-month of Cold HDD (sc1) provisioned storage",
+            None,
+        ),
+        (Some(Standard), _) => (
+            "EBS:VolumeUsage",
+            "EC2: EBS - Magnetic",
+            "CreateVolume",
+            "GB-Mo",
+            "GB-month of Magnetic provisioned storage",
+            free,
+        ),
+    };
+    UsageClass {
+        service: SERVICE_EC2_OTHER,
+        service_code: "AmazonEC2",
+        usage_type: prefixed(region, true, usage_type),
+        usage_type_group: group,
+        operation,
+        unit,
+        instance_type: None,
+        family: None,
+        // Snapshots and root volumes (the `storage` kind) keep no minimum.
+        measure: Measure::Monthly {
+            pool,
+            minimum: volume_type.is_some(),
+        },
+        per,
     }
 }
 

@@ -17,6 +17,8 @@ pub mod clock;
 pub mod console_support;
 pub mod control;
 pub mod describe;
+#[cfg(test)]
+mod ebs_billing_tests;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;

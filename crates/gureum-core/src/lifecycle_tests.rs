@@ -50,7 +50,7 @@ pub(crate) fn world_with_volumes(volumes: Arc<dyn crate::host::Volumes>) -> Worl
     )
 }
 
-fn world_with_pool(
+pub(crate) fn world_with_pool(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
     warm_guests: usize,

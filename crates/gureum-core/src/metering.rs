@@ -15,7 +15,7 @@ use gureum_billing::bill::Bill;
 use gureum_billing::ce::CeReply;
 use gureum_billing::{Account, Ledger, Month, PriceList, UsageRecord};
 use gureum_store::usage;
-use gureum_types::InstanceState;
+use gureum_types::{InstanceState, VolumeType};
 
 use crate::{Cloud, CoreError, CoreResult};
 
@@ -76,43 +76,37 @@ struct Inputs {
     records: Vec<UsageRecord>,
 }
 
-fn record(
-    r: usage::UsageRow,
-    tags: Vec<(String, String)>,
-    az: Option<String>,
-) -> Option<UsageRecord> {
-    let rec = match r.kind.as_str() {
-        usage::COMPUTE => UsageRecord::compute(
-            &r.account_id,
-            &r.resource_id,
-            &r.detail,
-            r.start_ms,
-            r.end_ms,
-        ),
-        usage::STORAGE => UsageRecord::storage(
-            &r.account_id,
-            &r.resource_id,
-            r.quantity.round() as u32,
-            r.start_ms,
-            r.end_ms,
-        ),
-        usage::PUBLIC_IPV4 => {
-            UsageRecord::public_ipv4(&r.account_id, &r.resource_id, r.start_ms, r.end_ms)
-        }
-        usage::ELASTIC_IP => UsageRecord::elastic_ip(
-            &r.account_id,
-            &r.resource_id,
-            r.detail == "in-use",
-            r.start_ms,
-            r.end_ms,
-        ),
-        _ => return None,
+/// The billing records of one usage interval: none for a kind billing does not know (or an
+/// unreadable one), several for provisioned IOPS split into price tiers.
+fn records(r: usage::UsageRow, az: Option<&String>) -> Vec<UsageRecord> {
+    let (a, id, s, e) = (&r.account_id, &r.resource_id, r.start_ms, r.end_ms);
+    // Quantities are whole GiB, IOPS and MiB/s, stored as REAL.
+    let units = r.quantity.round() as u32;
+    let volume_type = || gureum_types::enums::parse_wire::<VolumeType>(&r.detail).ok();
+    let recs = match r.kind.as_str() {
+        usage::COMPUTE => vec![UsageRecord::compute(a, id, &r.detail, s, e)],
+        usage::STORAGE => vec![UsageRecord::storage(a, id, units, s, e)],
+        usage::PUBLIC_IPV4 => vec![UsageRecord::public_ipv4(a, id, s, e)],
+        usage::ELASTIC_IP => vec![UsageRecord::elastic_ip(a, id, r.detail == "in-use", s, e)],
+        usage::VOLUME => volume_type()
+            .map(|t| UsageRecord::volume(a, id, t, units, s, e))
+            .into_iter()
+            .collect(),
+        usage::VOLUME_IOPS => volume_type()
+            .map(|t| UsageRecord::volume_iops(a, id, t, units, s, e))
+            .unwrap_or_default(),
+        usage::VOLUME_THROUGHPUT => UsageRecord::volume_throughput(a, id, units, s, e)
+            .into_iter()
+            .collect(),
+        usage::SNAPSHOT => vec![UsageRecord::snapshot(a, id, units, s, e)],
+        _ => vec![],
     };
-    let rec = rec.with_tags(tags);
-    Some(match az {
-        Some(z) => rec.in_zone(&z),
-        None => rec,
-    })
+    recs.into_iter()
+        .map(|rec| match az {
+            Some(z) => rec.in_zone(z),
+            None => rec,
+        })
+        .collect()
 }
 
 impl Cloud {
@@ -139,9 +133,9 @@ impl Cloud {
                 let tags = c.tags().all_by_resource(&row.id)?;
                 let zones = c.instances().zones_of_account(&row.id)?;
                 let convert = |u: usage::UsageRow| {
-                    let az = zones.get(&u.resource_id).cloned();
                     let id = u.resource_id.clone();
-                    record(u, vec![], az).map(|r| (r, id))
+                    let az = zones.get(&u.resource_id);
+                    records(u, az).into_iter().map(move |r| (r, id.clone()))
                 };
                 let mut guard = cache.lock().expect("usage cache poisoned");
                 let settled = guard.entry(row.id.clone()).or_default();
@@ -149,7 +143,7 @@ impl Cloud {
                     .usage()
                     .recent(&row.id, settled.cutoff)?
                     .into_iter()
-                    .filter_map(convert)
+                    .flat_map(convert)
                     .collect();
                 if settled.cutoff == 0 || recent.len() > REBUILD_AFTER {
                     // (Re)build: everything that ended well before now is settled.
@@ -158,7 +152,7 @@ impl Cloud {
                         .usage()
                         .overlapping(Some(&row.id), 0, i64::MAX)?
                         .into_iter()
-                        .filter_map(convert)
+                        .flat_map(convert)
                         .collect();
                     let (old, new): (Vec<_>, Vec<_>) = all
                         .into_iter()

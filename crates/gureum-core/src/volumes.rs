@@ -163,6 +163,17 @@ pub(crate) fn check_volume_id(id: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// Write `next` back within the transaction that read it (it cannot have changed meanwhile).
+fn update_in(tx: &dyn Tx, next: &VolumeRow, now: i64) -> CoreResult<()> {
+    if tx.volumes().update(next, now)? {
+        Ok(())
+    } else {
+        Err(CoreError::Invariant(
+            "a volume changed within its transaction",
+        ))
+    }
+}
+
 pub(crate) fn volume_not_found(id: &str) -> CoreError {
     ApiError::new(
         ErrorCode::InvalidVolumeNotFound,
@@ -630,11 +641,7 @@ impl Cloud {
                         delete_on_termination: false,
                         force: false,
                     });
-                    if !tx.volumes().update(&next, now)? {
-                        return Err(CoreError::Invariant(
-                            "a volume changed within its transaction",
-                        ));
-                    }
+                    update_in(tx, &next, now)?;
                     Ok(attachment_model(
                         &next,
                         next.attachment.as_ref().expect("set"),
@@ -698,11 +705,7 @@ impl Cloud {
                         att.state = VolumeAttachmentState::Detaching;
                     }
                     att.force |= force;
-                    if !tx.volumes().update(&next, now)? {
-                        return Err(CoreError::Invariant(
-                            "a volume changed within its transaction",
-                        ));
-                    }
+                    update_in(tx, &next, now)?;
                     let mut shown = attachment_model(&next, next.attachment.as_ref().expect("set"));
                     shown.state = VolumeAttachmentState::Detaching;
                     Ok(shown)
@@ -733,11 +736,7 @@ impl Cloud {
                 }
                 let mut next = v.clone();
                 next.state = VolumeState::Deleting;
-                if !tx.volumes().update(&next, now)? {
-                    return Err(CoreError::Invariant(
-                        "a volume changed within its transaction",
-                    ));
-                }
+                update_in(tx, &next, now)?;
                 Ok(())
             })
         })
@@ -839,11 +838,7 @@ impl Cloud {
                         start_time: now,
                         end_time: None,
                     });
-                    if !tx.volumes().update(&next, now)? {
-                        return Err(CoreError::Invariant(
-                            "a volume changed within its transaction",
-                        ));
-                    }
+                    update_in(tx, &next, now)?;
                     Ok(modification_model(
                         &next,
                         next.modification.as_ref().expect("set"),

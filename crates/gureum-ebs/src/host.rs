@@ -200,13 +200,7 @@ pub(crate) fn mount_xfs(device: &str, target: &Path) -> HostResult<()> {
             format!("mounting {device} (xfs) at {}", target.display()),
             e.into(),
         )
-    })?;
-    // Shared: a mount namespace copied from the host's later (gureum-mountd's, which is a
-    // slave of the host's) then sees this mount's unmount, instead of keeping its own copy
-    // of the file system mounted and the loop device busy after the pool is closed.
-    rustix::mount::mount_change(target, rustix::mount::MountPropagationFlags::SHARED).map_err(
-        |e| HostError::io(format!("making {} shared", target.display()), e.into()),
-    )
+    })
 }
 
 /// Unmount `target`; `Busy` when something still uses it (never a lazy unmount: that would

@@ -1246,6 +1246,18 @@ fn volumes(s: &dyn Store) {
         (u.detail.as_str(), u.quantity, u.start_ms),
         ("gp3", 8.0, 10)
     );
+    // gp3's provisioned IOPS and throughput too, all of them (billing knows what is included).
+    let u = r(s, |tx| {
+        tx.usage().open_interval("vol-1", crate::usage::VOLUME_IOPS)
+    })
+    .unwrap();
+    assert_eq!((u.detail.as_str(), u.quantity), ("gp3", 3000.0));
+    let u = r(s, |tx| {
+        tx.usage()
+            .open_interval("vol-1", crate::usage::VOLUME_THROUGHPUT)
+    })
+    .unwrap();
+    assert_eq!((u.detail.as_str(), u.quantity), ("gp3", 125.0));
     // Compare-and-swap on the generation.
     let mut next = v.clone();
     next.state = VolumeState::InUse;
@@ -1286,6 +1298,7 @@ fn volumes(s: &dyn Store) {
     grown.size_gib = 20;
     grown.volume_type = VolumeType::Io1;
     grown.iops = Some(1000);
+    grown.throughput = None;
     assert!(w(s, |tx| tx.volumes().update(&grown, 30)));
     let rows = r(s, |tx| tx.usage().overlapping(Some(A), 0, 100));
     let spans: Vec<_> = rows
@@ -1304,6 +1317,8 @@ fn volumes(s: &dyn Store) {
         spans,
         [
             ("volume", "gp3", 8.0, 10, Some(30)),
+            ("volume-iops", "gp3", 3000.0, 10, Some(30)),
+            ("volume-throughput", "gp3", 125.0, 10, Some(30)),
             ("volume", "io1", 20.0, 30, None),
             ("volume-iops", "io1", 1000.0, 30, None),
         ]

@@ -10,7 +10,8 @@
 //! | `public-ipv4` | an auto-assigned public address is set  | it is released or replaced      |
 //! | `elastic-ip`  | `AllocateAddress`, (dis)association     | (dis)association, `ReleaseAddress` |
 //! | `volume`      | `CreateVolume`, a modification          | a modification, `DeleteVolume`  |
-//! | `volume-iops` | the same, for `io1`/`io2` IOPS          | the same                        |
+//! | `volume-iops` | the same, for `io1`/`io2`/`gp3` IOPS    | the same                        |
+//! | `volume-throughput` | the same, for `gp3` throughput    | the same                        |
 //! | `snapshot`    | `CreateSnapshot`, `CopySnapshot`        | `DeleteSnapshot`                |
 //!
 //! An Elastic IP's interval says `in-use` (associated) or `idle` in `detail`; each change of
@@ -46,8 +47,11 @@ pub const PUBLIC_IPV4: &str = "public-ipv4";
 pub const ELASTIC_IP: &str = "elastic-ip";
 /// An EBS volume: `detail` its type, `quantity` its GiB.
 pub const VOLUME: &str = "volume";
-/// Provisioned IOPS of an `io1`/`io2` volume: `detail` its type, `quantity` the IOPS.
+/// Provisioned IOPS of an `io1`/`io2`/`gp3` volume: `detail` its type, `quantity` the IOPS
+/// (all of them; gp3 rows before EBS billing existed are absent until the next change).
 pub const VOLUME_IOPS: &str = "volume-iops";
+/// Provisioned throughput of a `gp3` volume: `detail` its type, `quantity` the MiB/s.
+pub const VOLUME_THROUGHPUT: &str = "volume-throughput";
 /// An EBS snapshot: `quantity` its volume's GiB.
 pub const SNAPSHOT: &str = "snapshot";
 

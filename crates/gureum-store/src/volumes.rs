@@ -6,8 +6,10 @@
 //! Metering follows the rows inside the same transaction (see [`crate::usage`]): a volume's
 //! `volume` interval (its type in `detail`, GiB in `quantity`) is open from its insert until it
 //! enters `deleting`, and is closed and reopened when a modification changes its size or type;
-//! provisioned IOPS of `io1`/`io2` have their own `volume-iops` interval; a snapshot's
-//! `snapshot` interval (its volume's GiB) runs from its insert to its deletion.
+//! provisioned IOPS of `io1`/`io2`/`gp3` have their own `volume-iops` interval and gp3's
+//! provisioned throughput its `volume-throughput` one (all of it: what the type includes is
+//! billing's business); a snapshot's `snapshot` interval (its volume's GiB) runs from its
+//! insert to its deletion.
 //!
 //! Deleting a snapshot removes its registry row at once (its row, tags and permissions go by
 //! cascade) and leaves its id in `ebs_trash` until the agent has removed its bytes.
@@ -19,7 +21,7 @@ use gureum_types::{
 };
 
 use crate::instances::text_enum;
-use crate::usage::{self, SNAPSHOT, VOLUME, VOLUME_IOPS};
+use crate::usage::{self, SNAPSHOT, VOLUME, VOLUME_IOPS, VOLUME_THROUGHPUT};
 use crate::Millis;
 
 aggregate! {
@@ -247,16 +249,27 @@ pub(crate) fn insert(c: &Connection, v: &VolumeRow) -> rusqlite::Result<()> {
 }
 
 /// Make the volume's open usage match the row: closed once it is `deleting` (or gone), and
-/// reopened at `now` when its type, size or IOPS changed.
+/// reopened at `now` when its type, size, IOPS or throughput changed.
 fn meter(c: &Connection, v: &VolumeRow, now: Millis) -> rusqlite::Result<()> {
     let billed = !matches!(v.state, VolumeState::Deleting | VolumeState::Deleted);
-    let want_volume = billed.then(|| (v.volume_type.as_str(), v.size_gib as f64));
+    let t = v.volume_type;
+    let want_volume = billed.then(|| (t.as_str(), v.size_gib as f64));
+    // gp2's IOPS come from its size; only the chosen ones are metered.
     let want_iops = billed
         .then_some(v.iops)
         .flatten()
-        .filter(|_| matches!(v.volume_type, VolumeType::Io1 | VolumeType::Io2))
-        .map(|iops| (v.volume_type.as_str(), iops as f64));
-    for (kind, want) in [(VOLUME, want_volume), (VOLUME_IOPS, want_iops)] {
+        .filter(|_| matches!(t, VolumeType::Io1 | VolumeType::Io2 | VolumeType::Gp3))
+        .map(|iops| (t.as_str(), iops as f64));
+    let want_throughput = billed
+        .then_some(v.throughput)
+        .flatten()
+        .filter(|_| t == VolumeType::Gp3)
+        .map(|mibps| (t.as_str(), mibps as f64));
+    for (kind, want) in [
+        (VOLUME, want_volume),
+        (VOLUME_IOPS, want_iops),
+        (VOLUME_THROUGHPUT, want_throughput),
+    ] {
         let open = usage::open_interval(c, &v.id, kind)?;
         let same = match (&open, want) {
             (Some(o), Some((detail, q))) => o.detail == detail && o.quantity == q,
@@ -354,8 +367,9 @@ pub(crate) fn remove(
     id: &str,
     now: Millis,
 ) -> rusqlite::Result<bool> {
-    usage::close(c, id, VOLUME, now)?;
-    usage::close(c, id, VOLUME_IOPS, now)?;
+    for kind in [VOLUME, VOLUME_IOPS, VOLUME_THROUGHPUT] {
+        usage::close(c, id, kind, now)?;
+    }
     crate::resources::delete(c, account_id, id)
 }
 

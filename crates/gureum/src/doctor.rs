@@ -1,5 +1,5 @@
-//! `gureum doctor`: what works on this host for instances — runc, cgroups, nftables, KVM and
-//! TCG — each checked for real where that is cheap (KVM and TCG boot a test guest).
+//! `gureum doctor`: what works on this host for instances — runc, cgroups, nftables, mount
+//! interception, EBS volumes, KVM and TCG — each checked for real where that is cheap (KVM and TCG boot a test guest).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -107,6 +107,13 @@ pub fn run(cache_dir: &Path) -> anyhow::Result<()> {
     check(
         "mounts",
         gureum_runtime::mount_interception_support(Path::new("runc")),
+    );
+    // Optional too: without it `CreateVolume` answers InsufficientVolumeCapacity.
+    check(
+        "volumes",
+        version("mkfs.xfs", "-V")
+            .map(|v| format!("EBS pool on an XFS image with reflinks ({v})"))
+            .map_err(|why| format!("EBS volumes are unavailable: {why}")),
     );
     let qemu = Path::new("qemu-system-x86_64");
     match version("qemu-system-x86_64", "--version") {

@@ -1067,3 +1067,82 @@ fn tags_and_dimension_values_come_in_pages_of_a_thousand() {
     );
     assert_eq!(all.len(), 1);
 }
+
+#[test]
+fn ebs_usage_is_ec2_other_grouped_by_usage_type() {
+    use gureum_types::VolumeType;
+    let d = |day: u32| utc(2024, 5, day, 0, 0, 0);
+    // bob (no free tier): a 31 GiB io1 volume with 1,000 IOPS for a day, modified to 62 GiB of
+    // gp3 for a day, then deleted; a 31 GiB snapshot for a day.
+    let mut records = vec![
+        UsageRecord::volume(B, "vol-1", VolumeType::Io1, 31, d(1), Some(d(2))),
+        UsageRecord::volume(B, "vol-1", VolumeType::Gp3, 62, d(2), Some(d(3))),
+        UsageRecord::snapshot(B, "snap-1", 31, d(2), Some(d(3))),
+    ];
+    records.extend(UsageRecord::volume_iops(
+        B,
+        "vol-1",
+        VolumeType::Io1,
+        1000,
+        d(1),
+        Some(d(2)),
+    ));
+    let accounts = accounts();
+    let prices = PriceList::aws_default();
+    let ledger = Ledger::new(&records, &accounts, &prices, "us-east-1").unwrap();
+    let body = json!({
+        "TimePeriod": {"Start": "2024-05-01", "End": "2024-06-01"},
+        "Granularity": "MONTHLY",
+        "Metrics": ["UnblendedCost", "UsageQuantity"],
+        "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
+    });
+    let reply = handle(
+        &ledger,
+        "AWSInsightsIndexService.GetCostAndUsage",
+        body.to_string().as_bytes(),
+        now(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let v: Value = serde_json::from_str(&reply.body).unwrap();
+    let got: Vec<(String, String, String, String)> = v["ResultsByTime"][0]["Groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let m = &g["Metrics"];
+            (
+                format!(
+                    "{} | {}",
+                    g["Keys"][0].as_str().unwrap(),
+                    g["Keys"][1].as_str().unwrap()
+                ),
+                m["UnblendedCost"]["Amount"].as_str().unwrap().to_string(),
+                m["UsageQuantity"]["Amount"].as_str().unwrap().to_string(),
+                m["UsageQuantity"]["Unit"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let row = |k: &str, usd: &str, q: &str, unit: &str| {
+        (
+            k.to_string(),
+            usd.to_string(),
+            q.to_string(),
+            unit.to_string(),
+        )
+    };
+    assert_eq!(
+        got,
+        vec![
+            row("EC2 - Other | EBS:SnapshotUsage", "0.05", "1", "GB-Mo"),
+            // 1,000 IOPS for a day of 31: 1000/31 IOPS-months × $0.065.
+            row(
+                "EC2 - Other | EBS:VolumeP-IOPS.piops",
+                "2.0967741935",
+                "32.2580645161",
+                "IOPS-Mo"
+            ),
+            row("EC2 - Other | EBS:VolumeUsage.gp3", "0.16", "2", "GB-Mo"),
+            row("EC2 - Other | EBS:VolumeUsage.piops", "0.125", "1", "GB-Mo"),
+        ]
+    );
+}

@@ -132,10 +132,10 @@ pub async fn page(
                 }
                 section {
                     h2 { "Free tier this month" }
-                    @for (label, used, allowance, unit) in &free {
+                    @for (i, (label, used, allowance, unit)) in free.iter().enumerate() {
                         div.free-use {
-                            label for=(format!("free-{unit}-{allowance}")) { (label) ": " (format!("{used:.2}")) " of " (allowance) " " (unit) }
-                            progress id=(format!("free-{unit}-{allowance}")) value=(format!("{:.4}", used.min(*allowance as f64))) max=(allowance) {}
+                            label for=(format!("free-{i}")) { (label) ": " (format!("{used:.2}")) " of " (allowance) " " (unit) }
+                            progress id=(format!("free-{i}")) value=(format!("{:.4}", used.min(*allowance as f64))) max=(allowance) {}
                         }
                     }
                 }
@@ -158,7 +158,7 @@ pub async fn page(
                     tfoot { tr { th colspan="4" { "Total" } th.num { "$" (bill.total.to_fixed(2)) } } }
                 }
             }
-            p.hint { "Only " strong { "running" } " instances bill compute, per second with a 60-second minimum, as on EC2; root volumes bill until terminated; public IPv4 addresses and Elastic IPs by the hour. Prices are AWS's us-east-1 on-demand prices unless the operator set others." }
+            p.hint { "Only " strong { "running" } " instances bill compute, per second with a 60-second minimum, as on EC2; root volumes bill until terminated; EBS volumes per second (at least a minute) until deleted, by type, size and provisioned IOPS and throughput, snapshots until deleted; public IPv4 addresses and Elastic IPs by the hour. Prices are AWS's us-east-1 on-demand prices unless the operator set others." }
         },
     )
 }
@@ -266,7 +266,18 @@ fn free_tier_use(
         u.strip_prefix("BoxUsage:")
             .is_some_and(|t| free.compute_types.iter().any(|f| f == t))
     });
-    let storage = sum(&|u: &str| u.starts_with("EBS:VolumeUsage"));
+    // The free tier's EBS storage is gp2, gp3 and magnetic (`EBS:VolumeUsage`), not io1,
+    // io2, st1 or sc1.
+    let storage = sum(&|u: &str| {
+        [
+            "EBS:VolumeUsage.gp2",
+            "EBS:VolumeUsage.gp3",
+            "EBS:VolumeUsage",
+        ]
+        .iter()
+        .any(|t| u.ends_with(t))
+    });
+    let snapshots = sum(&|u: &str| u.ends_with("EBS:SnapshotUsage"));
     let ipv4 = sum(&|u: &str| u.ends_with("PublicIPv4:InUseAddress"));
     vec![
         (
@@ -275,7 +286,13 @@ fn free_tier_use(
             free.compute_hours,
             "Hrs",
         ),
-        ("EBS storage", storage, free.storage_gb_months, "GB-Mo"),
+        (
+            "EBS storage (gp2, gp3, magnetic)",
+            storage,
+            free.storage_gb_months,
+            "GB-Mo",
+        ),
+        ("EBS snapshots", snapshots, free.snapshot_gb_months, "GB-Mo"),
         ("Public IPv4", ipv4, free.public_ipv4_hours, "Hrs"),
     ]
 }
@@ -293,5 +310,39 @@ mod tests {
     fn previous_months_wrap_the_year() {
         let m = gureum_billing::Month::parse("2026-01").unwrap();
         assert_eq!(super::previous(m).unwrap().to_string(), "2025-12");
+    }
+
+    #[test]
+    fn the_free_tier_panel_counts_only_what_the_free_tier_covers() {
+        use gureum_billing::{Account, Ledger, PriceList, UsageRecord};
+        use gureum_types::VolumeType;
+        let m = gureum_billing::Month::parse("2024-05").unwrap();
+        let (s, e) = (m.start_ms(), Some(m.end_ms()));
+        let records = [
+            UsageRecord::volume("1", "vol-a", VolumeType::Gp2, 5, s, e),
+            UsageRecord::volume("1", "vol-b", VolumeType::Standard, 2, s, e),
+            UsageRecord::volume("1", "vol-c", VolumeType::Io1, 40, s, e),
+            UsageRecord::volume("1", "vol-d", VolumeType::St1, 125, s, e),
+            UsageRecord::snapshot("1", "snap-a", 3, s, e),
+        ];
+        let accounts = [Account {
+            id: "1".into(),
+            name: "n".into(),
+            created_ms: 0,
+        }];
+        let prices = PriceList::aws_default();
+        let ledger = Ledger::new(&records, &accounts, &prices, "us-east-1").unwrap();
+        let bill = ledger.monthly_bill("1", m, m.end_ms()).unwrap();
+        let used: Vec<(&str, f64, u32)> = super::free_tier_use(&bill, &prices.free_tier)
+            .into_iter()
+            .map(|(what, used, allowance, _)| (what, used, allowance))
+            .collect();
+        assert_eq!(
+            used[1..3],
+            [
+                ("EBS storage (gp2, gp3, magnetic)", 7.0, 30),
+                ("EBS snapshots", 3.0, 1)
+            ]
+        );
     }
 }

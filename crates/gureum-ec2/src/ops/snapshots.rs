@@ -284,9 +284,9 @@ fn snapshot(x: &mut Xml, s: &Snapshot) {
         .leaf("description", &s.description)
         .bool("encrypted", s.encrypted)
         .leaf("storageTier", "standard");
-    if !s.tags.is_empty() {
-        tag_set(x, &s.tags);
-    }
+    // Always, empty too: EC2's CreateSnapshot answers a `tagSet` (Ansible's ec2_snapshot reads
+    // `Tags` from it unconditionally).
+    tag_set(x, &s.tags);
 }
 
 impl Response {

@@ -458,7 +458,10 @@ mod tests {
         // documents, and the AWS CLI sends 1000).
         let e = parse_form("Action=DescribeVolumes&MaxResults=4").unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterValue);
-        match parse_form("Action=DescribeVolumes&MaxResults=1000").unwrap().action {
+        match parse_form("Action=DescribeVolumes&MaxResults=1000")
+            .unwrap()
+            .action
+        {
             crate::Action::Volumes(Action::DescribeVolumes { page, .. }) => {
                 assert_eq!(page.max_results, Some(500))
             }

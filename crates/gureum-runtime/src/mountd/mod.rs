@@ -61,22 +61,31 @@ pub(crate) fn attached_volumes(instance_dir: &Path) -> std::io::Result<Vec<Attac
     crate::blockdev::attached_volumes(instance_dir).map_err(std::io::Error::other)
 }
 
-/// Lazily unmount, in this process's mount namespace, every mount below `dir` (deepest
-/// first). Best effort: what cannot be unmounted is logged and kept.
-fn detach_mounts_under(dir: &Path) {
+/// Lazily unmount, in this process's mount namespace, every mount but the ones the daemon
+/// uses: `/`, `/proc`, `/sys`, `/dev` and the mounts holding `state_dir` (deepest first).
+/// Best effort: what cannot be unmounted is logged and kept.
+fn detach_unneeded_mounts(state_dir: &Path) {
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
+    };
+    let needed = |p: &Path| {
+        p == Path::new("/")
+            || ["/proc", "/sys", "/dev"].iter().any(|k| p.starts_with(k))
+            || state_dir.starts_with(p)
     };
     let mut points: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(dir) && p != dir)
+        .filter(|p| !needed(p))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
     for p in points {
-        if let Err(e) = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
-            eprintln!("mountd: detaching {}: {e}", p.display());
+        match nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH) {
+            // Gone with a parent detached before it.
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+            Err(e) => eprintln!("mountd: detaching {}: {e}", p.display()),
         }
     }
 }
@@ -231,11 +240,12 @@ fn run(state_dir: &Path) -> std::io::Result<()> {
         MsFlags::MS_REC | MsFlags::MS_SLAVE,
         None::<&str>,
     )?;
-    // The copies of the host's mounts under the state directory (instances' root volumes and
-    // root file systems mounted before this daemon started) are not ours to keep: held here,
-    // their file systems and loop devices would outlive the instances' destroy. Detached in
-    // this namespace only; the host's stay.
-    detach_mounts_under(state_dir);
+    // The copies of the host's mounts this daemon does not need are not its to keep: held
+    // here, the file systems of instances' root volumes, an EBS pool or anything else mounted
+    // on the host would stay mounted and their loop devices busy after the host unmounts
+    // them (an unmount under a private parent does not propagate to this copy). Detached in
+    // this namespace only.
+    detach_unneeded_mounts(state_dir);
     mount(
         Some("mountd"),
         &stage,
@@ -358,7 +368,9 @@ fn connection(daemon: &Arc<Daemon>, conn: UnixStream) -> std::io::Result<()> {
     } else {
         state.pid
     };
-    let required = bounding_set(init)?;
+    // The capabilities a caller needs are the container's bounding set, read when each call
+    // comes rather than now: runc installs the filter (and connects here) before it drops the
+    // container's capabilities, so the set read at this moment may still be the host's.
     log(&format!(
         "{}: serving the filter of pid {} ({} fd)",
         state.state.id,
@@ -371,7 +383,7 @@ fn connection(daemon: &Arc<Daemon>, conn: UnixStream) -> std::io::Result<()> {
         let bundle = state.state.bundle.clone();
         d.live.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
-            serve(&d, &fd, &id, &bundle, required);
+            serve(&d, &fd, &id, &bundle, init);
             d.live.fetch_sub(1, Ordering::SeqCst);
         });
     }
@@ -389,7 +401,7 @@ fn bounding_set(pid: i32) -> std::io::Result<u64> {
 }
 
 /// Answers one filter's notifications until every process under it is gone.
-fn serve(daemon: &Daemon, fd: &OwnedFd, id: &str, bundle: &Path, required: u64) {
+fn serve(daemon: &Daemon, fd: &OwnedFd, id: &str, bundle: &Path, init: i32) {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     loop {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
@@ -416,7 +428,7 @@ fn serve(daemon: &Daemon, fd: &OwnedFd, id: &str, bundle: &Path, required: u64) 
         };
         let started = Instant::now();
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handle(daemon, fd, &n, bundle, required)
+            handle(daemon, fd, &n, bundle, init)
         }))
         .unwrap_or_else(|_| {
             log(&format!("{id}: handling syscall {} panicked", n.nr));
@@ -448,7 +460,7 @@ fn handle(
     fd: &OwnedFd,
     n: &notify::Notification,
     bundle: &Path,
-    required: u64,
+    init: i32,
 ) -> Answer {
     // Compat-ABI calls (32-bit) lay their arguments out differently: the kernel answers them
     // as it always did.
@@ -464,7 +476,14 @@ fn handle(
     if !notify::id_valid(fd.as_fd(), n.id) {
         return Answer::Continue;
     }
+    let Ok(required) = bounding_set(init) else {
+        return Answer::Continue;
+    };
     if !caller.is_full_root(required) {
+        log(&format!(
+            "pid {}: left to the kernel: not the guest's full root",
+            n.pid
+        ));
         return Answer::Continue;
     }
     let attached = match attached_volumes(bundle) {
@@ -514,7 +533,12 @@ fn handle(
     match outcome {
         Outcome::Done => Answer::Success,
         Outcome::Failed(errno) => Answer::Error(errno),
-        Outcome::Refused(Refusal::NotOurs(_)) => Answer::Continue,
+        Outcome::Refused(Refusal::NotOurs(why)) => {
+            if mount || umount {
+                log(&format!("pid {}: left to the kernel: {why}", n.pid));
+            }
+            Answer::Continue
+        }
         Outcome::Refused(Refusal::Denied(why)) => {
             log(&format!("pid {}: denied: {why}", n.pid));
             Answer::Error(libc::EPERM)
