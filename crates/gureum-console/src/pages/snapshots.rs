@@ -13,7 +13,7 @@ use maud::{html, Markup};
 
 use crate::data::name_of;
 use crate::html::{csrf, layout, or_dash, short_time, snapshot_badge};
-use crate::pages::volumes::{create_form, name_tag, when};
+use crate::pages::volumes::{create_dialog, name_tag, snapshot_fields, when, Dialog};
 use crate::session::{Posted, Session, Signed};
 use crate::Console;
 
@@ -46,29 +46,11 @@ pub fn row(s: &Session, sn: &Snapshot, zones: &[(String, String)]) -> Markup {
             td { div.row-actions {
                 @if sn.state == SnapshotState::Completed {
                     button.small type="button" data-open={ "#volume-from-" (id) } title="Create volume from snapshot" { "Create volume" }
-                    dialog id={ "volume-from-" (id) } aria-labelledby={ "volume-from-" (id) "-title" } {
-                        (create_form(s, &format!("volume-from-{id}"), zones, &[], Some(sn)))
-                    }
+                    (create_dialog(s, &format!("volume-from-{id}"), zones, &[], Some(sn)))
                 }
                 @if mine && sn.state == SnapshotState::Completed {
-                    " "
                     button.small type="button" data-open={ "#copy-" (id) } { "Copy" }
-                    dialog id={ "copy-" (id) } aria-labelledby={ "copy-" (id) "-title" } {
-                        form method="post" action="/console/snapshots/action" {
-                            h2 id={ "copy-" (id) "-title" } { "Copy snapshot " (id) }
-                            (csrf(s))
-                            input type="hidden" name="action" value="copy";
-                            input type="hidden" name="snapshot_id" value=(id);
-                            label for={ "copy-" (id) "-desc" } { "Description" }
-                            input id={ "copy-" (id) "-desc" } name="description" maxlength="255" value={ "[Copied " (id) "] " (sn.description) };
-                            label for={ "copy-" (id) "-name" } { "Name tag" }
-                            input id={ "copy-" (id) "-name" } name="name" maxlength="256";
-                            div.buttons {
-                                button type="button" data-close { "Cancel" }
-                                button.primary type="submit" { "Copy snapshot" }
-                            }
-                        }
-                    }
+                    (copy_dialog(s, sn))
                 }
                 @if mine && sn.state != SnapshotState::Pending {
                     form.inline method="post" action="/console/snapshots/action" data-async data-confirm={ "Delete " (id) "? Volumes made from it keep their data." } {
@@ -81,6 +63,20 @@ pub fn row(s: &Session, sn: &Snapshot, zones: &[(String, String)]) -> Markup {
             } }
         }
     }
+}
+
+fn copy_dialog(s: &Session, sn: &Snapshot) -> Markup {
+    let id = format!("copy-{}", sn.id);
+    let dialog = Dialog {
+        id: &id,
+        title: html! { "Copy snapshot " (sn.id) },
+        to: "/console/snapshots/action",
+        hidden: &[("action", "copy"), ("snapshot_id", &sn.id)],
+        submit: "Copy snapshot",
+        enabled: true,
+    };
+    let description = format!("[Copied {}] {}", sn.id, sn.description);
+    dialog.render(s, snapshot_fields(&id, description.trim_end()))
 }
 
 pub fn rows(s: &Session, list: &[Snapshot], zones: &[(String, String)]) -> Markup {
@@ -147,27 +143,23 @@ pub async fn page(
                 a role="tab" href={ (LIST) "?show=all" } aria-selected=(if all { "true" } else { "false" }) { "All I can use" }
             }
             p.hint { "A snapshot is a point-in-time copy of a volume: make volumes from it in any zone, copy it, or keep it when the volume is gone." }
-            dialog #snapshot-create aria-labelledby="snapshot-create-title" {
-                form method="post" action="/console/snapshots/action" {
-                    h2 #snapshot-create-title { "Create snapshot" }
-                    (csrf(&s))
-                    input type="hidden" name="action" value="create";
-                    label for="snapshot-create-volume" { "Volume" }
-                    select #snapshot-create-volume name="volume_id" required {
-                        @for v in volumes.iter().filter(|v| snapshottable(v)) {
-                            option value=(v.id) { (v.id) @let n = name_of(&v.tags); @if !n.is_empty() { " (" (n) ")" } " – " (v.size_gib) " GiB, " (v.state.as_str()) }
-                        }
-                    }
-                    label for="snapshot-create-desc" { "Description" }
-                    input #snapshot-create-desc name="description" maxlength="255";
-                    label for="snapshot-create-name" { "Name tag" }
-                    input #snapshot-create-name name="name" maxlength="256";
-                    div.buttons {
-                        button type="button" data-close { "Cancel" }
-                        button.primary type="submit" { "Create snapshot" }
+            (Dialog {
+                id: "snapshot-create",
+                title: html! { "Create snapshot" },
+                to: "/console/snapshots/action",
+                hidden: &[("action", "create")],
+                submit: "Create snapshot",
+                enabled: true,
+            }
+            .render(&s, html! {
+                label for="snapshot-create-volume" { "Volume" }
+                select #snapshot-create-volume name="volume_id" required {
+                    @for v in volumes.iter().filter(|v| snapshottable(v)) {
+                        option value=(v.id) { (v.id) @let n = name_of(&v.tags); @if !n.is_empty() { " (" (n) ")" } " – " (v.size_gib) " GiB, " (v.state.as_str()) }
                     }
                 }
-            }
+                (snapshot_fields("snapshot-create", ""))
+            }))
             div.table-wrap {
                 table #snapshots .grid {
                     thead {

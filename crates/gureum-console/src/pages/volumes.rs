@@ -171,46 +171,96 @@ fn spec_fields(
     }
 }
 
-/// The create form: zeroed, or from a snapshot (`from`: that snapshot, fixed; else a choice
-/// of `snapshots`). `prefix` keeps the ids of several such forms on one page apart.
-pub fn create_form(
+/// A dialog holding one form: its title, hidden fields, the fields in the body, and Cancel and
+/// a submit button. Each row action that needs input has one, inside the row (see the module
+/// docs); the page-level create dialogs are the same.
+pub struct Dialog<'a> {
+    /// The dialog's element id (`attach-vol-…`); its fields' ids start with it.
+    pub id: &'a str,
+    pub title: Markup,
+    /// Where the form posts.
+    pub to: &'a str,
+    pub hidden: &'a [(&'a str, &'a str)],
+    pub submit: &'a str,
+    /// Whether the submit button works (an attach with no instance to choose: no).
+    pub enabled: bool,
+}
+
+impl Dialog<'_> {
+    pub fn render(&self, s: &Session, body: Markup) -> Markup {
+        html! {
+            dialog id=(self.id) aria-labelledby={ (self.id) "-title" } {
+                form method="post" action=(self.to) {
+                    h2 id={ (self.id) "-title" } { (self.title) }
+                    (csrf(s))
+                    @for (name, value) in self.hidden { input type="hidden" name=(name) value=(value); }
+                    (body)
+                    div.buttons {
+                        button type="button" data-close { "Cancel" }
+                        button.primary type="submit" disabled[!self.enabled] { (self.submit) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Description and Name tag fields of a snapshot's create and copy dialogs.
+pub fn snapshot_fields(prefix: &str, description: &str) -> Markup {
+    html! {
+        label for={ (prefix) "-desc" } { "Description" }
+        input id={ (prefix) "-desc" } name="description" maxlength="255" value=(description);
+        label for={ (prefix) "-name" } { "Name tag" }
+        input id={ (prefix) "-name" } name="name" maxlength="256";
+    }
+}
+
+/// The create dialog: a zeroed volume, or one from a snapshot (`from`: that snapshot, fixed;
+/// else a choice of `snapshots`). `id` keeps the ids of several such dialogs on one page apart.
+pub fn create_dialog(
     s: &Session,
-    prefix: &str,
+    id: &str,
     zones: &[(String, String)],
     snapshots: &[Snapshot],
     from: Option<&Snapshot>,
 ) -> Markup {
     let size = from.map(|f| f.volume_size).unwrap_or(100);
-    html! {
-        form method="post" action="/console/volumes/create" {
-            h2 id={ (prefix) "-title" } {
-                @if let Some(f) = from { "Create volume from " (f.id) } @else { "Create volume" }
-            }
-            (csrf(s))
-            (spec_fields(prefix, VolumeType::Gp3, Some(size), from.map(|f| f.volume_size).unwrap_or(1), Some(3000), Some(125)))
-            label for={ (prefix) "-zone" } { "Availability Zone" }
-            select id={ (prefix) "-zone" } name="zone" required {
+    let hidden: Vec<(&str, &str)> = from
+        .map(|f| ("snapshot_id", f.id.as_str()))
+        .into_iter()
+        .collect();
+    let dialog = Dialog {
+        id,
+        title: match from {
+            Some(f) => html! { "Create volume from " (f.id) },
+            None => html! { "Create volume" },
+        },
+        to: "/console/volumes/create",
+        hidden: &hidden,
+        submit: "Create volume",
+        enabled: true,
+    };
+    dialog.render(
+        s,
+        html! {
+            (spec_fields(id, VolumeType::Gp3, Some(size), from.map(|f| f.volume_size).unwrap_or(1), Some(3000), Some(125)))
+            label for={ (id) "-zone" } { "Availability Zone" }
+            select id={ (id) "-zone" } name="zone" required {
                 @for (name, _) in zones { option value=(name) { (name) } }
             }
-            @if let Some(f) = from {
-                input type="hidden" name="snapshot_id" value=(f.id);
-            } @else {
-                label for={ (prefix) "-snapshot" } { "Snapshot ID" }
-                select id={ (prefix) "-snapshot" } name="snapshot_id" {
+            @if from.is_none() {
+                label for={ (id) "-snapshot" } { "Snapshot ID" }
+                select id={ (id) "-snapshot" } name="snapshot_id" {
                     option value="" { "Don't create volume from a snapshot" }
                     @for sn in snapshots.iter().filter(|sn| sn.state == SnapshotState::Completed) {
                         option value=(sn.id) { (sn.id) @let n = name_of(&sn.tags); @if !n.is_empty() { " (" (n) ")" } " – " (gib(sn.volume_size)) }
                     }
                 }
             }
-            label for={ (prefix) "-name" } { "Name tag" }
-            input id={ (prefix) "-name" } name="name" maxlength="256";
-            div.buttons {
-                button type="button" data-close { "Cancel" }
-                button.primary type="submit" { "Create volume" }
-            }
-        }
-    }
+            label for={ (id) "-name" } { "Name tag" }
+            input id={ (id) "-name" } name="name" maxlength="256";
+        },
+    )
 }
 
 /// The actions a volume's state allows, each with its dialog or confirmation; `back` is the
@@ -265,84 +315,69 @@ fn simple(s: &Session, id: &str, action: &str, label: &str, confirm: &str, back:
 }
 
 fn attach_dialog(s: &Session, v: &Volume, targets: &Targets, back: &str) -> Markup {
-    let id = &v.id;
+    let id = format!("attach-{}", v.id);
     let choices: Vec<&Target> = targets.in_zone(&v.availability_zone).collect();
     let first = choices.first().and_then(|t| t.device.clone());
-    html! {
-        dialog id={ "attach-" (id) } aria-labelledby={ "attach-" (id) "-title" } {
-            form method="post" action="/console/volumes/action" {
-                h2 id={ "attach-" (id) "-title" } { "Attach volume " (id) }
-                (csrf(s))
-                input type="hidden" name="action" value="attach";
-                input type="hidden" name="volume_id" value=(id);
-                input type="hidden" name="back" value=(back);
-                @if choices.is_empty() {
-                    p.muted { "No instance in " (v.availability_zone) " to attach to: a volume attaches only to instances of its own Availability Zone." }
-                } @else {
-                    label for={ "attach-" (id) "-instance" } { "Instance" }
-                    select id={ "attach-" (id) "-instance" } name="instance_id" required data-device-into={ "#attach-" (id) "-device" } {
-                        @for t in &choices {
-                            option value=(t.id) data-device=[t.device.as_deref()] {
-                                (t.id) @if !t.name.is_empty() { " (" (t.name) ")" } " – " (t.state)
-                            }
+    let dialog = Dialog {
+        id: &id,
+        title: html! { "Attach volume " (v.id) },
+        to: "/console/volumes/action",
+        hidden: &[("action", "attach"), ("volume_id", &v.id), ("back", back)],
+        submit: "Attach volume",
+        enabled: !choices.is_empty(),
+    };
+    dialog.render(
+        s,
+        html! {
+            @if choices.is_empty() {
+                p.muted { "No instance in " (v.availability_zone) " to attach to: a volume attaches only to instances of its own Availability Zone." }
+            } @else {
+                label for={ (id) "-instance" } { "Instance" }
+                select id={ (id) "-instance" } name="instance_id" required data-device-into={ "#" (id) "-device" } {
+                    @for t in &choices {
+                        option value=(t.id) data-device=[t.device.as_deref()] {
+                            (t.id) @if !t.name.is_empty() { " (" (t.name) ")" } " – " (t.state)
                         }
                     }
-                    label for={ "attach-" (id) "-device" } { "Device name" }
-                    input id={ "attach-" (id) "-device" } name="device" value=[first] placeholder="/dev/sdf" required;
-                    p.hint { "Only instances in " (v.availability_zone) " are listed. The instance sees " code { "/dev/sdf" } " as " code { "/dev/xvdf" } "." }
                 }
-                div.buttons {
-                    button type="button" data-close { "Cancel" }
-                    button.primary type="submit" disabled[choices.is_empty()] { "Attach volume" }
-                }
+                label for={ (id) "-device" } { "Device name" }
+                input id={ (id) "-device" } name="device" value=[first] placeholder="/dev/sdf" required;
+                p.hint { "Only instances in " (v.availability_zone) " are listed. The instance sees " code { "/dev/sdf" } " as " code { "/dev/xvdf" } "." }
             }
-        }
-    }
+        },
+    )
 }
 
 fn snapshot_dialog(s: &Session, v: &Volume, back: &str) -> Markup {
-    let id = &v.id;
-    html! {
-        dialog id={ "snapshot-" (id) } aria-labelledby={ "snapshot-" (id) "-title" } {
-            form method="post" action="/console/snapshots/action" {
-                h2 id={ "snapshot-" (id) "-title" } { "Create snapshot of " (id) }
-                (csrf(s))
-                input type="hidden" name="action" value="create";
-                input type="hidden" name="volume_id" value=(id);
-                input type="hidden" name="back" value=(back);
-                label for={ "snapshot-" (id) "-desc" } { "Description" }
-                input id={ "snapshot-" (id) "-desc" } name="description" maxlength="255";
-                label for={ "snapshot-" (id) "-name" } { "Name tag" }
-                input id={ "snapshot-" (id) "-name" } name="name" maxlength="256";
-                div.buttons {
-                    button type="button" data-close { "Cancel" }
-                    button.primary type="submit" { "Create snapshot" }
-                }
-            }
-        }
-    }
+    let id = format!("snapshot-{}", v.id);
+    let dialog = Dialog {
+        id: &id,
+        title: html! { "Create snapshot of " (v.id) },
+        to: "/console/snapshots/action",
+        hidden: &[("action", "create"), ("volume_id", &v.id), ("back", back)],
+        submit: "Create snapshot",
+        enabled: true,
+    };
+    dialog.render(s, snapshot_fields(&id, ""))
 }
 
 fn modify_dialog(s: &Session, v: &Volume, back: &str) -> Markup {
-    let id = &v.id;
-    let prefix = format!("modify-{id}");
-    html! {
-        dialog id=(prefix) aria-labelledby={ (prefix) "-title" } {
-            form method="post" action="/console/volumes/action" {
-                h2 id={ (prefix) "-title" } { "Modify volume " (id) }
-                (csrf(s))
-                input type="hidden" name="action" value="modify";
-                input type="hidden" name="volume_id" value=(id);
-                input type="hidden" name="back" value=(back);
-                (spec_fields(&prefix, v.volume_type, Some(v.size_gib), v.size_gib, v.iops.or(Some(3000)), v.throughput.or(Some(125))))
-                p.hint { "A volume only grows. After the change, grow the file system inside the instance (e.g. " code { "resize2fs" } ")." }
-                div.buttons {
-                    button type="button" data-close { "Cancel" }
-                    button.primary type="submit" { "Modify" }
-                }
-            }
-        }
-    }
+    let id = format!("modify-{}", v.id);
+    let dialog = Dialog {
+        id: &id,
+        title: html! { "Modify volume " (v.id) },
+        to: "/console/volumes/action",
+        hidden: &[("action", "modify"), ("volume_id", &v.id), ("back", back)],
+        submit: "Modify",
+        enabled: true,
+    };
+    dialog.render(
+        s,
+        html! {
+            (spec_fields(&id, v.volume_type, Some(v.size_gib), v.size_gib, v.iops.or(Some(3000)), v.throughput.or(Some(125))))
+            p.hint { "A volume only grows. After the change, grow the file system inside the instance (e.g. " code { "resize2fs" } ")." }
+        },
+    )
 }
 
 /// Where a volume is attached: the instance, its device, and the attachment's state unless
@@ -421,9 +456,7 @@ pub async fn page(State(c): State<Console>, Signed(s): Signed) -> Response {
                 p.alert.warn role="note" { "This host has no volume storage: creating a volume answers InsufficientVolumeCapacity." }
             }
             p.hint { "A volume is a block device that outlives instances: attach it to an instance of its own Availability Zone, snapshot it, grow it." }
-            dialog #volume-create aria-labelledby="volume-create-title" {
-                (create_form(&s, "volume-create", &zones, &snapshots, None))
-            }
+            (create_dialog(&s, "volume-create", &zones, &snapshots, None))
             div.table-wrap {
                 table #volumes .grid {
                     thead {
