@@ -184,7 +184,8 @@ async function rowState(page, id) {
 async function waitLiveRow(page, table, id, state, timeoutMs, giveUp = null) {
   await page.evaluate(() => { window.__noReload = true; });
   const requests = [];
-  const onReq = (r) => requests.push(r.url());
+  // The favicon is fetched whenever the browser gets to it after a load: not the page's doing.
+  const onReq = (r) => { if (!r.url().includes("/favicon")) requests.push(r.url()); };
   page.on("request", onReq);
   try {
     await page.waitForFunction(([table, id, state, giveUp]) => {
