@@ -905,4 +905,7 @@ pub struct Host {
     /// Where EBS volumes and snapshots keep their bytes; without it `CreateVolume` answers
     /// `InsufficientVolumeCapacity` (see `volumes.rs`).
     pub volumes: Option<Arc<dyn crate::host::Volumes>>,
+    /// Where images made on this host (from snapshots) keep their root filesystems; without
+    /// it an image registered from a snapshot fails (see `image_snapshots.rs`).
+    pub images: Option<Arc<dyn crate::host::HostImages>>,
 }

@@ -171,6 +171,16 @@ impl ControlPlane for FakeControl {
     async fn guest_volumes(&self, _: &str) -> ControlResult<Vec<(String, String)>> {
         Ok(Vec::new())
     }
+    async fn image_jobs(&self) -> ControlResult<Vec<crate::image_snapshots::ImageJob>> {
+        Ok(Vec::new())
+    }
+    async fn image_done(
+        &self,
+        _: crate::image_snapshots::ImageJob,
+        _: crate::image_snapshots::ImageOutcome,
+    ) -> ControlResult<()> {
+        Ok(())
+    }
 
     async fn purge_terminated(&self, ended_before_ms: i64) -> ControlResult<Vec<String>> {
         let mut records = self.records.lock().unwrap();
@@ -257,6 +267,7 @@ async fn the_agent_runs_an_instance_through_the_control_plane_trait_alone() {
             guest_files: vec![],
             host_keys: None,
             volumes: None,
+            images: None,
         },
         Arc::new(crate::clock::SystemClock),
     );
@@ -348,6 +359,7 @@ async fn a_stale_transition_is_refused_and_the_newer_intent_wins() {
             guest_files: vec![],
             host_keys: None,
             volumes: None,
+            images: None,
         },
         Arc::new(crate::clock::SystemClock),
     );

@@ -33,6 +33,7 @@ use gureum_types::{Hypervisor, InstanceState, ShutdownBehavior, StateReason};
 use serde::{Deserialize, Serialize};
 
 use crate::host::{Firewall, HostNet};
+use crate::image_snapshots::{ImageJob, ImageOutcome};
 use crate::snapshots::SnapshotJob;
 use crate::tasks::{Task, TaskStatus};
 use crate::volumes::{VolumeJob, VolumeOutcome};
@@ -201,6 +202,11 @@ pub trait ControlPlane: Send + Sync {
     ) -> ControlResult<()>;
     /// The data volumes (id, device) an instance's guest shows from its start.
     async fn guest_volumes(&self, instance_id: &str) -> ControlResult<Vec<(String, String)>>;
+    /// The host steps the image records ask for (see `image_snapshots.rs`).
+    async fn image_jobs(&self) -> ControlResult<Vec<ImageJob>>;
+    /// How an image's host step ended; an import is recorded only if the image is still
+    /// `pending`.
+    async fn image_done(&self, job: ImageJob, outcome: ImageOutcome) -> ControlResult<()>;
 }
 
 /// The image the warm pool boots: its root filesystem and root volume size.
@@ -550,6 +556,12 @@ impl ControlPlane for LocalControlPlane {
     async fn guest_volumes(&self, instance_id: &str) -> ControlResult<Vec<(String, String)>> {
         Ok(self.cloud.guest_volumes(instance_id).await?)
     }
+    async fn image_jobs(&self) -> ControlResult<Vec<ImageJob>> {
+        Ok(self.cloud.image_jobs().await?)
+    }
+    async fn image_done(&self, job: ImageJob, outcome: ImageOutcome) -> ControlResult<()> {
+        Ok(self.cloud.image_done(job, outcome).await?)
+    }
     async fn purge_terminated(&self, ended_before_ms: i64) -> ControlResult<Vec<String>> {
         Ok(self
             .cloud
@@ -668,6 +680,16 @@ mod tests {
             volume_gib: 8,
         });
         round_trip(&ControlError::from(CoreError::Invariant("a rule")));
+        round_trip(&crate::image_snapshots::ImageJob {
+            image_id: "ami-1".into(),
+            step: crate::image_snapshots::ImageStep::Import {
+                snapshot_id: "snap-1".into(),
+            },
+        });
+        round_trip(&ImageOutcome::Imported(crate::host::ImportedImage {
+            rootfs: "/images/ami-1/rootfs".into(),
+            login_user: "admin".into(),
+        }));
         let mut firewalls = HashMap::new();
         firewalls.insert("i-1".to_string(), Firewall::default());
         round_trip(&firewalls);

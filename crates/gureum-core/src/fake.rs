@@ -286,3 +286,51 @@ impl Volumes for FakeVolumes {
         format!("/snapshots/{id}").into()
     }
 }
+
+/// Images made from snapshots: image id → the disk it was made from.
+#[derive(Default)]
+pub struct FakeImages {
+    pub made: Mutex<HashMap<String, std::path::PathBuf>>,
+    pub log: Mutex<Vec<String>>,
+    /// Image ids whose next step fails.
+    pub fail: Mutex<HashSet<String>>,
+}
+
+impl FakeImages {
+    pub fn rootfs(id: &str) -> std::path::PathBuf {
+        format!("/images/{id}/rootfs").into()
+    }
+}
+
+#[async_trait]
+impl crate::host::HostImages for FakeImages {
+    async fn import_disk(
+        &self,
+        id: &str,
+        disk: &std::path::Path,
+    ) -> HostResult<crate::host::ImportedImage> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("import {id} {}", disk.display()));
+        if self.fail.lock().unwrap().contains(id) {
+            return Err(HostError::Driver(format!(
+                "no root filesystem in {}",
+                disk.display()
+            )));
+        }
+        self.made
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), disk.to_path_buf());
+        Ok(crate::host::ImportedImage {
+            rootfs: Self::rootfs(id),
+            login_user: "ubuntu".into(),
+        })
+    }
+    async fn remove(&self, id: &str) -> HostResult<()> {
+        self.log.lock().unwrap().push(format!("remove {id}"));
+        self.made.lock().unwrap().remove(id);
+        Ok(())
+    }
+}

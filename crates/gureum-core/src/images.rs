@@ -6,9 +6,12 @@ use gureum_ec2::ops::images::ImageAttributeChange;
 use gureum_ec2::ops::images::{Action, Response};
 use gureum_ec2::Page;
 use gureum_store::images as db;
-use gureum_types::model::{Filter, Image, Tag, TagSpecification};
+use gureum_store::Tx;
+use gureum_types::model::{Filter, Image, ImageBlockDevice, Tag, TagSpecification};
 use gureum_types::{ApiError, ErrorCode, ImageId, ResourceId, ResourceKind};
-use gureum_types::{Architecture, DeviceType, ImageState, InstanceState, VirtualizationType};
+use gureum_types::{
+    Architecture, DeviceType, ImageState, InstanceState, VirtualizationType, VolumeType,
+};
 
 use crate::describe::{self, Describable};
 use crate::{aws_time, tags, Cloud, CoreError, CoreResult, Ctx};
@@ -24,6 +27,9 @@ pub const SYSTEM_ACCOUNT: &str = "gureum";
 pub(crate) const ARCHITECTURE: Architecture = Architecture::X86_64;
 pub(crate) const VIRTUALIZATION_TYPE: VirtualizationType = VirtualizationType::Hvm;
 pub(crate) const ROOT_DEVICE_TYPE: DeviceType = DeviceType::Ebs;
+
+/// The root device of an image that names none.
+pub(crate) const DEFAULT_ROOT_DEVICE: &str = "/dev/xvda";
 
 const IMAGE_FILTERS: &[&str] = &[
     "name",
@@ -44,11 +50,27 @@ const IMAGE_FILTERS: &[&str] = &[
     "block-device-mapping.device-name",
     "block-device-mapping.volume-size",
     "block-device-mapping.volume-type",
+    "block-device-mapping.snapshot-id",
+    "block-device-mapping.delete-on-termination",
 ];
 
 impl Describable for Image {
     fn filter_values(&self, name: &str) -> Option<Vec<String>> {
+        let devices = |f: fn(&ImageBlockDevice) -> Option<String>| {
+            Some(self.block_devices.iter().filter_map(f).collect())
+        };
         Some(vec![match name {
+            "block-device-mapping.device-name" => return devices(|d| Some(d.device_name.clone())),
+            "block-device-mapping.volume-size" => {
+                return devices(|d| Some(d.volume_size.to_string()))
+            }
+            "block-device-mapping.volume-type" => {
+                return devices(|d| Some(d.volume_type.as_str().into()))
+            }
+            "block-device-mapping.snapshot-id" => return devices(|d| d.snapshot_id.clone()),
+            "block-device-mapping.delete-on-termination" => {
+                return devices(|d| Some(d.delete_on_termination.to_string()))
+            }
             "name" => self.name.clone(),
             "image-id" => self.id.clone(),
             "architecture" => self.architecture.as_str().into(),
@@ -57,15 +79,13 @@ impl Describable for Image {
             "owner-id" => self.owner_id.clone(),
             "is-public" => self.public.to_string(),
             "root-device-type" => self.root_device_type.as_str().into(),
-            "root-device-name" | "block-device-mapping.device-name" => "/dev/xvda".into(),
+            "root-device-name" => self.root_device_name.clone(),
             "image-type" => self.image_type.clone(),
             "description" => self.description.clone(),
             "virtualization-type" => self.virtualization_type.as_str().into(),
             "hypervisor" => "xen".into(),
             "platform-details" => "Linux/UNIX".into(),
             "usage-operation" => "RunInstances".into(),
-            "block-device-mapping.volume-size" => self.root_size_gib.to_string(),
-            "block-device-mapping.volume-type" => "gp3".into(),
             _ => return None,
         }])
     }
@@ -74,7 +94,7 @@ impl Describable for Image {
     }
 }
 
-fn not_found(id: &str) -> CoreError {
+pub(crate) fn not_found(id: &str) -> CoreError {
     ApiError::new(
         ErrorCode::InvalidAMIIDNotFound,
         format!("The image id '[{id}]' does not exist"),
@@ -83,7 +103,7 @@ fn not_found(id: &str) -> CoreError {
 }
 
 /// `id` as an image id, or EC2's `InvalidAMIID.Malformed`.
-fn image_id(id: &str) -> CoreResult<ImageId> {
+pub(crate) fn image_id(id: &str) -> CoreResult<ImageId> {
     ImageId::parse(id).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidAMIIDMalformed,
@@ -94,7 +114,7 @@ fn image_id(id: &str) -> CoreResult<ImageId> {
 }
 
 /// AWS: 3 to 128 characters of letters, digits, spaces and `()[]./-'@_`.
-fn check_name(name: &str) -> CoreResult<()> {
+pub(crate) fn check_name(name: &str) -> CoreResult<()> {
     let ok = (3..=128).contains(&name.len())
         && name
             .chars()
@@ -107,6 +127,44 @@ fn check_name(name: &str) -> CoreResult<()> {
         )
         .into());
     }
+    Ok(())
+}
+
+/// Record image `id` of account `account_id` (its registry row, the image, its tags);
+/// `InvalidAMIName.Duplicate` if the account has an image of that name.
+pub(crate) fn insert_image(
+    tx: &dyn Tx,
+    account_id: &str,
+    id: &str,
+    img: NewImage,
+    now: i64,
+) -> CoreResult<()> {
+    tx.resources().insert(id, account_id, "image", now)?;
+    let ok = tx.images().insert(&db::ImageRow {
+        id: id.to_string(),
+        account_id: account_id.to_string(),
+        name: img.name.clone(),
+        description: img.description,
+        state: img.state,
+        state_reason: None,
+        public: img.public,
+        owner_alias: img.owner_alias,
+        login_user: img.login_user,
+        root_size_gib: img.root_size_gib,
+        rootfs: img.rootfs,
+        source: img.source,
+        source_instance_id: img.source_instance_id,
+        source_image_id: img.source_image_id,
+        created_at: now,
+    })?;
+    if !ok {
+        return Err(ApiError::new(
+            ErrorCode::InvalidAMINameDuplicate,
+            format!("AMI name {} is already in use by AMI", img.name),
+        )
+        .into());
+    }
+    tx.tags().put(account_id, id, &img.tags)?;
     Ok(())
 }
 
@@ -138,8 +196,44 @@ pub struct NewImage {
 }
 
 impl Cloud {
-    fn image_model(r: db::ImageRow, tags: Vec<Tag>) -> Image {
+    /// The image as the API shows it, with its recorded block device mappings (`devices`, in
+    /// any order; other images' are ignored). An image without any has the one root volume
+    /// every image had before images recorded theirs: `/dev/xvda`, gp3, deleted on
+    /// termination.
+    pub(crate) fn image_model(
+        r: db::ImageRow,
+        tags: Vec<Tag>,
+        devices: &[db::BlockDeviceRow],
+    ) -> Image {
+        let mut own: Vec<&db::BlockDeviceRow> =
+            devices.iter().filter(|d| d.image_id == r.id).collect();
+        own.sort_by_key(|d| (!d.root, d.device_name.clone()));
+        let block_devices: Vec<ImageBlockDevice> = if own.is_empty() {
+            vec![ImageBlockDevice {
+                device_name: DEFAULT_ROOT_DEVICE.into(),
+                snapshot_id: None,
+                volume_size: r.root_size_gib,
+                volume_type: VolumeType::Gp3,
+                delete_on_termination: true,
+            }]
+        } else {
+            own.iter()
+                .map(|d| ImageBlockDevice {
+                    device_name: d.device_name.clone(),
+                    snapshot_id: d.snapshot_id.clone(),
+                    volume_size: d.volume_size,
+                    volume_type: d.volume_type,
+                    delete_on_termination: d.delete_on_termination,
+                })
+                .collect()
+        };
+        let root_device_name = own
+            .iter()
+            .find(|d| d.root)
+            .map_or(DEFAULT_ROOT_DEVICE.into(), |d| d.device_name.clone());
         Image {
+            root_device_name,
+            block_devices,
             id: r.id,
             owner_id: r.account_id,
             owner_alias: r.owner_alias,
@@ -170,32 +264,7 @@ impl Cloud {
                 .accounts()
                 .find(account)?
                 .ok_or_else(|| CoreError::NoAccount(account.to_string()))?;
-            tx.resources().insert(&id, &acct.id, "image", now)?;
-            let ok = tx.images().insert(&db::ImageRow {
-                id: id.clone(),
-                account_id: acct.id.clone(),
-                name: img.name.clone(),
-                description: img.description,
-                state: img.state,
-                state_reason: None,
-                public: img.public,
-                owner_alias: img.owner_alias,
-                login_user: img.login_user,
-                root_size_gib: img.root_size_gib,
-                rootfs: img.rootfs,
-                source: img.source,
-                source_instance_id: img.source_instance_id,
-                source_image_id: img.source_image_id,
-                created_at: now,
-            })?;
-            if !ok {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidAMINameDuplicate,
-                    format!("AMI name {} is already in use by AMI", img.name),
-                )
-                .into());
-            }
-            tx.tags().put(&acct.id, &id, &img.tags)?;
+            insert_image(tx, &acct.id, &id, img, now)?;
             Ok(id.clone())
         })
     }
@@ -221,7 +290,7 @@ impl Cloud {
         self.store.read(|c| {
             Ok(c.images()
                 .find_by_source(source)?
-                .map(|r| Self::image_model(r, vec![])))
+                .map(|r| Self::image_model(r, vec![], &[])))
         })
     }
 
@@ -243,6 +312,7 @@ impl Cloud {
             s.read(|c| {
                 let mut out = Vec::new();
                 let rows = c.images().visible_to(&account)?;
+                let devices = c.images().block_devices()?;
                 let mut own_tags = c.tags().all_by_resource(&account)?;
                 for r in rows {
                     let perms = c.images().launch_permissions(&r.id)?;
@@ -252,7 +322,7 @@ impl Cloud {
                     } else {
                         vec![]
                     };
-                    out.push((Self::image_model(r, tags), perms));
+                    out.push((Self::image_model(r, tags, &devices), perms));
                 }
                 Ok(out)
             })
@@ -278,11 +348,12 @@ impl Cloud {
                         || (r.state != ImageState::Failed
                             && (r.public
                                 || c.images().launch_permissions(iid.as_str())?.contains(&acct)));
-                    Ok(visible.then_some(r))
+                    let devices = c.images().block_devices()?;
+                    Ok(visible.then_some((r, devices)))
                 })
             })
             .await?;
-        let Some(r) = found else {
+        let Some((r, devices)) = found else {
             return Err(not_found(id));
         };
         if r.state != ImageState::Available || r.rootfs.is_none() {
@@ -293,7 +364,7 @@ impl Cloud {
             .into());
         }
         let rootfs = r.rootfs.clone().unwrap_or_default();
-        Ok((Self::image_model(r, vec![]), rootfs))
+        Ok((Self::image_model(r, vec![], &devices), rootfs))
     }
 
     pub(crate) async fn describe_images(
@@ -370,8 +441,19 @@ impl Cloud {
         id: String,
     ) -> CoreResult<Response> {
         self.owned_image(&account, &id).await?;
-        self.blocking(move |s| s.write(|tx| Ok(tx.resources().delete(&account, &id)?)))
-            .await?;
+        self.blocking(move |s| {
+            s.write(|tx| {
+                let row = tx.images().get(&id)?;
+                tx.resources().delete(&account, &id)?;
+                // Its snapshots stay; the root filesystem made from them goes once unused.
+                if let Some(r) = row.filter(|r| r.source == crate::image_snapshots::SOURCE) {
+                    tx.images().trash(&id, r.rootfs.as_deref())?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        self.wake_agent();
         Ok(Response::Return)
     }
 
@@ -541,10 +623,11 @@ impl Cloud {
     /// Every registered image (for `gureum image list`). Blocking.
     pub fn all_images_sync(&self) -> CoreResult<Vec<Image>> {
         self.store.read(|c| {
+            let devices = c.images().block_devices()?;
             Ok(c.images()
                 .all()?
                 .into_iter()
-                .map(|r| Self::image_model(r, vec![]))
+                .map(|r| Self::image_model(r, vec![], &devices))
                 .collect())
         })
     }
@@ -673,6 +756,7 @@ impl Cloud {
                 self.describe_images(acct, image_ids, owners, executable_users, filters, page)
                     .await?
             }
+            Action::RegisterImage(req) => self.register_image(acct, *req).await?,
             Action::DeregisterImage { image_id } => self.deregister_image(acct, image_id).await?,
             Action::CopyImage {
                 source_image_id,

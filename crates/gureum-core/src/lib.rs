@@ -24,6 +24,9 @@ mod error;
 pub(crate) mod fake;
 pub mod firewall;
 pub mod host;
+#[cfg(test)]
+mod image_snapshot_tests;
+pub mod image_snapshots;
 pub mod images;
 pub mod instances;
 pub mod interfaces;

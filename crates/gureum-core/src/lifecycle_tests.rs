@@ -50,11 +50,39 @@ pub(crate) fn world_with_volumes(volumes: Arc<dyn crate::host::Volumes>) -> Worl
     )
 }
 
+/// A world whose host has a volume pool and makes images from snapshots (see
+/// `image_snapshot_tests.rs`).
+pub(crate) fn world_with_images(
+    volumes: Arc<dyn crate::host::Volumes>,
+    images: Arc<dyn crate::host::HostImages>,
+) -> World {
+    world_with_host(
+        Arc::new(crate::clock::FixedClock::new(1_764_000_000_000)),
+        None,
+        0,
+        (Some(volumes), Some(images)),
+    )
+}
+
 pub(crate) fn world_with_pool(
     clock: Arc<crate::clock::FixedClock>,
     host_keys: Option<Arc<dyn crate::host::HostKeys>>,
     warm_guests: usize,
     volumes: Option<Arc<dyn crate::host::Volumes>>,
+) -> World {
+    world_with_host(clock, host_keys, warm_guests, (volumes, None))
+}
+
+type Storage = (
+    Option<Arc<dyn crate::host::Volumes>>,
+    Option<Arc<dyn crate::host::HostImages>>,
+);
+
+fn world_with_host(
+    clock: Arc<crate::clock::FixedClock>,
+    host_keys: Option<Arc<dyn crate::host::HostKeys>>,
+    warm_guests: usize,
+    (volumes, images): Storage,
 ) -> World {
     let (dir, cloud, ctx) = testing::cloud_with_clock(clock);
     let compute = Arc::new(FakeCompute::default());
@@ -71,6 +99,7 @@ pub(crate) fn world_with_pool(
                 guest_files: vec![],
                 host_keys,
                 volumes,
+                images,
             },
             warm_guests,
         );
@@ -654,6 +683,7 @@ async fn the_agent_finishes_what_a_crash_interrupted_and_sweeps_leaks() {
             guest_files: vec![],
             host_keys: None,
             volumes: None,
+            images: None,
         },
         0,
     );

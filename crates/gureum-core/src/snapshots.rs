@@ -315,6 +315,14 @@ impl Cloud {
                     )
                     .into());
                 }
+                // The snapshot backs a registered image until it is deregistered.
+                if let Some(image) = tx.images().using_snapshot(&id)?.first() {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidSnapshotInUse,
+                        format!("The snapshot {id} is currently in use by {image}"),
+                    )
+                    .into());
+                }
                 if copying {
                     return Err(ApiError::new(
                         ErrorCode::InvalidSnapshotInUse,

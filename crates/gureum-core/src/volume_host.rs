@@ -1,7 +1,9 @@
-//! The host agent's half of EBS: it asks the control plane which volume and snapshot steps
-//! the records want ([`ControlPlane::volume_jobs`], [`ControlPlane::snapshot_jobs`]), runs
-//! them with this host's volume pool and compute driver, and hands back how each ended
-//! (`volume_done`, `snapshot_done`), which the control plane records by compare-and-swap.
+//! The host agent's half of EBS: it asks the control plane which volume, snapshot and image
+//! steps the records want ([`ControlPlane::volume_jobs`], [`ControlPlane::snapshot_jobs`],
+//! `image_jobs`), runs them with this host's volume pool, compute driver and image store
+//! (an image registered from a snapshot is made from the snapshot's file), and hands back how
+//! each ended (`volume_done`, `snapshot_done`, `image_done`), which the control plane records
+//! by compare-and-swap.
 //! Every step is idempotent, so after a crash the next pass simply runs it again; at most one
 //! step per volume or snapshot runs at a time (the agent's in-flight set).
 //!
@@ -11,7 +13,8 @@
 use std::sync::Arc;
 
 use crate::agent::Agent;
-use crate::host::{HostError, HostResult, VolumeAttachment, Volumes};
+use crate::host::{HostError, HostImages, HostResult, VolumeAttachment, Volumes};
+use crate::image_snapshots::{ImageJob, ImageOutcome, ImageStep};
 use crate::snapshots::{SnapshotJob, SnapshotStep, COPY_VOLUME_ID};
 use crate::volumes::{VolumeOutcome, VolumeStep};
 use crate::CoreResult;
@@ -59,6 +62,21 @@ impl Agent {
                 let outcome = snapshot_step(&*pool, &job).await.map_err(|e| e.to_string());
                 if let Err(e) = agent.control.snapshot_done(job, outcome).await {
                     tracing::warn!(snapshot = %id, error = %e, "recording a snapshot step failed");
+                }
+                agent.in_flight.release(&id);
+            });
+        }
+        // Images from snapshots: made from a snapshot's bytes, so with the pool's steps.
+        for job in self.control.image_jobs().await? {
+            if !self.in_flight.try_claim(&job.image_id) {
+                continue;
+            }
+            let (agent, pool) = (self.clone(), pool.clone());
+            steps.spawn(async move {
+                let id = job.image_id.clone();
+                let outcome = image_step(agent.host.images.as_deref(), &*pool, &job).await;
+                if let Err(e) = agent.control.image_done(job, outcome).await {
+                    tracing::warn!(image = %id, error = %e, "recording an image step failed");
                 }
                 agent.in_flight.release(&id);
             });
@@ -140,4 +158,25 @@ async fn snapshot_step(pool: &dyn Volumes, job: &SnapshotJob) -> HostResult<()> 
         }
         SnapshotStep::Remove => pool.delete_snapshot(&job.snapshot_id).await,
     }
+}
+
+async fn image_step(
+    images: Option<&dyn HostImages>,
+    pool: &dyn Volumes,
+    job: &ImageJob,
+) -> ImageOutcome {
+    let Some(images) = images else {
+        return ImageOutcome::Failed("this host cannot make images from snapshots".into());
+    };
+    let done = match &job.step {
+        ImageStep::Import { snapshot_id } => images
+            .import_disk(&job.image_id, &pool.snapshot_path(snapshot_id))
+            .await
+            .map(ImageOutcome::Imported),
+        ImageStep::Remove => images
+            .remove(&job.image_id)
+            .await
+            .map(|()| ImageOutcome::Removed),
+    };
+    done.unwrap_or_else(|e| ImageOutcome::Failed(e.to_string()))
 }

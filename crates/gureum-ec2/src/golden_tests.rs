@@ -5,13 +5,14 @@
 
 use gureum_types::instance_types::InstanceTypeInfo;
 use gureum_types::model::{
-    Address, Image, Instance, InternetGateway, KeyPair, NetworkInterface, PublicAssociation, Route,
-    RouteTable, RouteTableAssociation, SecurityGroup, SecurityGroupRule, Subnet, Tag,
-    TagDescription, Vpc,
+    Address, Image, ImageBlockDevice, Instance, InternetGateway, KeyPair, NetworkInterface,
+    PublicAssociation, Route, RouteTable, RouteTableAssociation, SecurityGroup, SecurityGroupRule,
+    Subnet, Tag, TagDescription, Vpc,
 };
 use gureum_types::region::Region;
 use gureum_types::{
     Architecture, DeviceType, Hypervisor, InstanceState, IpProtocol, Tenancy, VirtualizationType,
+    VolumeType,
 };
 
 use crate::ops::instances::{InstanceAttributeValue, InstanceStatus, Reservation, StateChange};
@@ -111,6 +112,14 @@ fn image() -> Image {
         architecture: Architecture::X86_64,
         virtualization_type: VirtualizationType::Hvm,
         root_device_type: DeviceType::Ebs,
+        root_device_name: "/dev/xvda".into(),
+        block_devices: vec![ImageBlockDevice {
+            device_name: "/dev/xvda".into(),
+            snapshot_id: None,
+            volume_size: 8,
+            volume_type: VolumeType::Gp3,
+            delete_on_termination: true,
+        }],
         source_instance_id: Some("i-0123456789abcdef0".into()),
         source_image_id: None,
         tags: tags(),
@@ -292,6 +301,44 @@ fn cases() -> Vec<(&'static str, &'static str, Response)> {
                 images: vec![image()],
                 next_token: None,
             }),
+        ),
+        (
+            "describe_images_from_snapshots",
+            "DescribeImages",
+            Response::from(images::Response::DescribeImages {
+                images: vec![Image {
+                    state: "available".parse().unwrap(),
+                    state_reason: None,
+                    public: false,
+                    owner_alias: None,
+                    root_device_name: "/dev/sda1".into(),
+                    block_devices: vec![
+                        ImageBlockDevice {
+                            device_name: "/dev/sda1".into(),
+                            snapshot_id: Some("snap-0123456789abcdef0".into()),
+                            volume_size: 10,
+                            volume_type: VolumeType::Gp2,
+                            delete_on_termination: false,
+                        },
+                        ImageBlockDevice {
+                            device_name: "/dev/sdf".into(),
+                            snapshot_id: Some("snap-0123456789abcdef1".into()),
+                            volume_size: 4,
+                            volume_type: VolumeType::Io1,
+                            delete_on_termination: true,
+                        },
+                    ],
+                    source_instance_id: None,
+                    tags: vec![],
+                    ..image()
+                }],
+                next_token: None,
+            }),
+        ),
+        (
+            "register_image",
+            "RegisterImage",
+            Response::from(images::Response::ImageId("ami-1".into())),
         ),
         (
             "deregister_image",

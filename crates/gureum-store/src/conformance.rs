@@ -17,7 +17,7 @@ use gureum_types::{
 };
 
 use crate::addresses::AddressRow;
-use crate::images::ImageRow;
+use crate::images::{BlockDeviceRow, ImageRow};
 use crate::instances::{InstanceField, InstanceRow};
 use crate::key_pairs::KeyPairRow;
 use crate::routing::{AssociationRow, InternetGatewayRow, RouteRow, RouteTableRow};
@@ -48,6 +48,7 @@ const CHECKS: &[(&str, Check)] = &[
     ("budgets_and_console", budgets_and_console),
     ("volumes", volumes),
     ("snapshots", snapshots),
+    ("image_block_devices", image_block_devices),
 ];
 
 /// Run every check, each on a fresh store from `make`. Panics on the first failure, naming
@@ -413,6 +414,60 @@ fn images(s: &dyn Store) {
     assert!(!w(s, |tx| tx.images().set_name_if_free("ami-1", "two")));
     assert!(w(s, |tx| tx.images().set_name_if_free("ami-1", "uno")));
     assert_eq!(r(s, |tx| tx.images().get("ami-1")).unwrap().name, "uno");
+}
+
+/// An image's block device mappings: listed, found by snapshot, gone with the image; the
+/// trash of images whose files are to be removed.
+fn image_block_devices(s: &dyn Store) {
+    two_accounts(s);
+    resource(s, A, "ami-1", "image");
+    assert!(w(s, |tx| tx.images().insert(&image_row("ami-1", A, "one"))));
+    let dev = |name: &str, root: bool, snap: Option<&str>| BlockDeviceRow {
+        image_id: "ami-1".into(),
+        device_name: name.into(),
+        root,
+        snapshot_id: snap.map(Into::into),
+        volume_size: 8,
+        volume_type: VolumeType::Gp3,
+        delete_on_termination: true,
+    };
+    w(s, |tx| {
+        tx.images()
+            .add_block_device(&dev("/dev/xvdb", false, Some("snap-2")))?;
+        tx.images()
+            .add_block_device(&dev("/dev/xvda", true, Some("snap-1")))
+    });
+    assert_eq!(
+        r(s, |tx| tx.images().block_devices()),
+        [
+            dev("/dev/xvda", true, Some("snap-1")),
+            dev("/dev/xvdb", false, Some("snap-2"))
+        ]
+    );
+    assert_eq!(r(s, |tx| tx.images().using_snapshot("snap-2")), ["ami-1"]);
+    assert!(r(s, |tx| tx.images().using_snapshot("snap-3")).is_empty());
+    // Deregistering (the registry row) takes the mappings with it.
+    w(s, |tx| tx.resources().delete(A, "ami-1"));
+    assert!(r(s, |tx| tx.images().block_devices()).is_empty());
+    assert!(r(s, |tx| tx.images().using_snapshot("snap-1")).is_empty());
+    // A later trash keeps a root filesystem an earlier one named.
+    w(s, |tx| {
+        tx.images().trash("ami-1", Some("/images/ami-1/rootfs"))
+    });
+    w(s, |tx| tx.images().trash("ami-1", None));
+    w(s, |tx| tx.images().trash("ami-2", None));
+    assert_eq!(
+        r(s, |tx| tx.images().trashed()),
+        [
+            (
+                "ami-1".to_string(),
+                Some("/images/ami-1/rootfs".to_string())
+            ),
+            ("ami-2".to_string(), None)
+        ]
+    );
+    w(s, |tx| tx.images().empty_trash("ami-1"));
+    assert_eq!(r(s, |tx| tx.images().trashed()).len(), 1);
 }
 
 fn vpc_row(id: &str, account: &str, cidr: &str, is_default: bool) -> VpcRow {

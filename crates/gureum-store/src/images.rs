@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use gureum_types::ImageState;
+use gureum_types::{ImageState, VolumeType};
 
 use crate::Millis;
 
@@ -31,7 +31,34 @@ aggregate! {
         fn clear_permissions(&self, id: &str) -> ();
         /// Rename the image unless another image has the name. Returns whether it was renamed.
         fn set_name_if_free(&self, id: &str, name: &str) -> bool;
+        fn set_login_user(&self, id: &str, user: &str) -> ();
+        /// Record one EBS entry of an image's block device mapping.
+        fn add_block_device(&self, d: &BlockDeviceRow) -> ();
+        /// Every image's recorded block device mappings, by image id then device name.
+        fn block_devices(&self) -> Vec<BlockDeviceRow>;
+        /// The images (of any account) whose block device mappings name `snapshot_id`.
+        fn using_snapshot(&self, snapshot_id: &str) -> Vec<String>;
+        /// The image's files (root filesystem `rootfs`, if it had one yet) are to be removed
+        /// once nothing uses them.
+        fn trash(&self, id: &str, rootfs: Option<&str>) -> ();
+        /// The images whose files are to be removed, with their root filesystems.
+        fn trashed(&self) -> Vec<(String, Option<String>)>;
+        /// The image's files are gone.
+        fn empty_trash(&self, id: &str) -> ();
     }
+}
+
+/// One EBS entry of an image's block device mapping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockDeviceRow {
+    pub image_id: String,
+    pub device_name: String,
+    /// The image's root device.
+    pub root: bool,
+    pub snapshot_id: Option<String>,
+    pub volume_size: u32,
+    pub volume_type: VolumeType,
+    pub delete_on_termination: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,4 +228,76 @@ pub(crate) fn set_name_if_free(c: &Connection, id: &str, name: &str) -> rusqlite
         params![id, name],
     )?;
     Ok(n > 0)
+}
+
+pub(crate) fn set_login_user(c: &Connection, id: &str, user: &str) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE images SET login_user = ?2 WHERE id = ?1",
+        params![id, user],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn add_block_device(c: &Connection, d: &BlockDeviceRow) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO image_block_devices (image_id, device_name, root, snapshot_id, volume_size, \
+         volume_type, delete_on_termination) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            d.image_id,
+            d.device_name,
+            d.root,
+            d.snapshot_id,
+            d.volume_size,
+            d.volume_type.as_str(),
+            d.delete_on_termination
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn block_devices(c: &Connection) -> rusqlite::Result<Vec<BlockDeviceRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT image_id, device_name, root, snapshot_id, volume_size, volume_type, \
+         delete_on_termination FROM image_block_devices ORDER BY image_id, device_name",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(BlockDeviceRow {
+            image_id: r.get(0)?,
+            device_name: r.get(1)?,
+            root: r.get(2)?,
+            snapshot_id: r.get(3)?,
+            volume_size: r.get(4)?,
+            volume_type: crate::instances::text_enum(r, 5)?,
+            delete_on_termination: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub(crate) fn using_snapshot(c: &Connection, snapshot_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = c.prepare_cached(
+        "SELECT DISTINCT image_id FROM image_block_devices WHERE snapshot_id = ?1 ORDER BY image_id",
+    )?;
+    let rows = st.query_map([snapshot_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+pub(crate) fn trash(c: &Connection, id: &str, rootfs: Option<&str>) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO image_trash (id, rootfs) VALUES (?1, ?2) \
+         ON CONFLICT (id) DO UPDATE SET rootfs = COALESCE(excluded.rootfs, rootfs)",
+        params![id, rootfs],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn trashed(c: &Connection) -> rusqlite::Result<Vec<(String, Option<String>)>> {
+    let mut st = c.prepare_cached("SELECT id, rootfs FROM image_trash ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+pub(crate) fn empty_trash(c: &Connection, id: &str) -> rusqlite::Result<()> {
+    c.execute("DELETE FROM image_trash WHERE id = ?1", [id])?;
+    Ok(())
 }

@@ -349,6 +349,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         id  TEXT PRIMARY KEY
     );
     "#,
+    // 11: the EBS block device mappings of images registered from snapshots (an image without
+    // rows has the one /dev/xvda root volume every image had before), and the images whose
+    // files the agent has yet to remove (see images.rs).
+    r#"
+    CREATE TABLE image_block_devices (
+        image_id               TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        device_name            TEXT NOT NULL,
+        root                   INTEGER NOT NULL,
+        snapshot_id            TEXT,
+        volume_size            INTEGER NOT NULL,
+        volume_type            TEXT NOT NULL,
+        delete_on_termination  INTEGER NOT NULL,
+        PRIMARY KEY (image_id, device_name)
+    );
+    CREATE INDEX image_block_devices_by_snapshot ON image_block_devices(snapshot_id);
+    CREATE TABLE image_trash (
+        id      TEXT PRIMARY KEY,
+        rootfs  TEXT
+    );
+    "#,
 ];
 
 pub(crate) fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -86,9 +86,24 @@ pub struct Image {
     pub architecture: crate::Architecture,
     pub virtualization_type: crate::VirtualizationType,
     pub root_device_type: crate::DeviceType,
+    /// `/dev/xvda` unless the image was registered with another.
+    pub root_device_name: String,
+    /// The volumes an instance of the image gets, the root device's first.
+    pub block_devices: Vec<ImageBlockDevice>,
     pub source_instance_id: Option<String>,
     pub source_image_id: Option<String>,
     pub tags: Vec<Tag>,
+}
+
+/// One EBS entry of an image's `blockDeviceMapping`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageBlockDevice {
+    pub device_name: String,
+    /// The snapshot the volume is made from (an image registered from snapshots).
+    pub snapshot_id: Option<String>,
+    pub volume_size: u32,
+    pub volume_type: crate::VolumeType,
+    pub delete_on_termination: bool,
 }
 
 /// A VPC as `DescribeVpcs` shows it.

@@ -101,6 +101,9 @@ fn drivers(data_dir: &Path, cache_dir: &Path, with_vms: bool) -> Result<Host, St
             &cache_dir.join("host-keys"),
         )),
         volumes: volume_pool(data_dir),
+        images: Some(Arc::new(crate::host_images::ImageStore::for_data_dir(
+            data_dir,
+        ))),
     })
 }
 

@@ -11,6 +11,7 @@ mod doctor;
 mod ebs;
 mod friendly;
 mod host;
+mod host_images;
 mod host_keys;
 mod images;
 mod imds;

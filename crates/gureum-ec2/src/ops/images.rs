@@ -1,10 +1,10 @@
-//! Images: `DescribeImages`, `DeregisterImage`, `CopyImage`, `CreateImage`, and the
-//! `ModifyImageAttribute` / `DescribeImageAttribute` / `ResetImageAttribute` trio.
+//! Images: `DescribeImages`, `RegisterImage`, `DeregisterImage`, `CopyImage`, `CreateImage`,
+//! and the `ModifyImageAttribute` / `DescribeImageAttribute` / `ResetImageAttribute` trio.
 
 use gureum_types::model::{Filter, Image, TagSpecification};
-use gureum_types::{ApiError, ImageState};
+use gureum_types::{ApiError, Architecture, ImageState, VirtualizationType, VolumeType};
 
-use crate::action::{one_of, take_page, Page};
+use crate::action::{one_of, one_of_enum, positive, take_page, Page};
 use crate::ops::{Op, Resource};
 use crate::params::Params;
 use crate::render::tag_set;
@@ -19,6 +19,7 @@ pub enum Action {
         filters: Vec<Filter>,
         page: Page,
     },
+    RegisterImage(Box<RegisterImage>),
     DeregisterImage {
         image_id: String,
     },
@@ -50,6 +51,38 @@ pub enum Action {
         image_id: String,
         attribute: String,
     },
+}
+
+/// `RegisterImage`'s parameters (the ones gureum acts on; `EnaSupport`, `SriovNetSupport`,
+/// `BootMode`, `TpmSupport`, `ImdsSupport`, `UefiData`, `KernelId`, `RamdiskId` and
+/// `BillingProduct.N` are checked where they have values to check, and dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegisterImage {
+    pub name: String,
+    pub description: Option<String>,
+    pub architecture: Option<Architecture>,
+    pub virtualization_type: Option<VirtualizationType>,
+    pub root_device_name: Option<String>,
+    /// An instance-store AMI's manifest in S3.
+    pub image_location: Option<String>,
+    pub block_device_mappings: Vec<ImageBlockDeviceRequest>,
+    pub tag_specifications: Vec<TagSpecification>,
+}
+
+/// One `BlockDeviceMapping.N` of `RegisterImage`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImageBlockDeviceRequest {
+    pub device_name: String,
+    pub snapshot_id: Option<String>,
+    pub volume_size: Option<u32>,
+    pub volume_type: Option<VolumeType>,
+    pub delete_on_termination: Option<bool>,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    /// `NoDevice`: the mapping suppresses a device.
+    pub no_device: bool,
+    /// `VirtualName` (`ephemeralN`): an instance store volume.
+    pub virtual_name: Option<String>,
 }
 
 /// `ModifyImageAttribute`'s change: launch permissions or the description.
@@ -104,6 +137,7 @@ impl Resource for Action {
                 page,
             })
         }),
+        Op::write("RegisterImage", parse_register_image),
         Op::write("DeregisterImage", |p| {
             let image_id = p.required("ImageId")?;
             p.take_bool("DeleteAssociatedSnapshots")?;
@@ -173,6 +207,7 @@ impl Resource for Action {
     fn name(&self) -> &'static str {
         match self {
             Action::DescribeImages { .. } => "DescribeImages",
+            Action::RegisterImage(_) => "RegisterImage",
             Action::DeregisterImage { .. } => "DeregisterImage",
             Action::CopyImage { .. } => "CopyImage",
             Action::CreateImage { .. } => "CreateImage",
@@ -181,6 +216,75 @@ impl Resource for Action {
             Action::ResetImageAttribute { .. } => "ResetImageAttribute",
         }
     }
+}
+
+fn parse_register_image(p: &mut Params) -> Result<Action, ApiError> {
+    let name = p.required("Name")?;
+    let description = p.take("Description");
+    let architecture = p
+        .take("Architecture")
+        .map(|v| one_of_enum("Architecture", &v))
+        .transpose()?;
+    let virtualization_type = p
+        .take("VirtualizationType")
+        .map(|v| one_of_enum("VirtualizationType", &v))
+        .transpose()?;
+    let root_device_name = p.take("RootDeviceName");
+    let image_location = p.take("ImageLocation");
+    let block_device_mappings = p
+        .take_struct_list("BlockDeviceMapping")?
+        .into_iter()
+        .map(|mut b| {
+            let d = ImageBlockDeviceRequest {
+                device_name: b
+                    .take("DeviceName")
+                    .ok_or_else(|| ApiError::missing_parameter("BlockDeviceMapping.DeviceName"))?,
+                snapshot_id: b.take("Ebs.SnapshotId"),
+                volume_size: positive("VolumeSize", b.take_i64("Ebs.VolumeSize")?)?,
+                volume_type: b
+                    .take("Ebs.VolumeType")
+                    .map(|v| one_of_enum("VolumeType", &v))
+                    .transpose()?,
+                delete_on_termination: b.take_bool("Ebs.DeleteOnTermination")?,
+                iops: positive("Iops", b.take_i64("Ebs.Iops")?)?,
+                throughput: positive("Throughput", b.take_i64("Ebs.Throughput")?)?,
+                no_device: b.take("NoDevice").is_some(),
+                virtual_name: b.take("VirtualName"),
+            };
+            // A snapshot's volume keeps the snapshot's encryption; gureum's are unencrypted.
+            b.take_bool("Ebs.Encrypted")?;
+            b.take("Ebs.KmsKeyId");
+            b.finish()?;
+            Ok(d)
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let tag_specifications = p.take_tag_specifications()?;
+    // Accepted: what they choose is what every gureum image is, or means nothing here.
+    p.take_bool("EnaSupport")?;
+    p.take("SriovNetSupport");
+    if let Some(m) = p.take("BootMode") {
+        one_of("BootMode", m, &["legacy-bios", "uefi", "uefi-preferred"])?;
+    }
+    if let Some(t) = p.take("TpmSupport") {
+        one_of("TpmSupport", t, &["v2.0"])?;
+    }
+    if let Some(i) = p.take("ImdsSupport") {
+        one_of("ImdsSupport", i, &["v2.0"])?;
+    }
+    p.take("UefiData");
+    p.take("KernelId");
+    p.take("RamdiskId");
+    p.take_list("BillingProduct")?;
+    Ok(Action::RegisterImage(Box::new(RegisterImage {
+        name,
+        description,
+        architecture,
+        virtualization_type,
+        root_device_name,
+        image_location,
+        block_device_mappings,
+        tag_specifications,
+    })))
 }
 
 fn parse_modify_image_attribute(p: &mut Params) -> Result<Action, ApiError> {
@@ -294,19 +398,17 @@ fn image_xml(x: &mut Xml, i: &Image) {
         .leaf("description", &i.description)
         .leaf_opt("imageOwnerAlias", i.owner_alias.as_deref())
         .leaf("rootDeviceType", i.root_device_type.as_str())
-        .leaf("rootDeviceName", "/dev/xvda")
-        .open("blockDeviceMapping")
-        .open("item")
-        .leaf("deviceName", "/dev/xvda")
-        .open("ebs")
-        .leaf_display("volumeSize", i.root_size_gib)
-        .bool("deleteOnTermination", true)
-        .leaf("volumeType", "gp3")
-        .bool("encrypted", false)
-        .close("ebs")
-        .close("item")
-        .close("blockDeviceMapping")
-        .leaf("virtualizationType", i.virtualization_type.as_str())
+        .leaf("rootDeviceName", &i.root_device_name);
+    x.set("blockDeviceMapping", &i.block_devices, |x, d| {
+        x.leaf("deviceName", &d.device_name).open("ebs");
+        x.leaf_opt("snapshotId", d.snapshot_id.as_deref());
+        x.leaf_display("volumeSize", d.volume_size)
+            .bool("deleteOnTermination", d.delete_on_termination)
+            .leaf("volumeType", d.volume_type.as_str())
+            .bool("encrypted", false)
+            .close("ebs");
+    });
+    x.leaf("virtualizationType", i.virtualization_type.as_str())
         .leaf("hypervisor", "xen")
         .bool("enaSupport", true)
         .leaf("platformDetails", "Linux/UNIX")
@@ -377,5 +479,82 @@ impl Response {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::action::parse_form;
+    use crate::ops::Action as Top;
+    use gureum_types::ErrorCode;
+
+    use super::*;
+
+    fn register(form: &str) -> Result<RegisterImage, ApiError> {
+        match parse_form(&format!("Action=RegisterImage&{form}"))?.action {
+            Top::Images(Action::RegisterImage(r)) => Ok(*r),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// What boto3's `register_image` sends for an image from a snapshot.
+    #[test]
+    fn register_image_parses_botocores_shape() {
+        let r = register(
+            "Name=from-snapshot&Description=d&Architecture=x86_64&VirtualizationType=hvm\
+             &RootDeviceName=%2Fdev%2Fxvda&EnaSupport=true&SriovNetSupport=simple\
+             &BootMode=uefi-preferred&ImdsSupport=v2.0\
+             &BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda\
+             &BlockDeviceMapping.1.Ebs.SnapshotId=snap-1&BlockDeviceMapping.1.Ebs.VolumeSize=10\
+             &BlockDeviceMapping.1.Ebs.VolumeType=gp3\
+             &BlockDeviceMapping.1.Ebs.DeleteOnTermination=false\
+             &BlockDeviceMapping.2.DeviceName=%2Fdev%2Fsdb&BlockDeviceMapping.2.VirtualName=ephemeral0\
+             &TagSpecification.1.ResourceType=image&TagSpecification.1.Tag.1.Key=k\
+             &TagSpecification.1.Tag.1.Value=v",
+        )
+        .unwrap();
+        assert_eq!(r.name, "from-snapshot");
+        assert_eq!(r.architecture, Some(Architecture::X86_64));
+        assert_eq!(r.virtualization_type, Some(VirtualizationType::Hvm));
+        assert_eq!(r.root_device_name.as_deref(), Some("/dev/xvda"));
+        assert_eq!(
+            r.block_device_mappings[0],
+            ImageBlockDeviceRequest {
+                device_name: "/dev/xvda".into(),
+                snapshot_id: Some("snap-1".into()),
+                volume_size: Some(10),
+                volume_type: Some(VolumeType::Gp3),
+                delete_on_termination: Some(false),
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            r.block_device_mappings[1].virtual_name.as_deref(),
+            Some("ephemeral0")
+        );
+        assert_eq!(r.tag_specifications.len(), 1);
+    }
+
+    #[test]
+    fn register_image_refuses_bad_values() {
+        let e = parse_form("Action=RegisterImage").unwrap_err();
+        assert_eq!(e.code, ErrorCode::MissingParameter);
+        let e = register("Name=n&Architecture=sparc").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        assert!(e.message.contains("x86_64"), "{}", e.message);
+        let e = register(
+            "Name=n&BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda\
+             &BlockDeviceMapping.1.Ebs.VolumeType=gp4",
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        let e = register("Name=n&BootMode=bios").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        let e = register("Name=n&BlockDeviceMapping.1.Ebs.SnapshotId=snap-1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::MissingParameter);
+        let e =
+            register("Name=n&BlockDeviceMapping.1.DeviceName=x&BlockDeviceMapping.1.Ebs.Bogus=1")
+                .unwrap_err();
+        assert_eq!(e.code, ErrorCode::UnknownParameter);
     }
 }
