@@ -7,12 +7,14 @@
 //   and is a valid private key); launch a t2.micro from the default image through the wizard
 //   with SSH and HTTP allowed; see it reach `running` without a reload; the Connect tab's
 //   command works with the downloaded key; port 8080 opened in the rule editor reaches a
-//   server on the instance; monitoring graphs; stop, start, terminate; a second account sees
-//   none of it.
+//   server on the instance; monitoring graphs; an EBS volume created (seen `available`
+//   without a reload), attached to the instance (seen `in-use`, and as /dev/xvdf inside it),
+//   detached, grown, snapshotted (seen `completed`), both deleted; stop, start, terminate; a
+//   second account sees none of it.
 //
 // Needs root, runc and network namespaces (like the e2e instance tests); exits 0 with
-// "skipped" otherwise. Every instance it launched is terminated and the server stopped, also
-// when a step fails.
+// "skipped" otherwise. Every instance, volume and snapshot it made is removed and the server
+// stopped, also when a step fails.
 
 import { chromium } from "playwright-core";
 import { spawn, spawnSync } from "node:child_process";
@@ -176,31 +178,44 @@ async function rowState(page, id) {
   return page.locator(`#instances tr[data-id="${id}"]`).getAttribute("data-state");
 }
 
-/// Wait, on an open instances page, for `id` to show `state` — without any reload or
-/// navigation, and with no request but the page's one live stream.
-async function waitLiveState(page, id, state, timeoutMs) {
+/// Wait, on an open page, for row `id` of `table` to show `state` (null: to leave the
+/// table) — without any reload or navigation, and with no request but the page's one live
+/// stream. A row that reaches `giveUp` instead ends the wait at once.
+async function waitLiveRow(page, table, id, state, timeoutMs, giveUp = null) {
   await page.evaluate(() => { window.__noReload = true; });
   const requests = [];
-  const onReq = (r) => requests.push(r.url());
+  // The favicon is fetched whenever the browser gets to it after a load: not the page's doing.
+  const onReq = (r) => { if (!r.url().includes("/favicon")) requests.push(r.url()); };
   page.on("request", onReq);
   try {
-    await page.waitForFunction(([id, state]) => {
-      const tr = document.querySelector(`#instances tr[data-id="${id}"]`);
-      // An instance that terminated on its own (a failed launch) ends the wait at once.
-      return tr && ((tr.dataset.state === state && tr.querySelector(".badge").textContent.trim() === state) ||
-        tr.dataset.state === "terminated");
-    }, [id, state], { timeout: timeoutMs, polling: 100 });
-    const now = await rowState(page, id);
-    if (now !== state) {
-      const detail = await page.request.get(`${new URL(page.url()).origin}/console/instances/${id}`);
-      const reason = /State reason<\/dt><dd>([^<]*)/.exec(await detail.text());
-      throw new Error(`${id} is ${now}, not ${state}: ${reason ? reason[1] : "no reason shown"}`);
-    }
+    await page.waitForFunction(([table, id, state, giveUp]) => {
+      const tr = document.querySelector(`${table} tr[data-id="${id}"]`);
+      if (state === null) return !tr;
+      return tr && ((tr.dataset.state === state && tr.querySelector(".badge").textContent.trim().startsWith(state)) ||
+        tr.dataset.state === giveUp);
+    }, [table, id, state, giveUp], { timeout: timeoutMs, polling: 100 });
   } finally {
     page.off("request", onReq);
   }
   assert(await page.evaluate(() => window.__noReload === true), "the page was reloaded");
   assert(requests.length === 0, `the page made requests while waiting: ${requests.join(", ")}`);
+}
+
+/// Wait, on an open instances page, for `id` to show `state` (see waitLiveRow); an instance
+/// that terminated on its own (a failed launch) ends the wait at once, with its reason.
+async function waitLiveState(page, id, state, timeoutMs) {
+  await waitLiveRow(page, "#instances", id, state, timeoutMs, "terminated");
+  const now = await rowState(page, id);
+  if (now !== state) {
+    const detail = await page.request.get(`${new URL(page.url()).origin}/console/instances/${id}`);
+    const reason = /State reason<\/dt><dd>([^<]*)/.exec(await detail.text());
+    throw new Error(`${id} is ${now}, not ${state}: ${reason ? reason[1] : "no reason shown"}`);
+  }
+}
+
+/// Click what posts a form and wait for the page it leads to.
+async function submitAndLoad(page, selector) {
+  await Promise.all([page.waitForNavigation({ waitUntil: "load" }), page.click(selector)]);
 }
 
 function ssh(dir, command, remote) {
@@ -398,6 +413,109 @@ async function main() {
       assert((await page.textContent("pre.console")).length > 20, "console output");
     });
 
+    // --- Elastic Block Store: a volume through its life, attached to the running instance.
+    let volumeId, snapshotId;
+    const volRow = () => page.locator(`#volumes tr[data-id="${volumeId}"]`);
+    await step(page, "EBS: create a volume and see it become available without a reload", async () => {
+      const detail = await (await page.request.get(`${base}/console/instances/${instanceId}`)).text();
+      const zone = /Availability Zone<\/dt><dd>([^<]+)</.exec(detail)[1];
+      await page.goto(base + "/console/volumes");
+      await page.click("button:text('Create volume')");
+      await page.selectOption("#volume-create-type", "gp3");
+      assert(await page.isVisible("#volume-create-throughput"), "gp3 takes a throughput");
+      await page.selectOption("#volume-create-type", "gp2");
+      assert(!(await page.isVisible("#volume-create-iops")), "gp2 takes no IOPS");
+      await page.selectOption("#volume-create-type", "gp3");
+      await page.fill("#volume-create-size", "1");
+      await page.selectOption("#volume-create-zone", zone);
+      await page.fill("#volume-create-name", "console-data");
+      await snap(page, "volume-create");
+      await submitAndLoad(page, "#volume-create button[type=submit]");
+      const flash = await page.textContent(".flash");
+      const m = /Creating volume (vol-[0-9a-f]{17})/.exec(flash);
+      assert(m, `created: ${flash}`);
+      volumeId = m[1];
+      await waitLiveRow(page, "#volumes", volumeId, "available", 60000, "error");
+      assert((await volRow().getAttribute("data-state")) === "available", "the volume is available");
+      assert((await volRow().textContent()).includes("console-data"), "its Name tag");
+    });
+
+    await step(page, "EBS: attach it to the running instance and see it there", async () => {
+      await volRow().locator(`button[data-open="#attach-${volumeId}"]`).click();
+      const dlg = page.locator(`#attach-${volumeId}`);
+      await dlg.locator("select[name=instance_id]").selectOption(instanceId);
+      assert((await dlg.locator("input[name=device]").inputValue()) === "/dev/sdf", "the next free device");
+      await snap(page, "volume-attach");
+      await submitAndLoad(page, `#attach-${volumeId} button[type=submit]`);
+      const flash = await page.textContent(".flash");
+      assert(flash.includes(`Attaching ${volumeId} to ${instanceId} as /dev/sdf`), flash);
+      await waitLiveRow(page, "#volumes", volumeId, "in-use", 60000);
+      await page.waitForFunction((id) => {
+        const tr = document.querySelector(`#volumes tr[data-id="${id}"]`);
+        return tr && !tr.querySelector(".st-attaching");
+      }, volumeId, { timeout: 60000 });
+      assert((await volRow().textContent()).includes(instanceId), "the row names the instance");
+      const size = await waitFor(() => {
+        const r = ssh(downloads, command, "test -b /dev/xvdf && sudo blockdev --getsize64 /dev/xvdf");
+        return r.status === 0 ? r.stdout.trim() : null;
+      }, 30000, "/dev/xvdf in the instance", 1000);
+      assert(size === String(1 << 30), `1 GiB in the instance: ${size}`);
+      await page.goto(`${base}/console/instances/${instanceId}?tab=storage`);
+      const storage = await page.textContent("#instance-volumes");
+      assert(storage.includes(volumeId) && storage.includes("/dev/sdf"), `storage tab: ${storage}`);
+      await snap(page, "instance-storage");
+      await page.goto(`${base}/console/volumes/${volumeId}`);
+      assert((await page.getAttribute("#summary", "data-state")) === "in-use", "the volume's page");
+      assert((await page.textContent("#summary")).includes(instanceId), "the volume's page names the instance");
+      await snap(page, "volume-detail");
+    });
+
+    await step(page, "EBS: detach it and see it leave the instance", async () => {
+      await page.goto(base + "/console/volumes");
+      await volRow().locator("button:text-is('Detach')").click();
+      await submitAndLoad(page, "dialog.confirm button.danger");
+      await waitLiveRow(page, "#volumes", volumeId, "available", 60000);
+      await waitFor(() => ssh(downloads, command, "test -e /dev/xvdf").status === 1, 30000,
+        "/dev/xvdf to leave the instance", 1000);
+    });
+
+    await step(page, "EBS: grow it, then snapshot it and see the snapshot complete", async () => {
+      // Nothing changed: AWS's refusal, shown as the API words it.
+      await volRow().locator(`button[data-open="#modify-${volumeId}"]`).click();
+      await submitAndLoad(page, `#modify-${volumeId} button[type=submit]`);
+      let flash = await page.textContent(".flash");
+      assert(flash.includes("InvalidParameterCombination: New parameters must be different from existing"), flash);
+      await volRow().locator(`button[data-open="#modify-${volumeId}"]`).click();
+      await page.fill(`#modify-${volumeId}-size`, "2");
+      await submitAndLoad(page, `#modify-${volumeId} button[type=submit]`);
+      flash = await page.textContent(".flash");
+      assert(flash.includes(`Modifying ${volumeId}: 1 GiB gp3 → 2 GiB gp3`), flash);
+      await volRow().locator(`button[data-open="#snapshot-${volumeId}"]`).click();
+      await page.fill(`#snapshot-${volumeId}-desc`, "console snapshot");
+      await submitAndLoad(page, `#snapshot-${volumeId} button[type=submit]`);
+      flash = await page.textContent(".flash");
+      const m = /Creating snapshot (snap-[0-9a-f]{17}) of/.exec(flash);
+      assert(m, `snapshot: ${flash}`);
+      snapshotId = m[1];
+      await page.goto(base + "/console/snapshots");
+      await waitLiveRow(page, "#snapshots", snapshotId, "completed", 120000, "error");
+      const row = await page.textContent(`#snapshots tr[data-id="${snapshotId}"]`);
+      assert(row.includes(volumeId) && row.includes("2 GiB") && row.includes("console snapshot"), row);
+      await snap(page, "ebs-snapshots");
+    });
+
+    await step(page, "EBS: delete the snapshot and the volume", async () => {
+      await page.locator(`#snapshots tr[data-id="${snapshotId}"] button:text-is('Delete')`).click();
+      await submitAndLoad(page, "dialog.confirm button.danger");
+      assert((await page.locator(`#snapshots tr[data-id="${snapshotId}"]`).count()) === 0, "the snapshot is gone");
+      await page.goto(base + "/console/volumes");
+      await snap(page, "ebs-volumes");
+      await volRow().locator("button:text-is('Delete')").click();
+      await submitAndLoad(page, "dialog.confirm button.danger");
+      await waitLiveRow(page, "#volumes", volumeId, null, 60000);
+      volumeId = null;
+    });
+
     await step(page, "Elastic IP: allocate, associate, disassociate, release", async () => {
       await page.goto(base + "/console/addresses");
       await page.click("button:text('Allocate Elastic IP address')");
@@ -449,7 +567,7 @@ async function main() {
       await sleep(400);
       await snap(page, "instances-phone");
       await page.setViewportSize({ width: 1360, height: 900 });
-      for (const p of ["key-pairs", "security-groups", "images?show=all", "billing"]) {
+      for (const p of ["key-pairs", "security-groups", "images?show=all", "volumes", "snapshots", "billing"]) {
         await page.goto(`${base}/console/${p}`);
         assert((await page.locator(".alert.err").count()) === 0, `${p} shows an error`);
         await snap(page, p.replace(/\?.*/, ""));
@@ -521,23 +639,44 @@ async function main() {
   return failed || results.some((r) => !r.ok) ? 1 : 0;
 }
 
-/// Terminate every instance the journey launched and wait until the host let them go.
+/// Terminate every instance the journey launched and wait until the host let them go; then
+/// delete the snapshots and volumes a failed step left.
 async function cleanup(page, base, instanceId) {
-  if (!instanceId || page.isClosed()) return;
-  await page.goto(base + "/console/instances");
-  const token = await csrfOf(page);
-  const live = await page.locator("#instances tr[data-id]").evaluateAll((rows) =>
-    rows.filter((r) => r.dataset.state !== "terminated").map((r) => r.dataset.id));
-  if (live.length === 0) return;
-  const form = new URLSearchParams([["_csrf", token], ["action", "terminate"], ...live.map((id) => ["id", id])]);
-  await page.request.post(base + "/console/instances/action", {
-    data: form.toString(), headers: { "Content-Type": "application/x-www-form-urlencoded" },
-  });
-  await waitFor(async () => {
+  if (page.isClosed()) return;
+  const post = async (path, pairs) => {
+    const token = await csrfOf(page);
+    const form = new URLSearchParams([["_csrf", token], ...pairs]);
+    await page.request.post(base + path, {
+      data: form.toString(), headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    });
+  };
+  const ids = (table, keep = null) => page.locator(`${table} tr[data-id]`).evaluateAll(
+    (rows, keep) => rows.filter((r) => !keep || r.dataset.state !== keep).map((r) => r.dataset.id), keep);
+  if (instanceId) {
     await page.goto(base + "/console/instances");
-    const states = await page.locator("#instances tr[data-id]").evaluateAll((rows) => rows.map((r) => r.dataset.state));
-    return states.every((s) => s === "terminated");
-  }, 90000, "the instances to terminate", 1000);
+    const live = await ids("#instances", "terminated");
+    if (live.length > 0) {
+      await post("/console/instances/action", [["action", "terminate"], ...live.map((id) => ["id", id])]);
+      await waitFor(async () => {
+        await page.goto(base + "/console/instances");
+        return (await ids("#instances", "terminated")).length === 0;
+      }, 90000, "the instances to terminate", 1000);
+    }
+  }
+  await page.goto(base + "/console/snapshots");
+  for (const id of await ids("#snapshots")) await post("/console/snapshots/action", [["action", "delete"], ["snapshot_id", id]]);
+  await page.goto(base + "/console/volumes");
+  const volumes = await ids("#volumes");
+  if (volumes.length === 0) return;
+  console.log(`cleanup: deleting ${volumes.join(", ")}`);
+  await waitFor(async () => {
+    await page.goto(base + "/console/volumes");
+    for (const id of await ids("#volumes", "deleting")) {
+      await post("/console/volumes/action", [["action", "force-detach"], ["volume_id", id]]);
+      await post("/console/volumes/action", [["action", "delete"], ["volume_id", id]]);
+    }
+    return (await ids("#volumes")).length === 0;
+  }, 60000, "the volumes to go", 1000);
 }
 
 main().then((code) => process.exit(code), (e) => {

@@ -289,6 +289,11 @@
       if (t.value !== "custom") input.value = t.value;
       input.focus();
     }
+    if (t.matches("[data-volume-type]")) volumeType(t);
+    if (t.matches("[data-device-into]")) {
+      var o = t.options[t.selectedIndex];
+      if (o && o.dataset.device) $(t.dataset.deviceInto).value = o.dataset.device;
+    }
     if (t.matches("[data-file-into]")) {
       var f = t.files && t.files[0];
       if (f) f.text().then(function (txt) { $(t.dataset.fileInto).value = txt.trim(); });
@@ -296,6 +301,16 @@
     updateSelection();
     wizard();
   });
+
+  // A volume type's fields: IOPS and throughput only for the types that take them (hidden
+  // fields are disabled, so they are not posted).
+  function volumeType(sel) {
+    $$("[data-for-types]", sel.form).forEach(function (box) {
+      var on = box.dataset.forTypes.split(" ").indexOf(sel.value) >= 0;
+      box.hidden = !on;
+      $$("input", box).forEach(function (i) { i.disabled = !on; });
+    });
+  }
 
   function updateSelection() {
     $$("form[data-selection]").forEach(function (form) {
@@ -327,12 +342,16 @@
         var el = $(op.sel);
         if (el) el.outerHTML = op.html;
       } else if (op.op === "row" || op.op === "rows" || op.op === "remove") {
-        var tbody = $("#instances tbody");
+        var table = op.table || "#instances";
+        var tbody = $(table + " tbody");
         if (!tbody) return;
+        // A row whose dialog is open waits for the next change rather than closing it.
+        var open = $('tr[data-id="' + op.id + '"] dialog[open]', tbody);
+        if (open && op.op === "row") return;
         var checked = $$('input[name="id"]:checked', tbody).map(function (c) { return c.value; });
         if (op.op === "rows") {
           tbody.outerHTML = op.html;
-          tbody = $("#instances tbody");
+          tbody = $(table + " tbody");
         } else if (op.op === "remove") {
           var gone = $('tr[data-id="' + op.id + '"]', tbody);
           if (gone) gone.remove();
@@ -346,6 +365,8 @@
           setTimeout(function () { row.classList.remove("changed"); }, 1200);
         }
         $$('input[name="id"]', tbody).forEach(function (c) { c.checked = checked.indexOf(c.value) >= 0; });
+        var empty = $("tr.empty", tbody);
+        if (empty) empty.hidden = $$("tr[data-id]", tbody).length > 0;
       }
     });
     refilter();

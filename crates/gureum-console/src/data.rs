@@ -6,7 +6,8 @@ use gureum_core::Ctx;
 use gureum_ec2::ops as ec2;
 use gureum_ec2::{Action, Request, Resource, Response};
 use gureum_types::model::{
-    Filter, Image, Instance, KeyPair, SecurityGroup, Subnet, Tag, TagSpecification, Vpc,
+    Filter, Image, Instance, KeyPair, SecurityGroup, Snapshot, Subnet, Tag, TagSpecification,
+    Volume, Vpc,
 };
 use gureum_types::ApiError;
 
@@ -133,6 +134,60 @@ impl Console {
         {
             ec2::images::Response::DescribeImages { images, .. } => Ok(images),
             _ => Err(unexpected("DescribeImages")),
+        }
+    }
+
+    /// The account's volumes matching `filters` (all: none); newest first.
+    pub async fn volumes(
+        &self,
+        s: &Session,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<Volume>, ApiError> {
+        match self
+            .call(
+                s,
+                ec2::volumes::Action::DescribeVolumes {
+                    volume_ids: vec![],
+                    filters,
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            ec2::volumes::Response::DescribeVolumes { mut volumes, .. } => {
+                volumes.sort_by(|a, b| b.create_time.cmp(&a.create_time).then(a.id.cmp(&b.id)));
+                Ok(volumes)
+            }
+            _ => Err(unexpected("DescribeVolumes")),
+        }
+    }
+
+    /// The snapshots of `owners` (`self`; none: every snapshot the account may see) matching
+    /// `filters`; newest first.
+    pub async fn snapshots(
+        &self,
+        s: &Session,
+        owners: Vec<String>,
+        filters: Vec<Filter>,
+    ) -> Result<Vec<Snapshot>, ApiError> {
+        match self
+            .call(
+                s,
+                ec2::snapshots::Action::DescribeSnapshots {
+                    snapshot_ids: vec![],
+                    owner_ids: owners,
+                    restorable_by: vec![],
+                    filters,
+                    page: Default::default(),
+                },
+            )
+            .await?
+        {
+            ec2::snapshots::Response::DescribeSnapshots { mut snapshots, .. } => {
+                snapshots.sort_by(|a, b| b.start_time.cmp(&a.start_time).then(a.id.cmp(&b.id)));
+                Ok(snapshots)
+            }
+            _ => Err(unexpected("DescribeSnapshots")),
         }
     }
 

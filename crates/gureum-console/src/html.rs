@@ -4,22 +4,43 @@
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use gureum_types::{ApiError, InstanceState};
+use gureum_types::{ApiError, InstanceState, SnapshotState, VolumeAttachmentState, VolumeState};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::assets;
 use crate::session::{Flash, Session};
 
-/// The navigation entries, in order: (key, label, path).
-pub const NAV: &[(&str, &str, &str)] = &[
-    ("dashboard", "Dashboard", "/console"),
-    ("instances", "Instances", "/console/instances"),
-    ("launch", "Launch instance", "/console/launch"),
-    ("images", "AMIs", "/console/images"),
-    ("keys", "Key pairs", "/console/key-pairs"),
-    ("groups", "Security groups", "/console/security-groups"),
-    ("addresses", "Elastic IPs", "/console/addresses"),
-    ("billing", "Billing", "/console/billing"),
+/// A navigation entry: (key, label, path).
+pub type NavEntry = (&'static str, &'static str, &'static str);
+
+/// The navigation, in order: groups of entries (key, label, path), a group under its heading
+/// (none: the entries stand alone), as the AWS console groups EC2's resources.
+pub const NAV: &[(Option<&str>, &[NavEntry])] = &[
+    (None, &[("dashboard", "Dashboard", "/console")]),
+    (
+        Some("Instances"),
+        &[
+            ("instances", "Instances", "/console/instances"),
+            ("launch", "Launch instance", "/console/launch"),
+        ],
+    ),
+    (Some("Images"), &[("images", "AMIs", "/console/images")]),
+    (
+        Some("Elastic Block Store"),
+        &[
+            ("volumes", "Volumes", "/console/volumes"),
+            ("snapshots", "Snapshots", "/console/snapshots"),
+        ],
+    ),
+    (
+        Some("Network & Security"),
+        &[
+            ("groups", "Security groups", "/console/security-groups"),
+            ("addresses", "Elastic IPs", "/console/addresses"),
+            ("keys", "Key pairs", "/console/key-pairs"),
+        ],
+    ),
+    (None, &[("billing", "Billing", "/console/billing")]),
 ];
 
 pub struct Frame<'a> {
@@ -76,11 +97,14 @@ pub fn layout(f: Frame, body: Markup) -> Response {
                 }
                 div.shell {
                     nav #side .side aria-label="Console" {
-                        ul {
-                            @for (key, label, path) in NAV {
-                                li {
-                                    a href=(path) class=[(*key == f.nav).then_some("active")]
-                                        aria-current=[(*key == f.nav).then_some("page")] { (label) }
+                        @for (heading, entries) in NAV {
+                            @if let Some(h) = heading { h2.nav-group { (h) } }
+                            ul {
+                                @for (key, label, path) in *entries {
+                                    li {
+                                        a href=(path) class=[(*key == f.nav).then_some("active")]
+                                            aria-current=[(*key == f.nav).then_some("page")] { (label) }
+                                    }
                                 }
                             }
                         }
@@ -132,6 +156,34 @@ pub fn state_badge(state: InstanceState) -> Markup {
     badge(state.as_str(), busy)
 }
 
+/// A volume state as a badge, spinning on the way to another.
+pub fn volume_badge(state: VolumeState) -> Markup {
+    let busy = matches!(state, VolumeState::Creating | VolumeState::Deleting);
+    badge(state.as_str(), busy)
+}
+
+/// An attachment state as a badge, spinning on the way to another (`busy`: a detach the
+/// guest holds up).
+pub fn attachment_badge(state: VolumeAttachmentState) -> Markup {
+    let busy = !matches!(
+        state,
+        VolumeAttachmentState::Attached | VolumeAttachmentState::Detached
+    );
+    badge(state.as_str(), busy)
+}
+
+/// A snapshot state as a badge; a pending one shows its progress (`pending 40%`).
+pub fn snapshot_badge(state: SnapshotState, progress: &str) -> Markup {
+    let pending = state == SnapshotState::Pending;
+    html! {
+        span class={ "badge st-" (state.as_str()) } data-state=(state.as_str()) {
+            @if pending { i.spin aria-hidden="true" {} } @else { i.dot aria-hidden="true" {} }
+            (state.as_str())
+            @if pending && !progress.is_empty() { " " span.progress { (progress) } }
+        }
+    }
+}
+
 fn badge(state: &str, busy: bool) -> Markup {
     html! {
         span class={ "badge st-" (state) } data-state=(state) {
@@ -146,6 +198,16 @@ pub fn fmt_time(aws: &str) -> String {
     match aws.split_once('T') {
         Some((d, t)) => format!("{d} {} UTC", t.get(..8).unwrap_or(t)),
         None => aws.to_string(),
+    }
+}
+
+/// `2026-11-26T06:21:41.000Z` as `2026-11-26 06:21 UTC`, for tables (detail pages have the
+/// seconds).
+pub fn short_time(aws: &str) -> String {
+    let t = fmt_time(aws);
+    match (t.get(..16), t.ends_with(" UTC")) {
+        (Some(head), true) if t.len() > 20 => format!("{head} UTC"),
+        _ => t,
     }
 }
 
@@ -203,6 +265,16 @@ mod tests {
     fn badges_escape_and_spin_while_busy() {
         let b = state_badge(InstanceState::Pending).into_string();
         assert!(b.contains("st-pending") && b.contains("spin"));
+        let b = volume_badge(VolumeState::Creating).into_string();
+        assert!(b.contains("st-creating") && b.contains("spin"));
+        let b = volume_badge(VolumeState::InUse).into_string();
+        assert!(b.contains("st-in-use") && !b.contains("spin"));
+        let b = attachment_badge(VolumeAttachmentState::Busy).into_string();
+        assert!(b.contains("st-busy") && b.contains("spin"));
+        let b = snapshot_badge(SnapshotState::Pending, "40%").into_string();
+        assert!(b.contains("st-pending") && b.contains("40%"), "{b}");
+        let b = snapshot_badge(SnapshotState::Completed, "100%").into_string();
+        assert!(b.contains("st-completed") && !b.contains("100%"), "{b}");
         let b = badge("<x>", false).into_string();
         assert!(!b.contains("<x>"));
     }

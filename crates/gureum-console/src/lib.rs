@@ -18,6 +18,7 @@
 //! | `/console/instances[/<id>]` | instances table (live), instance detail with tabs |
 //! | `/console/launch` | the launch wizard |
 //! | `/console/images`, `/console/key-pairs`, `/console/security-groups`, `/console/addresses` | resources |
+//! | `/console/volumes[/<id>]`, `/console/snapshots` | EBS: volumes table (live), volume detail (live), snapshots (live) |
 //! | `/console/billing` | the month's bill (the metering's ledger, as `gureum bill` shows it) |
 //! | `/console/events` | a page's live stream (server-sent events) |
 
@@ -149,6 +150,12 @@ impl Console {
                 "/console/security-groups/{id}/rules",
                 get(groups::editor).post(groups::save_rules),
             )
+            .route("/console/volumes", get(volumes::page))
+            .route("/console/volumes/create", post(volumes::create))
+            .route("/console/volumes/action", post(volumes::action))
+            .route("/console/volumes/{id}", get(volumes::detail))
+            .route("/console/snapshots", get(snapshots::page))
+            .route("/console/snapshots/action", post(snapshots::action))
             .route("/console/billing", get(billing::page))
             .route("/console/addresses", get(addresses::page))
             .route("/console/addresses/action", post(addresses::action))

@@ -594,18 +594,12 @@ async fn live_streams_carry_only_the_accounts_own_changes() {
             .and_then(|f| f.into_data().ok())
             .map(|d| String::from_utf8_lossy(&d).into_owned())
     }
-    type Snap = std::collections::HashMap<
-        String,
-        (String, (gureum_types::InstanceState, i64, Option<String>)),
-    >;
-    let one = |acct: &str, id: &str| -> Snap {
-        [(
-            id.to_string(),
-            (acct.to_string(), ("running".parse().unwrap(), 1i64, None)),
-        )]
-        .into()
+    use crate::live::{Version, Versions};
+    let one = |acct: &str, id: &str| -> Versions {
+        let v = Version::Instance("running".parse().unwrap(), 1, None);
+        [(id.to_string(), (acct.to_string(), v))].into()
     };
-    let empty = Snap::new();
+    let empty = Versions::new();
     // Another account's change: nothing on alice's stream.
     t.console
         .live()
@@ -732,4 +726,237 @@ async fn the_billing_page_shows_forecast_budget_days_and_free_tier() {
         .unwrap();
     let page = send(&t.app, get("/console/billing", &cookie)).await;
     assert!(page.body.contains("Budget exceeded"), "{}", page.body);
+}
+
+/// A volume of `account` recorded as the API would (`creating`, no attachment).
+fn store_volume(t: &T, account: &str, id: &str) -> gureum_store::volumes::VolumeRow {
+    let v = gureum_store::volumes::VolumeRow {
+        id: id.into(),
+        account_id: account.into(),
+        az: "us-east-1a".into(),
+        size_gib: 8,
+        volume_type: gureum_types::VolumeType::Gp3,
+        iops: Some(3000),
+        throughput: Some(125),
+        snapshot_id: None,
+        encrypted: false,
+        auto_enable_io: false,
+        state: gureum_types::VolumeState::Creating,
+        generation: 0,
+        created_at: 1_764_000_000_000,
+        root: false,
+        attachment: None,
+        modification: None,
+    };
+    t.cloud
+        .store()
+        .write(|tx| {
+            tx.resources().insert(&v.id, &v.account_id, "volume", 1)?;
+            tx.volumes().insert(&v)
+        })
+        .map_err(|e: gureum_store::StoreError| e)
+        .unwrap();
+    v
+}
+
+/// The text of the flash message the page after a form post shows.
+async fn flash_after(t: &T, r: &Resp, cookie: &str) -> String {
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let to = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    let page = send(&t.app, get(&to, cookie)).await;
+    between(&page.body, "class=\"flash ", "</div>").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_without_volume_storage_show_the_apis_refusal() {
+    let t = setup();
+    let (_, cookie, csrf) = key_sign_in(&t, "alice").await;
+    let page = send(&t.app, get("/console/volumes", &cookie)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("Elastic Block Store"),
+        "the navigation group"
+    );
+    assert!(page.body.contains(r#"href="/console/snapshots""#));
+    assert!(page.body.contains("No volumes."));
+    assert!(
+        page.body.contains("no volume storage"),
+        "the host's limit is said up front"
+    );
+    assert!(page.body.contains(r#"data-live="view=volumes&amp;since="#));
+    assert!(
+        page.body.contains(r#"<option value="us-east-1a">"#),
+        "zones to choose from"
+    );
+    // No pool: CreateVolume answers InsufficientVolumeCapacity, shown as the API words it.
+    let create = |size: &'static str| {
+        post(
+            "/console/volumes/create",
+            &cookie,
+            &[
+                ("volume_type", "gp3"),
+                ("size", size),
+                ("iops", "3000"),
+                ("throughput", "125"),
+                ("zone", "us-east-1a"),
+                ("snapshot_id", ""),
+                ("name", "data"),
+                ("_csrf", &csrf),
+            ],
+        )
+    };
+    let r = send(&t.app, create("8")).await;
+    let flash = flash_after(&t, &r, &cookie).await;
+    assert!(flash.starts_with("err"), "{flash}");
+    assert!(
+        flash.contains("InsufficientVolumeCapacity: There is currently insufficient capacity"),
+        "{flash}"
+    );
+    let r = send(&t.app, create("big")).await;
+    let flash = flash_after(&t, &r, &cookie).await;
+    assert!(
+        flash.contains("InvalidParameterValue: Value (big) for parameter size is invalid."),
+        "{flash}"
+    );
+    // Nothing was recorded.
+    let page = send(&t.app, get("/console/volumes", &cookie)).await;
+    assert!(page.body.contains("No volumes.") && !page.body.contains("vol-0"));
+    let snaps = send(&t.app, get("/console/snapshots", &cookie)).await;
+    assert!(snaps.body.contains("No snapshots."), "{}", snaps.body);
+    let r = send(
+        &t.app,
+        get("/console/volumes/vol-0123456789abcdef0", &cookie),
+    )
+    .await;
+    assert!(r.body.contains("InvalidVolume.NotFound"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_shows_its_state_live_to_its_account_only() {
+    let t = setup();
+    let (alice, cookie, csrf) = key_sign_in(&t, "alice").await;
+    let (_, bob_cookie, _) = key_sign_in(&t, "bob").await;
+    let id = "vol-0a0a0a0a0a0a0a0a0";
+    store_volume(&t, &alice, id);
+    let page = send(&t.app, get("/console/volumes", &cookie)).await;
+    let row = between(&page.body, &format!(r#"<tr data-id="{id}""#), "</tr>");
+    assert!(
+        row.contains(r#"data-state="creating""#) && row.contains("st-creating"),
+        "{row}"
+    );
+    assert!(
+        row.contains("gp3") && row.contains("8 GiB") && row.contains("3000"),
+        "{row}"
+    );
+    // Bob sees none of it.
+    let b = send(&t.app, get("/console/volumes", &bob_cookie)).await;
+    assert!(!b.body.contains(id));
+    let b = send(&t.app, get(&format!("/console/volumes/{id}"), &bob_cookie)).await;
+    assert!(b.body.contains("InvalidVolume.NotFound"), "{}", b.body);
+
+    // Alice's open page hears it become available, with its new actions.
+    let req = Request::get("/console/events?view=volumes&since=999999")
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let mut body = t.app.clone().oneshot(req).await.unwrap().into_body();
+    // The watcher may not have seen the volume yet (it looks once a second until a page
+    // listens): each write bumps the generation, so one of them is a change it sees.
+    let mut ev = None;
+    for _ in 0..20 {
+        let mut available = t
+            .cloud
+            .store()
+            .read(|tx| tx.volumes().get(&alice, id))
+            .map_err(|e: gureum_store::StoreError| e)
+            .unwrap()
+            .unwrap();
+        available.state = gureum_types::VolumeState::Available;
+        assert!(t
+            .cloud
+            .store()
+            .write(|tx| tx.volumes().update(&available, 1_764_000_001_000))
+            .map_err(|e: gureum_store::StoreError| e)
+            .unwrap());
+        if let Ok(frame) =
+            tokio::time::timeout(std::time::Duration::from_millis(500), body.frame()).await
+        {
+            ev = frame.unwrap().unwrap().into_data().ok();
+            break;
+        }
+    }
+    let ev = ev.expect("a live update");
+    let ev = String::from_utf8_lossy(&ev);
+    assert!(ev.starts_with("event: patch"), "{ev}");
+    assert!(
+        ev.contains(r##""table":"#volumes""##) && ev.contains(r#""op":"row""#),
+        "{ev}"
+    );
+    assert!(ev.contains(r#"data-state=\"available\""#), "{ev}");
+    assert!(ev.contains("#attach-vol-0a0a0a0a0a0a0a0a0"), "{ev}");
+
+    // Its page, and a snapshot of it from there.
+    let detail = send(&t.app, get(&format!("/console/volumes/{id}"), &cookie)).await;
+    assert!(detail.body.contains(r#"id="summary""#) && detail.body.contains("No snapshots."));
+    let r = send(
+        &t.app,
+        post(
+            "/console/snapshots/action",
+            &cookie,
+            &[
+                ("action", "create"),
+                ("volume_id", id),
+                ("description", "before the upgrade"),
+                ("back", &format!("/console/volumes/{id}")),
+                ("_csrf", &csrf),
+            ],
+        ),
+    )
+    .await;
+    let flash = flash_after(&t, &r, &cookie).await;
+    assert!(
+        flash.starts_with("ok") && flash.contains("Creating snapshot snap-"),
+        "{flash}"
+    );
+    let snaps = send(&t.app, get("/console/snapshots", &cookie)).await;
+    assert!(
+        snaps.body.contains("before the upgrade") && snaps.body.contains(r#"data-state="pending""#)
+    );
+    assert!(!send(&t.app, get("/console/snapshots", &bob_cookie))
+        .await
+        .body
+        .contains("before the upgrade"));
+    // Attaching to an instance it does not have: the API's refusal.
+    let r = send(
+        &t.app,
+        post(
+            "/console/volumes/action",
+            &cookie,
+            &[
+                ("action", "attach"),
+                ("volume_id", id),
+                ("instance_id", "i-0123456789abcdef0"),
+                ("device", "/dev/sdf"),
+                ("_csrf", &csrf),
+            ],
+        ),
+    )
+    .await;
+    let flash = flash_after(&t, &r, &cookie).await;
+    assert!(flash.contains("InvalidInstanceID.NotFound"), "{flash}");
+    // Deleting it.
+    let r = send(
+        &t.app,
+        post(
+            "/console/volumes/action",
+            &cookie,
+            &[("action", "delete"), ("volume_id", id), ("_csrf", &csrf)],
+        ),
+    )
+    .await;
+    let flash = flash_after(&t, &r, &cookie).await;
+    assert!(flash.contains(&format!("Deleting {id}")), "{flash}");
+    let page = send(&t.app, get("/console/volumes", &cookie)).await;
+    let row = between(&page.body, &format!(r#"<tr data-id="{id}""#), "</tr>");
+    assert!(row.contains(r#"data-state="deleting""#), "{row}");
 }

@@ -1,11 +1,13 @@
 //! What the web console needs from the core beyond the API's actions: a cheap snapshot of
-//! every instance's version (to notice state changes and push them to open pages), and an
-//! instance's login user (for the Connect tab's `ssh` command). Everything the console shows
-//! still goes through [`Cloud::dispatch`]; these only tell it when and what to ask.
+//! every instance's, volume's and snapshot's version (to notice state changes and push them
+//! to open pages), and an instance's login user (for the Connect tab's `ssh` command).
+//! Everything the console shows still goes through [`Cloud::dispatch`]; these only tell it
+//! when and what to ask.
 
 use crate::{Cloud, CoreResult};
 
 pub use gureum_store::instances::InstanceVersion;
+pub use gureum_store::volumes::{EbsKind, EbsVersion};
 
 impl Cloud {
     /// Whether a host agent runs this cloud's instances (instances really run here).
@@ -17,6 +19,19 @@ impl Cloud {
     /// a few times a second while a console page is open).
     pub async fn instance_versions(&self) -> CoreResult<Vec<InstanceVersion>> {
         self.blocking(|s| s.read(|c| Ok(c.instances().versions()?)))
+            .await
+    }
+
+    /// Whether this cloud can make volumes (a host agent with a volume pool); without one
+    /// `CreateVolume` answers `InsufficientVolumeCapacity`.
+    pub fn has_volume_pool(&self) -> bool {
+        self.volumes_enabled()
+    }
+
+    /// Every volume's and snapshot's version, all accounts (two small scans, like
+    /// [`Cloud::instance_versions`]).
+    pub async fn ebs_versions(&self) -> CoreResult<Vec<EbsVersion>> {
+        self.blocking(|s| s.read(|c| Ok(c.volumes().versions()?)))
             .await
     }
 

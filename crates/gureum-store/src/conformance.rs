@@ -22,7 +22,7 @@ use crate::instances::{InstanceField, InstanceRow};
 use crate::key_pairs::KeyPairRow;
 use crate::routing::{AssociationRow, InternetGatewayRow, RouteRow, RouteTableRow};
 use crate::security_groups::GroupRow;
-use crate::volumes::{AttachmentRow, SnapshotRow, VolumeRow};
+use crate::volumes::{AttachmentRow, EbsKind, SnapshotRow, VolumeRow};
 use crate::vpcs::{SubnetRow, VpcFlag, VpcRow};
 use crate::{Store, StoreError, StoreResult, Tx};
 
@@ -1324,6 +1324,20 @@ fn volumes(s: &dyn Store) {
     );
     let now = r(s, |tx| tx.volumes().get(A, "vol-1")).unwrap();
     assert_eq!(now.generation, 1);
+    // The console's versions: every account's volumes, generations as stored.
+    let mut versions: Vec<_> = r(s, |tx| tx.volumes().versions())
+        .into_iter()
+        .map(|v| (v.kind, v.account_id, v.id, v.generation))
+        .collect();
+    versions.sort_by(|a, b| a.2.cmp(&b.2));
+    let vol = EbsKind::Volume;
+    assert_eq!(
+        versions,
+        [
+            (vol, A.to_string(), "vol-1".to_string(), 1),
+            (vol, B.to_string(), "vol-2".to_string(), 0)
+        ]
+    );
     assert_eq!(now.attachment, attached("i-1", "/dev/sdf"));
     assert_eq!(r(s, |tx| tx.volumes().of_instance("i-1")).len(), 1);
     // One volume per device of an instance.
@@ -1438,8 +1452,23 @@ fn snapshots(s: &dyn Store) {
     let mut done = snap.clone();
     done.state = SnapshotState::Completed;
     done.progress = 100;
+    let version = |id: &str| {
+        r(s, |tx| tx.volumes().versions())
+            .into_iter()
+            .find(|v| v.id == id)
+            .map(|v| (v.kind, v.account_id, v.generation))
+    };
+    assert_eq!(
+        version("snap-1"),
+        Some((EbsKind::Snapshot, A.to_string(), 0))
+    );
     assert!(w(s, |tx| tx.volumes().update_snapshot(&done)));
     assert!(!w(s, |tx| tx.volumes().update_snapshot(&done)));
+    // The console's view of it moved with the change.
+    assert_eq!(
+        version("snap-1"),
+        Some((EbsKind::Snapshot, A.to_string(), 1))
+    );
     // Only the owner deletes; its bytes wait in the trash; permissions go with it.
     assert!(!w(s, |tx| tx.volumes().delete_snapshot(B, "snap-1", 20)));
     assert!(w(s, |tx| tx.volumes().delete_snapshot(A, "snap-1", 20)));

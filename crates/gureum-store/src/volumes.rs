@@ -69,7 +69,26 @@ aggregate! {
         fn trash(&self) -> Vec<String>;
         /// The agent removed the bytes of a trashed snapshot.
         fn empty_trash(&self, id: &str) -> ();
+        /// Every volume's and snapshot's version (all accounts), for the console's live
+        /// updates.
+        fn versions(&self) -> Vec<EbsVersion>;
     }
+}
+
+/// Which EBS record an [`EbsVersion`] is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EbsKind {
+    Volume,
+    Snapshot,
+}
+
+/// A volume's or snapshot's version: its generation moves with every recorded change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EbsVersion {
+    pub kind: EbsKind,
+    pub account_id: String,
+    pub id: String,
+    pub generation: i64,
 }
 
 /// A volume as stored.
@@ -521,4 +540,24 @@ pub(crate) fn trash(c: &Connection) -> rusqlite::Result<Vec<String>> {
 pub(crate) fn empty_trash(c: &Connection, id: &str) -> rusqlite::Result<()> {
     c.execute("DELETE FROM ebs_trash WHERE id = ?1", [id])?;
     Ok(())
+}
+
+pub(crate) fn versions(c: &Connection) -> rusqlite::Result<Vec<EbsVersion>> {
+    let mut st = c.prepare_cached(
+        "SELECT 0, account_id, id, generation FROM volumes \
+         UNION ALL SELECT 1, account_id, id, generation FROM snapshots",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(EbsVersion {
+            kind: if r.get::<_, i64>(0)? == 0 {
+                EbsKind::Volume
+            } else {
+                EbsKind::Snapshot
+            },
+            account_id: r.get(1)?,
+            id: r.get(2)?,
+            generation: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }

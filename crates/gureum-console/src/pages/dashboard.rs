@@ -1,9 +1,9 @@
-//! The dashboard: resource counts, the region and its zones, and "Launch instance".
+//! The dashboard: resource counts (live), the region and its zones, and "Launch instance".
 
 use axum::extract::State;
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
-use gureum_types::{ApiError, InstanceState};
+use gureum_types::{ApiError, InstanceState, VolumeState};
 use maud::{html, Markup};
 
 use crate::html::layout;
@@ -34,6 +34,11 @@ pub async fn counts(c: &Console, s: &Session) -> Result<Markup, ApiError> {
         Ok(ec2::addresses::Response::DescribeAddresses { addresses, .. }) => Some(addresses.len()),
         _ => None,
     };
+    let volumes = c.volumes(s, vec![]).await?;
+    let in_use = volumes
+        .iter()
+        .filter(|v| v.state == VolumeState::InUse)
+        .count();
     let cost = c
         .cloud()
         .monthly_bill(&s.account_id, None)
@@ -61,6 +66,7 @@ pub async fn counts(c: &Console, s: &Session) -> Result<Markup, ApiError> {
             (tile(groups.to_string(), "Security groups", "/console/security-groups", None))
             (tile(addresses.map(|n| n.to_string()).unwrap_or_else(|| "–".into()), "Elastic IPs", "/console/addresses", None))
             (tile(images.to_string(), "AMIs (owned)", "/console/images", None))
+            (tile(volumes.len().to_string(), "Volumes", "/console/volumes", Some(format!("{in_use} in use"))))
             (tile(cost.unwrap_or_else(|| "–".into()), "Cost this month", "/console/billing", Some("month to date".into())))
         }
     })

@@ -6,12 +6,12 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use gureum_ec2::ops as ec2;
-use gureum_types::model::{Instance, SecurityGroupRule};
+use gureum_types::model::{Instance, SecurityGroupRule, Volume};
 use gureum_types::{HttpTokens, Hypervisor};
 use maud::{html, Markup, PreEscaped};
 
 use crate::data::{filter, name_of};
-use crate::html::{csrf, dl, fmt_time, layout, or_dash, state_badge};
+use crate::html::{attachment_badge, csrf, dl, fmt_time, layout, or_dash, state_badge};
 use crate::session::{Posted, Signed};
 use crate::Console;
 
@@ -89,7 +89,7 @@ pub async fn page(
     let body = match tab.as_str() {
         "security" => security_tab(&c, &s, &i).await,
         "networking" => networking_tab(&c, &s, &i, &region).await,
-        "storage" => storage_tab(&i),
+        "storage" => storage_tab(&c, &s, &i).await,
         "monitoring" => monitoring_tab(&c, &i),
         "console" => console_tab(&c, &s, &i).await,
         "connect" => connect_tab(&c, &s, &i).await,
@@ -239,14 +239,29 @@ async fn networking_tab(
     }
 }
 
-fn storage_tab(i: &Instance) -> Markup {
+async fn storage_tab(c: &Console, s: &crate::session::Session, i: &Instance) -> Markup {
+    let volumes = c
+        .volumes(s, vec![filter("attachment.instance-id", &[&i.id])])
+        .await;
     html! {
         (dl(&[
             ("Root device name", html! { code { "/dev/xvda" } }),
             ("Root device type", html! { "EBS" }),
         ]))
         h3 { "Block devices" }
-        table.plain {
+        @match volumes {
+            Ok(v) => (volumes_table(i, &v)),
+            Err(e) => (crate::html::api_error(&e)),
+        }
+        p { a.button href="/console/volumes" { "Attach a volume" } }
+    }
+}
+
+/// The instance's block devices: its root volume, then the EBS volumes attached to it (also
+/// pushed live as they attach and detach).
+pub fn volumes_table(i: &Instance, volumes: &[Volume]) -> Markup {
+    html! {
+        table #instance-volumes .plain {
             thead { tr { th { "Volume ID" } th { "Device name" } th { "Volume size (GiB)" } th { "Attachment status" } th { "Attachment time" } th { "Delete on termination" } } }
             tbody {
                 @if i.state.is_gone() {
@@ -259,6 +274,18 @@ fn storage_tab(i: &Instance) -> Markup {
                         td { "attached" }
                         td { (fmt_time(&i.launch_time)) }
                         td { (if i.delete_on_termination { "Yes" } else { "No" }) }
+                    }
+                }
+                @for v in volumes {
+                    @for a in v.attachments.iter().filter(|a| a.instance_id == i.id) {
+                        tr data-id=(v.id) {
+                            td { a href={ "/console/volumes/" (v.id) } { code { (v.id) } } }
+                            td { (a.device) }
+                            td { (v.size_gib) }
+                            td { (attachment_badge(a.state)) }
+                            td { (fmt_time(&a.attach_time)) }
+                            td { (if a.delete_on_termination { "Yes" } else { "No" }) }
+                        }
                     }
                 }
             }

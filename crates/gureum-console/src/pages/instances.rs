@@ -11,7 +11,7 @@ use gureum_types::InstanceState;
 use maud::{html, Markup};
 
 use crate::data::name_of;
-use crate::html::{csrf, fmt_time, layout, or_dash, state_badge};
+use crate::html::{csrf, layout, or_dash, short_time, state_badge};
 use crate::session::{Posted, Signed};
 use crate::Console;
 
@@ -39,15 +39,6 @@ fn search_text(i: &Instance) -> String {
         i.image_id
     )
     .to_lowercase()
-}
-
-/// `2026-11-26T06:21:41.000Z` as `2026-11-26 06:21 UTC` (the detail page has the seconds).
-fn short_time(aws: &str) -> String {
-    let t = fmt_time(aws);
-    match (t.get(..16), t.ends_with(" UTC")) {
-        (Some(head), true) if t.len() > 20 => format!("{head} UTC"),
-        _ => t,
-    }
 }
 
 /// One row of the table (also pushed live).

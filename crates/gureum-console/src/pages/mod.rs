@@ -10,6 +10,8 @@ pub mod instances;
 pub mod keys;
 pub mod launch;
 pub mod signin;
+pub mod snapshots;
+pub mod volumes;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
