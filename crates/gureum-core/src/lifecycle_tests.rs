@@ -1064,9 +1064,12 @@ async fn usage_follows_state_changes() {
     w.settle().await;
     assert_eq!(open(&w, usage::COMPUTE), 1);
     assert_eq!(open(&w, usage::PUBLIC_IPV4), 1);
-    // Settling again (every sweep re-checks addresses) opens nothing twice.
+    // Settling again (every sweep re-checks addresses) opens nothing twice: compute, the
+    // address, and the gp3 root volume's GiB, IOPS and throughput.
     w.settle().await;
-    assert_eq!(rows(&w).len(), 3);
+    assert_eq!(rows(&w).len(), 5);
+    assert_eq!(open(&w, usage::VOLUME_IOPS), 1);
+    assert_eq!(open(&w, usage::VOLUME_THROUGHPUT), 1);
 
     w.stop(&i.id).await;
     assert_eq!(
