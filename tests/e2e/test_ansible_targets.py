@@ -27,7 +27,6 @@ import urllib3
 from conftest import REGION, Server, host_can_run_instances, need, shut_down, with_default_image
 
 ANSIBLE_VERSION = "12.3.0"
-TARGETS = ["ec2_vol", "ec2_snapshot"]
 CACHE = os.environ.get("GUREUM_TEST_CACHE") or os.path.expanduser("~/.cache/gureum-tests")
 
 
@@ -77,7 +76,14 @@ def cloud():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", [
+    # ec2_vol passes its first 107 tasks (create, attach, detach, modify type/size/IOPS/
+    # throughput, tags, info) and stops at "Create disk with multi-attach enabled":
+    # io1/io2 Multi-Attach is not built yet (issue 17 stays open for it).
+    pytest.param("ec2_vol", marks=pytest.mark.xfail(
+        strict=True, reason="EBS Multi-Attach (io1/io2 MultiAttachEnabled) is not built yet")),
+    "ec2_snapshot",
+])
 def test_amazon_aws_target(cloud, target, tmp_path):
     collections = collection_dir()
     targets = os.path.join(collections, "ansible_collections", "amazon", "aws", "tests",
