@@ -236,9 +236,14 @@ def test_image_from_a_snapshot_boots(cloud):
     attach(ec2, vid, a, "/dev/sdf")
     wait_for(lambda: sh(cloud, a, "test -b /dev/xvdf", check=False).returncode == 0, 10, "/dev/xvdf")
     # The instance's own root, with a mark, copied onto the volume.
+    # (Top-level entries one by one: `cp -ax / /mnt/root` refuses to copy / into itself, and
+    # the API file systems are left as empty mount points.)
     sh(cloud, a, "echo made-from-a-snapshot | sudo tee /etc/gureum-mark >/dev/null"
                  " && sudo mkfs.ext4 -q /dev/xvdf && sudo mkdir -p /mnt/root"
-                 " && sudo mount /dev/xvdf /mnt/root && sudo cp -ax / /mnt/root/"
+                 " && sudo mount /dev/xvdf /mnt/root"
+                 " && for d in $(ls -A /); do case $d in"
+                 " proc|sys|dev|run|tmp|mnt) sudo mkdir -p /mnt/root/$d;;"
+                 " *) sudo cp -a /$d /mnt/root/ || exit 1;; esac; done"
                  " && sudo umount /mnt/root", timeout=300)
     snap = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=WAIT)
