@@ -856,6 +856,29 @@ impl Cloud {
             .await
     }
 
+    /// The account's volumes a Describe call names (all without ids), after checking its
+    /// filter names and ids: a malformed id or one the account lacks is AWS's error.
+    async fn named_volumes(
+        &self,
+        account: String,
+        ids: &[String],
+        known_filters: &[&str],
+        filters: &[Filter],
+    ) -> CoreResult<Vec<VolumeRow>> {
+        describe::validate_filters(filters, known_filters, false)?;
+        for id in ids {
+            check_volume_id(id)?;
+        }
+        let rows = self.account_volumes(account).await?;
+        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|v| &v.id == *id)) {
+            return Err(volume_not_found(missing));
+        }
+        Ok(rows
+            .into_iter()
+            .filter(|v| ids.is_empty() || ids.contains(&v.id))
+            .collect())
+    }
+
     async fn describe_volumes_modifications(
         &self,
         account: String,
@@ -863,17 +886,11 @@ impl Cloud {
         filters: Vec<Filter>,
         page: Page,
     ) -> CoreResult<Response> {
-        describe::validate_filters(&filters, MODIFICATION_FILTERS, false)?;
-        for id in &ids {
-            check_volume_id(id)?;
-        }
-        let rows = self.account_volumes(account).await?;
-        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|v| &v.id == *id)) {
-            return Err(volume_not_found(missing));
-        }
+        let rows = self
+            .named_volumes(account, &ids, MODIFICATION_FILTERS, &filters)
+            .await?;
         let mods: Vec<VolumeModification> = rows
             .iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
             .filter_map(|v| v.modification.as_ref().map(|m| modification_model(v, m)))
             .filter(|m| describe::matches(m, &filters))
             .collect();
@@ -891,17 +908,11 @@ impl Cloud {
         filters: Vec<Filter>,
         page: Page,
     ) -> CoreResult<Response> {
-        describe::validate_filters(&filters, STATUS_FILTERS, false)?;
-        for id in &ids {
-            check_volume_id(id)?;
-        }
-        let rows = self.account_volumes(account).await?;
-        if let Some(missing) = ids.iter().find(|id| !rows.iter().any(|v| &v.id == *id)) {
-            return Err(volume_not_found(missing));
-        }
+        let rows = self
+            .named_volumes(account, &ids, STATUS_FILTERS, &filters)
+            .await?;
         let statuses: Vec<VolumeStatus> = rows
             .iter()
-            .filter(|v| ids.is_empty() || ids.contains(&v.id))
             .filter(|v| !matches!(v.state, VolumeState::Creating | VolumeState::Deleting))
             .map(|v| VolumeStatus {
                 volume_id: v.id.clone(),
